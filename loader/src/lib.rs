@@ -1,0 +1,1 @@
+//! tinybpf-loader (work in progress)

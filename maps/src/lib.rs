@@ -1,0 +1,1 @@
+//! tinybpf-maps (work in progress)
