@@ -1,0 +1,346 @@
+//! Errors of map operations, each carrying the errno the kernel returns.
+
+use std::path::PathBuf;
+
+/// The kernel's errno values used by array maps (positive; a helper returns
+/// `-errno`).
+pub mod errno {
+    /// Operation not permitted (a frozen map, a read-only map).
+    pub const EPERM: i32 = 1;
+    /// No such entry (lookup out of range, no next key).
+    pub const ENOENT: i32 = 2;
+    /// Too big (update past the pre-allocated elements, huge values).
+    pub const E2BIG: i32 = 7;
+    /// Out of memory (the map's size overflows or cannot be allocated).
+    pub const ENOMEM: i32 = 12;
+    /// Busy (freezing while writable views exist, or freezing twice).
+    pub const EBUSY: i32 = 16;
+    /// Exists (`BPF_NOEXIST` on an array, where every element exists).
+    pub const EEXIST: i32 = 17;
+    /// Invalid argument.
+    pub const EINVAL: i32 = 22;
+}
+
+/// Why a map could not be created or a map operation failed.
+///
+/// [`MapError::errno`] gives the errno the kernel returns in the same
+/// situation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MapError {
+    /// The map type is not `BPF_MAP_TYPE_ARRAY` (EINVAL).
+    #[error("map type {map_type} is not supported (only BPF_MAP_TYPE_ARRAY = 2)")]
+    UnsupportedMapType {
+        /// The requested type.
+        map_type: u32,
+    },
+    /// `max_entries` is zero (EINVAL).
+    #[error("max_entries is 0: an array map needs at least one element")]
+    ZeroMaxEntries,
+    /// `key_size` is not 4 (EINVAL).
+    #[error("key_size is {key_size}: an array map's key is a 4-byte index")]
+    BadKeySize {
+        /// The requested key size.
+        key_size: u32,
+    },
+    /// `value_size` is zero (EINVAL).
+    #[error("value_size is 0: an array map's value needs at least one byte")]
+    ZeroValueSize,
+    /// `map_flags` holds bits an array map does not know (EINVAL).
+    #[error("map_flags {flags:#x} has unknown bits {unknown:#x}")]
+    UnknownMapFlags {
+        /// All requested flags.
+        flags: u32,
+        /// The bits that are not understood.
+        unknown: u32,
+    },
+    /// Both `BPF_F_RDONLY_PROG` and `BPF_F_WRONLY_PROG` are set (EINVAL).
+    #[error("map_flags {flags:#x} set both BPF_F_RDONLY_PROG and BPF_F_WRONLY_PROG")]
+    ConflictingProgAccess {
+        /// All requested flags.
+        flags: u32,
+    },
+    /// `value_size` exceeds the kernel's `KMALLOC_MAX_SIZE` (E2BIG).
+    #[error("value_size {value_size} exceeds the largest value size {max}")]
+    ValueSizeTooBig {
+        /// The requested value size.
+        value_size: u32,
+        /// The largest accepted value size.
+        max: u32,
+    },
+    /// `max_entries * elem_size` does not fit in the address space (ENOMEM).
+    #[error("map size overflows: {max_entries} entries of {elem_size} bytes")]
+    SizeOverflow {
+        /// The requested number of entries.
+        max_entries: u32,
+        /// The element size (value size rounded up to 8).
+        elem_size: usize,
+    },
+    /// The value area could not be allocated (ENOMEM).
+    #[error("cannot allocate {bytes} bytes for the map's values")]
+    OutOfMemory {
+        /// The size of the failed allocation.
+        bytes: usize,
+    },
+    /// A key passed to an operation is not `key_size` bytes long (EINVAL).
+    #[error("key is {actual} bytes long, the map's key_size is {expected}")]
+    KeyLength {
+        /// The map's key size.
+        expected: u32,
+        /// The length passed.
+        actual: usize,
+    },
+    /// A value buffer is not `value_size` bytes long (EINVAL).
+    #[error("value buffer is {actual} bytes long, the map's value_size is {expected}")]
+    ValueLength {
+        /// The map's value size.
+        expected: u32,
+        /// The length passed.
+        actual: usize,
+    },
+    /// Update flags above `BPF_EXIST` (EINVAL).
+    #[error("update flags {flags:#x} are unknown (BPF_ANY 0, BPF_NOEXIST 1, BPF_EXIST 2)")]
+    UnknownUpdateFlags {
+        /// The flags passed.
+        flags: u64,
+    },
+    /// Lookup of an index at or past `max_entries` (ENOENT).
+    #[error("no element at index {index}: the map has {max_entries} entries")]
+    NoSuchElement {
+        /// The index looked up.
+        index: u32,
+        /// The map's size.
+        max_entries: u32,
+    },
+    /// Update of an index at or past `max_entries`: every element is
+    /// pre-allocated, none can be added (E2BIG).
+    #[error("index {index} is past the {max_entries} pre-allocated entries; none can be added")]
+    IndexTooBig {
+        /// The index updated.
+        index: u32,
+        /// The map's size.
+        max_entries: u32,
+    },
+    /// `BPF_NOEXIST` update: every element of an array exists (EEXIST).
+    #[error("BPF_NOEXIST update of index {index}: every array element already exists")]
+    ElementExists {
+        /// The index updated.
+        index: u32,
+    },
+    /// Array elements cannot be deleted (EINVAL).
+    #[error("array elements cannot be deleted")]
+    DeleteUnsupported,
+    /// `get_next_key` of the last index (ENOENT).
+    #[error("index {index} is the last one: there is no next key")]
+    NoNextKey {
+        /// The last index.
+        index: u32,
+    },
+    /// A user-space write to a frozen map (EPERM).
+    #[error("the map is frozen: user space cannot {operation} it")]
+    Frozen {
+        /// What was attempted ("update", "delete", "map writable").
+        operation: &'static str,
+    },
+    /// A program update of a map created with `BPF_F_RDONLY_PROG` (EPERM).
+    #[error("the map is read-only for programs (BPF_F_RDONLY_PROG)")]
+    ReadOnlyForPrograms,
+    /// A view of a map created without `BPF_F_MMAPABLE` (EINVAL).
+    #[error("the map was created without BPF_F_MMAPABLE and cannot be viewed")]
+    NotMmapable,
+    /// Freezing while writable views exist (EBUSY).
+    #[error("cannot freeze: {count} writable view(s) of the map are alive")]
+    WritableViewsAlive {
+        /// How many writable views exist.
+        count: usize,
+    },
+    /// Freezing a map that is already frozen (EBUSY).
+    #[error("the map is already frozen")]
+    AlreadyFrozen,
+}
+
+impl MapError {
+    /// The positive errno the kernel returns in this situation; a helper
+    /// returns its negation to the program.
+    pub fn errno(&self) -> i32 {
+        use errno::*;
+        match self {
+            MapError::UnsupportedMapType { .. }
+            | MapError::ZeroMaxEntries
+            | MapError::BadKeySize { .. }
+            | MapError::ZeroValueSize
+            | MapError::UnknownMapFlags { .. }
+            | MapError::ConflictingProgAccess { .. }
+            | MapError::KeyLength { .. }
+            | MapError::ValueLength { .. }
+            | MapError::UnknownUpdateFlags { .. }
+            | MapError::DeleteUnsupported
+            | MapError::NotMmapable => EINVAL,
+            MapError::ValueSizeTooBig { .. } | MapError::IndexTooBig { .. } => E2BIG,
+            MapError::SizeOverflow { .. } | MapError::OutOfMemory { .. } => ENOMEM,
+            MapError::NoSuchElement { .. } | MapError::NoNextKey { .. } => ENOENT,
+            MapError::ElementExists { .. } => EEXIST,
+            MapError::Frozen { .. } | MapError::ReadOnlyForPrograms => EPERM,
+            MapError::WritableViewsAlive { .. } | MapError::AlreadyFrozen => EBUSY,
+        }
+    }
+}
+
+/// Why a pinned (file-backed) map could not be created or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    /// An I/O operation on the pin file failed.
+    #[error("{path}: cannot {operation}: {source}")]
+    Io {
+        /// The pin file.
+        path: PathBuf,
+        /// What was being done.
+        operation: &'static str,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file does not start with the pin magic.
+    #[error("{path}: not a tinybpf pinned map (magic {found:02x?})")]
+    BadMagic {
+        /// The pin file.
+        path: PathBuf,
+        /// The first bytes found.
+        found: [u8; 8],
+    },
+    /// The file's format version is not the one this crate writes.
+    #[error("{path}: pinned map format version {found}, this build reads version {supported}")]
+    UnsupportedVersion {
+        /// The pin file.
+        path: PathBuf,
+        /// The version in the file.
+        found: u32,
+        /// The version this build supports.
+        supported: u32,
+    },
+    /// A header field other than the definition is invalid.
+    #[error("{path}: bad header: {reason}")]
+    BadHeader {
+        /// The pin file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The recorded (or requested) definition is not a valid mmapable array.
+    #[error("{path}: invalid map definition: {source}")]
+    InvalidDef {
+        /// The pin file.
+        path: PathBuf,
+        /// Why the definition was refused.
+        #[source]
+        source: MapError,
+    },
+    /// The file's length does not match its header.
+    #[error("{path}: file is {actual} bytes, its header needs exactly {expected}")]
+    SizeMismatch {
+        /// The pin file.
+        path: PathBuf,
+        /// Header page plus page-rounded value area.
+        expected: u64,
+        /// The file's length.
+        actual: u64,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_the_kernel_errno() {
+        let cases = [
+            (MapError::UnsupportedMapType { map_type: 1 }, errno::EINVAL),
+            (MapError::ZeroMaxEntries, errno::EINVAL),
+            (MapError::BadKeySize { key_size: 8 }, errno::EINVAL),
+            (MapError::ZeroValueSize, errno::EINVAL),
+            (
+                MapError::UnknownMapFlags {
+                    flags: 1,
+                    unknown: 1,
+                },
+                errno::EINVAL,
+            ),
+            (
+                MapError::ConflictingProgAccess { flags: 0x180 },
+                errno::EINVAL,
+            ),
+            (
+                MapError::ValueSizeTooBig {
+                    value_size: 1,
+                    max: 0,
+                },
+                errno::E2BIG,
+            ),
+            (
+                MapError::SizeOverflow {
+                    max_entries: 1,
+                    elem_size: 8,
+                },
+                errno::ENOMEM,
+            ),
+            (MapError::OutOfMemory { bytes: 1 }, errno::ENOMEM),
+            (
+                MapError::KeyLength {
+                    expected: 4,
+                    actual: 3,
+                },
+                errno::EINVAL,
+            ),
+            (
+                MapError::ValueLength {
+                    expected: 4,
+                    actual: 3,
+                },
+                errno::EINVAL,
+            ),
+            (MapError::UnknownUpdateFlags { flags: 3 }, errno::EINVAL),
+            (
+                MapError::NoSuchElement {
+                    index: 1,
+                    max_entries: 1,
+                },
+                errno::ENOENT,
+            ),
+            (
+                MapError::IndexTooBig {
+                    index: 1,
+                    max_entries: 1,
+                },
+                errno::E2BIG,
+            ),
+            (MapError::ElementExists { index: 0 }, errno::EEXIST),
+            (MapError::DeleteUnsupported, errno::EINVAL),
+            (MapError::NoNextKey { index: 0 }, errno::ENOENT),
+            (
+                MapError::Frozen {
+                    operation: "update",
+                },
+                errno::EPERM,
+            ),
+            (MapError::ReadOnlyForPrograms, errno::EPERM),
+            (MapError::NotMmapable, errno::EINVAL),
+            (MapError::WritableViewsAlive { count: 1 }, errno::EBUSY),
+            (MapError::AlreadyFrozen, errno::EBUSY),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(error.errno(), expected, "{error}");
+            assert!(!error.to_string().is_empty());
+        }
+        assert_eq!(
+            (
+                errno::EPERM,
+                errno::ENOENT,
+                errno::E2BIG,
+                errno::ENOMEM,
+                errno::EBUSY,
+                errno::EEXIST,
+                errno::EINVAL
+            ),
+            (1, 2, 7, 12, 16, 17, 22)
+        );
+    }
+}
