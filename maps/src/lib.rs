@@ -36,14 +36,19 @@
 
 mod array;
 mod def;
+mod dump;
 mod error;
 mod pin;
 pub mod shared_mem;
 mod storage;
+mod view;
 
 pub use array::ArrayMap;
 pub use def::{
     ARRAY_MAP_FLAGS, ArrayLayout, BPF_ANY, BPF_EXIST, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG,
     BPF_F_WRONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_NOEXIST, MAX_VALUE_SIZE, MapDef, PAGE_SIZE,
 };
+pub use dump::DumpOptions;
 pub use error::{MapError, PinError, errno};
+pub use pin::{PIN_FORMAT_VERSION, PIN_HEADER_LEN, PIN_MAGIC};
+pub use view::{MapView, MapViewMut};

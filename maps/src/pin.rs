@@ -1,4 +1,280 @@
-//! Pinned maps: an mmapable array backed by a file that other processes open.
+//! Pinned maps: an mmapable array whose values live in a file, shared by
+//! every process that maps it (beyond the kernel patch; this is how a second
+//! process watches counters while programs run).
+//!
+//! The file is one header page followed by the page-rounded value area:
+//!
+//! | offset | size | field |
+//! |-------:|-----:|-------|
+//! | 0 | 8 | magic `b"TBPFPIN\0"` |
+//! | 8 | 4 | format version (1) |
+//! | 12 | 4 | header length (4096) |
+//! | 16 | 20 | `map_type`, `key_size`, `value_size`, `max_entries`, `map_flags` |
+//! | 36 | 4 | frozen flag (0 or 1), updated atomically in place |
+//! | 40 | 8 | `value_area_len` |
+//! | 48 | .. | zero up to 4096 |
+//!
+//! All integers are little-endian. Both the header's frozen flag and the
+//! values are accessed through the shared mapping with atomic operations, so
+//! processes see each other's writes and freezes at once. The count of
+//! writable views is per process: freezing in one process does not wait for
+//! another process's writable views.
 
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::array::{ArrayMap, MapInner};
+use crate::def::{MapDef, PAGE_SIZE};
+use crate::error::{MapError, PinError};
+use crate::storage::ValueMemory;
+
+/// The first 8 bytes of every pin file.
+pub const PIN_MAGIC: [u8; 8] = *b"TBPFPIN\0";
+/// The pin file format version this build writes and reads.
+pub const PIN_FORMAT_VERSION: u32 = 1;
+/// The length of the header page that precedes the values.
+pub const PIN_HEADER_LEN: usize = PAGE_SIZE;
 /// Byte offset of the frozen flag (a `u32`, 0 or 1) in the pin header.
 pub(crate) const FROZEN_OFFSET: usize = 36;
+/// Bytes of the header that carry fields (the rest of the page is zero).
+const HEADER_FIELDS_LEN: usize = 48;
+
+impl ArrayMap {
+    /// Creates a map backed by a new file at `path` (which must not exist),
+    /// mapped shared: other processes may [`ArrayMap::open_pinned`] it and
+    /// see and make updates live. The definition must pass the array checks
+    /// and have `BPF_F_MMAPABLE`. The file outlives the map; remove it when
+    /// no longer needed.
+    ///
+    /// ```
+    /// use tinybpf_maps::{ArrayMap, BPF_ANY, BPF_F_MMAPABLE, MapDef};
+    /// let dir = std::env::temp_dir().join(format!("tinybpf-doc-pin-{}", std::process::id()));
+    /// let _ = std::fs::remove_file(&dir);
+    /// let def = MapDef::array(8, 4).with_flags(BPF_F_MMAPABLE);
+    /// let map = ArrayMap::create_pinned(&dir, def).unwrap();
+    /// let other = ArrayMap::open_pinned(&dir).unwrap();
+    /// map.update(&2u32.to_le_bytes(), &9u64.to_le_bytes(), BPF_ANY).unwrap();
+    /// assert_eq!(other.lookup(&2u32.to_le_bytes()).unwrap(), 9u64.to_le_bytes());
+    /// std::fs::remove_file(&dir).unwrap();
+    /// ```
+    pub fn create_pinned(path: &Path, def: MapDef) -> Result<ArrayMap, PinError> {
+        let invalid = |source| PinError::InvalidDef {
+            path: path.to_path_buf(),
+            source,
+        };
+        let layout = def.check().map_err(invalid)?;
+        if !def.is_mmapable() {
+            return Err(invalid(MapError::NotMmapable));
+        }
+        let total = file_len(layout.alloc_len).ok_or_else(|| {
+            invalid(MapError::SizeOverflow {
+                max_entries: def.max_entries,
+                elem_size: layout.elem_size,
+            })
+        })?;
+        let io = |operation| {
+            move |source| PinError::Io {
+                path: path.to_path_buf(),
+                operation,
+                source,
+            }
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(io("create the pin file"))?;
+        file.write_all(&encode_header(&def, layout.value_area_len))
+            .map_err(io("write the header"))?;
+        file.set_len(total).map_err(io("size the pin file"))?;
+        map_file(path, &file, def, total)
+    }
+
+    /// Opens a map pinned by [`ArrayMap::create_pinned`] (in this or another
+    /// process). The header is validated: magic, format version, header
+    /// length, the definition (a valid mmapable array), the frozen flag, and
+    /// the file's length. Writes through either map are seen by the other.
+    pub fn open_pinned(path: &Path) -> Result<ArrayMap, PinError> {
+        let io = |operation| {
+            move |source| PinError::Io {
+                path: path.to_path_buf(),
+                operation,
+                source,
+            }
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(io("open the pin file"))?;
+        let actual = file
+            .metadata()
+            .map_err(io("read the pin file's metadata"))?
+            .len();
+        let mut header = Vec::with_capacity(HEADER_FIELDS_LEN);
+        (&mut file)
+            .take(HEADER_FIELDS_LEN as u64)
+            .read_to_end(&mut header)
+            .map_err(io("read the header"))?;
+        let def = decode_header(path, &header)?;
+        let layout = def.check().map_err(|source| PinError::InvalidDef {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if !def.is_mmapable() {
+            return Err(PinError::InvalidDef {
+                path: path.to_path_buf(),
+                source: MapError::NotMmapable,
+            });
+        }
+        let recorded_area = u64_at(&header, 40);
+        if u64::try_from(layout.value_area_len).ok() != Some(recorded_area) {
+            return Err(PinError::BadHeader {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "value_area_len is {recorded_area}, the definition needs {}",
+                    layout.value_area_len
+                ),
+            });
+        }
+        let expected = file_len(layout.alloc_len).ok_or_else(|| PinError::InvalidDef {
+            path: path.to_path_buf(),
+            source: MapError::SizeOverflow {
+                max_entries: def.max_entries,
+                elem_size: layout.elem_size,
+            },
+        })?;
+        if actual != expected {
+            return Err(PinError::SizeMismatch {
+                path: path.to_path_buf(),
+                expected,
+                actual,
+            });
+        }
+        map_file(path, &file, def, expected)
+    }
+}
+
+/// Header page plus the value pages, as a file length.
+fn file_len(alloc_len: usize) -> Option<u64> {
+    u64::try_from(PIN_HEADER_LEN.checked_add(alloc_len)?).ok()
+}
+
+/// Maps the whole (validated) file shared and wraps it as a map.
+fn map_file(path: &Path, file: &File, def: MapDef, expected: u64) -> Result<ArrayMap, PinError> {
+    let layout = def.check().map_err(|source| PinError::InvalidDef {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    // SAFETY: the mapping is shared with other processes, which is the point:
+    // tinybpf never forms references to its bytes, only atomic accesses, so
+    // their concurrent writes are not UB. Truncating the file while it is
+    // mapped (outside tinybpf) would fault, as with any shared mapping.
+    let mapping =
+        unsafe { memmap2::MmapOptions::new().map_mut(file) }.map_err(|source| PinError::Io {
+            path: path.to_path_buf(),
+            operation: "map the pin file",
+            source,
+        })?;
+    let mapped = mapping.len() as u64;
+    if mapped != expected {
+        return Err(PinError::SizeMismatch {
+            path: path.to_path_buf(),
+            expected,
+            actual: mapped,
+        });
+    }
+    // SAFETY: the mapping is PIN_HEADER_LEN + alloc_len bytes long (checked
+    // just above), PIN_HEADER_LEN is a page multiple, and from here on its
+    // bytes are only accessed atomically.
+    let memory = unsafe { ValueMemory::from_mapping(mapping, PIN_HEADER_LEN, layout.alloc_len) };
+    Ok(ArrayMap {
+        inner: Arc::new(MapInner::new(def, layout, memory)),
+    })
+}
+
+fn encode_header(def: &MapDef, value_area_len: usize) -> Vec<u8> {
+    let mut header = vec![0u8; PIN_HEADER_LEN];
+    header[0..8].copy_from_slice(&PIN_MAGIC);
+    header[8..12].copy_from_slice(&PIN_FORMAT_VERSION.to_le_bytes());
+    header[12..16].copy_from_slice(&(PIN_HEADER_LEN as u32).to_le_bytes());
+    let fields = [
+        def.map_type,
+        def.key_size,
+        def.value_size,
+        def.max_entries,
+        def.map_flags,
+    ];
+    for (i, field) in fields.iter().enumerate() {
+        header[16 + 4 * i..20 + 4 * i].copy_from_slice(&field.to_le_bytes());
+    }
+    // frozen flag at FROZEN_OFFSET stays 0.
+    header[40..48].copy_from_slice(&(value_area_len as u64).to_le_bytes());
+    header
+}
+
+/// Validates the fixed header fields and returns the recorded definition.
+fn decode_header(path: &Path, header: &[u8]) -> Result<MapDef, PinError> {
+    let mut magic = [0u8; 8];
+    let magic_len = header.len().min(8);
+    magic[..magic_len].copy_from_slice(&header[..magic_len]);
+    if magic != PIN_MAGIC {
+        return Err(PinError::BadMagic {
+            path: path.to_path_buf(),
+            found: magic,
+        });
+    }
+    if header.len() < HEADER_FIELDS_LEN {
+        return Err(PinError::BadHeader {
+            path: path.to_path_buf(),
+            reason: format!("file ends after {} bytes, inside the header", header.len()),
+        });
+    }
+    let version = u32_at(header, 8);
+    if version != PIN_FORMAT_VERSION {
+        return Err(PinError::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found: version,
+            supported: PIN_FORMAT_VERSION,
+        });
+    }
+    let header_len = u32_at(header, 12);
+    if usize::try_from(header_len).ok() != Some(PIN_HEADER_LEN) {
+        return Err(PinError::BadHeader {
+            path: path.to_path_buf(),
+            reason: format!("header length is {header_len}, expected {PIN_HEADER_LEN}"),
+        });
+    }
+    let frozen = u32_at(header, FROZEN_OFFSET);
+    if frozen > 1 {
+        return Err(PinError::BadHeader {
+            path: path.to_path_buf(),
+            reason: format!("frozen flag is {frozen}, not 0 or 1"),
+        });
+    }
+    let def = MapDef {
+        map_type: u32_at(header, 16),
+        key_size: u32_at(header, 20),
+        value_size: u32_at(header, 24),
+        max_entries: u32_at(header, 28),
+        map_flags: u32_at(header, 32),
+    };
+    Ok(def)
+}
+
+/// The little-endian `u32` at `at`; the caller checked that `header` holds
+/// `HEADER_FIELDS_LEN` bytes.
+fn u32_at(header: &[u8], at: usize) -> u32 {
+    let mut bytes = [0u8; 4];
+    bytes.copy_from_slice(&header[at..at + 4]);
+    u32::from_le_bytes(bytes)
+}
+
+fn u64_at(header: &[u8], at: usize) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&header[at..at + 8]);
+    u64::from_le_bytes(bytes)
+}

@@ -18,7 +18,6 @@ pub(crate) struct ValueMemory {
     owner: Owner,
 }
 
-#[allow(dead_code)] // the pinned variant is built by the pin module (next step)
 enum Owner {
     /// Allocated with `std::alloc::alloc_zeroed` and this layout.
     Heap(Layout),
@@ -59,7 +58,6 @@ impl ValueMemory {
     /// The mapping must be at least `header_len + len` bytes long, `header_len`
     /// a multiple of [`PAGE_SIZE`], and its bytes only ever accessed
     /// atomically from now on.
-    #[allow(dead_code)]
     pub(crate) unsafe fn from_mapping(
         mut mapping: memmap2::MmapMut,
         header_len: usize,
