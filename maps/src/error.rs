@@ -138,7 +138,7 @@ pub enum MapError {
     /// A user-space write to a frozen map (EPERM).
     #[error("the map is frozen: user space cannot {operation} it")]
     Frozen {
-        /// What was attempted ("update", "delete", "map writable").
+        /// What was attempted ("update", "delete", "create a writable view of").
         operation: &'static str,
     },
     /// A program update of a map created with `BPF_F_RDONLY_PROG` (EPERM).

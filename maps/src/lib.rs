@@ -20,6 +20,49 @@
 //! ("mixed-size atomics") are outside Rust's memory model, although every
 //! supported CPU gives each byte a value one of the writers stored.
 //!
+//! The crate is checked under Miri (whose weak-memory emulation does not
+//! support mixed-size accesses even when they do not race, so it is turned
+//! off):
+//! `MIRIFLAGS=-Zmiri-disable-weak-memory-emulation cargo +nightly miri test -p tinybpf-maps --lib --test array_ops --test views`.
+//!
+//! # Errors
+//!
+//! Every operation returns a [`MapError`] whose [`MapError::errno`] is what
+//! the kernel returns in the same case, so a helper can hand `-errno` to the
+//! program. Creation: `EINVAL` for a type other than `BPF_MAP_TYPE_ARRAY`,
+//! `max_entries` 0, `key_size` not 4, `value_size` 0, unknown or conflicting
+//! flags; `E2BIG` for a value above [`MAX_VALUE_SIZE`]; `ENOMEM` when the
+//! size overflows or cannot be allocated. Lookup out of range: `ENOENT`.
+//! Update: `EPERM` when frozen (user space), then `EINVAL` for flags above
+//! `BPF_EXIST`, `E2BIG` past the last index, `EEXIST` for `BPF_NOEXIST`.
+//! Delete: `EINVAL` (`EPERM` first for user space on a frozen map).
+//! `get_next_key`: index 0 for no key or one out of range, `ENOENT` after the
+//! last.
+//!
+//! # Views and freezing
+//!
+//! A map created with [`BPF_F_MMAPABLE`] can be viewed without copies:
+//! [`ArrayMap::view`] gives a read-only [`MapView`], [`ArrayMap::view_mut`] a
+//! writable [`MapViewMut`] (loads, stores, atomics). As with the kernel's
+//! memory mapping (2019), a view is a reference to the map and keeps it
+//! alive; [`ArrayMap::freeze`] makes the map read-only for user space, fails
+//! with `EBUSY` while a writable view is alive, and a writable view of a
+//! frozen map fails with `EPERM`. Programs may still write a frozen map
+//! unless it is [`BPF_F_RDONLY_PROG`].
+//!
+//! # Pinning
+//!
+//! [`ArrayMap::create_pinned`] backs a mmapable map with a file (a header
+//! page, then the value pages) mapped shared; [`ArrayMap::open_pinned`] maps
+//! it again, in this or another process, and both see each other's writes
+//! and freezes live. This goes beyond the kernel patch: it lets a second
+//! process watch a running program's counters.
+//!
+//! # Dump
+//!
+//! [`ArrayMap::dump`] renders the entries as a stable table (see
+//! [`DumpOptions`]).
+//!
 //! # Example
 //!
 //! ```
@@ -31,6 +74,13 @@
 //! assert_eq!(map.lookup(&0u32.to_le_bytes()).unwrap(), vec![1; 12]);
 //! assert_eq!(map.delete(&0u32.to_le_bytes()).unwrap_err().errno(), errno::EINVAL);
 //! assert_eq!(map.get_next_key(Some(&1u32.to_le_bytes())).unwrap_err().errno(), errno::ENOENT);
+//!
+//! // A program-style atomic add on element 1, through the memory model.
+//! let counter = map.element_ptr(1).unwrap();
+//! // SAFETY: element 1 is 16 bytes inside the live map, 8-aligned, and only
+//! // accessed atomically.
+//! unsafe { tinybpf_maps::shared_mem::fetch_add(counter.as_ptr(), 8, 3) };
+//! assert_eq!(map.lookup(&1u32.to_le_bytes()).unwrap()[..8], 3u64.to_le_bytes());
 //! ```
 #![warn(missing_docs)]
 

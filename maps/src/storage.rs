@@ -123,6 +123,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot model a failing allocation")]
     fn impossible_allocation_is_an_error() {
         assert_eq!(
             ValueMemory::allocate(usize::MAX).err(),

@@ -69,7 +69,7 @@ impl ArrayMap {
         let mut writable_views = self.inner.lock_writable_views();
         if self.inner.is_frozen() {
             return Err(MapError::Frozen {
-                operation: "map writable",
+                operation: "create a writable view of",
             });
         }
         if !self.def().is_mmapable() {
