@@ -1,0 +1,238 @@
+//! Typed errors of the VM: [`LoadError`] when a program is rejected before it
+//! runs, [`RunError`] when a run stops on a fault.
+
+use thiserror::Error;
+
+/// Why a program was rejected at load time.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LoadError {
+    /// The program has no instructions.
+    #[error("the program is empty")]
+    Empty,
+    /// The byte length is not a whole number of 8-byte slots.
+    #[error("the program is {len} bytes long, not a multiple of 8")]
+    PartialInstruction {
+        /// Length in bytes.
+        len: usize,
+    },
+    /// More slots than the VM accepts.
+    #[error("the program has {count} instructions, more than the limit of {limit}")]
+    TooLong {
+        /// Number of slots.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// More maps than a program may use.
+    #[error("the program uses {count} maps, more than the limit of {limit}")]
+    TooManyMaps {
+        /// Number of maps given.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A map's value area cannot be addressed by the VM.
+    #[error("map {index}: its value area of {len} bytes is larger than the VM's 4 GiB region")]
+    MapTooLarge {
+        /// Index in the map table.
+        index: usize,
+        /// Value area length.
+        len: usize,
+    },
+    /// One instruction is invalid.
+    #[error("instruction {pc}: {kind}")]
+    Invalid {
+        /// Slot index of the instruction.
+        pc: usize,
+        /// What is wrong with it.
+        kind: InvalidInsn,
+    },
+}
+
+/// What is wrong with one instruction (see [`LoadError::Invalid`]).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum InvalidInsn {
+    /// The opcode byte is not an eBPF instruction.
+    #[error("unknown opcode {0:#04x}")]
+    UnknownOpcode(u8),
+    /// A register number above r10.
+    #[error("register r{0} does not exist")]
+    BadRegister(u8),
+    /// An instruction that writes r10, the read-only frame pointer.
+    #[error("writes r10, the read-only frame pointer")]
+    WritesFramePointer,
+    /// A field the opcode does not use is not zero, or a field holds a value the opcode does not allow.
+    #[error("field {field} has the invalid value {value}")]
+    BadField {
+        /// Name of the field (`src`, `dst`, `off`, `imm`).
+        field: &'static str,
+        /// Its value.
+        value: i64,
+    },
+    /// A jump or call whose target is outside the program.
+    #[error("jumps to {target}, outside the program")]
+    TargetOutOfProgram {
+        /// The computed target slot.
+        target: i64,
+    },
+    /// A jump or call into the second slot of an `lddw`.
+    #[error("jumps into the middle of the lddw at {lddw}")]
+    TargetInsideLddw {
+        /// Slot of the `lddw`.
+        lddw: usize,
+    },
+    /// An `lddw` without its second slot, or with a malformed one.
+    #[error("lddw is missing its valid second slot")]
+    IncompleteLddw,
+    /// Execution can run past the last instruction.
+    #[error("the program can fall off its end (the last instruction must be exit or ja)")]
+    FallsOffEnd,
+    /// A call of a helper id that is not registered.
+    #[error("calls unknown helper {id}")]
+    UnknownHelper {
+        /// The helper id.
+        id: i64,
+    },
+    /// A call of a kernel function by BTF id.
+    #[error("calls a kernel function (kfunc), which tinybpf does not support")]
+    Kfunc,
+    /// An `lddw` naming a map that is not in the program's map table.
+    #[error("refers to map {index}, but the program has {count} maps")]
+    UnknownMap {
+        /// Index used by the instruction.
+        index: i64,
+        /// Size of the map table.
+        count: usize,
+    },
+    /// An `lddw` of a map value address with an offset outside the value.
+    #[error("refers to offset {offset} of map {index}, outside its {value_size}-byte value")]
+    MapValueOffset {
+        /// Map index.
+        index: usize,
+        /// Offset used.
+        offset: i64,
+        /// The map's value size.
+        value_size: u32,
+    },
+    /// An `lddw` with a pseudo source tinybpf does not know.
+    #[error("lddw with unsupported source {0}")]
+    UnsupportedLddwSource(u8),
+    /// Legacy packet access (`BPF_ABS`/`BPF_IND`).
+    #[error("legacy packet access (BPF_ABS/BPF_IND) is not supported")]
+    LegacyPacketAccess,
+    /// An r10-relative access outside the current 512-byte frame.
+    #[error("accesses {size} bytes at r10{offset:+}, outside the 512-byte stack frame")]
+    StackOutOfFrame {
+        /// Offset from r10.
+        offset: i64,
+        /// Access size.
+        size: usize,
+    },
+}
+
+/// Kind of memory access, for fault messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A load.
+    Read,
+    /// A store or atomic operation.
+    Write,
+}
+
+impl std::fmt::Display for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Access::Read => "read",
+            Access::Write => "write",
+        })
+    }
+}
+
+/// Why a run stopped before `exit` of the outermost frame.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RunError {
+    /// A memory access outside every region the program may use (or a write to a read-only one).
+    #[error(
+        "instruction {pc}: {access} of {size} bytes at address {addr:#x} is outside the memory the program may {access}"
+    )]
+    OutOfBounds {
+        /// Slot of the faulting instruction.
+        pc: usize,
+        /// Virtual address accessed.
+        addr: u64,
+        /// Access size in bytes.
+        size: u64,
+        /// Load or store.
+        access: Access,
+    },
+    /// An atomic operation on an address not aligned to its size.
+    #[error("instruction {pc}: atomic operation of {size} bytes at misaligned address {addr:#x}")]
+    MisalignedAtomic {
+        /// Slot of the faulting instruction.
+        pc: usize,
+        /// Virtual address.
+        addr: u64,
+        /// Operand size.
+        size: u64,
+    },
+    /// The instruction budget ran out (an endless or too long loop).
+    #[error("instruction {pc}: the budget of {budget} instructions is exhausted")]
+    BudgetExhausted {
+        /// Slot where the budget was found exhausted.
+        pc: usize,
+        /// The budget.
+        budget: u64,
+    },
+    /// A local call beyond the frame limit.
+    #[error("instruction {pc}: call depth limit of {limit} frames exceeded")]
+    CallDepthExceeded {
+        /// Slot of the call.
+        pc: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// `callx` to a helper id that is not registered.
+    #[error("instruction {pc}: callx to unknown helper {id}")]
+    UnknownHelper {
+        /// Slot of the call.
+        pc: usize,
+        /// Helper id found in the register.
+        id: u64,
+    },
+    /// A helper reported a fault (e.g. a bad pointer argument).
+    #[error("instruction {pc}: helper {id}: {source}")]
+    Helper {
+        /// Slot of the call.
+        pc: usize,
+        /// Helper id.
+        id: u32,
+        /// What the helper reported.
+        source: HelperError,
+    },
+    /// The input memory does not fit the VM's address space.
+    #[error("the input of {len} bytes is larger than the limit of {limit} bytes")]
+    InputTooLarge {
+        /// Input length.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// A fault reported by a helper function; ends the run.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum HelperError {
+    /// A pointer argument does not point to enough memory the program may use.
+    #[error("{access} of {size} bytes at address {addr:#x} is outside the program's memory")]
+    OutOfBounds {
+        /// Virtual address.
+        addr: u64,
+        /// Size in bytes.
+        size: u64,
+        /// Load or store.
+        access: Access,
+    },
+    /// Any other fault, described.
+    #[error("{0}")]
+    Other(String),
+}

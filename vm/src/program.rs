@@ -1,0 +1,307 @@
+//! A loaded program: checked, translated once, immutable, and runnable on
+//! several threads at once.
+
+use tinybpf_maps::ArrayMap;
+
+use crate::ProgramKind;
+use crate::analysis::{LookupRewrite, plan_lookup_rewrites};
+use crate::error::{LoadError, RunError};
+use crate::fuse::{compact, jump_target};
+use crate::helpers::{Helper, Helpers};
+use crate::insn::{Insn, decode_all};
+use crate::memory::{Region, map_value_start};
+use crate::op::Op;
+use crate::run::{MapShape, RunContext, RunOutcome, execute};
+use crate::translate::translate;
+
+/// Most maps one program may use (the kernel's `MAX_USED_MAPS`).
+pub const MAX_MAPS: usize = 64;
+
+/// How to load a program.
+#[derive(Clone, Debug)]
+pub struct ProgramOptions {
+    /// How the program receives its input.
+    pub kind: ProgramKind,
+    /// The map table: `lddw` with a map pseudo source names maps by index in it.
+    pub maps: Vec<ArrayMap>,
+    /// The helpers the program may call.
+    pub helpers: Helpers,
+    /// Rewrite array-map lookups the analysis can prove: constant keys into
+    /// direct pointer loads, run-time keys into inline bounds checks (see
+    /// [`crate::analysis`]). On by default.
+    pub inline_lookups: bool,
+}
+
+impl Default for ProgramOptions {
+    fn default() -> Self {
+        ProgramOptions {
+            kind: ProgramKind::Memory,
+            maps: Vec::new(),
+            helpers: Helpers::with_builtins(),
+            inline_lookups: true,
+        }
+    }
+}
+
+/// A checked, translated eBPF program with its maps and helpers.
+///
+/// ```
+/// use tinybpf_vm::{Program, ProgramOptions, asm::assemble_bytes};
+/// // r0 = the input's length * 2
+/// let code = assemble_bytes("mov %r0, %r2\nlsh %r0, 1\nexit").unwrap();
+/// let program = Program::load(&code, ProgramOptions::default()).unwrap();
+/// let outcome = program.run(&mut [0u8; 21]).unwrap();
+/// assert_eq!(outcome.retval, 42);
+/// assert_eq!(outcome.insns, 3);
+/// ```
+#[derive(Debug)]
+pub struct Program {
+    insns: Box<[Insn]>,
+    ops: Box<[Op]>,
+    origin: Box<[u32]>,
+    rewrites: Box<[RewriteSite]>,
+    kind: ProgramKind,
+    maps: Box<[ArrayMap]>,
+    map_regions: Box<[Region]>,
+    shapes: Box<[MapShape]>,
+    helper_table: Box<[Helper]>,
+    registry: Helpers,
+}
+
+impl Program {
+    /// Checks and translates `code` (raw little-endian instruction bytes).
+    pub fn load(code: &[u8], options: ProgramOptions) -> Result<Program, LoadError> {
+        let insns = decode_all(code).ok_or(LoadError::PartialInstruction { len: code.len() })?;
+        Program::from_insns(&insns, options)
+    }
+
+    /// Checks and translates decoded instruction slots.
+    pub fn from_insns(insns: &[Insn], options: ProgramOptions) -> Result<Program, LoadError> {
+        let ProgramOptions {
+            kind,
+            maps,
+            helpers,
+            inline_lookups,
+        } = options;
+        if maps.len() > MAX_MAPS {
+            return Err(LoadError::TooManyMaps {
+                count: maps.len(),
+                limit: MAX_MAPS,
+            });
+        }
+        let mut map_regions = Vec::with_capacity(maps.len());
+        let mut shapes = Vec::with_capacity(maps.len());
+        for (index, map) in maps.iter().enumerate() {
+            let len = map.value_area_len();
+            if len as u64 > u64::from(u32::MAX) {
+                return Err(LoadError::MapTooLarge { index, len });
+            }
+            map_regions.push(Region {
+                start: map_value_start(index),
+                len: len as u64,
+                host: map.value_area_ptr().as_ptr(),
+                writable: !map.is_rdonly_prog(),
+            });
+            shapes.push(MapShape {
+                max_entries: u64::from(map.def().max_entries),
+                elem_size: map.elem_size() as u64,
+            });
+        }
+        let mut translation = translate(insns, &maps, &helpers)?;
+        let rewrites = if inline_lookups {
+            apply_rewrites(
+                &mut translation.ops,
+                &plan_lookup_rewrites(insns, &maps),
+                &shapes,
+            )
+        } else {
+            Vec::new()
+        };
+        let compacted = compact(&translation.ops);
+        Ok(Program {
+            insns: insns.into(),
+            ops: compacted.ops.into(),
+            origin: compacted.origin.into(),
+            rewrites: rewrites.into(),
+            kind,
+            maps: maps.into(),
+            map_regions: map_regions.into(),
+            shapes: shapes.into(),
+            helper_table: translation.helpers.into(),
+            registry: helpers,
+        })
+    }
+
+    /// Runs the program once over `input` with a fresh [`RunContext`].
+    pub fn run(&self, input: &mut [u8]) -> Result<RunOutcome, RunError> {
+        self.run_with(input, &mut RunContext::new())
+    }
+
+    /// Runs the program once over `input`, using and updating `ctx`.
+    ///
+    /// For [`ProgramKind::Memory`], r1 is the address of `input` and r2 its
+    /// length; for [`ProgramKind::Xdp`], r1 points to a `struct xdp_md` whose
+    /// `data`..`data_end` cover `input` as the packet.
+    pub fn run_with(&self, input: &mut [u8], ctx: &mut RunContext) -> Result<RunOutcome, RunError> {
+        execute(self, input, ctx)
+    }
+
+    /// The original instruction slots.
+    pub fn insns(&self) -> &[Insn] {
+        &self.insns
+    }
+
+    /// The translated form that runs (compacted and fused; see [`Program::origin`]).
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// The original instruction slot where op `index` of [`Program::ops`] starts.
+    #[inline]
+    pub fn origin(&self, index: usize) -> usize {
+        self.origin.get(index).map_or(index, |&slot| slot as usize)
+    }
+
+    /// The sites the lookup rewrite changed, by original slot.
+    pub fn rewrites(&self) -> &[RewriteSite] {
+        &self.rewrites
+    }
+
+    /// How the program receives its input.
+    pub fn kind(&self) -> ProgramKind {
+        self.kind
+    }
+
+    /// The map table.
+    pub fn maps(&self) -> &[ArrayMap] {
+        &self.maps
+    }
+
+    /// The helper registry the program was loaded with.
+    pub fn registry(&self) -> &Helpers {
+        &self.registry
+    }
+
+    pub(crate) fn map_regions(&self) -> &[Region] {
+        &self.map_regions
+    }
+
+    pub(crate) fn shapes(&self) -> &[MapShape] {
+        &self.shapes
+    }
+
+    pub(crate) fn helper_table(&self) -> &[Helper] {
+        &self.helper_table
+    }
+
+    /// The map with table index `index` (as a register value minus the handle base).
+    #[inline(always)]
+    pub(crate) fn map_shape(&self, index: u64) -> Option<(usize, MapShape)> {
+        let index = usize::try_from(index).ok()?;
+        self.shapes.get(index).map(|s| (index, *s))
+    }
+}
+
+/// One instruction the lookup rewrite changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RewriteSite {
+    /// Slot of the instruction in the original program.
+    pub pc: usize,
+    /// What it became.
+    pub kind: RewriteKind,
+}
+
+/// What a rewritten instruction became.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RewriteKind {
+    /// `call 1` with a constant in-range key: `r0 = address of element key of map`.
+    ConstKey {
+        /// Map index.
+        map: usize,
+        /// The key.
+        key: u32,
+    },
+    /// `call 1` with a constant key past the end: `r0 = 0`.
+    ConstKeyMissing {
+        /// Map index.
+        map: usize,
+        /// The key.
+        key: u32,
+    },
+    /// `call 1` with a run-time key: bounds check and arithmetic, no helper call.
+    RuntimeKey {
+        /// Map index.
+        map: usize,
+    },
+    /// A NULL test of a proven non-NULL element pointer: removed.
+    NullTestRemoved,
+    /// A NULL test of a proven non-NULL element pointer: now an unconditional jump.
+    NullTestAlwaysTaken,
+}
+
+/// Applies the analysis' findings to the per-slot ops; returns what changed.
+fn apply_rewrites(ops: &mut [Op], plan: &[LookupRewrite], shapes: &[MapShape]) -> Vec<RewriteSite> {
+    let mut sites = Vec::new();
+    for rewrite in plan {
+        let (pc, new_op, kind) = match *rewrite {
+            LookupRewrite::ConstKey { pc, map, key } => {
+                let Some(shape) = shapes.get(map) else {
+                    continue;
+                };
+                if u64::from(key) < shape.max_entries {
+                    let imm = map_value_start(map) + u64::from(key) * shape.elem_size;
+                    (
+                        pc,
+                        Op::LookupConst { imm },
+                        RewriteKind::ConstKey { map, key },
+                    )
+                } else {
+                    let kind = RewriteKind::ConstKeyMissing { map, key };
+                    (pc, Op::LookupConst { imm: 0 }, kind)
+                }
+            }
+            LookupRewrite::RuntimeKey { pc, map } => {
+                let Ok(index) = u16::try_from(map) else {
+                    continue;
+                };
+                if map >= shapes.len() {
+                    continue;
+                }
+                (
+                    pc,
+                    Op::LookupInline { map: index },
+                    RewriteKind::RuntimeKey { map },
+                )
+            }
+            LookupRewrite::NullTestDecided { pc, taken } => {
+                let Some(op) = ops.get(pc) else { continue };
+                let Some(target) = jump_target(op) else {
+                    continue;
+                };
+                if taken {
+                    (pc, Op::Ja { target }, RewriteKind::NullTestAlwaysTaken)
+                } else {
+                    (pc, Op::Nop, RewriteKind::NullTestRemoved)
+                }
+            }
+        };
+        let Some(slot) = ops.get_mut(pc) else {
+            continue;
+        };
+        let expected = match kind {
+            RewriteKind::NullTestRemoved | RewriteKind::NullTestAlwaysTaken => matches!(
+                slot,
+                Op::JeqImm { imm: 0, .. }
+                    | Op::JneImm { imm: 0, .. }
+                    | Op::Jeq32Imm { imm: 0, .. }
+                    | Op::Jne32Imm { imm: 0, .. }
+            ),
+            _ => *slot == Op::MapLookup,
+        };
+        if expected {
+            *slot = new_op;
+            sites.push(RewriteSite { pc, kind });
+        }
+    }
+    sites
+}

@@ -1,0 +1,806 @@
+//! Running a translated program: the per-run context, the outcome, and the
+//! interpreter loop.
+
+use tinybpf_maps::shared_mem;
+
+use crate::ProgramKind;
+use crate::error::{Access, RunError};
+use crate::helpers::HelperContext;
+use crate::memory::{
+    AddressSpace, CONTEXT_START, FRAME_SIZE, INPUT_START, MAP_HANDLE_BASE, MAX_FRAMES,
+    MAX_INPUT_LEN, Region, STACK_SIZE, STACK_START, XDP_MD_SIZE, frame_pointer, map_value_start,
+};
+use crate::op::{AtomicOp, Op};
+use crate::program::Program;
+
+/// Instructions a run may execute unless told otherwise.
+pub const DEFAULT_INSN_BUDGET: u64 = 10_000_000;
+
+/// Seed of the pseudo-random generator unless told otherwise.
+pub const DEFAULT_SEED: u64 = 0x2545_f491_4f6c_dd1d;
+
+/// What one run may use and what it leaves behind besides its result: the
+/// instruction budget, the random generator's state, the cpu id helpers see,
+/// and the captured `trace_printk` lines. Reuse one per thread across runs.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    /// Most instructions a run may execute; checked at every taken jump and call.
+    pub insn_budget: u64,
+    /// Value returned by `bpf_get_smp_processor_id`.
+    pub cpu_id: u32,
+    /// Lines printed by `bpf_trace_printk`, oldest first.
+    pub trace: Vec<String>,
+    rng_state: u64,
+}
+
+impl Default for RunContext {
+    fn default() -> Self {
+        RunContext::new()
+    }
+}
+
+impl RunContext {
+    /// Default budget, cpu 0, default seed, empty trace.
+    pub fn new() -> Self {
+        RunContext {
+            insn_budget: DEFAULT_INSN_BUDGET,
+            cpu_id: 0,
+            trace: Vec::new(),
+            rng_state: DEFAULT_SEED,
+        }
+    }
+
+    /// Sets the instruction budget.
+    pub fn with_budget(mut self, budget: u64) -> Self {
+        self.insn_budget = budget;
+        self
+    }
+
+    /// Seeds `bpf_get_prandom_u32` (a seed of 0 is replaced by the default).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.rng_state = if seed == 0 { DEFAULT_SEED } else { seed };
+        self
+    }
+
+    /// Takes the captured trace lines, leaving the trace empty.
+    pub fn take_trace(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.trace)
+    }
+
+    /// xorshift64*: the next 32 random bits.
+    pub(crate) fn next_random(&mut self) -> u32 {
+        let mut x = self.rng_state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng_state = x;
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
+    }
+}
+
+/// The result of a run that reached its final `exit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// r0 at exit.
+    pub retval: u64,
+    /// Instructions executed (an `lddw` counts once).
+    pub insns: u64,
+}
+
+/// A saved caller frame.
+#[derive(Clone, Copy, Default)]
+struct Frame {
+    return_pc: usize,
+    saved: [u64; 4],
+}
+
+/// Constant facts about one map, for inline lookups.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MapShape {
+    pub max_entries: u64,
+    pub elem_size: u64,
+}
+
+/// Runs `program` over `input`.
+pub(crate) fn execute(
+    program: &Program,
+    input: &mut [u8],
+    ctx: &mut RunContext,
+) -> Result<RunOutcome, RunError> {
+    if input.len() > MAX_INPUT_LEN {
+        return Err(RunError::InputTooLarge {
+            len: input.len(),
+            limit: MAX_INPUT_LEN,
+        });
+    }
+    let input_len = input.len() as u64;
+    let mut stack = [0u64; STACK_SIZE / 8];
+    let stack_host = stack.as_mut_ptr().cast::<u8>();
+    let mut xdp_md = [0u8; XDP_MD_SIZE];
+    let mut regs = [0u64; 16];
+    let input_region = Region {
+        start: INPUT_START,
+        len: input_len,
+        host: input.as_mut_ptr(),
+        writable: true,
+    };
+    let context_region = match program.kind() {
+        ProgramKind::Memory => {
+            regs[1] = INPUT_START;
+            regs[2] = input_len;
+            Region::EMPTY
+        }
+        ProgramKind::Xdp => {
+            // MAX_INPUT_LEN keeps INPUT_START + len below 4 GiB.
+            let data = INPUT_START as u32;
+            let data_end = (INPUT_START + input_len) as u32;
+            let fields = [data, data_end, data, 1, 0, 0];
+            for (chunk, field) in xdp_md.chunks_exact_mut(4).zip(fields) {
+                chunk.copy_from_slice(&field.to_le_bytes());
+            }
+            regs[1] = CONTEXT_START;
+            Region {
+                start: CONTEXT_START,
+                len: XDP_MD_SIZE as u64,
+                host: xdp_md.as_mut_ptr(),
+                writable: false,
+            }
+        }
+    };
+    let space = AddressSpace {
+        run: [
+            input_region,
+            context_region,
+            Region {
+                start: STACK_START,
+                len: STACK_SIZE as u64,
+                host: stack_host,
+                writable: true,
+            },
+        ],
+        maps: program.map_regions(),
+    };
+    regs[10] = frame_pointer(0);
+    interpret(program, &space, stack_host, &mut regs, ctx)
+}
+
+fn out_of_bounds(pc: usize, addr: u64, size: u64, access: Access) -> RunError {
+    RunError::OutOfBounds {
+        pc,
+        addr,
+        size,
+        access,
+    }
+}
+
+#[inline(always)]
+fn idx(r: u8) -> usize {
+    usize::from(r) & 15
+}
+
+/// The interpreter loop.
+#[allow(clippy::too_many_lines)]
+fn interpret(
+    program: &Program,
+    space: &AddressSpace<'_>,
+    stack_host: *mut u8,
+    regs: &mut [u64; 16],
+    ctx: &mut RunContext,
+) -> Result<RunOutcome, RunError> {
+    let ops = program.ops();
+    let at = |index: usize| program.origin(index);
+    let budget = ctx.insn_budget;
+    let mut pc: usize = 0;
+    let mut count: u64 = 0;
+    let mut depth: usize = 0;
+    // Byte index in the stack buffer of the current frame's r10.
+    let mut frame_top: usize = STACK_SIZE;
+    let mut frames = [Frame::default(); MAX_FRAMES];
+
+    macro_rules! r {
+        ($i:expr) => {
+            regs[idx($i)]
+        };
+    }
+    macro_rules! jump_if {
+        ($cond:expr, $target:expr) => {
+            if $cond {
+                pc = $target as usize;
+                if count > budget {
+                    return Err(RunError::BudgetExhausted { pc: at(pc), budget });
+                }
+            }
+        };
+    }
+    macro_rules! load {
+        ($dst:expr, $src:expr, $off:expr, $width:expr, $conv:expr) => {{
+            let addr = r!($src).wrapping_add($off as i64 as u64);
+            match space.load(addr, $width) {
+                Some(v) => r!($dst) = $conv(v),
+                None => return Err(out_of_bounds(at(pc - 1), addr, $width, Access::Read)),
+            }
+        }};
+    }
+    macro_rules! store {
+        ($dst:expr, $off:expr, $width:expr, $value:expr) => {{
+            let addr = r!($dst).wrapping_add($off as i64 as u64);
+            if space.store(addr, $width, $value).is_none() {
+                return Err(out_of_bounds(at(pc - 1), addr, $width, Access::Write));
+            }
+        }};
+    }
+    // Accesses proven inside the current frame at load time.
+    macro_rules! stack_ptr {
+        ($off:expr) => {
+            // frame_top is in [FRAME_SIZE, STACK_SIZE] and the translator proved
+            // -FRAME_SIZE <= off and off + width <= 0, so the access lies in the buffer.
+            stack_host
+                .wrapping_add(frame_top)
+                .wrapping_offset($off as isize)
+        };
+    }
+    macro_rules! stack_load {
+        ($dst:expr, $off:expr, $ty:ty, $conv:expr) => {{
+            // SAFETY: see stack_ptr!; the stack buffer is private to this run.
+            let v = unsafe { stack_ptr!($off).cast::<$ty>().read_unaligned() };
+            r!($dst) = $conv(v);
+        }};
+    }
+    macro_rules! stack_store {
+        ($off:expr, $ty:ty, $value:expr) => {{
+            // SAFETY: see stack_ptr!; the stack buffer is private to this run.
+            unsafe {
+                stack_ptr!($off)
+                    .cast::<$ty>()
+                    .write_unaligned($value as $ty)
+            };
+        }};
+    }
+
+    loop {
+        // SAFETY: pc is always a valid index: it starts at 0 (programs are
+        // non-empty), every jump and call target was checked to be inside the
+        // program, a return goes back to the slot after a call (which is not
+        // the last slot, since the last slot must be exit or ja), and the
+        // last slot never falls through.
+        let op = unsafe { *ops.get_unchecked(pc) };
+        pc += 1;
+        count += 1;
+        match op {
+            Op::Add64Imm { dst, imm } => r!(dst) = r!(dst).wrapping_add(imm),
+            Op::Sub64Imm { dst, imm } => r!(dst) = r!(dst).wrapping_sub(imm),
+            Op::Mul64Imm { dst, imm } => r!(dst) = r!(dst).wrapping_mul(imm),
+            Op::Div64Imm { dst, imm } => r!(dst) = r!(dst).checked_div(imm).unwrap_or(0),
+            Op::SDiv64Imm { dst, imm } => r!(dst) = sdiv64(r!(dst), imm),
+            Op::Mod64Imm { dst, imm } => r!(dst) = umod64(r!(dst), imm),
+            Op::SMod64Imm { dst, imm } => r!(dst) = smod64(r!(dst), imm),
+            Op::Or64Imm { dst, imm } => r!(dst) |= imm,
+            Op::And64Imm { dst, imm } => r!(dst) &= imm,
+            Op::Lsh64Imm { dst, imm } => r!(dst) <<= imm,
+            Op::Rsh64Imm { dst, imm } => r!(dst) >>= imm,
+            Op::Arsh64Imm { dst, imm } => r!(dst) = ((r!(dst) as i64) >> imm) as u64,
+            Op::Xor64Imm { dst, imm } => r!(dst) ^= imm,
+            Op::Mov64Imm { dst, imm } => r!(dst) = imm,
+            Op::Add64Reg { dst, src } => r!(dst) = r!(dst).wrapping_add(r!(src)),
+            Op::Sub64Reg { dst, src } => r!(dst) = r!(dst).wrapping_sub(r!(src)),
+            Op::Mul64Reg { dst, src } => r!(dst) = r!(dst).wrapping_mul(r!(src)),
+            Op::Div64Reg { dst, src } => r!(dst) = r!(dst).checked_div(r!(src)).unwrap_or(0),
+            Op::SDiv64Reg { dst, src } => r!(dst) = sdiv64(r!(dst), r!(src)),
+            Op::Mod64Reg { dst, src } => r!(dst) = umod64(r!(dst), r!(src)),
+            Op::SMod64Reg { dst, src } => r!(dst) = smod64(r!(dst), r!(src)),
+            Op::Or64Reg { dst, src } => r!(dst) |= r!(src),
+            Op::And64Reg { dst, src } => r!(dst) &= r!(src),
+            Op::Lsh64Reg { dst, src } => r!(dst) <<= r!(src) & 63,
+            Op::Rsh64Reg { dst, src } => r!(dst) >>= r!(src) & 63,
+            Op::Arsh64Reg { dst, src } => {
+                r!(dst) = ((r!(dst) as i64) >> (r!(src) & 63)) as u64;
+            }
+            Op::Xor64Reg { dst, src } => r!(dst) ^= r!(src),
+            Op::Mov64Reg { dst, src } => r!(dst) = r!(src),
+            Op::MovSx64 { dst, src, bits } => r!(dst) = sign_extend(r!(src), bits),
+            Op::Neg64 { dst } => r!(dst) = r!(dst).wrapping_neg(),
+            Op::Add32Imm { dst, imm } => r!(dst) = u64::from((r!(dst) as u32).wrapping_add(imm)),
+            Op::Sub32Imm { dst, imm } => r!(dst) = u64::from((r!(dst) as u32).wrapping_sub(imm)),
+            Op::Mul32Imm { dst, imm } => r!(dst) = u64::from((r!(dst) as u32).wrapping_mul(imm)),
+            Op::Div32Imm { dst, imm } => r!(dst) = u64::from(udiv32(r!(dst) as u32, imm)),
+            Op::SDiv32Imm { dst, imm } => r!(dst) = u64::from(sdiv32(r!(dst) as u32, imm)),
+            Op::Mod32Imm { dst, imm } => r!(dst) = u64::from(umod32(r!(dst) as u32, imm)),
+            Op::SMod32Imm { dst, imm } => r!(dst) = u64::from(smod32(r!(dst) as u32, imm)),
+            Op::Or32Imm { dst, imm } => r!(dst) = u64::from(r!(dst) as u32 | imm),
+            Op::And32Imm { dst, imm } => r!(dst) = u64::from(r!(dst) as u32 & imm),
+            Op::Lsh32Imm { dst, imm } => r!(dst) = u64::from((r!(dst) as u32) << imm),
+            Op::Rsh32Imm { dst, imm } => r!(dst) = u64::from((r!(dst) as u32) >> imm),
+            Op::Arsh32Imm { dst, imm } => r!(dst) = u64::from(((r!(dst) as i32) >> imm) as u32),
+            Op::Xor32Imm { dst, imm } => r!(dst) = u64::from(r!(dst) as u32 ^ imm),
+            Op::Mov32Imm { dst, imm } => r!(dst) = u64::from(imm),
+            Op::Add32Reg { dst, src } => {
+                r!(dst) = u64::from((r!(dst) as u32).wrapping_add(r!(src) as u32));
+            }
+            Op::Sub32Reg { dst, src } => {
+                r!(dst) = u64::from((r!(dst) as u32).wrapping_sub(r!(src) as u32));
+            }
+            Op::Mul32Reg { dst, src } => {
+                r!(dst) = u64::from((r!(dst) as u32).wrapping_mul(r!(src) as u32));
+            }
+            Op::Div32Reg { dst, src } => {
+                r!(dst) = u64::from(udiv32(r!(dst) as u32, r!(src) as u32));
+            }
+            Op::SDiv32Reg { dst, src } => {
+                r!(dst) = u64::from(sdiv32(r!(dst) as u32, r!(src) as u32));
+            }
+            Op::Mod32Reg { dst, src } => {
+                r!(dst) = u64::from(umod32(r!(dst) as u32, r!(src) as u32));
+            }
+            Op::SMod32Reg { dst, src } => {
+                r!(dst) = u64::from(smod32(r!(dst) as u32, r!(src) as u32));
+            }
+            Op::Or32Reg { dst, src } => r!(dst) = u64::from((r!(dst) | r!(src)) as u32),
+            Op::And32Reg { dst, src } => r!(dst) = u64::from((r!(dst) & r!(src)) as u32),
+            Op::Lsh32Reg { dst, src } => {
+                r!(dst) = u64::from((r!(dst) as u32) << (r!(src) & 31));
+            }
+            Op::Rsh32Reg { dst, src } => {
+                r!(dst) = u64::from((r!(dst) as u32) >> (r!(src) & 31));
+            }
+            Op::Arsh32Reg { dst, src } => {
+                r!(dst) = u64::from(((r!(dst) as i32) >> (r!(src) & 31)) as u32);
+            }
+            Op::Xor32Reg { dst, src } => r!(dst) = u64::from((r!(dst) ^ r!(src)) as u32),
+            Op::Mov32Reg { dst, src } => r!(dst) = u64::from(r!(src) as u32),
+            Op::MovSx32 { dst, src, bits } => {
+                r!(dst) = u64::from(sign_extend(r!(src), bits) as u32);
+            }
+            Op::Neg32 { dst } => r!(dst) = u64::from((r!(dst) as u32).wrapping_neg()),
+            Op::ToLe { dst, bits } => r!(dst) = truncate(r!(dst), bits),
+            Op::ToBe { dst, bits } | Op::Bswap { dst, bits } => r!(dst) = swap(r!(dst), bits),
+            Op::LoadImm64 { dst, imm } => r!(dst) = imm,
+            // Removed when the program is compacted.
+            Op::LddwTail | Op::Nop => debug_assert!(false, "executed a compacted-away op"),
+
+            Op::LdxB { dst, src, off } => load!(dst, src, off, 1, |v| v),
+            Op::LdxH { dst, src, off } => load!(dst, src, off, 2, |v| v),
+            Op::LdxW { dst, src, off } => load!(dst, src, off, 4, |v| v),
+            Op::LdxDW { dst, src, off } => load!(dst, src, off, 8, |v| v),
+            Op::LdxSB { dst, src, off } => load!(dst, src, off, 1, |v| v as u8 as i8 as u64),
+            Op::LdxSH { dst, src, off } => load!(dst, src, off, 2, |v| v as u16 as i16 as u64),
+            Op::LdxSW { dst, src, off } => load!(dst, src, off, 4, |v| v as u32 as i32 as u64),
+            Op::StB { dst, off, imm } => store!(dst, off, 1, imm),
+            Op::StH { dst, off, imm } => store!(dst, off, 2, imm),
+            Op::StW { dst, off, imm } => store!(dst, off, 4, imm),
+            Op::StDW { dst, off, imm } => store!(dst, off, 8, imm),
+            Op::StxB { dst, src, off } => store!(dst, off, 1, r!(src)),
+            Op::StxH { dst, src, off } => store!(dst, off, 2, r!(src)),
+            Op::StxW { dst, src, off } => store!(dst, off, 4, r!(src)),
+            Op::StxDW { dst, src, off } => store!(dst, off, 8, r!(src)),
+            Op::StackLdxB { dst, off } => stack_load!(dst, off, u8, u64::from),
+            Op::StackLdxH { dst, off } => {
+                stack_load!(dst, off, u16, |v: u16| u64::from(u16::from_le(v)))
+            }
+            Op::StackLdxW { dst, off } => {
+                stack_load!(dst, off, u32, |v: u32| u64::from(u32::from_le(v)))
+            }
+            Op::StackLdxDW { dst, off } => stack_load!(dst, off, u64, u64::from_le),
+            Op::StackLdxSB { dst, off } => stack_load!(dst, off, u8, |v: u8| v as i8 as u64),
+            Op::StackLdxSH { dst, off } => {
+                stack_load!(dst, off, u16, |v: u16| u16::from_le(v) as i16 as u64)
+            }
+            Op::StackLdxSW { dst, off } => {
+                stack_load!(dst, off, u32, |v: u32| u32::from_le(v) as i32 as u64)
+            }
+            Op::StackStB { off, imm } => stack_store!(off, u8, imm),
+            Op::StackStH { off, imm } => stack_store!(off, u16, (imm as u16).to_le()),
+            Op::StackStW { off, imm } => stack_store!(off, u32, (imm as u32).to_le()),
+            Op::StackStDW { off, imm } => stack_store!(off, u64, imm.to_le()),
+            Op::StackStxB { src, off } => stack_store!(off, u8, r!(src)),
+            Op::StackStxH { src, off } => stack_store!(off, u16, (r!(src) as u16).to_le()),
+            Op::StackStxW { src, off } => stack_store!(off, u32, (r!(src) as u32).to_le()),
+            Op::StackStxDW { src, off } => stack_store!(off, u64, r!(src).to_le()),
+            Op::Atomic {
+                op,
+                wide,
+                dst,
+                src,
+                off,
+            } => {
+                let addr = r!(dst).wrapping_add(off as i64 as u64);
+                let size = if wide { 8 } else { 4 };
+                if addr % size != 0 {
+                    return Err(RunError::MisalignedAtomic {
+                        pc: at(pc - 1),
+                        addr,
+                        size,
+                    });
+                }
+                let Some(host) = space.translate(addr, size, Access::Write) else {
+                    return Err(out_of_bounds(at(pc - 1), addr, size, Access::Write));
+                };
+                let old = atomic_rmw(host, wide, op, r!(src), r!(0));
+                match op {
+                    AtomicOp::CmpXchg => r!(0) = old,
+                    AtomicOp::Xchg
+                    | AtomicOp::Add { fetch: true }
+                    | AtomicOp::Or { fetch: true }
+                    | AtomicOp::And { fetch: true }
+                    | AtomicOp::Xor { fetch: true } => r!(src) = old,
+                    _ => {}
+                }
+            }
+
+            Op::Ja { target } => jump_if!(true, target),
+            Op::JeqImm { dst, imm, target } => jump_if!(r!(dst) == imm, target),
+            Op::JgtImm { dst, imm, target } => jump_if!(r!(dst) > imm, target),
+            Op::JgeImm { dst, imm, target } => jump_if!(r!(dst) >= imm, target),
+            Op::JsetImm { dst, imm, target } => jump_if!(r!(dst) & imm != 0, target),
+            Op::JneImm { dst, imm, target } => jump_if!(r!(dst) != imm, target),
+            Op::JsgtImm { dst, imm, target } => jump_if!((r!(dst) as i64) > imm as i64, target),
+            Op::JsgeImm { dst, imm, target } => jump_if!((r!(dst) as i64) >= imm as i64, target),
+            Op::JltImm { dst, imm, target } => jump_if!(r!(dst) < imm, target),
+            Op::JleImm { dst, imm, target } => jump_if!(r!(dst) <= imm, target),
+            Op::JsltImm { dst, imm, target } => jump_if!((r!(dst) as i64) < imm as i64, target),
+            Op::JsleImm { dst, imm, target } => jump_if!((r!(dst) as i64) <= imm as i64, target),
+            Op::JeqReg { dst, src, target } => jump_if!(r!(dst) == r!(src), target),
+            Op::JgtReg { dst, src, target } => jump_if!(r!(dst) > r!(src), target),
+            Op::JgeReg { dst, src, target } => jump_if!(r!(dst) >= r!(src), target),
+            Op::JsetReg { dst, src, target } => jump_if!(r!(dst) & r!(src) != 0, target),
+            Op::JneReg { dst, src, target } => jump_if!(r!(dst) != r!(src), target),
+            Op::JsgtReg { dst, src, target } => {
+                jump_if!((r!(dst) as i64) > r!(src) as i64, target)
+            }
+            Op::JsgeReg { dst, src, target } => {
+                jump_if!((r!(dst) as i64) >= r!(src) as i64, target)
+            }
+            Op::JltReg { dst, src, target } => jump_if!(r!(dst) < r!(src), target),
+            Op::JleReg { dst, src, target } => jump_if!(r!(dst) <= r!(src), target),
+            Op::JsltReg { dst, src, target } => {
+                jump_if!((r!(dst) as i64) < r!(src) as i64, target)
+            }
+            Op::JsleReg { dst, src, target } => {
+                jump_if!((r!(dst) as i64) <= r!(src) as i64, target)
+            }
+            Op::Jeq32Imm { dst, imm, target } => jump_if!(r!(dst) as u32 == imm, target),
+            Op::Jgt32Imm { dst, imm, target } => jump_if!(r!(dst) as u32 > imm, target),
+            Op::Jge32Imm { dst, imm, target } => jump_if!(r!(dst) as u32 >= imm, target),
+            Op::Jset32Imm { dst, imm, target } => jump_if!(r!(dst) as u32 & imm != 0, target),
+            Op::Jne32Imm { dst, imm, target } => jump_if!(r!(dst) as u32 != imm, target),
+            Op::Jsgt32Imm { dst, imm, target } => {
+                jump_if!((r!(dst) as i32) > imm as i32, target)
+            }
+            Op::Jsge32Imm { dst, imm, target } => {
+                jump_if!((r!(dst) as i32) >= imm as i32, target)
+            }
+            Op::Jlt32Imm { dst, imm, target } => jump_if!((r!(dst) as u32) < imm, target),
+            Op::Jle32Imm { dst, imm, target } => jump_if!(r!(dst) as u32 <= imm, target),
+            Op::Jslt32Imm { dst, imm, target } => {
+                jump_if!((r!(dst) as i32) < imm as i32, target)
+            }
+            Op::Jsle32Imm { dst, imm, target } => {
+                jump_if!((r!(dst) as i32) <= imm as i32, target)
+            }
+            Op::Jeq32Reg { dst, src, target } => {
+                jump_if!(r!(dst) as u32 == r!(src) as u32, target)
+            }
+            Op::Jgt32Reg { dst, src, target } => {
+                jump_if!(r!(dst) as u32 > r!(src) as u32, target)
+            }
+            Op::Jge32Reg { dst, src, target } => {
+                jump_if!(r!(dst) as u32 >= r!(src) as u32, target)
+            }
+            Op::Jset32Reg { dst, src, target } => {
+                jump_if!((r!(dst) & r!(src)) as u32 != 0, target)
+            }
+            Op::Jne32Reg { dst, src, target } => {
+                jump_if!(r!(dst) as u32 != r!(src) as u32, target)
+            }
+            Op::Jsgt32Reg { dst, src, target } => {
+                jump_if!((r!(dst) as i32) > r!(src) as i32, target)
+            }
+            Op::Jsge32Reg { dst, src, target } => {
+                jump_if!((r!(dst) as i32) >= r!(src) as i32, target)
+            }
+            Op::Jlt32Reg { dst, src, target } => {
+                jump_if!((r!(dst) as u32) < r!(src) as u32, target)
+            }
+            Op::Jle32Reg { dst, src, target } => {
+                jump_if!(r!(dst) as u32 <= r!(src) as u32, target)
+            }
+            Op::Jslt32Reg { dst, src, target } => {
+                jump_if!((r!(dst) as i32) < r!(src) as i32, target)
+            }
+            Op::Jsle32Reg { dst, src, target } => {
+                jump_if!((r!(dst) as i32) <= r!(src) as i32, target)
+            }
+
+            Op::MovAdd64Imm { dst, src, imm } => {
+                count += 1;
+                r!(dst) = r!(src).wrapping_add(imm);
+            }
+            Op::MovSub64Imm { dst, src, imm } => {
+                count += 1;
+                r!(dst) = r!(src).wrapping_sub(imm);
+            }
+            Op::MovMul64Imm { dst, src, imm } => {
+                count += 1;
+                r!(dst) = r!(src).wrapping_mul(imm);
+            }
+            Op::MovAnd64Imm { dst, src, imm } => {
+                count += 1;
+                r!(dst) = r!(src) & imm;
+            }
+            Op::MovOr64Imm { dst, src, imm } => {
+                count += 1;
+                r!(dst) = r!(src) | imm;
+            }
+            Op::MovXor64Imm { dst, src, imm } => {
+                count += 1;
+                r!(dst) = r!(src) ^ imm;
+            }
+            Op::MovLsh64Imm { dst, src, imm } => {
+                count += 1;
+                r!(dst) = r!(src) << imm;
+            }
+            Op::MovRsh64Imm { dst, src, imm } => {
+                count += 1;
+                r!(dst) = r!(src) >> imm;
+            }
+            Op::MovArsh64Imm { dst, src, imm } => {
+                count += 1;
+                r!(dst) = ((r!(src) as i64) >> imm) as u64;
+            }
+            Op::MovAdd64Reg { dst, src, src2 } => {
+                count += 1;
+                r!(dst) = r!(src).wrapping_add(r!(src2));
+            }
+            Op::MovSub64Reg { dst, src, src2 } => {
+                count += 1;
+                r!(dst) = r!(src).wrapping_sub(r!(src2));
+            }
+            Op::MovAnd64Reg { dst, src, src2 } => {
+                count += 1;
+                r!(dst) = r!(src) & r!(src2);
+            }
+            Op::MovOr64Reg { dst, src, src2 } => {
+                count += 1;
+                r!(dst) = r!(src) | r!(src2);
+            }
+            Op::MovXor64Reg { dst, src, src2 } => {
+                count += 1;
+                r!(dst) = r!(src) ^ r!(src2);
+            }
+            Op::Zext32 { dst, src, insns } => {
+                count += u64::from(insns) - 1;
+                r!(dst) = u64::from(r!(src) as u32);
+            }
+            Op::Sext32 { dst, src, insns } => {
+                count += u64::from(insns) - 1;
+                r!(dst) = r!(src) as u32 as i32 as u64;
+            }
+
+            Op::MapLookup => {
+                let (handle, key_addr) = (r!(1), r!(2));
+                r!(0) = match program.map_shape(handle.wrapping_sub(MAP_HANDLE_BASE)) {
+                    Some((index, shape)) => {
+                        let Some(key) = space.load(key_addr, 4) else {
+                            return Err(out_of_bounds(at(pc - 1), key_addr, 4, Access::Read));
+                        };
+                        element_address(index, shape, key)
+                    }
+                    None => 0,
+                };
+            }
+            Op::LookupConst { imm } => r!(0) = imm,
+            Op::LookupInline { map } => {
+                let key_addr = r!(2);
+                let Some(key) = space.load(key_addr, 4) else {
+                    return Err(out_of_bounds(at(pc - 1), key_addr, 4, Access::Read));
+                };
+                let index = usize::from(map);
+                let shape = program.shapes()[index];
+                r!(0) = element_address(index, shape, key);
+            }
+            Op::CallHelper { slot } => {
+                let helper = &program.helper_table()[slot as usize];
+                let args = [r!(1), r!(2), r!(3), r!(4), r!(5)];
+                let mut hctx = HelperContext {
+                    space,
+                    maps: program.maps(),
+                    run: ctx,
+                };
+                r!(0) = (helper.func)(&mut hctx, args).map_err(|source| RunError::Helper {
+                    pc: at(pc - 1),
+                    id: helper.id,
+                    source,
+                })?;
+            }
+            Op::CallReg { reg } => {
+                let id = r!(reg);
+                let Some(helper) = u32::try_from(id)
+                    .ok()
+                    .and_then(|id| program.registry().get(id))
+                else {
+                    return Err(RunError::UnknownHelper { pc: at(pc - 1), id });
+                };
+                let args = [r!(1), r!(2), r!(3), r!(4), r!(5)];
+                let mut hctx = HelperContext {
+                    space,
+                    maps: program.maps(),
+                    run: ctx,
+                };
+                r!(0) = (helper.func)(&mut hctx, args).map_err(|source| RunError::Helper {
+                    pc: at(pc - 1),
+                    id: helper.id,
+                    source,
+                })?;
+            }
+            Op::CallLocal { target } => {
+                if depth + 1 >= MAX_FRAMES {
+                    return Err(RunError::CallDepthExceeded {
+                        pc: at(pc - 1),
+                        limit: MAX_FRAMES,
+                    });
+                }
+                frames[depth] = Frame {
+                    return_pc: pc,
+                    saved: [r!(6), r!(7), r!(8), r!(9)],
+                };
+                depth += 1;
+                frame_top -= FRAME_SIZE;
+                r!(10) = frame_pointer(depth);
+                pc = target as usize;
+                if count > budget {
+                    return Err(RunError::BudgetExhausted { pc: at(pc), budget });
+                }
+            }
+            Op::Exit => {
+                if depth == 0 {
+                    return Ok(RunOutcome {
+                        retval: r!(0),
+                        insns: count,
+                    });
+                }
+                depth -= 1;
+                let frame = frames[depth];
+                [r!(6), r!(7), r!(8), r!(9)] = frame.saved;
+                frame_top += FRAME_SIZE;
+                r!(10) = frame_pointer(depth);
+                pc = frame.return_pc;
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn element_address(index: usize, shape: MapShape, key: u64) -> u64 {
+    if key < shape.max_entries {
+        map_value_start(index) + key * shape.elem_size
+    } else {
+        0
+    }
+}
+
+/// Performs an eBPF atomic operation on `width` bytes at `host` and returns the old value.
+fn atomic_rmw(host: *mut u8, wide: bool, op: AtomicOp, operand: u64, expected: u64) -> u64 {
+    let width = if wide { 8 } else { 4 };
+    // SAFETY: `translate` proved `width` bytes at `host` lie in a live,
+    // writable region whose memory is only accessed through `shared_mem`.
+    let atomic = unsafe {
+        match op {
+            AtomicOp::Add { .. } => shared_mem::fetch_add(host, width, operand),
+            AtomicOp::Or { .. } => shared_mem::fetch_or(host, width, operand),
+            AtomicOp::And { .. } => shared_mem::fetch_and(host, width, operand),
+            AtomicOp::Xor { .. } => shared_mem::fetch_xor(host, width, operand),
+            AtomicOp::Xchg => shared_mem::swap(host, width, operand),
+            AtomicOp::CmpXchg => shared_mem::compare_exchange(host, width, expected, operand),
+        }
+    };
+    if let Some(old) = atomic {
+        return old;
+    }
+    // The address is aligned in the VM but not on the host: only the caller's
+    // input buffer can be, and it is exclusively borrowed for the run, so a
+    // plain read-modify-write cannot be observed by anyone else.
+    // SAFETY: as above.
+    let old = unsafe { shared_mem::load(host, width) };
+    let new = rmw_value(op, old, operand, expected, wide);
+    // SAFETY: as above.
+    unsafe { shared_mem::store(host, width, new) };
+    old
+}
+
+/// The value an atomic operation stores, given the old one.
+fn rmw_value(op: AtomicOp, old: u64, operand: u64, expected: u64, wide: bool) -> u64 {
+    let mask = if wide { u64::MAX } else { u64::from(u32::MAX) };
+    let (old, operand, expected) = (old & mask, operand & mask, expected & mask);
+    let new = match op {
+        AtomicOp::Add { .. } => old.wrapping_add(operand),
+        AtomicOp::Or { .. } => old | operand,
+        AtomicOp::And { .. } => old & operand,
+        AtomicOp::Xor { .. } => old ^ operand,
+        AtomicOp::Xchg => operand,
+        AtomicOp::CmpXchg => {
+            if old == expected {
+                operand
+            } else {
+                old
+            }
+        }
+    };
+    new & mask
+}
+
+#[inline(always)]
+fn sign_extend(v: u64, bits: u8) -> u64 {
+    match bits {
+        8 => v as u8 as i8 as u64,
+        16 => v as u16 as i16 as u64,
+        _ => v as u32 as i32 as u64,
+    }
+}
+
+#[inline(always)]
+fn truncate(v: u64, bits: u8) -> u64 {
+    match bits {
+        16 => v & 0xffff,
+        32 => v & 0xffff_ffff,
+        _ => v,
+    }
+}
+
+#[inline(always)]
+fn swap(v: u64, bits: u8) -> u64 {
+    match bits {
+        16 => u64::from((v as u16).swap_bytes()),
+        32 => u64::from((v as u32).swap_bytes()),
+        _ => v.swap_bytes(),
+    }
+}
+
+#[inline(always)]
+fn sdiv64(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        0
+    } else {
+        (a as i64).wrapping_div(b as i64) as u64
+    }
+}
+
+#[inline(always)]
+fn umod64(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { a % b }
+}
+
+#[inline(always)]
+fn smod64(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        (a as i64).wrapping_rem(b as i64) as u64
+    }
+}
+
+#[inline(always)]
+fn udiv32(a: u32, b: u32) -> u32 {
+    a.checked_div(b).unwrap_or(0)
+}
+
+#[inline(always)]
+fn sdiv32(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        0
+    } else {
+        (a as i32).wrapping_div(b as i32) as u32
+    }
+}
+
+#[inline(always)]
+fn umod32(a: u32, b: u32) -> u32 {
+    if b == 0 { a } else { a % b }
+}
+
+#[inline(always)]
+fn smod32(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        (a as i32).wrapping_rem(b as i32) as u32
+    }
+}
