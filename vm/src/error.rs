@@ -69,6 +69,10 @@ pub enum InvalidInsn {
         /// Its value.
         value: i64,
     },
+    /// Arithmetic other than 64-bit mov/add/sub that reads r10, as the
+    /// kernel's "pointer arithmetic prohibited".
+    #[error("uses r10 in arithmetic other than a 64-bit mov, add or sub")]
+    FramePointerArithmetic,
     /// A jump or call whose target is outside the program.
     #[error("jumps to {target}, outside the program")]
     TargetOutOfProgram {

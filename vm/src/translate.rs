@@ -410,6 +410,9 @@ fn alu_op(insn: Insn) -> Check<Op> {
     if by_reg {
         let src = reg(insn.src)?;
         field_zero("imm", insn.imm.into())?;
+        if src == 10 && !(is64 && !signed && matches!(operation, alu::MOV | alu::ADD | alu::SUB)) {
+            return Err(InvalidInsn::FramePointerArithmetic);
+        }
         if operation == alu::MOV && signed {
             let bits = insn.off as u8;
             return Ok(if is64 {
