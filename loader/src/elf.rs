@@ -12,6 +12,7 @@ use goblin::elf::section_header::{
     SHF_ALLOC, SHF_EXECINSTR, SHN_LORESERVE, SHN_UNDEF, SHT_NOBITS, SHT_NULL, SHT_PROGBITS,
     SHT_RELA, SHT_SYMTAB,
 };
+use goblin::elf::sym::STT_SECTION;
 
 use crate::error::LoadError;
 
@@ -425,6 +426,13 @@ fn collect_symbols<'a>(
                 section_index: sym.st_shndx,
                 section_count: sections.len(),
             });
+        };
+        // Section symbols have no name of their own: give them their section's.
+        let name = match place {
+            SymbolPlace::Section(index) if name.is_empty() && sym.st_type() == STT_SECTION => {
+                sections[index].name
+            }
+            _ => name,
         };
         symbols.push(Symbol {
             name,
