@@ -45,9 +45,7 @@ pub(crate) fn compact(slots: &[Op]) -> Compacted {
             }
         };
         let (op, used) = fuse(slots[slot], next(1), next(2));
-        for s in slot..slot + used {
-            new_index[s] = here;
-        }
+        new_index[slot..slot + used].fill(here);
         ops.push(op);
         origin.push(slot as u32);
         slot += used;
