@@ -399,6 +399,36 @@ pub enum LoadError {
         available: String,
     },
 
+    /// The VM rejected an instruction of a linked program.
+    #[error(
+        "{object}: section {section}, instruction {insn} (function {function}, in program {program}): {source}"
+    )]
+    InvalidInstruction {
+        /// The object file.
+        object: String,
+        /// The program being loaded.
+        program: String,
+        /// The section of the instruction (the program's, or `.text` for a subprogram).
+        section: String,
+        /// The function holding the instruction.
+        function: String,
+        /// Index of the instruction in its section.
+        insn: usize,
+        /// What is wrong with it (boxed: it keeps `LoadError` small).
+        source: Box<tinybpf_vm::InvalidInsn>,
+    },
+
+    /// The VM refused the program as a whole (too long, too many maps, ...).
+    #[error("{object}: program {program}: {source}")]
+    Vm {
+        /// The object file.
+        object: String,
+        /// The program being loaded.
+        program: String,
+        /// The VM's error.
+        source: tinybpf_vm::LoadError,
+    },
+
     /// The `license` section is not a string.
     #[error("{object}: section license: {reason}")]
     BadLicense {

@@ -28,9 +28,10 @@
 mod elf;
 mod error;
 mod link;
+mod load;
 mod map_defs;
 mod names;
 mod object;
 
 pub use error::LoadError;
-pub use object::{GlobalVariable, Object, ObjectMap, ObjectMapKind, ObjectProgram};
+pub use object::{GlobalVariable, LinkedFunction, Object, ObjectMap, ObjectMapKind, ObjectProgram};

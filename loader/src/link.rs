@@ -18,7 +18,7 @@ use tinybpf_vm::insn::{Insn, class, decode_all, jmp, op, pseudo};
 use crate::elf::{ElfFile, Relocation, SymbolPlace};
 use crate::error::LoadError;
 use crate::map_defs::MapTable;
-use crate::object::ObjectProgram;
+use crate::object::{LinkedFunction, ObjectProgram};
 
 /// `R_BPF_64_64`: the 64-bit immediate of an `lddw`.
 pub(crate) const R_BPF_64_64: u32 = 1;
@@ -291,11 +291,13 @@ impl<'e, 'a> Linker<'e, 'a> {
                         second: section.name.to_owned(),
                     });
                 }
-                let code = self.link(FunctionRef {
+                let (code, functions) = self.link(FunctionRef {
                     section: position,
                     function,
                 })?;
                 programs.push(ObjectProgram {
+                    object: self.object.to_owned(),
+                    functions,
                     name: f.name.to_owned(),
                     section: section.name.to_owned(),
                     kind: if section.name.starts_with("xdp") {
@@ -312,7 +314,7 @@ impl<'e, 'a> Linker<'e, 'a> {
 
     /// The program starting at `entry`, followed by every `.text` function it
     /// reaches, each call rewritten to the callee's new position.
-    fn link(&self, entry: FunctionRef) -> Result<Vec<Insn>, LoadError> {
+    fn link(&self, entry: FunctionRef) -> Result<(Vec<Insn>, Vec<LinkedFunction>), LoadError> {
         let mut queue = vec![(entry, 0usize)];
         let mut placed: HashMap<usize, usize> = HashMap::new();
         let mut total = self.function(entry).len;
@@ -320,10 +322,19 @@ impl<'e, 'a> Linker<'e, 'a> {
             placed.insert(entry.function, 0);
         }
         let mut out = Vec::with_capacity(total);
+        let mut layout = Vec::new();
         let mut next = 0;
         while let Some(&(current, base)) = queue.get(next) {
             next += 1;
             let section = &self.sections[current.section];
+            let function = self.function(current);
+            layout.push(LinkedFunction {
+                name: function.name.to_owned(),
+                section: section.name.to_owned(),
+                section_start: function.start,
+                start: base,
+                len: function.len,
+            });
             let (mut code, calls) = self.relocated_code(current)?;
             for (pos, text_target) in calls {
                 let (callee, callee_offset) = self.text_function_at(text_target).ok_or_else(|| {
@@ -364,7 +375,7 @@ impl<'e, 'a> Linker<'e, 'a> {
             }
             out.extend_from_slice(&code);
         }
-        Ok(out)
+        Ok((out, layout))
     }
 
     fn function(&self, r: FunctionRef) -> &Function<'a> {

@@ -84,6 +84,8 @@ pub enum ObjectMapKind {
 /// A program of the object, linked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectProgram {
+    /// The object file it comes from (for messages).
+    pub object: String,
     /// The program's function symbol.
     pub name: String,
     /// Its ELF section (`xdp`, `socket`, ...).
@@ -95,6 +97,36 @@ pub struct ObjectProgram {
     /// `imm`), global variables `lddw` with `src` 6 (map index, then offset),
     /// and the `.text` subprograms it calls follow its own code.
     pub code: Vec<Insn>,
+    /// Where each part of `code` comes from: the program's own function
+    /// first, then each `.text` subprogram appended, in code order.
+    pub functions: Vec<LinkedFunction>,
+}
+
+/// One function laid out in a linked program's code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedFunction {
+    /// The function symbol.
+    pub name: String,
+    /// Its ELF section.
+    pub section: String,
+    /// Index of its first instruction in that section.
+    pub section_start: usize,
+    /// Index of its first instruction in the linked code.
+    pub start: usize,
+    /// Its number of instruction slots.
+    pub len: usize,
+}
+
+impl ObjectProgram {
+    /// The function that instruction `pc` of the linked code belongs to, and
+    /// the instruction's index in that function's section.
+    pub fn origin(&self, pc: usize) -> Option<(&LinkedFunction, usize)> {
+        let function = self
+            .functions
+            .iter()
+            .find(|f| (f.start..f.start + f.len).contains(&pc))?;
+        Some((function, function.section_start + (pc - function.start)))
+    }
 }
 
 /// A named variable in a global data section.
