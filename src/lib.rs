@@ -1,4 +1,35 @@
-//! tinybpf facade
+//! tinybpf: run clang-compiled eBPF objects (`clang -O2 -target bpf -c x.c`)
+//! in user space, with their array maps, without root or a kernel.
+//!
+//! ```
+//! # fn main() -> Result<(), tinybpf::Error> {
+//! use tinybpf::Object;
+//! let object = Object::open(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/xdp_counter.o"))?;
+//! let program = object.program("xdp_counter")?;
+//! let mut packet = tinybpf::default_packet();
+//! let outcome = program.run(&mut packet)?;
+//! assert_eq!(outcome.retval, 2); // XDP_PASS
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The crates underneath are re-exported: [`maps`] (the array map runtime),
+//! [`vm`] (the interpreter), [`loader`] (the ELF loader).
+#![warn(missing_docs)]
+
+mod error;
+pub mod json;
+mod listing;
+mod object;
+mod packet;
+mod value;
+
+pub use error::Error;
+pub use listing::listing;
+pub use object::{LoadOptions, Map, Object, Program, TestRun};
+pub use packet::default_packet;
+pub use value::Plain;
+
+pub use tinybpf_loader as loader;
 pub use tinybpf_maps as maps;
 pub use tinybpf_vm as vm;
-pub use tinybpf_loader as loader;

@@ -1,0 +1,86 @@
+//! Criterion benches over the shared workloads (`$TINYBPF_SHARED/workloads`,
+//! default `../shared/workloads`): every program run by tinybpf, alu_loop also
+//! by the rbpf crate's interpreter in the same run, and the lookup rewrite on
+//! and off for globals and histogram.
+//!
+//! `cargo bench --bench workloads`
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tinybpf::vm::RunContext;
+use tinybpf::{LoadOptions, Object, default_packet};
+
+fn workloads_dir() -> Option<PathBuf> {
+    let shared = std::env::var_os("TINYBPF_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    let dir = shared.join("workloads");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipped: no workloads at {} (set TINYBPF_SHARED)",
+            dir.display()
+        );
+        None
+    }
+}
+
+fn bench_tinybpf(c: &mut Criterion, dir: &PathBuf, name: &str, inline: bool, label: &str) {
+    let object = Object::open(dir.join(format!("{name}.o"))).expect("workload opens");
+    let options = LoadOptions {
+        inline_lookups: inline,
+        ..LoadOptions::default()
+    };
+    let program = object
+        .select_program(None, options)
+        .expect("workload loads");
+    let mut packet = default_packet();
+    let mut ctx = RunContext::new();
+    c.bench_function(label, |b| {
+        b.iter(|| {
+            black_box(
+                program
+                    .run_with(black_box(&mut packet), &mut ctx)
+                    .expect("runs"),
+            );
+        })
+    });
+}
+
+fn workloads(c: &mut Criterion) {
+    let Some(dir) = workloads_dir() else {
+        return;
+    };
+    bench_tinybpf(c, &dir, "alu_loop", true, "alu_loop/tinybpf");
+    // The same bytes through the rbpf crate's interpreter (no maps, no helpers).
+    let object = Object::open(dir.join("alu_loop.o")).expect("alu_loop opens");
+    let code: Vec<u8> = object.linked().programs[0]
+        .code
+        .iter()
+        .flat_map(|insn| insn.to_bytes())
+        .collect();
+    let vm = rbpf::EbpfVmRaw::new(Some(&code)).expect("rbpf accepts alu_loop");
+    let mut packet = default_packet();
+    assert_eq!(vm.execute_program(&mut packet).expect("rbpf runs"), 2);
+    c.bench_function("alu_loop/rbpf", |b| {
+        b.iter(|| {
+            black_box(
+                vm.execute_program(black_box(&mut packet))
+                    .expect("rbpf runs"),
+            )
+        })
+    });
+    bench_tinybpf(c, &dir, "globals", true, "globals/rewrite");
+    bench_tinybpf(c, &dir, "globals", false, "globals/helper");
+    bench_tinybpf(c, &dir, "globals_hoisted", true, "globals_hoisted/floor");
+    bench_tinybpf(c, &dir, "histogram", true, "histogram/rewrite");
+    bench_tinybpf(c, &dir, "histogram", false, "histogram/helper");
+    bench_tinybpf(c, &dir, "packet_counter", true, "packet_counter/rewrite");
+    bench_tinybpf(c, &dir, "packet_counter", false, "packet_counter/helper");
+}
+
+criterion_group!(benches, workloads);
+criterion_main!(benches);
