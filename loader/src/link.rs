@@ -579,9 +579,15 @@ impl<'e, 'a> Linker<'e, 'a> {
             SymbolPlace::Section(s) => {
                 let section_name = self.elf.section(s).map(|sec| sec.name).unwrap_or_default();
                 let Some(&map) = self.maps.data_by_section.get(&s) else {
-                    return Err(unresolved(format!(
-                        "it is in section {section_name}, which holds neither maps nor global data"
-                    )));
+                    return Err(unresolved(if section_name == ".maps" {
+                        "BTF-defined maps (section .maps) are not supported: \
+                         define maps with struct bpf_map_def in SEC(\"maps\")"
+                            .to_owned()
+                    } else {
+                        format!(
+                            "it is in section {section_name}, which holds neither maps nor global data"
+                        )
+                    }));
                 };
                 let size = self.maps.maps[map].def.value_size;
                 let offset = u32::try_from(target)

@@ -687,6 +687,16 @@ fn map_reference_not_at_a_definition() {
 }
 
 #[test]
+fn btf_defined_maps_are_refused_with_a_hint() {
+    let err = parse_err("btf_maps.o", &fixture("btf_maps.o"));
+    assert!(
+        matches!(&err, LoadError::UnresolvedSymbol { section, symbol, reason, .. }
+            if section == "xdp" && symbol == "btf_map" && reason.contains("SEC(\"maps\")")),
+        "{err}"
+    );
+}
+
+#[test]
 fn lddw_with_a_pseudo_source_and_no_relocation() {
     // Drop the last relocation (instruction 25, `.bss + 8`) and mark that
     // lddw as a map value reference (src 6).

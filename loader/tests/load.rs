@@ -201,3 +201,30 @@ fn the_globals_workload_computes_what_its_readme_says() {
     assert_eq!(u64s(&value[..32]), [50, 5050, 156, 256]);
     assert_eq!(u32::from_le_bytes(value[32..36].try_into().unwrap()), 100);
 }
+
+#[test]
+fn programs_cannot_write_rodata() {
+    let object = load("rodata_write.o");
+    let maps = object.create_maps().unwrap();
+    assert_eq!(object.maps[0].name, ".rodata");
+    let program = object
+        .require_program("write_rodata")
+        .unwrap()
+        .load(&maps, ProgramOptions::default())
+        .unwrap();
+    // Instruction 3 is `*(u32 *)(r1 + 0) = r2`, r1 = &limit.
+    let err = program.run(&mut [0u8; 64]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            tinybpf_vm::RunError::OutOfBounds {
+                pc: 3,
+                size: 4,
+                access: tinybpf_vm::Access::Write,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(maps[0].lookup(&key(0)).unwrap(), 10u32.to_le_bytes());
+}
