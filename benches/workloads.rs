@@ -6,7 +6,7 @@
 //! `cargo bench --bench workloads`
 
 use std::hint::black_box;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tinybpf::vm::RunContext;
@@ -28,7 +28,7 @@ fn workloads_dir() -> Option<PathBuf> {
     }
 }
 
-fn bench_tinybpf(c: &mut Criterion, dir: &PathBuf, name: &str, inline: bool, label: &str) {
+fn bench_tinybpf(c: &mut Criterion, dir: &Path, name: &str, inline: bool, label: &str) {
     let object = Object::open(dir.join(format!("{name}.o"))).expect("workload opens");
     let options = LoadOptions {
         inline_lookups: inline,
