@@ -199,8 +199,10 @@ impl HelperContext<'_> {
         self.run.trace.push(line);
     }
 
-    fn read_key(&self, map: &ArrayMap, addr: u64) -> Result<Vec<u8>, HelperError> {
-        let mut key = vec![0u8; map.def().key_size as usize];
+    /// Reads a map key (array keys are 4 bytes) from program memory.
+    fn read_key(&self, map: &ArrayMap, addr: u64) -> Result<[u8; 4], HelperError> {
+        let mut key = [0u8; 4];
+        debug_assert_eq!(map.def().key_size, 4, "array keys are 4 bytes");
         self.read(addr, &mut key)?;
         Ok(key)
     }
@@ -221,14 +223,12 @@ fn map_lookup_elem(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, H
         return Ok(0);
     };
     let key = ctx.read_key(map, args[1])?;
-    Ok(lookup_address(index, map, &key))
+    Ok(lookup_address(index, map, u32::from_le_bytes(key)))
 }
 
 /// The virtual address of the element `key` names, or 0.
-pub(crate) fn lookup_address(map_index: usize, map: &ArrayMap, key: &[u8]) -> u64 {
-    map.index_of(key)
-        .ok()
-        .and_then(|i| map.element_offset(i))
+pub(crate) fn lookup_address(map_index: usize, map: &ArrayMap, key: u32) -> u64 {
+    map.element_offset(key)
         .map_or(0, |offset| map_value_start(map_index) + offset as u64)
 }
 
@@ -237,9 +237,17 @@ fn map_update_elem(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, H
         return Ok(EINVAL);
     };
     let key = ctx.read_key(map, args[1])?;
-    let mut value = vec![0u8; map.def().value_size as usize];
-    ctx.read(args[2], &mut value)?;
-    Ok(errno_result(map.update_from_program(&key, &value, args[3])))
+    let size = map.def().value_size as usize;
+    let mut small = [0u8; 256];
+    let mut large = Vec::new();
+    let value = if size <= small.len() {
+        &mut small[..size]
+    } else {
+        large.resize(size, 0);
+        &mut large[..]
+    };
+    ctx.read(args[2], value)?;
+    Ok(errno_result(map.update_from_program(&key, value, args[3])))
 }
 
 fn map_delete_elem(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, HelperError> {

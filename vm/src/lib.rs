@@ -33,6 +33,7 @@ pub mod error;
 mod fuse;
 pub mod helpers;
 pub mod insn;
+mod liveness;
 pub mod memory;
 pub mod op;
 mod program;

@@ -9,6 +9,7 @@ use crate::error::{LoadError, RunError};
 use crate::fuse::{compact, jump_target};
 use crate::helpers::{Helper, Helpers};
 use crate::insn::{Insn, decode_all};
+use crate::liveness::eliminate_dead_code;
 use crate::memory::{Region, map_value_start};
 use crate::op::Op;
 use crate::run::{MapShape, RunContext, RunOutcome, execute};
@@ -26,9 +27,11 @@ pub struct ProgramOptions {
     pub maps: Vec<ArrayMap>,
     /// The helpers the program may call.
     pub helpers: Helpers,
-    /// Rewrite array-map lookups the analysis can prove: constant keys into
-    /// direct pointer loads, run-time keys into inline bounds checks (see
-    /// [`crate::analysis`]). On by default.
+    /// Inline array-map lookups: rewrite what the analysis proves (constant
+    /// keys into direct pointer loads, run-time keys into inline bounds
+    /// checks; see [`crate::analysis`]) and run the remaining `call 1` on a
+    /// specialised path. Off: every `call 1` is an ordinary helper call.
+    /// On by default.
     pub inline_lookups: bool,
 }
 
@@ -107,7 +110,7 @@ impl Program {
                 elem_size: map.elem_size() as u64,
             });
         }
-        let mut translation = translate(insns, &maps, &helpers)?;
+        let mut translation = translate(insns, &maps, &helpers, inline_lookups)?;
         let rewrites = if inline_lookups {
             apply_rewrites(
                 &mut translation.ops,
@@ -117,6 +120,7 @@ impl Program {
         } else {
             Vec::new()
         };
+        eliminate_dead_code(&mut translation.ops);
         let compacted = compact(&translation.ops);
         Ok(Program {
             insns: insns.into(),

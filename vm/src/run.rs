@@ -4,7 +4,7 @@
 use tinybpf_maps::shared_mem;
 
 use crate::ProgramKind;
-use crate::error::{Access, RunError};
+use crate::error::{Access, HelperError, RunError};
 use crate::helpers::HelperContext;
 use crate::memory::{
     AddressSpace, CONTEXT_START, FRAME_SIZE, INPUT_START, MAP_HANDLE_BASE, MAX_FRAMES,
@@ -170,6 +170,21 @@ fn out_of_bounds(pc: usize, addr: u64, size: u64, access: Access) -> RunError {
         addr,
         size,
         access,
+    }
+}
+
+/// The fault of a lookup whose key pointer is bad: the same error the
+/// `bpf_map_lookup_elem` helper reports, however the lookup was executed.
+#[cold]
+fn bad_key(pc: usize, addr: u64) -> RunError {
+    RunError::Helper {
+        pc,
+        id: crate::helpers::ids::MAP_LOOKUP_ELEM,
+        source: HelperError::OutOfBounds {
+            addr,
+            size: 4,
+            access: Access::Read,
+        },
     }
 }
 
@@ -580,7 +595,7 @@ fn interpret(
                 r!(0) = match program.map_shape(handle.wrapping_sub(MAP_HANDLE_BASE)) {
                     Some((index, shape)) => {
                         let Some(key) = space.load(key_addr, 4) else {
-                            return Err(out_of_bounds(at(pc - 1), key_addr, 4, Access::Read));
+                            return Err(bad_key(at(pc - 1), key_addr));
                         };
                         element_address(index, shape, key)
                     }
@@ -591,7 +606,7 @@ fn interpret(
             Op::LookupInline { map } => {
                 let key_addr = r!(2);
                 let Some(key) = space.load(key_addr, 4) else {
-                    return Err(out_of_bounds(at(pc - 1), key_addr, 4, Access::Read));
+                    return Err(bad_key(at(pc - 1), key_addr));
                 };
                 let index = usize::from(map);
                 let shape = program.shapes()[index];

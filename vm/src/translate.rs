@@ -29,6 +29,7 @@ struct Translator<'a> {
     insns: &'a [Insn],
     maps: &'a [ArrayMap],
     registry: &'a Helpers,
+    builtin_lookup: bool,
     lddw_tail: Vec<bool>,
     helpers: Vec<Helper>,
 }
@@ -36,10 +37,14 @@ struct Translator<'a> {
 type Check<T> = Result<T, InvalidInsn>;
 
 /// Checks and translates a whole program.
+///
+/// With `builtin_lookup`, `call 1` to the built-in helper becomes the
+/// specialised [`Op::MapLookup`]; without it, an ordinary helper call.
 pub(crate) fn translate(
     insns: &[Insn],
     maps: &[ArrayMap],
     registry: &Helpers,
+    builtin_lookup: bool,
 ) -> Result<Translation, LoadError> {
     if insns.is_empty() {
         return Err(LoadError::Empty);
@@ -67,6 +72,7 @@ pub(crate) fn translate(
         insns,
         maps,
         registry,
+        builtin_lookup,
         lddw_tail,
         helpers: Vec::new(),
     };
@@ -259,7 +265,7 @@ impl Translator<'_> {
                     .ok_or(InvalidInsn::UnknownHelper {
                         id: insn.imm.into(),
                     })?;
-                if helper.id == ids::MAP_LOOKUP_ELEM && helper.builtin {
+                if self.builtin_lookup && helper.id == ids::MAP_LOOKUP_ELEM && helper.builtin {
                     return Ok(Op::MapLookup);
                 }
                 let slot = self.helper_slot(helper.clone());

@@ -1,0 +1,376 @@
+//! Dead-code elimination by register liveness.
+//!
+//! A backward dataflow over the per-slot ops finds, for every slot, the
+//! registers that some path may still read. An op that cannot fault, has no
+//! effect but writing its destination register, and whose destination is
+//! dead there, is replaced by [`Op::Nop`] (and compacted away later). This
+//! is what makes a rewritten constant-key lookup free: once `call 1` became
+//! `r0 = &element`, the `r1 = map` and `r2 = r10 - 4` that fed the helper
+//! are dead.
+//!
+//! Only registers are tracked; memory is never considered dead, so every
+//! store, load from a checked region, atomic and call stays. At the `exit`
+//! of the main program only r0 is live; at an `exit` a subprogram may reach,
+//! r0..r5 are (the caller sees them; the VM restores r6..r9). A local call
+//! reads r1..r9 (the callee starts with the caller's registers) and is not
+//! assumed to write any, so it kills nothing.
+
+use crate::fuse::jump_target;
+use crate::op::{AtomicOp, Op};
+
+type Regs = u16;
+
+const fn bit(r: u8) -> Regs {
+    1 << (r & 15)
+}
+
+const ARGS: Regs = bit(1) | bit(2) | bit(3) | bit(4) | bit(5);
+const ALL: Regs = 0x3ff;
+
+/// Registers an op reads, registers it certainly writes, and whether it may be
+/// removed when none of those written registers is live afterwards.
+fn effects(op: &Op) -> (Regs, Regs, bool) {
+    use Op::*;
+    match *op {
+        Add64Imm { dst, .. }
+        | Sub64Imm { dst, .. }
+        | Mul64Imm { dst, .. }
+        | Div64Imm { dst, .. }
+        | SDiv64Imm { dst, .. }
+        | Mod64Imm { dst, .. }
+        | SMod64Imm { dst, .. }
+        | Or64Imm { dst, .. }
+        | And64Imm { dst, .. }
+        | Lsh64Imm { dst, .. }
+        | Rsh64Imm { dst, .. }
+        | Arsh64Imm { dst, .. }
+        | Xor64Imm { dst, .. }
+        | Neg64 { dst }
+        | Add32Imm { dst, .. }
+        | Sub32Imm { dst, .. }
+        | Mul32Imm { dst, .. }
+        | Div32Imm { dst, .. }
+        | SDiv32Imm { dst, .. }
+        | Mod32Imm { dst, .. }
+        | SMod32Imm { dst, .. }
+        | Or32Imm { dst, .. }
+        | And32Imm { dst, .. }
+        | Lsh32Imm { dst, .. }
+        | Rsh32Imm { dst, .. }
+        | Arsh32Imm { dst, .. }
+        | Xor32Imm { dst, .. }
+        | Neg32 { dst }
+        | ToLe { dst, .. }
+        | ToBe { dst, .. }
+        | Bswap { dst, .. } => (bit(dst), bit(dst), true),
+        Mov64Imm { dst, .. } | Mov32Imm { dst, .. } | LoadImm64 { dst, .. } => (0, bit(dst), true),
+        Add64Reg { dst, src }
+        | Sub64Reg { dst, src }
+        | Mul64Reg { dst, src }
+        | Div64Reg { dst, src }
+        | SDiv64Reg { dst, src }
+        | Mod64Reg { dst, src }
+        | SMod64Reg { dst, src }
+        | Or64Reg { dst, src }
+        | And64Reg { dst, src }
+        | Lsh64Reg { dst, src }
+        | Rsh64Reg { dst, src }
+        | Arsh64Reg { dst, src }
+        | Xor64Reg { dst, src }
+        | Add32Reg { dst, src }
+        | Sub32Reg { dst, src }
+        | Mul32Reg { dst, src }
+        | Div32Reg { dst, src }
+        | SDiv32Reg { dst, src }
+        | Mod32Reg { dst, src }
+        | SMod32Reg { dst, src }
+        | Or32Reg { dst, src }
+        | And32Reg { dst, src }
+        | Lsh32Reg { dst, src }
+        | Rsh32Reg { dst, src }
+        | Arsh32Reg { dst, src }
+        | Xor32Reg { dst, src } => (bit(dst) | bit(src), bit(dst), true),
+        Mov64Reg { dst, src }
+        | Mov32Reg { dst, src }
+        | MovSx64 { dst, src, .. }
+        | MovSx32 { dst, src, .. } => (bit(src), bit(dst), true),
+        // Proven inside the frame: cannot fault.
+        StackLdxB { dst, .. }
+        | StackLdxH { dst, .. }
+        | StackLdxW { dst, .. }
+        | StackLdxDW { dst, .. }
+        | StackLdxSB { dst, .. }
+        | StackLdxSH { dst, .. }
+        | StackLdxSW { dst, .. } => (0, bit(dst), true),
+        // Checked loads may fault: they stay.
+        LdxB { dst, src, .. }
+        | LdxH { dst, src, .. }
+        | LdxW { dst, src, .. }
+        | LdxDW { dst, src, .. }
+        | LdxSB { dst, src, .. }
+        | LdxSH { dst, src, .. }
+        | LdxSW { dst, src, .. } => (bit(src), bit(dst), false),
+        StB { dst, .. } | StH { dst, .. } | StW { dst, .. } | StDW { dst, .. } => {
+            (bit(dst), 0, false)
+        }
+        StxB { dst, src, .. }
+        | StxH { dst, src, .. }
+        | StxW { dst, src, .. }
+        | StxDW { dst, src, .. } => (bit(dst) | bit(src), 0, false),
+        StackStB { .. } | StackStH { .. } | StackStW { .. } | StackStDW { .. } => (0, 0, false),
+        StackStxB { src, .. }
+        | StackStxH { src, .. }
+        | StackStxW { src, .. }
+        | StackStxDW { src, .. } => (bit(src), 0, false),
+        Atomic { op, dst, src, .. } => {
+            let reads = bit(dst) | bit(src) | if op == AtomicOp::CmpXchg { bit(0) } else { 0 };
+            let writes = match op {
+                AtomicOp::CmpXchg => bit(0),
+                AtomicOp::Xchg
+                | AtomicOp::Add { fetch: true }
+                | AtomicOp::Or { fetch: true }
+                | AtomicOp::And { fetch: true }
+                | AtomicOp::Xor { fetch: true } => bit(src),
+                _ => 0,
+            };
+            (reads, writes, false)
+        }
+        Ja { .. } => (0, 0, false),
+        JeqImm { dst, .. }
+        | JgtImm { dst, .. }
+        | JgeImm { dst, .. }
+        | JsetImm { dst, .. }
+        | JneImm { dst, .. }
+        | JsgtImm { dst, .. }
+        | JsgeImm { dst, .. }
+        | JltImm { dst, .. }
+        | JleImm { dst, .. }
+        | JsltImm { dst, .. }
+        | JsleImm { dst, .. }
+        | Jeq32Imm { dst, .. }
+        | Jgt32Imm { dst, .. }
+        | Jge32Imm { dst, .. }
+        | Jset32Imm { dst, .. }
+        | Jne32Imm { dst, .. }
+        | Jsgt32Imm { dst, .. }
+        | Jsge32Imm { dst, .. }
+        | Jlt32Imm { dst, .. }
+        | Jle32Imm { dst, .. }
+        | Jslt32Imm { dst, .. }
+        | Jsle32Imm { dst, .. } => (bit(dst), 0, false),
+        JeqReg { dst, src, .. }
+        | JgtReg { dst, src, .. }
+        | JgeReg { dst, src, .. }
+        | JsetReg { dst, src, .. }
+        | JneReg { dst, src, .. }
+        | JsgtReg { dst, src, .. }
+        | JsgeReg { dst, src, .. }
+        | JltReg { dst, src, .. }
+        | JleReg { dst, src, .. }
+        | JsltReg { dst, src, .. }
+        | JsleReg { dst, src, .. }
+        | Jeq32Reg { dst, src, .. }
+        | Jgt32Reg { dst, src, .. }
+        | Jge32Reg { dst, src, .. }
+        | Jset32Reg { dst, src, .. }
+        | Jne32Reg { dst, src, .. }
+        | Jsgt32Reg { dst, src, .. }
+        | Jsge32Reg { dst, src, .. }
+        | Jlt32Reg { dst, src, .. }
+        | Jle32Reg { dst, src, .. }
+        | Jslt32Reg { dst, src, .. }
+        | Jsle32Reg { dst, src, .. } => (bit(dst) | bit(src), 0, false),
+        MapLookup | CallHelper { .. } => (ARGS, bit(0), false),
+        CallReg { reg } => (ARGS | bit(reg), bit(0), false),
+        CallLocal { .. } => (ALL & !bit(0), 0, false),
+        Exit => (bit(0) | ARGS, 0, false),
+        LookupConst { .. } => (0, bit(0), true),
+        // Reads the key through r2: may fault, so it stays.
+        LookupInline { .. } => (bit(2), bit(0), false),
+        Nop | LddwTail => (0, 0, false),
+        MovAdd64Imm { dst, src, .. }
+        | MovSub64Imm { dst, src, .. }
+        | MovMul64Imm { dst, src, .. }
+        | MovAnd64Imm { dst, src, .. }
+        | MovOr64Imm { dst, src, .. }
+        | MovXor64Imm { dst, src, .. }
+        | MovLsh64Imm { dst, src, .. }
+        | MovRsh64Imm { dst, src, .. }
+        | MovArsh64Imm { dst, src, .. }
+        | Zext32 { dst, src, .. }
+        | Sext32 { dst, src, .. } => (bit(src), bit(dst), true),
+        MovAdd64Reg { dst, src, src2 }
+        | MovSub64Reg { dst, src, src2 }
+        | MovAnd64Reg { dst, src, src2 }
+        | MovOr64Reg { dst, src, src2 }
+        | MovXor64Reg { dst, src, src2 } => (bit(src) | bit(src2), bit(dst), true),
+    }
+}
+
+/// Whether execution can continue at the next slot after `op`.
+fn falls_through(op: &Op) -> bool {
+    !matches!(op, Op::Ja { .. } | Op::Exit)
+}
+
+/// Slots reachable from `roots` without entering calls.
+fn reachable(ops: &[Op], roots: impl Iterator<Item = usize>) -> Vec<bool> {
+    let mut seen = vec![false; ops.len()];
+    let mut work: Vec<usize> = roots.filter(|&r| r < ops.len()).collect();
+    while let Some(i) = work.pop() {
+        if std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        let op = &ops[i];
+        if falls_through(op) && i + 1 < ops.len() {
+            work.push(i + 1);
+        }
+        if let Some(target) = jump_target(op)
+            && !matches!(op, Op::CallLocal { .. })
+        {
+            work.push(target as usize);
+        }
+    }
+    seen
+}
+
+/// Replaces dead pure ops by [`Op::Nop`]; returns how many were removed.
+pub(crate) fn eliminate_dead_code(ops: &mut [Op]) -> usize {
+    let n = ops.len();
+    let callee_entries = ops.iter().filter_map(|op| match op {
+        Op::CallLocal { target } => Some(*target as usize),
+        _ => None,
+    });
+    let in_subprogram = reachable(ops, callee_entries.collect::<Vec<_>>().into_iter());
+    let mut removed = 0;
+    // Each round removes the last op of every dead chain; real programs need
+    // two or three. The cap keeps a pathological chain from costing n^2.
+    for _ in 0..MAX_ROUNDS {
+        // live_in[i]: registers live before slot i.
+        let mut live_in = vec![0 as Regs; n];
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for i in (0..n).rev() {
+                let op = &ops[i];
+                let mut out: Regs = 0;
+                if falls_through(op) && i + 1 < n {
+                    out |= live_in[i + 1];
+                }
+                if let Some(target) = jump_target(op)
+                    && !matches!(op, Op::CallLocal { .. })
+                {
+                    out |= live_in.get(target as usize).copied().unwrap_or(ALL);
+                }
+                let (mut reads, writes, _) = effects(op);
+                if matches!(op, Op::Exit) && !in_subprogram[i] {
+                    // The end of the program: only r0 is seen.
+                    reads = bit(0);
+                }
+                let new = reads | (out & !writes);
+                if new != live_in[i] {
+                    live_in[i] = new;
+                    changed = true;
+                }
+            }
+        }
+        let mut round = 0;
+        for i in 0..n {
+            let (_, writes, pure) = effects(&ops[i]);
+            if !pure {
+                continue;
+            }
+            let out = if i + 1 < n { live_in[i + 1] } else { 0 };
+            if writes & out == 0 {
+                ops[i] = Op::Nop;
+                round += 1;
+            }
+        }
+        if round == 0 {
+            break;
+        }
+        removed += round;
+    }
+    removed
+}
+
+/// Most removal rounds [`eliminate_dead_code`] makes.
+const MAX_ROUNDS: usize = 8;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removes_setup_of_a_rewritten_lookup_and_keeps_what_is_read() {
+        let mut ops = vec![
+            Op::LoadImm64 { dst: 1, imm: 5 },
+            Op::LddwTail,
+            Op::Mov64Reg { dst: 2, src: 10 },
+            Op::Add64Imm {
+                dst: 2,
+                imm: u64::MAX - 3,
+            },
+            Op::LookupConst { imm: 0x3_0000_0000 },
+            Op::Mov64Imm { dst: 6, imm: 7 },
+            Op::LdxDW {
+                dst: 0,
+                src: 0,
+                off: 0,
+            },
+            Op::Exit,
+        ];
+        assert_eq!(eliminate_dead_code(&mut ops), 4);
+        assert_eq!(ops[0], Op::Nop);
+        assert_eq!(ops[2], Op::Nop);
+        assert_eq!(ops[3], Op::Nop);
+        assert_eq!(ops[4], Op::LookupConst { imm: 0x3_0000_0000 });
+        assert_eq!(ops[5], Op::Nop);
+        assert_eq!(
+            ops[6],
+            Op::LdxDW {
+                dst: 0,
+                src: 0,
+                off: 0
+            }
+        );
+    }
+
+    #[test]
+    fn keeps_values_read_after_a_loop_back_edge_and_by_calls() {
+        let mut ops = vec![
+            Op::Mov64Imm { dst: 1, imm: 3 },
+            Op::Mov64Imm { dst: 6, imm: 1 },
+            Op::Add64Imm { dst: 6, imm: 1 },
+            Op::JltImm {
+                dst: 6,
+                imm: 10,
+                target: 2,
+            },
+            Op::CallLocal { target: 6 },
+            Op::Exit,
+            Op::Mov64Reg { dst: 0, src: 1 },
+            Op::Exit,
+        ];
+        assert_eq!(eliminate_dead_code(&mut ops), 0);
+    }
+
+    #[test]
+    fn never_removes_faulting_or_effectful_ops() {
+        let mut ops = vec![
+            Op::LdxW {
+                dst: 3,
+                src: 1,
+                off: 0,
+            },
+            Op::StxW {
+                dst: 10,
+                src: 3,
+                off: -4,
+            },
+            Op::MapLookup,
+            Op::Mov64Imm { dst: 0, imm: 0 },
+            Op::Exit,
+        ];
+        assert_eq!(eliminate_dead_code(&mut ops), 0);
+    }
+}
