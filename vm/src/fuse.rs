@@ -84,6 +84,17 @@ fn fuse(first: Op, second: Option<Op>, third: Option<Op>) -> (Op, usize) {
         };
         return (op, 3);
     }
+    if src != dst
+        && let Some(Op::Xor64Reg { dst: d3, src: s3 }) = third
+        && d3 == dst
+        && s3 == src
+    {
+        match second {
+            Op::Lsh64Imm { dst: d, imm } if d == dst => return (Op::XorShl64 { dst, src, imm }, 3),
+            Op::Rsh64Imm { dst: d, imm } if d == dst => return (Op::XorShr64 { dst, src, imm }, 3),
+            _ => {}
+        }
+    }
     let fused = match second {
         Op::Add64Imm { dst: d, imm } if d == dst => Op::MovAdd64Imm { dst, src, imm },
         Op::Sub64Imm { dst: d, imm } if d == dst => Op::MovSub64Imm { dst, src, imm },
@@ -269,6 +280,37 @@ mod tests {
             ]
         );
         assert_eq!(c.origin, vec![0, 3, 4]);
+    }
+
+    #[test]
+    fn fuses_the_xorshift_step_only_when_it_xors_the_source() {
+        let slots = [
+            Op::Mov64Reg { dst: 4, src: 2 },
+            Op::Lsh64Imm { dst: 4, imm: 13 },
+            Op::Xor64Reg { dst: 4, src: 2 },
+            Op::Mov64Reg { dst: 5, src: 4 },
+            Op::Rsh64Imm { dst: 5, imm: 7 },
+            Op::Xor64Reg { dst: 5, src: 3 },
+            Op::Exit,
+        ];
+        let c = compact(&slots);
+        assert_eq!(
+            c.ops,
+            vec![
+                Op::XorShl64 {
+                    dst: 4,
+                    src: 2,
+                    imm: 13
+                },
+                Op::MovRsh64Imm {
+                    dst: 5,
+                    src: 4,
+                    imm: 7
+                },
+                Op::Xor64Reg { dst: 5, src: 3 },
+                Op::Exit
+            ]
+        );
     }
 
     #[test]

@@ -198,7 +198,9 @@ fn effects(op: &Op) -> (Regs, Regs, bool) {
         | MovRsh64Imm { dst, src, .. }
         | MovArsh64Imm { dst, src, .. }
         | Zext32 { dst, src, .. }
-        | Sext32 { dst, src, .. } => (bit(src), bit(dst), true),
+        | Sext32 { dst, src, .. }
+        | XorShl64 { dst, src, .. }
+        | XorShr64 { dst, src, .. } => (bit(src), bit(dst), true),
         MovAdd64Reg { dst, src, src2 }
         | MovSub64Reg { dst, src, src2 }
         | MovAnd64Reg { dst, src, src2 }
@@ -296,6 +298,318 @@ pub(crate) fn eliminate_dead_code(ops: &mut [Op]) -> usize {
 /// Most removal rounds [`eliminate_dead_code`] makes.
 const MAX_ROUNDS: usize = 8;
 
+/// Removes stores to the stack frame (at constant r10 offsets) that no path
+/// can read before they are overwritten or the program ends; returns how
+/// many. The constant key a rewritten lookup no longer reads is such a store.
+///
+/// A forward pass first finds the registers that may hold a stack address
+/// (derived from r10, loaded from memory as 64 bits, or of unknown origin);
+/// a load or atomic through such a register, any helper or local call, and
+/// the `exit` of a subprogram count as reading the whole frame.
+pub(crate) fn eliminate_dead_stack_stores(ops: &mut [Op]) -> usize {
+    let n = ops.len();
+    if n == 0 {
+        return 0;
+    }
+    let callee_entries: Vec<usize> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::CallLocal { target } => Some(*target as usize),
+            _ => None,
+        })
+        .collect();
+    let in_subprogram = reachable(ops, callee_entries.iter().copied());
+    let may_stack = stack_pointer_registers(ops, &callee_entries);
+    const ALL_BYTES: Frame = [u64::MAX; FRAME_WORDS];
+    let mut live_in = vec![[0u64; FRAME_WORDS]; n];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in (0..n).rev() {
+            let op = &ops[i];
+            let mut live = [0u64; FRAME_WORDS];
+            if falls_through(op) && i + 1 < n {
+                or_into(&mut live, &live_in[i + 1]);
+            }
+            if let Some(target) = jump_target(op)
+                && !matches!(op, Op::CallLocal { .. })
+            {
+                or_into(
+                    &mut live,
+                    live_in.get(target as usize).unwrap_or(&ALL_BYTES),
+                );
+            }
+            match stack_access(op, may_stack[i], in_subprogram[i]) {
+                StackAccess::None => {}
+                StackAccess::Write(range) => clear(&mut live, range),
+                StackAccess::Read(range) => set(&mut live, range),
+                StackAccess::ReadAll => live = ALL_BYTES,
+                StackAccess::ReadNothing => live = [0; FRAME_WORDS],
+            }
+            if live != live_in[i] {
+                live_in[i] = live;
+                changed = true;
+            }
+        }
+    }
+    let mut removed = 0;
+    for i in 0..n {
+        if let StackAccess::Write(range) = stack_access(&ops[i], may_stack[i], in_subprogram[i]) {
+            let after = if i + 1 < n {
+                &live_in[i + 1]
+            } else {
+                &ALL_BYTES
+            };
+            if !any(after, range) {
+                ops[i] = Op::Nop;
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
+const FRAME_WORDS: usize = crate::memory::FRAME_SIZE / 64;
+type Frame = [u64; FRAME_WORDS];
+
+/// Bytes of the frame, as indices 0..512 (index = 512 + offset from r10).
+type ByteRange = (usize, usize);
+
+enum StackAccess {
+    None,
+    Write(ByteRange),
+    Read(ByteRange),
+    ReadAll,
+    /// The frame ends with the program: nothing in it is read again.
+    ReadNothing,
+}
+
+fn frame_range(off: i16, width: usize) -> ByteRange {
+    // The translator proved -512 <= off and off + width <= 0.
+    let start = (crate::memory::FRAME_SIZE as i64 + i64::from(off)) as usize;
+    (start, start + width)
+}
+
+/// How `op` touches the current frame; `may_stack` are the registers that may
+/// hold a stack address before it.
+fn stack_access(op: &Op, may_stack: Regs, in_subprogram: bool) -> StackAccess {
+    use Op::*;
+    let through = |base: u8| {
+        if may_stack & bit(base) != 0 {
+            StackAccess::ReadAll
+        } else {
+            StackAccess::None
+        }
+    };
+    match *op {
+        StackLdxB { off, .. } | StackLdxSB { off, .. } => StackAccess::Read(frame_range(off, 1)),
+        StackLdxH { off, .. } | StackLdxSH { off, .. } => StackAccess::Read(frame_range(off, 2)),
+        StackLdxW { off, .. } | StackLdxSW { off, .. } => StackAccess::Read(frame_range(off, 4)),
+        StackLdxDW { off, .. } => StackAccess::Read(frame_range(off, 8)),
+        StackStB { off, .. } | StackStxB { off, .. } => StackAccess::Write(frame_range(off, 1)),
+        StackStH { off, .. } | StackStxH { off, .. } => StackAccess::Write(frame_range(off, 2)),
+        StackStW { off, .. } | StackStxW { off, .. } => StackAccess::Write(frame_range(off, 4)),
+        StackStDW { off, .. } | StackStxDW { off, .. } => StackAccess::Write(frame_range(off, 8)),
+        LdxB { src, .. }
+        | LdxH { src, .. }
+        | LdxW { src, .. }
+        | LdxDW { src, .. }
+        | LdxSB { src, .. }
+        | LdxSH { src, .. }
+        | LdxSW { src, .. } => through(src),
+        Atomic { dst, .. } => through(dst),
+        MapLookup | LookupInline { .. } => through(2),
+        CallHelper { .. } | CallReg { .. } | CallLocal { .. } => StackAccess::ReadAll,
+        Exit if in_subprogram => StackAccess::ReadAll,
+        Exit => StackAccess::ReadNothing,
+        _ => StackAccess::None,
+    }
+}
+
+/// For each slot, the registers that may hold a stack address on entry.
+fn stack_pointer_registers(ops: &[Op], callee_entries: &[usize]) -> Vec<Regs> {
+    use Op::*;
+    let n = ops.len();
+    let mut state: Vec<Option<Regs>> = vec![None; n];
+    let mut work = vec![0usize];
+    state[0] = Some(bit(10));
+    for &entry in callee_entries {
+        if entry < n {
+            state[entry] = Some(ALL);
+            work.push(entry);
+        }
+    }
+    while let Some(i) = work.pop() {
+        let Some(before) = state[i] else { continue };
+        let op = &ops[i];
+        let copy = |src: u8| before & bit(src) != 0;
+        let set_if = |regs: Regs, dst: u8, yes: bool| {
+            if yes {
+                regs | bit(dst)
+            } else {
+                regs & !bit(dst)
+            }
+        };
+        let after = match *op {
+            // 64-bit arithmetic keeps a pointer a pointer (or makes one from a register operand).
+            Add64Imm { .. }
+            | Sub64Imm { .. }
+            | Mul64Imm { .. }
+            | Div64Imm { .. }
+            | SDiv64Imm { .. }
+            | Mod64Imm { .. }
+            | SMod64Imm { .. }
+            | Or64Imm { .. }
+            | And64Imm { .. }
+            | Lsh64Imm { .. }
+            | Rsh64Imm { .. }
+            | Arsh64Imm { .. }
+            | Xor64Imm { .. }
+            | Neg64 { .. }
+            | Bswap { .. }
+            | ToLe { .. }
+            | ToBe { .. } => before,
+            Add64Reg { dst, src }
+            | Sub64Reg { dst, src }
+            | Mul64Reg { dst, src }
+            | Div64Reg { dst, src }
+            | SDiv64Reg { dst, src }
+            | Mod64Reg { dst, src }
+            | SMod64Reg { dst, src }
+            | Or64Reg { dst, src }
+            | And64Reg { dst, src }
+            | Lsh64Reg { dst, src }
+            | Rsh64Reg { dst, src }
+            | Arsh64Reg { dst, src }
+            | Xor64Reg { dst, src } => set_if(before, dst, copy(dst) || copy(src)),
+            Mov64Reg { dst, src } => set_if(before, dst, copy(src)),
+            MovSx64 { dst, src, bits } => set_if(before, dst, bits == 64 && copy(src)),
+            MovAdd64Imm { dst, src, .. }
+            | MovSub64Imm { dst, src, .. }
+            | MovMul64Imm { dst, src, .. }
+            | MovAnd64Imm { dst, src, .. }
+            | MovOr64Imm { dst, src, .. }
+            | MovXor64Imm { dst, src, .. }
+            | MovLsh64Imm { dst, src, .. }
+            | MovRsh64Imm { dst, src, .. }
+            | MovArsh64Imm { dst, src, .. }
+            | XorShl64 { dst, src, .. }
+            | XorShr64 { dst, src, .. } => set_if(before, dst, copy(src)),
+            MovAdd64Reg { dst, src, src2 }
+            | MovSub64Reg { dst, src, src2 }
+            | MovAnd64Reg { dst, src, src2 }
+            | MovOr64Reg { dst, src, src2 }
+            | MovXor64Reg { dst, src, src2 } => set_if(before, dst, copy(src) || copy(src2)),
+            // A 64-bit load may bring back a spilled stack address.
+            LdxDW { dst, .. } | StackLdxDW { dst, .. } => before | bit(dst),
+            // Constants, and 32-bit or narrower values, are never stack addresses
+            // (the stack lies above 4 GiB).
+            Mov64Imm { dst, .. }
+            | LoadImm64 { dst, .. }
+            | Mov32Imm { dst, .. }
+            | Mov32Reg { dst, .. }
+            | MovSx32 { dst, .. }
+            | Zext32 { dst, .. }
+            | Sext32 { dst, .. }
+            | LdxB { dst, .. }
+            | LdxH { dst, .. }
+            | LdxW { dst, .. }
+            | LdxSB { dst, .. }
+            | LdxSH { dst, .. }
+            | LdxSW { dst, .. }
+            | StackLdxB { dst, .. }
+            | StackLdxH { dst, .. }
+            | StackLdxW { dst, .. }
+            | StackLdxSB { dst, .. }
+            | StackLdxSH { dst, .. }
+            | StackLdxSW { dst, .. } => before & !bit(dst),
+            Add32Imm { dst, .. }
+            | Sub32Imm { dst, .. }
+            | Mul32Imm { dst, .. }
+            | Div32Imm { dst, .. }
+            | SDiv32Imm { dst, .. }
+            | Mod32Imm { dst, .. }
+            | SMod32Imm { dst, .. }
+            | Or32Imm { dst, .. }
+            | And32Imm { dst, .. }
+            | Lsh32Imm { dst, .. }
+            | Rsh32Imm { dst, .. }
+            | Arsh32Imm { dst, .. }
+            | Xor32Imm { dst, .. }
+            | Neg32 { dst }
+            | Add32Reg { dst, .. }
+            | Sub32Reg { dst, .. }
+            | Mul32Reg { dst, .. }
+            | Div32Reg { dst, .. }
+            | SDiv32Reg { dst, .. }
+            | Mod32Reg { dst, .. }
+            | SMod32Reg { dst, .. }
+            | Or32Reg { dst, .. }
+            | And32Reg { dst, .. }
+            | Lsh32Reg { dst, .. }
+            | Rsh32Reg { dst, .. }
+            | Arsh32Reg { dst, .. }
+            | Xor32Reg { dst, .. } => before & !bit(dst),
+            Atomic { op, src, wide, .. } => match op {
+                AtomicOp::CmpXchg => set_if(before, 0, wide),
+                AtomicOp::Xchg
+                | AtomicOp::Add { fetch: true }
+                | AtomicOp::Or { fetch: true }
+                | AtomicOp::And { fetch: true }
+                | AtomicOp::Xor { fetch: true } => set_if(before, src, wide),
+                _ => before,
+            },
+            // Lookups return an element address or 0, never a stack address.
+            MapLookup | LookupConst { .. } | LookupInline { .. } => before & !bit(0),
+            // Other helpers may return anything; a callee may leave anything in r0..r5.
+            CallHelper { .. } | CallReg { .. } => before | bit(0),
+            CallLocal { .. } => before | bit(0) | ARGS,
+            _ => before,
+        };
+        let mut push = |next: usize, state: &mut Vec<Option<Regs>>| {
+            if next < n {
+                let merged = state[next].map_or(after, |old| old | after);
+                if state[next] != Some(merged) {
+                    state[next] = Some(merged);
+                    work.push(next);
+                }
+            }
+        };
+        if falls_through(op) {
+            push(i + 1, &mut state);
+        }
+        if let Some(target) = jump_target(op)
+            && !matches!(op, CallLocal { .. })
+        {
+            push(target as usize, &mut state);
+        }
+    }
+    state.into_iter().map(|s| s.unwrap_or(ALL)).collect()
+}
+
+fn or_into(dst: &mut Frame, src: &Frame) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d |= s;
+    }
+}
+
+fn set(frame: &mut Frame, (start, end): ByteRange) {
+    for byte in start..end.min(crate::memory::FRAME_SIZE) {
+        frame[byte / 64] |= 1 << (byte % 64);
+    }
+}
+
+fn clear(frame: &mut Frame, (start, end): ByteRange) {
+    for byte in start..end.min(crate::memory::FRAME_SIZE) {
+        frame[byte / 64] &= !(1 << (byte % 64));
+    }
+}
+
+fn any(frame: &Frame, (start, end): ByteRange) -> bool {
+    (start..end.min(crate::memory::FRAME_SIZE))
+        .any(|byte| frame[byte / 64] & (1 << (byte % 64)) != 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,6 +666,73 @@ mod tests {
             Op::Exit,
         ];
         assert_eq!(eliminate_dead_code(&mut ops), 0);
+    }
+
+    #[test]
+    fn removes_a_key_store_no_path_reads() {
+        let mut ops = vec![
+            Op::StackStxW { src: 7, off: -4 },
+            Op::LookupConst { imm: 0x3_0000_0000 },
+            Op::LdxDW {
+                dst: 1,
+                src: 0,
+                off: 0,
+            },
+            Op::JneImm {
+                dst: 1,
+                imm: 0,
+                target: 0,
+            },
+            Op::Exit,
+        ];
+        assert_eq!(eliminate_dead_stack_stores(&mut ops), 1);
+        assert_eq!(ops[0], Op::Nop);
+    }
+
+    #[test]
+    fn keeps_stack_stores_that_may_be_read() {
+        // Read back directly.
+        let mut direct = vec![
+            Op::StackStxW { src: 7, off: -4 },
+            Op::StackLdxW { dst: 0, off: -4 },
+            Op::Exit,
+        ];
+        // Read through a register derived from r10.
+        let mut derived = vec![
+            Op::StackStxW { src: 7, off: -4 },
+            Op::MovAdd64Imm {
+                dst: 3,
+                src: 10,
+                imm: (-4i64) as u64,
+            },
+            Op::LdxW {
+                dst: 0,
+                src: 3,
+                off: 0,
+            },
+            Op::Exit,
+        ];
+        // Read by a helper (through a pointer argument).
+        let mut helper = vec![
+            Op::StackStxW { src: 7, off: -4 },
+            Op::CallHelper { slot: 0 },
+            Op::Exit,
+        ];
+        // Read through a pointer loaded back from memory (spilled).
+        let mut spilled = vec![
+            Op::StackStxDW { src: 10, off: -16 },
+            Op::StackStxW { src: 7, off: -4 },
+            Op::StackLdxDW { dst: 4, off: -16 },
+            Op::LdxW {
+                dst: 0,
+                src: 4,
+                off: 12,
+            },
+            Op::Exit,
+        ];
+        for ops in [&mut direct, &mut derived, &mut helper, &mut spilled] {
+            assert_eq!(eliminate_dead_stack_stores(ops), 0, "{ops:?}");
+        }
     }
 
     #[test]

@@ -756,6 +756,19 @@ pub enum Op {
         src: u8,
         src2: u8,
     },
+    /// `mov dst, src; lsh dst, imm; xor dst, src`: `dst = src ^ (src << imm)`,
+    /// the xorshift step of hash and random-number code. Counts three.
+    XorShl64 {
+        dst: u8,
+        src: u8,
+        imm: u64,
+    },
+    /// `mov dst, src; rsh dst, imm; xor dst, src`: `dst = src ^ (src >> imm)`. Counts three.
+    XorShr64 {
+        dst: u8,
+        src: u8,
+        imm: u64,
+    },
     /// `[mov dst, src;] lsh dst, 32; rsh dst, 32`: `dst = src as u32`; counts `insns`.
     Zext32 {
         dst: u8,

@@ -9,7 +9,7 @@ use crate::error::{LoadError, RunError};
 use crate::fuse::{compact, jump_target};
 use crate::helpers::{Helper, Helpers};
 use crate::insn::{Insn, decode_all};
-use crate::liveness::eliminate_dead_code;
+use crate::liveness::{eliminate_dead_code, eliminate_dead_stack_stores};
 use crate::memory::{Region, map_value_start};
 use crate::op::Op;
 use crate::run::{MapShape, RunContext, RunOutcome, execute};
@@ -121,6 +121,9 @@ impl Program {
             Vec::new()
         };
         eliminate_dead_code(&mut translation.ops);
+        if eliminate_dead_stack_stores(&mut translation.ops) > 0 {
+            eliminate_dead_code(&mut translation.ops);
+        }
         let compacted = compact(&translation.ops);
         Ok(Program {
             insns: insns.into(),

@@ -581,6 +581,14 @@ fn interpret(
                 count += 1;
                 r!(dst) = r!(src) ^ r!(src2);
             }
+            Op::XorShl64 { dst, src, imm } => {
+                count += 2;
+                r!(dst) = r!(src) ^ (r!(src) << imm);
+            }
+            Op::XorShr64 { dst, src, imm } => {
+                count += 2;
+                r!(dst) = r!(src) ^ (r!(src) >> imm);
+            }
             Op::Zext32 { dst, src, insns } => {
                 count += u64::from(insns) - 1;
                 r!(dst) = u64::from(r!(src) as u32);
