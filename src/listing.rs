@@ -57,6 +57,9 @@ pub fn listing(object: &Object, program: &Program) -> String {
                 let now = rewritten_text(object, site);
                 let _ = writeln!(out, "{pc:>5}: {now:<40} ; rewritten, was: {text}");
             }
+            None if program.vm().eliminated().binary_search(&pc).is_ok() => {
+                let _ = writeln!(out, "{pc:>5}: {:<40} ; eliminated, was: {text}", "(dead)");
+            }
             None => {
                 let _ = writeln!(out, "{pc:>5}: {text}");
             }

@@ -63,6 +63,7 @@ pub struct Program {
     ops: Box<[Op]>,
     origin: Box<[u32]>,
     rewrites: Box<[RewriteSite]>,
+    eliminated: Box<[usize]>,
     kind: ProgramKind,
     maps: Box<[ArrayMap]>,
     map_regions: Box<[Region]>,
@@ -120,16 +121,26 @@ impl Program {
         } else {
             Vec::new()
         };
+        let before: Vec<bool> = translation.ops.iter().map(|op| *op == Op::Nop).collect();
         eliminate_dead_code(&mut translation.ops);
         if eliminate_dead_stack_stores(&mut translation.ops) > 0 {
             eliminate_dead_code(&mut translation.ops);
         }
+        let eliminated: Vec<usize> = translation
+            .ops
+            .iter()
+            .zip(&before)
+            .enumerate()
+            .filter(|(_, (op, was_nop))| **op == Op::Nop && !**was_nop)
+            .map(|(slot, _)| slot)
+            .collect();
         let compacted = compact(&translation.ops);
         Ok(Program {
             insns: insns.into(),
             ops: compacted.ops.into(),
             origin: compacted.origin.into(),
             rewrites: rewrites.into(),
+            eliminated: eliminated.into(),
             kind,
             maps: maps.into(),
             map_regions: map_regions.into(),
@@ -172,6 +183,12 @@ impl Program {
     /// The sites the lookup rewrite changed, by original slot.
     pub fn rewrites(&self) -> &[RewriteSite] {
         &self.rewrites
+    }
+
+    /// The slots dead-code elimination removed (register writes nothing
+    /// reads, stack stores nothing reads), in order.
+    pub fn eliminated(&self) -> &[usize] {
+        &self.eliminated
     }
 
     /// How the program receives its input.
