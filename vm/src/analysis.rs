@@ -1,16 +1,15 @@
 //! What can be proven about a linked program's `bpf_map_lookup_elem` calls.
 //!
-//! A forward abstract interpretation over basic blocks (a worklist, lowest
-//! address first). Per program point each register r0..r10 holds one value of
-//! a flat lattice: unreached < {a constant, `r10 + k`, map `m`'s handle, a
-//! pointer into map `m`'s values (NULL / non-NULL / maybe NULL)} < unknown;
-//! each of the frame's 512 stack bytes is a known byte or unknown. Paths join
-//! by keeping only what all of them agree on, so each block's entry state can
-//! only lose facts (after 16 losses it is set to "all unknown"): the fixpoint
-//! is reached in time linear in the program. Every transfer over-approximates
-//! the VM: a store that might reach the stack and any call that may write
-//! memory forget the stack, so every fact holds on every run; what is not
-//! proven keeps the helper call.
+//! A forward abstract interpretation over basic blocks (worklist, lowest
+//! address first; every call target starts with a fresh frame). Each register
+//! holds a value of a flat lattice: unreached < {constant, `r10 + k`, map `m`'s
+//! handle, pointer into map `m`'s values (NULL / non-NULL / maybe)} < unknown;
+//! each of the frame's 512 stack bytes is a known byte or unknown. Paths join by
+//! keeping only what all agree on, so a block's entry state only loses facts
+//! (after 16 losses it becomes "all unknown"): the fixpoint costs time linear in
+//! the program. Sound because every transfer over-approximates the VM: stores
+//! that might reach the stack, local calls, callx and helpers that may write
+//! memory forget the stack bytes; anything not proven keeps the helper call.
 
 use tinybpf_maps::ArrayMap;
 
