@@ -4,7 +4,7 @@
 use tinybpf_maps::ArrayMap;
 
 use crate::ProgramKind;
-use crate::analysis::{LookupRewrite, plan_lookup_rewrites};
+use crate::analysis::{LookupRewrite, plan_lookup_rewrites_for};
 use crate::error::{LoadError, RunError};
 use crate::fuse::{compact, jump_target};
 use crate::helpers::{Helper, Helpers};
@@ -115,7 +115,7 @@ impl Program {
         let rewrites = if inline_lookups {
             apply_rewrites(
                 &mut translation.ops,
-                &plan_lookup_rewrites(insns, &maps),
+                &plan_lookup_rewrites_for(insns, &maps, &helpers),
                 &shapes,
             )
         } else {

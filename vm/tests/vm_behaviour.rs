@@ -609,3 +609,15 @@ fn xdp_programs_use_data_and_data_end_as_pointers() {
         }
     ));
 }
+
+#[test]
+fn a_replaced_lookup_helper_is_called_not_rewritten() {
+    let (_, mut options) = one_map(MapDef::array(8, 2));
+    options
+        .helpers
+        .register(1, "always_null", |_: &mut HelperContext<'_>, _| Ok(0));
+    let text = format!("{LOOKUP_KEY_1}\njeq %r0, 0, +2\nmov %r0, 2\nexit\nmov %r0, 1\nexit");
+    let program = load_with(&text, options).unwrap();
+    assert!(program.rewrites().is_empty());
+    assert_eq!(program.run(&mut []).unwrap().retval, 1);
+}
