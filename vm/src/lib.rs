@@ -28,6 +28,7 @@
 pub mod analysis;
 pub mod asm;
 pub mod conformance;
+mod constprop;
 pub mod disasm;
 pub mod error;
 mod fuse;

@@ -188,6 +188,15 @@ fn effects(op: &Op) -> (Regs, Regs, bool) {
         // Reads the key through r2: may fault, so it stays.
         LookupInline { .. } => (bit(2), bit(0), false),
         Nop | LddwTail => (0, 0, false),
+        DirectLdxB { dst, .. }
+        | DirectLdxH { dst, .. }
+        | DirectLdxW { dst, .. }
+        | DirectLdxDW { dst, .. } => (0, bit(dst), true),
+        DirectStxB { src, .. }
+        | DirectStxH { src, .. }
+        | DirectStxW { src, .. }
+        | DirectStxDW { src, .. } => (bit(src), 0, false),
+        DirectStB { .. } | DirectStH { .. } | DirectStW { .. } | DirectStDW { .. } => (0, 0, false),
         MovAdd64Imm { dst, src, .. }
         | MovSub64Imm { dst, src, .. }
         | MovMul64Imm { dst, src, .. }
@@ -206,6 +215,14 @@ fn effects(op: &Op) -> (Regs, Regs, bool) {
         | MovAnd64Reg { dst, src, src2 }
         | MovOr64Reg { dst, src, src2 }
         | MovXor64Reg { dst, src, src2 } => (bit(src) | bit(src2), bit(dst), true),
+    }
+}
+
+/// The registers `op` may write.
+pub(crate) fn written_registers(op: &Op) -> Regs {
+    match *op {
+        Op::CallLocal { .. } => bit(0) | ARGS,
+        _ => effects(op).1,
     }
 }
 
@@ -501,7 +518,12 @@ fn stack_pointer_registers(ops: &[Op], callee_entries: &[usize]) -> Vec<Regs> {
             | MovOr64Reg { dst, src, src2 }
             | MovXor64Reg { dst, src, src2 } => set_if(before, dst, copy(src) || copy(src2)),
             // A 64-bit load may bring back a spilled stack address.
-            LdxDW { dst, .. } | StackLdxDW { dst, .. } => before | bit(dst),
+            LdxDW { dst, .. } | StackLdxDW { dst, .. } | DirectLdxDW { dst, .. } => {
+                before | bit(dst)
+            }
+            DirectLdxB { dst, .. } | DirectLdxH { dst, .. } | DirectLdxW { dst, .. } => {
+                before & !bit(dst)
+            }
             // Constants, and 32-bit or narrower values, are never stack addresses
             // (the stack lies above 4 GiB).
             Mov64Imm { dst, .. }

@@ -683,6 +683,70 @@ pub enum Op {
     /// Removed again when the program is compacted; never executed.
     Nop,
 
+    // Accesses at an address proven constant (a register that holds the same
+    // map-value address on every path) and inside map `region`'s value area
+    // at load time: no run-time check. The value area never moves.
+    DirectLdxB {
+        dst: u8,
+        region: u16,
+        offset: u32,
+    },
+    DirectLdxH {
+        dst: u8,
+        region: u16,
+        offset: u32,
+    },
+    DirectLdxW {
+        dst: u8,
+        region: u16,
+        offset: u32,
+    },
+    DirectLdxDW {
+        dst: u8,
+        region: u16,
+        offset: u32,
+    },
+    DirectStxB {
+        src: u8,
+        region: u16,
+        offset: u32,
+    },
+    DirectStxH {
+        src: u8,
+        region: u16,
+        offset: u32,
+    },
+    DirectStxW {
+        src: u8,
+        region: u16,
+        offset: u32,
+    },
+    DirectStxDW {
+        src: u8,
+        region: u16,
+        offset: u32,
+    },
+    DirectStB {
+        imm: u64,
+        region: u16,
+        offset: u32,
+    },
+    DirectStH {
+        imm: u64,
+        region: u16,
+        offset: u32,
+    },
+    DirectStW {
+        imm: u64,
+        region: u16,
+        offset: u32,
+    },
+    DirectStDW {
+        imm: u64,
+        region: u16,
+        offset: u32,
+    },
+
     // Superinstructions made by `fuse`: `mov dst, src` followed by an
     // operation on dst, executed as one three-operand op. They count as two
     // instructions.

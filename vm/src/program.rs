@@ -5,6 +5,7 @@ use tinybpf_maps::ArrayMap;
 
 use crate::ProgramKind;
 use crate::analysis::{LookupRewrite, plan_lookup_rewrites_for};
+use crate::constprop::resolve_constant_addresses;
 use crate::error::{LoadError, RunError};
 use crate::fuse::{compact, jump_target};
 use crate::helpers::{Helper, Helpers};
@@ -134,6 +135,7 @@ impl Program {
             .filter(|(_, (op, was_nop))| **op == Op::Nop && !**was_nop)
             .map(|(slot, _)| slot)
             .collect();
+        resolve_constant_addresses(&mut translation.ops, &map_regions);
         let compacted = compact(&translation.ops);
         Ok(Program {
             insns: insns.into(),

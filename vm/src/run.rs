@@ -272,6 +272,30 @@ fn interpret(
         }};
     }
 
+    let map_regions = program.map_regions();
+    // Accesses proven at load time to lie inside a map's value area (see
+    // `constprop`); the area never moves while the program holds the map.
+    macro_rules! direct_ptr {
+        ($region:expr, $offset:expr) => {
+            map_regions[usize::from($region)]
+                .host
+                .wrapping_add($offset as usize)
+        };
+    }
+    macro_rules! direct_load {
+        ($region:expr, $offset:expr, $width:expr) => {{
+            // SAFETY: `constprop` proved offset + width <= the region's length;
+            // map memory is only accessed through `shared_mem`.
+            unsafe { shared_mem::load(direct_ptr!($region, $offset), $width) }
+        }};
+    }
+    macro_rules! direct_store {
+        ($region:expr, $offset:expr, $width:expr, $value:expr) => {{
+            // SAFETY: as for direct_load!, and `constprop` proved the region writable.
+            unsafe { shared_mem::store(direct_ptr!($region, $offset), $width, $value) }
+        }};
+    }
+
     loop {
         // SAFETY: pc is always a valid index: it starts at 0 (programs are
         // non-empty), every jump and call target was checked to be inside the
@@ -598,6 +622,66 @@ fn interpret(
                 r!(dst) = r!(src) as u32 as i32 as u64;
             }
 
+            Op::DirectLdxB {
+                dst,
+                region,
+                offset,
+            } => r!(dst) = direct_load!(region, offset, 1),
+            Op::DirectLdxH {
+                dst,
+                region,
+                offset,
+            } => r!(dst) = direct_load!(region, offset, 2),
+            Op::DirectLdxW {
+                dst,
+                region,
+                offset,
+            } => r!(dst) = direct_load!(region, offset, 4),
+            Op::DirectLdxDW {
+                dst,
+                region,
+                offset,
+            } => r!(dst) = direct_load!(region, offset, 8),
+            Op::DirectStxB {
+                src,
+                region,
+                offset,
+            } => direct_store!(region, offset, 1, r!(src)),
+            Op::DirectStxH {
+                src,
+                region,
+                offset,
+            } => direct_store!(region, offset, 2, r!(src)),
+            Op::DirectStxW {
+                src,
+                region,
+                offset,
+            } => direct_store!(region, offset, 4, r!(src)),
+            Op::DirectStxDW {
+                src,
+                region,
+                offset,
+            } => direct_store!(region, offset, 8, r!(src)),
+            Op::DirectStB {
+                imm,
+                region,
+                offset,
+            } => direct_store!(region, offset, 1, imm),
+            Op::DirectStH {
+                imm,
+                region,
+                offset,
+            } => direct_store!(region, offset, 2, imm),
+            Op::DirectStW {
+                imm,
+                region,
+                offset,
+            } => direct_store!(region, offset, 4, imm),
+            Op::DirectStDW {
+                imm,
+                region,
+                offset,
+            } => direct_store!(region, offset, 8, imm),
             Op::MapLookup => {
                 let (handle, key_addr) = (r!(1), r!(2));
                 r!(0) = match program.map_shape(handle.wrapping_sub(MAP_HANDLE_BASE)) {
