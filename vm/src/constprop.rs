@@ -108,7 +108,7 @@ pub(crate) fn resolve_constant_addresses(ops: &mut [Op], maps: &[Region]) -> usi
         let Some(before) = state[i] else { continue };
         let op = &ops[i];
         let after = transfer(op, before);
-        let mut flow = |next: usize, state: &mut Vec<Option<Consts>>, work: &mut Vec<usize>| {
+        let flow = |next: usize, state: &mut Vec<Option<Consts>>, work: &mut Vec<usize>| {
             if next >= n {
                 return;
             }
