@@ -13,12 +13,15 @@ use std::fmt::Write as _;
 use tinybpf::vm::RunContext;
 use tinybpf::{LoadOptions, Object};
 
+/// A map's entries: (index, value bytes), in index order.
+type Entries = Vec<(u32, Vec<u8>)>;
+
 /// The state of one object after a test run.
 struct Observed {
     /// The last run's return value.
     retval: u64,
     /// Every map: name and all entries (index, value bytes).
-    maps: Vec<(String, Vec<(u32, Vec<u8>)>)>,
+    maps: Vec<(String, Entries)>,
     /// The stable text that is snapshotted.
     text: String,
     /// How many lookup sites the VM rewrote.
