@@ -233,7 +233,22 @@ const XDP_PASS: u64 = 2;
 #[test]
 fn xdp_counter_default_packet() {
     let packet = tinybpf::default_packet();
-    assert_eq!(packet.len(), 64);
+    // The frame EXPECTED.md works from: Ethernet, IPv4 (ihl 5, total length
+    // 50, TTL 64, TCP), TCP ports 12345 -> 80, zero padding to 64 bytes.
+    let mut frame = Vec::new();
+    for (hex, len) in [
+        ("020000000002020000000001080045000032000000004006", 24),
+        ("00000a0000010a0000023039005000000000", 18),
+    ] {
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        assert_eq!(bytes.len(), len);
+        frame.extend(bytes);
+    }
+    frame.resize(64, 0);
+    assert_eq!(packet, frame);
     for (n, name) in [
         (1u64, "xdp_counter_default_packet_1_run"),
         (1000, "xdp_counter_default_packet_1000_runs"),
