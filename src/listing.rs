@@ -54,7 +54,10 @@ pub fn listing(object: &Object, program: &Program) -> String {
         }
         match program.vm().rewrites().iter().find(|site| site.pc == pc) {
             Some(site) => {
-                let now = rewritten_text(object, site);
+                let mut now = rewritten_text(object, site);
+                if program.vm().eliminated().binary_search(&pc).is_ok() {
+                    now = format!("(dead) {now}");
+                }
                 let _ = writeln!(out, "{pc:>5}: {now:<40} ; rewritten, was: {text}");
             }
             None if program.vm().eliminated().binary_search(&pc).is_ok() => {

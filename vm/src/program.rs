@@ -127,6 +127,10 @@ impl Program {
         if eliminate_dead_stack_stores(&mut translation.ops) > 0 {
             eliminate_dead_code(&mut translation.ops);
         }
+        if resolve_constant_addresses(&mut translation.ops, &map_regions) > 0 {
+            // Accesses that became direct no longer read their base register.
+            eliminate_dead_code(&mut translation.ops);
+        }
         let eliminated: Vec<usize> = translation
             .ops
             .iter()
@@ -135,7 +139,6 @@ impl Program {
             .filter(|(_, (op, was_nop))| **op == Op::Nop && !**was_nop)
             .map(|(slot, _)| slot)
             .collect();
-        resolve_constant_addresses(&mut translation.ops, &map_regions);
         let compacted = compact(&translation.ops);
         Ok(Program {
             insns: insns.into(),
