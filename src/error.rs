@@ -62,8 +62,10 @@ pub enum Error {
         available: String,
     },
     /// A map operation failed with a kernel errno.
-    #[error("map {map}: {source}")]
+    #[error("{object}: map {map}: {source}")]
     Map {
+        /// The object file.
+        object: String,
         /// The map name.
         map: String,
         /// The errno-carrying error.
@@ -71,9 +73,11 @@ pub enum Error {
     },
     /// A typed value does not have the map's value size.
     #[error(
-        "map {map}: a value of {size} bytes does not match the map's value_size of {value_size}"
+        "{object}: map {map}: a value of {size} bytes does not match the map's value_size of {value_size}"
     )]
     ValueSize {
+        /// The object file.
+        object: String,
         /// The map name.
         map: String,
         /// Size of the Rust type.

@@ -71,6 +71,7 @@ impl Object {
             .iter()
             .zip(arrays)
             .map(|(def, array)| Map {
+                object: linked.name.clone(),
                 name: def.name.clone(),
                 kind: def.kind.clone(),
                 array,
@@ -281,6 +282,7 @@ impl Program {
 /// A map of an opened object, shared with every program loaded from it.
 #[derive(Debug, Clone)]
 pub struct Map {
+    object: String,
     name: String,
     kind: ObjectMapKind,
     array: ArrayMap,
@@ -309,6 +311,7 @@ impl Map {
 
     fn fail(&self, source: tinybpf_maps::MapError) -> Error {
         Error::Map {
+            object: self.object.clone(),
             map: self.name.clone(),
             source,
         }
@@ -356,6 +359,7 @@ impl Map {
 
     fn size_mismatch(&self, size: usize) -> Error {
         Error::ValueSize {
+            object: self.object.clone(),
             map: self.name.clone(),
             size,
             value_size: self.def().value_size,

@@ -163,9 +163,19 @@ fn rodata_is_frozen_and_refuses_updates_with_eperm() {
     changed[0] = 4;
     let err = rodata.set_bytes(0, &changed).unwrap_err();
     let message = err.to_string();
-    let Error::Map { map, source } = err else {
+    let Error::Map {
+        object: file,
+        map,
+        source,
+    } = err
+    else {
         panic!("expected a map error, got {message}");
     };
+    assert!(file.ends_with("globals_data.o"), "{file}");
+    assert!(
+        message.starts_with(&file),
+        "the message names the object: {message}"
+    );
     assert_eq!(map, ".rodata");
     assert_eq!(source.errno(), errno::EPERM);
     assert!(message.contains(".rodata"), "{message}");
