@@ -267,7 +267,13 @@ pub(crate) fn eliminate_dead_code(ops: &mut [Op]) -> usize {
         // live_in[i]: registers live before slot i.
         let mut live_in = vec![0 as Regs; n];
         let mut changed = true;
+        let mut passes = 0;
         while changed {
+            passes += 1;
+            if passes > MAX_PASSES {
+                // Not converged: remove nothing rather than guess.
+                return removed;
+            }
             changed = false;
             for i in (0..n).rev() {
                 let op = &ops[i];
@@ -315,6 +321,12 @@ pub(crate) fn eliminate_dead_code(ops: &mut [Op]) -> usize {
 /// Most removal rounds [`eliminate_dead_code`] makes.
 const MAX_ROUNDS: usize = 8;
 
+/// Most backward passes one liveness solution may take. Each pass carries
+/// facts across one more backward jump; real programs converge in a few, and
+/// a hostile chain of backward jumps must not make loading quadratic, so past
+/// this the pass gives up and removes nothing.
+const MAX_PASSES: usize = 64;
+
 /// Removes stores to the stack frame (at constant r10 offsets) that no path
 /// can read before they are overwritten or the program ends; returns how
 /// many. The constant key a rewritten lookup no longer reads is such a store.
@@ -340,7 +352,12 @@ pub(crate) fn eliminate_dead_stack_stores(ops: &mut [Op]) -> usize {
     const ALL_BYTES: Frame = [u64::MAX; FRAME_WORDS];
     let mut live_in = vec![[0u64; FRAME_WORDS]; n];
     let mut changed = true;
+    let mut passes = 0;
     while changed {
+        passes += 1;
+        if passes > MAX_PASSES {
+            return 0;
+        }
         changed = false;
         for i in (0..n).rev() {
             let op = &ops[i];
@@ -755,6 +772,27 @@ mod tests {
         for ops in [&mut direct, &mut derived, &mut helper, &mut spilled] {
             assert_eq!(eliminate_dead_stack_stores(ops), 0, "{ops:?}");
         }
+    }
+
+    #[test]
+    fn a_chain_of_backward_jumps_does_not_make_loading_quadratic() {
+        // Slot k jumps back to slot k-1, 100_000 times, and slot 0 reads r4:
+        // each backward pass would carry "r4 is live" across one more jump.
+        let mut ops = vec![Op::Add64Reg { dst: 0, src: 4 }];
+        for k in 1..100_000u32 {
+            ops.push(Op::JeqImm {
+                dst: 2,
+                imm: 0,
+                target: k - 1,
+            });
+        }
+        ops.push(Op::Mov64Imm { dst: 5, imm: 1 });
+        ops.push(Op::Exit);
+        let start = std::time::Instant::now();
+        eliminate_dead_code(&mut ops);
+        eliminate_dead_stack_stores(&mut ops);
+        assert!(start.elapsed().as_secs() < 20, "took {:?}", start.elapsed());
+        assert_eq!(ops[0], Op::Add64Reg { dst: 0, src: 4 });
     }
 
     #[test]
