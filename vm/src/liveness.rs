@@ -16,6 +16,7 @@
 //! assumed to write any, so it kills nothing.
 
 use crate::fuse::jump_target;
+use crate::memory::STACK_SLOT;
 use crate::op::{AtomicOp, Op};
 
 type Regs = u16;
@@ -331,8 +332,9 @@ const MAX_PASSES: usize = 64;
 /// can read before they are overwritten or the program ends; returns how
 /// many. The constant key a rewritten lookup no longer reads is such a store.
 ///
-/// A forward pass first finds the registers that may hold a stack address
-/// (derived from r10, loaded from memory as 64 bits, or of unknown origin);
+/// A forward pass first finds the registers that may hold a stack address:
+/// any 64-bit value not known to be a non-stack constant, a 32-bit value or a
+/// lookup result (programs may forge addresses by arithmetic);
 /// a load or atomic through such a register, any helper or local call, and
 /// the `exit` of a subprogram count as reading the whole frame.
 pub(crate) fn eliminate_dead_stack_stores(ops: &mut [Op]) -> usize {
@@ -485,55 +487,60 @@ fn stack_pointer_registers(ops: &[Op], callee_entries: &[usize]) -> Vec<Regs> {
             }
         };
         let after = match *op {
-            // 64-bit arithmetic keeps a pointer a pointer (or makes one from a register operand).
-            Add64Imm { .. }
-            | Sub64Imm { .. }
-            | Mul64Imm { .. }
-            | Div64Imm { .. }
-            | SDiv64Imm { .. }
-            | Mod64Imm { .. }
-            | SMod64Imm { .. }
-            | Or64Imm { .. }
-            | And64Imm { .. }
-            | Lsh64Imm { .. }
-            | Rsh64Imm { .. }
-            | Arsh64Imm { .. }
-            | Xor64Imm { .. }
-            | Neg64 { .. }
-            | Bswap { .. }
-            | ToLe { .. }
-            | ToBe { .. } => before,
-            Add64Reg { dst, src }
-            | Sub64Reg { dst, src }
-            | Mul64Reg { dst, src }
-            | Div64Reg { dst, src }
-            | SDiv64Reg { dst, src }
-            | Mod64Reg { dst, src }
-            | SMod64Reg { dst, src }
-            | Or64Reg { dst, src }
-            | And64Reg { dst, src }
-            | Lsh64Reg { dst, src }
-            | Rsh64Reg { dst, src }
-            | Arsh64Reg { dst, src }
-            | Xor64Reg { dst, src } => set_if(before, dst, copy(dst) || copy(src)),
+            // Any 64-bit arithmetic may forge a stack address, even from
+            // constants (`r = 2; r <<= 32; r += 0xffc`): its result may point
+            // into the stack. Copies keep what their source was.
+            Add64Imm { dst, .. }
+            | Sub64Imm { dst, .. }
+            | Mul64Imm { dst, .. }
+            | Div64Imm { dst, .. }
+            | SDiv64Imm { dst, .. }
+            | Mod64Imm { dst, .. }
+            | SMod64Imm { dst, .. }
+            | Or64Imm { dst, .. }
+            | And64Imm { dst, .. }
+            | Lsh64Imm { dst, .. }
+            | Rsh64Imm { dst, .. }
+            | Arsh64Imm { dst, .. }
+            | Xor64Imm { dst, .. }
+            | Neg64 { dst }
+            | Bswap { dst, .. }
+            | ToLe { dst, .. }
+            | ToBe { dst, .. }
+            | Add64Reg { dst, .. }
+            | Sub64Reg { dst, .. }
+            | Mul64Reg { dst, .. }
+            | Div64Reg { dst, .. }
+            | SDiv64Reg { dst, .. }
+            | Mod64Reg { dst, .. }
+            | SMod64Reg { dst, .. }
+            | Or64Reg { dst, .. }
+            | And64Reg { dst, .. }
+            | Lsh64Reg { dst, .. }
+            | Rsh64Reg { dst, .. }
+            | Arsh64Reg { dst, .. }
+            | Xor64Reg { dst, .. }
+            | MovAdd64Imm { dst, .. }
+            | MovSub64Imm { dst, .. }
+            | MovMul64Imm { dst, .. }
+            | MovAnd64Imm { dst, .. }
+            | MovOr64Imm { dst, .. }
+            | MovXor64Imm { dst, .. }
+            | MovLsh64Imm { dst, .. }
+            | MovRsh64Imm { dst, .. }
+            | MovArsh64Imm { dst, .. }
+            | XorShl64 { dst, .. }
+            | XorShr64 { dst, .. }
+            | MovAdd64Reg { dst, .. }
+            | MovSub64Reg { dst, .. }
+            | MovAnd64Reg { dst, .. }
+            | MovOr64Reg { dst, .. }
+            | MovXor64Reg { dst, .. } => before | bit(dst),
             Mov64Reg { dst, src } => set_if(before, dst, copy(src)),
-            MovSx64 { dst, src, bits } => set_if(before, dst, bits == 64 && copy(src)),
-            MovAdd64Imm { dst, src, .. }
-            | MovSub64Imm { dst, src, .. }
-            | MovMul64Imm { dst, src, .. }
-            | MovAnd64Imm { dst, src, .. }
-            | MovOr64Imm { dst, src, .. }
-            | MovXor64Imm { dst, src, .. }
-            | MovLsh64Imm { dst, src, .. }
-            | MovRsh64Imm { dst, src, .. }
-            | MovArsh64Imm { dst, src, .. }
-            | XorShl64 { dst, src, .. }
-            | XorShr64 { dst, src, .. } => set_if(before, dst, copy(src)),
-            MovAdd64Reg { dst, src, src2 }
-            | MovSub64Reg { dst, src, src2 }
-            | MovAnd64Reg { dst, src, src2 }
-            | MovOr64Reg { dst, src, src2 }
-            | MovXor64Reg { dst, src, src2 } => set_if(before, dst, copy(src) || copy(src2)),
+            // Sign-extended 8/16/32-bit values never reach the stack's slot.
+            MovSx64 { dst, .. } => before & !bit(dst),
+            // A 64-bit constant may itself be a stack address.
+            LoadImm64 { dst, imm } => set_if(before, dst, imm >> 32 == STACK_SLOT),
             // A 64-bit load may bring back a spilled stack address.
             LdxDW { dst, .. } | StackLdxDW { dst, .. } | DirectLdxDW { dst, .. } => {
                 before | bit(dst)
@@ -544,7 +551,6 @@ fn stack_pointer_registers(ops: &[Op], callee_entries: &[usize]) -> Vec<Regs> {
             // Constants, and 32-bit or narrower values, are never stack addresses
             // (the stack lies above 4 GiB).
             Mov64Imm { dst, .. }
-            | LoadImm64 { dst, .. }
             | Mov32Imm { dst, .. }
             | Mov32Reg { dst, .. }
             | MovSx32 { dst, .. }
@@ -769,7 +775,41 @@ mod tests {
             },
             Op::Exit,
         ];
-        for ops in [&mut direct, &mut derived, &mut helper, &mut spilled] {
+        // Read through an address forged from constants.
+        let mut forged = vec![
+            Op::StackStW { off: -4, imm: 2 },
+            Op::Mov64Imm { dst: 3, imm: 2 },
+            Op::Lsh64Imm { dst: 3, imm: 32 },
+            Op::Add64Imm { dst: 3, imm: 0xffc },
+            Op::LdxW {
+                dst: 0,
+                src: 3,
+                off: 0,
+            },
+            Op::Exit,
+        ];
+        let mut constant = vec![
+            Op::StackStW { off: -4, imm: 2 },
+            Op::LoadImm64 {
+                dst: 3,
+                imm: 0x2_0000_0ffc,
+            },
+            Op::LddwTail,
+            Op::LdxW {
+                dst: 0,
+                src: 3,
+                off: 0,
+            },
+            Op::Exit,
+        ];
+        for ops in [
+            &mut direct,
+            &mut derived,
+            &mut helper,
+            &mut spilled,
+            &mut forged,
+            &mut constant,
+        ] {
             assert_eq!(eliminate_dead_stack_stores(ops), 0, "{ops:?}");
         }
     }
