@@ -1,0 +1,57 @@
+//! `loader`: arbitrary bytes as an object file. Parsing either fails with a
+//! typed error or gives an object whose every program loads (or is refused
+//! with a typed error) and runs to an end under a small budget, in both
+//! lookup modes, over a small input; listings and map dumps never panic.
+//!
+//! Objects whose maps need more than 16 MiB are only parsed, not opened:
+//! creating them allocates (and zero-fills) the whole value area, which is
+//! finding F2 in /work/notes/fuzz-findings.md (doc/safety.md).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tinybpf::vm::RunContext;
+use tinybpf::{LoadOptions, Object};
+
+/// Most value-area bytes an object may ask for and still be opened here.
+const MAX_MAP_BYTES: u64 = 16 << 20;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(linked) = tinybpf::loader::Object::parse("fuzz.o", data) else {
+        return;
+    };
+    let map_bytes: u64 = linked
+        .maps
+        .iter()
+        .map(|m| u64::from(m.def.value_size).saturating_mul(u64::from(m.def.max_entries)))
+        .fold(0, u64::saturating_add);
+    if map_bytes > MAX_MAP_BYTES {
+        return;
+    }
+    let Ok(object) = Object::parse("fuzz.o", data) else {
+        return;
+    };
+    let names: Vec<String> = object
+        .program_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    for name in &names {
+        for inline_lookups in [true, false] {
+            let options = LoadOptions {
+                inline_lookups,
+                ..LoadOptions::default()
+            };
+            let Ok(program) = object.program_with(name, options) else {
+                continue;
+            };
+            let _ = tinybpf::listing(&object, &program);
+            let mut input = tinybpf::default_packet();
+            let mut ctx = RunContext::new().with_budget(10_000);
+            let _ = program.run_with(&mut input, &mut ctx);
+        }
+    }
+    let _ = object.select_program(None, LoadOptions::default());
+    for map in object.maps() {
+        let _ = map.dump(true);
+    }
+});
