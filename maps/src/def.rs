@@ -142,8 +142,10 @@ impl MapDef {
         } else {
             value_area_len
         };
-        // The allocator refuses sizes above isize::MAX (minus the alignment).
-        if alloc_len > isize::MAX as usize - PAGE_SIZE {
+        // The kernel's array_map_alloc refuses an array of U32_MAX - PAGE_SIZE
+        // bytes or more with ENOMEM (its sizes are 32-bit); so does tinybpf,
+        // whose VM addresses each map in a 4 GiB region.
+        if alloc_len as u64 >= u64::from(u32::MAX) - PAGE_SIZE as u64 {
             return Err(overflow);
         }
         Ok(ArrayLayout {

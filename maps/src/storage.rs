@@ -1,8 +1,8 @@
-//! The memory holding a map's values: a zeroed page-aligned heap allocation,
+//! The memory holding a map's values: an anonymous mapping (page-aligned, and
+//! zeroed lazily by the operating system, so untouched pages cost nothing),
 //! or the value pages of a shared file mapping (a pinned map).
 
 use core::ptr::NonNull;
-use std::alloc::Layout;
 
 use crate::def::PAGE_SIZE;
 use crate::error::MapError;
@@ -19,8 +19,8 @@ pub(crate) struct ValueMemory {
 }
 
 enum Owner {
-    /// Allocated with `std::alloc::alloc_zeroed` and this layout.
-    Heap(Layout),
+    /// An anonymous private mapping.
+    Anonymous(memmap2::MmapMut),
     /// Pages of a shared mapping of a pin file; `header` points at its first
     /// page (the header), the values follow it.
     Pinned {
@@ -29,7 +29,7 @@ enum Owner {
     },
 }
 
-// SAFETY: the memory is owned by this value (a heap block or a mapping) and is
+// SAFETY: the memory is owned by this value (a mapping) and is
 // never accessed through references, only through atomic operations, so it
 // may be shared and sent between threads.
 unsafe impl Send for ValueMemory {}
@@ -37,17 +37,23 @@ unsafe impl Send for ValueMemory {}
 unsafe impl Sync for ValueMemory {}
 
 impl ValueMemory {
-    /// Allocates `len` (non-zero) zeroed bytes aligned to [`PAGE_SIZE`].
+    /// Maps `len` zeroed bytes aligned to [`PAGE_SIZE`]. The operating system
+    /// provides the pages on first touch, so a large map costs memory only
+    /// for the pages a program or user space actually writes.
     pub(crate) fn allocate(len: usize) -> Result<ValueMemory, MapError> {
-        let layout = Layout::from_size_align(len.max(1), PAGE_SIZE)
-            .map_err(|_| MapError::OutOfMemory { bytes: len })?;
-        // SAFETY: the layout has a non-zero size.
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        let values = NonNull::new(ptr).ok_or(MapError::OutOfMemory { bytes: len })?;
+        let fail = || MapError::OutOfMemory { bytes: len };
+        if len > isize::MAX as usize - PAGE_SIZE {
+            return Err(fail());
+        }
+        let mut mapping = memmap2::MmapMut::map_anon(len.max(1)).map_err(|_| fail())?;
+        let values = NonNull::new(mapping.as_mut_ptr()).ok_or_else(fail)?;
+        if values.as_ptr() as usize % PAGE_SIZE != 0 {
+            return Err(fail());
+        }
         Ok(ValueMemory {
             values,
             len,
-            owner: Owner::Heap(layout),
+            owner: Owner::Anonymous(mapping),
         })
     }
 
@@ -90,19 +96,9 @@ impl ValueMemory {
     /// The pin header's first byte, for a pinned map.
     pub(crate) fn pin_header(&self) -> Option<NonNull<u8>> {
         match &self.owner {
-            Owner::Heap(_) => None,
+            Owner::Anonymous(_) => None,
             Owner::Pinned { header, .. } => Some(*header),
         }
-    }
-}
-
-impl Drop for ValueMemory {
-    fn drop(&mut self) {
-        if let Owner::Heap(layout) = self.owner {
-            // SAFETY: `values` came from `alloc_zeroed(layout)` and is freed once.
-            unsafe { std::alloc::dealloc(self.values.as_ptr(), layout) };
-        }
-        // A mapping unmaps itself when dropped.
     }
 }
 
@@ -120,6 +116,14 @@ mod tests {
         unsafe { crate::shared_mem::copy_out(memory.values().as_ptr(), &mut bytes) };
         assert!(bytes.iter().all(|&b| b == 0));
         assert!(memory.pin_header().is_none());
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot model a failing mapping")]
+    fn a_large_map_costs_nothing_until_touched() {
+        // 2 GiB of address space: only mapped, never touched by the test.
+        let memory = ValueMemory::allocate(2 << 30).unwrap();
+        assert_eq!(memory.len(), 2 << 30);
     }
 
     #[test]

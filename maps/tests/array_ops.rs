@@ -426,3 +426,15 @@ fn concurrent_user_updates_and_program_style_atomics() {
     assert_eq!(map.lookup(&key(0)).unwrap()[..8], (2 * ADDS).to_le_bytes());
     assert_eq!(map.lookup(&key(1)).unwrap()[..8], (ADDS - 1).to_le_bytes());
 }
+
+#[test]
+fn arrays_of_4_gib_or_more_are_enomem_as_in_the_kernel_and_large_ones_are_lazy() {
+    // 2^29 entries of 8 bytes: exactly 4 GiB -> refused before any allocation.
+    let too_big = ArrayMap::new(MapDef::array(8, 1 << 29)).unwrap_err();
+    assert_eq!(too_big.errno(), tinybpf_maps::errno::ENOMEM);
+    // 1 GiB is created at once and costs nothing until written.
+    let big = ArrayMap::new(MapDef::array(8, 1 << 27)).unwrap();
+    let last = ((1u32 << 27) - 1).to_le_bytes();
+    big.update(&last, &7u64.to_le_bytes(), 0).unwrap();
+    assert_eq!(big.lookup(&last).unwrap(), 7u64.to_le_bytes());
+}

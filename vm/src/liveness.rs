@@ -12,7 +12,7 @@
 //! store, load from a checked region, atomic and call stays. At the `exit`
 //! of the main program only r0 is live; at an `exit` a subprogram may reach,
 //! r0..r5 are (the caller sees them; the VM restores r6..r9). A local call
-//! reads r1..r9 (the callee starts with the caller's registers) and is not
+//! reads r0..r9 (the callee starts with the caller's registers) and is not
 //! assumed to write any, so it kills nothing.
 
 use crate::fuse::jump_target;
@@ -183,7 +183,8 @@ fn effects(op: &Op) -> (Regs, Regs, bool) {
         | Jsle32Reg { dst, src, .. } => (bit(dst) | bit(src), 0, false),
         MapLookup | CallHelper { .. } => (ARGS, bit(0), false),
         CallReg { reg } => (ARGS | bit(reg), bit(0), false),
-        CallLocal { .. } => (ALL & !bit(0), 0, false),
+        // The callee starts with all of the caller's registers, r0 included.
+        CallLocal { .. } => (ALL, 0, false),
         Exit => (bit(0) | ARGS, 0, false),
         LookupConst { .. } => (0, bit(0), true),
         // Reads the key through r2: may fault, so it stays.
@@ -833,6 +834,20 @@ mod tests {
         eliminate_dead_stack_stores(&mut ops);
         assert!(start.elapsed().as_secs() < 20, "took {:?}", start.elapsed());
         assert_eq!(ops[0], Op::Add64Reg { dst: 0, src: 4 });
+    }
+
+    #[test]
+    fn a_callee_may_read_the_callers_r0() {
+        // Fuzz finding F3: mov r0, 7; call f; mov r0, r2; exit; f: mov r2, r0; exit.
+        let mut ops = vec![
+            Op::Mov64Imm { dst: 0, imm: 7 },
+            Op::CallLocal { target: 4 },
+            Op::Mov64Reg { dst: 0, src: 2 },
+            Op::Exit,
+            Op::Mov64Reg { dst: 2, src: 0 },
+            Op::Exit,
+        ];
+        assert_eq!(eliminate_dead_code(&mut ops), 0);
     }
 
     #[test]
