@@ -19,8 +19,8 @@ pub(crate) struct ValueMemory {
 }
 
 enum Owner {
-    /// An anonymous private mapping.
-    Anonymous(memmap2::MmapMut),
+    /// An anonymous private mapping, unmapped when dropped.
+    Anonymous { _mapping: memmap2::MmapMut },
     /// Pages of a shared mapping of a pin file; `header` points at its first
     /// page (the header), the values follow it.
     Pinned {
@@ -53,7 +53,7 @@ impl ValueMemory {
         Ok(ValueMemory {
             values,
             len,
-            owner: Owner::Anonymous(mapping),
+            owner: Owner::Anonymous { _mapping: mapping },
         })
     }
 
@@ -96,7 +96,7 @@ impl ValueMemory {
     /// The pin header's first byte, for a pinned map.
     pub(crate) fn pin_header(&self) -> Option<NonNull<u8>> {
         match &self.owner {
-            Owner::Anonymous(_) => None,
+            Owner::Anonymous { .. } => None,
             Owner::Pinned { header, .. } => Some(*header),
         }
     }
