@@ -43,6 +43,11 @@ pub const fn map_start(index: usize) -> u64 {
     (3 + index as u64) << 32
 }
 
+/// Whether a subprogram may read r0 before writing it (it then sees the
+/// caller's r0). Set it to false to avoid the pattern while a bug about it
+/// is open (finding F3 was one): each subprogram then starts by writing r0.
+pub const CALLEES_MAY_READ_R0: bool = true;
+
 /// The register that holds the input pointer.
 const R_INPUT: u8 = 6;
 /// Most slots one function body may grow to (statements stop there).
@@ -949,6 +954,9 @@ impl Gen<'_, '_> {
         self.pointers.clear();
         self.statements = 0;
         let mut body = Vec::new();
+        if !CALLEES_MAY_READ_R0 {
+            body.push(mov64_imm(0, i32::from(self.r.u8())));
+        }
         if self.r.chance(60) {
             match self.r.below(4) {
                 0 => body.push(st(W, 1, 0, self.r.u8() as i32 % 4)),

@@ -13,6 +13,7 @@
 
 pub mod diff;
 pub mod generator;
+pub mod minimize;
 pub mod vm_case;
 
 /// A cursor over fuzz bytes. Reads past the end give zeros, so any byte
