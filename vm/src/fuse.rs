@@ -61,6 +61,9 @@ pub(crate) fn compact(slots: &[Op]) -> Compacted {
 
 /// Tries to fuse `first` with the ops after it; returns the op and how many slots it covers.
 fn fuse(first: Op, second: Option<Op>, third: Option<Op>) -> (Op, usize) {
+    if let Some(op) = second.and_then(|second| fuse_alu_jump(first, second)) {
+        return (op, 2);
+    }
     let Op::Mov64Reg { dst, src } = first else {
         return match (first, second) {
             (Op::Lsh64Imm { dst, imm: 32 }, Some(second)) => match extend32(dst, second) {
@@ -126,6 +129,57 @@ fn fuse(first: Op, second: Option<Op>, third: Option<Op>) -> (Op, usize) {
     (fused, 2)
 }
 
+/// `add`/`and` of an immediate followed by `jeq`/`jne` of the same register
+/// against an immediate. Both immediates came from 32-bit fields, so they
+/// are stored as such and sign-extended again when run.
+fn fuse_alu_jump(first: Op, second: Op) -> Option<Op> {
+    let narrow = |v: u64| i32::try_from(v as i64).ok();
+    let (is_add, dst, imm) = match first {
+        Op::Add64Imm { dst, imm } => (true, dst, narrow(imm)?),
+        Op::And64Imm { dst, imm } => (false, dst, narrow(imm)?),
+        _ => return None,
+    };
+    let (is_eq, cmp, target) = match second {
+        Op::JeqImm {
+            dst: d,
+            imm,
+            target,
+        } if d == dst => (true, narrow(imm)?, target),
+        Op::JneImm {
+            dst: d,
+            imm,
+            target,
+        } if d == dst => (false, narrow(imm)?, target),
+        _ => return None,
+    };
+    Some(match (is_add, is_eq) {
+        (true, true) => Op::AddJeqImm {
+            dst,
+            imm,
+            cmp,
+            target,
+        },
+        (true, false) => Op::AddJneImm {
+            dst,
+            imm,
+            cmp,
+            target,
+        },
+        (false, true) => Op::AndJeqImm {
+            dst,
+            imm,
+            cmp,
+            target,
+        },
+        (false, false) => Op::AndJneImm {
+            dst,
+            imm,
+            cmp,
+            target,
+        },
+    })
+}
+
 /// `rsh dst, 32` or `arsh dst, 32` after `lsh dst, 32`.
 fn extend32(dst: u8, next: Op) -> Option<Op> {
     match next {
@@ -161,6 +215,10 @@ fn jump_target_mut(op: &mut Op) -> Option<&mut u32> {
     match op {
         Op::Ja { target }
         | Op::CallLocal { target }
+        | Op::AddJeqImm { target, .. }
+        | Op::AddJneImm { target, .. }
+        | Op::AndJeqImm { target, .. }
+        | Op::AndJneImm { target, .. }
         | Op::JeqImm { target, .. }
         | Op::JgtImm { target, .. }
         | Op::JgeImm { target, .. }
@@ -311,6 +369,50 @@ mod tests {
                 Op::Exit
             ]
         );
+    }
+
+    #[test]
+    fn fuses_a_counter_or_flag_update_with_its_test() {
+        let slots = [
+            Op::Add64Imm { dst: 6, imm: 1 },
+            Op::JneImm {
+                dst: 6,
+                imm: 257,
+                target: 0,
+            },
+            Op::And64Imm { dst: 5, imm: 1 },
+            Op::JeqImm {
+                dst: 5,
+                imm: 0,
+                target: 0,
+            },
+            Op::Add64Imm { dst: 1, imm: 1 },
+            Op::JeqImm {
+                dst: 2,
+                imm: 0,
+                target: 0,
+            },
+            Op::Exit,
+        ];
+        let c = compact(&slots);
+        assert_eq!(
+            &c.ops[..2],
+            &[
+                Op::AddJneImm {
+                    dst: 6,
+                    imm: 1,
+                    cmp: 257,
+                    target: 0
+                },
+                Op::AndJeqImm {
+                    dst: 5,
+                    imm: 1,
+                    cmp: 0,
+                    target: 0
+                },
+            ]
+        );
+        assert_eq!(c.ops.len(), 5, "different registers are not fused");
     }
 
     #[test]

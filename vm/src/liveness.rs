@@ -190,6 +190,10 @@ fn effects(op: &Op) -> (Regs, Regs, bool) {
         // Reads the key through r2: may fault, so it stays.
         LookupInline { .. } => (bit(2), bit(0), false),
         Nop | LddwTail => (0, 0, false),
+        AddJeqImm { dst, .. }
+        | AddJneImm { dst, .. }
+        | AndJeqImm { dst, .. }
+        | AndJneImm { dst, .. } => (bit(dst), bit(dst), false),
         DirectLdxB { dst, .. }
         | DirectLdxH { dst, .. }
         | DirectLdxW { dst, .. }
@@ -536,7 +540,11 @@ fn stack_pointer_registers(ops: &[Op], callee_entries: &[usize]) -> Vec<Regs> {
             | MovSub64Reg { dst, .. }
             | MovAnd64Reg { dst, .. }
             | MovOr64Reg { dst, .. }
-            | MovXor64Reg { dst, .. } => before | bit(dst),
+            | MovXor64Reg { dst, .. }
+            | AddJeqImm { dst, .. }
+            | AddJneImm { dst, .. }
+            | AndJeqImm { dst, .. }
+            | AndJneImm { dst, .. } => before | bit(dst),
             Mov64Reg { dst, src } => set_if(before, dst, copy(src)),
             // Sign-extended 8/16/32-bit values never reach the stack's slot.
             MovSx64 { dst, .. } => before & !bit(dst),

@@ -833,6 +833,34 @@ pub enum Op {
         src: u8,
         imm: u64,
     },
+    /// `add dst, imm; jeq dst, cmp, target` (a loop counter and its test). Counts two.
+    AddJeqImm {
+        dst: u8,
+        imm: i32,
+        cmp: i32,
+        target: u32,
+    },
+    /// `add dst, imm; jne dst, cmp, target`. Counts two.
+    AddJneImm {
+        dst: u8,
+        imm: i32,
+        cmp: i32,
+        target: u32,
+    },
+    /// `and dst, imm; jeq dst, cmp, target` (a flag test). Counts two.
+    AndJeqImm {
+        dst: u8,
+        imm: i32,
+        cmp: i32,
+        target: u32,
+    },
+    /// `and dst, imm; jne dst, cmp, target`. Counts two.
+    AndJneImm {
+        dst: u8,
+        imm: i32,
+        cmp: i32,
+        target: u32,
+    },
     /// `[mov dst, src;] lsh dst, 32; rsh dst, 32`: `dst = src as u32`; counts `insns`.
     Zext32 {
         dst: u8,

@@ -613,6 +613,46 @@ fn interpret(
                 count += 2;
                 r!(dst) = r!(src) ^ (r!(src) >> imm);
             }
+            Op::AddJeqImm {
+                dst,
+                imm,
+                cmp,
+                target,
+            } => {
+                count += 1;
+                r!(dst) = r!(dst).wrapping_add(imm as i64 as u64);
+                jump_if!(r!(dst) == cmp as i64 as u64, target);
+            }
+            Op::AddJneImm {
+                dst,
+                imm,
+                cmp,
+                target,
+            } => {
+                count += 1;
+                r!(dst) = r!(dst).wrapping_add(imm as i64 as u64);
+                jump_if!(r!(dst) != cmp as i64 as u64, target);
+            }
+            Op::AndJeqImm {
+                dst,
+                imm,
+                cmp,
+                target,
+            } => {
+                count += 1;
+                r!(dst) &= imm as i64 as u64;
+                jump_if!(r!(dst) == cmp as i64 as u64, target);
+            }
+            Op::AndJneImm {
+                dst,
+                imm,
+                cmp,
+                target,
+            } => {
+                count += 1;
+                r!(dst) &= imm as i64 as u64;
+                jump_if!(r!(dst) != cmp as i64 as u64, target);
+            }
             Op::Zext32 { dst, src, insns } => {
                 count += u64::from(insns) - 1;
                 r!(dst) = u64::from(r!(src) as u32);
