@@ -14,6 +14,37 @@ pub(crate) struct Compacted {
     pub ops: Vec<Op>,
     /// Original slot of each op.
     pub origin: Vec<u32>,
+    /// `weight_prefix[i]`: the original instructions ops `0..i` stand for
+    /// (`ops.len() + 1` entries), so a run counts a straight-line segment
+    /// `a..b` as `weight_prefix[b] - weight_prefix[a]`.
+    pub weight_prefix: Vec<u64>,
+}
+
+/// How many original instructions `op` stands for (an `lddw` counts once).
+fn weight(op: &Op) -> u64 {
+    match op {
+        Op::XorShl64 { .. } | Op::XorShr64 { .. } => 3,
+        Op::Zext32 { insns, .. } | Op::Sext32 { insns, .. } => u64::from(*insns),
+        Op::MovAdd64Imm { .. }
+        | Op::MovSub64Imm { .. }
+        | Op::MovMul64Imm { .. }
+        | Op::MovAnd64Imm { .. }
+        | Op::MovOr64Imm { .. }
+        | Op::MovXor64Imm { .. }
+        | Op::MovLsh64Imm { .. }
+        | Op::MovRsh64Imm { .. }
+        | Op::MovArsh64Imm { .. }
+        | Op::MovAdd64Reg { .. }
+        | Op::MovSub64Reg { .. }
+        | Op::MovAnd64Reg { .. }
+        | Op::MovOr64Reg { .. }
+        | Op::MovXor64Reg { .. }
+        | Op::AddJeqImm { .. }
+        | Op::AddJneImm { .. }
+        | Op::AndJeqImm { .. }
+        | Op::AndJneImm { .. } => 2,
+        _ => 1,
+    }
 }
 
 /// Compacts and fuses `slots` (one op per original slot).
@@ -56,7 +87,18 @@ pub(crate) fn compact(slots: &[Op]) -> Compacted {
             *target = new_index[*target as usize];
         }
     }
-    Compacted { ops, origin }
+    let mut weight_prefix = Vec::with_capacity(ops.len() + 1);
+    let mut total = 0;
+    weight_prefix.push(0);
+    for op in &ops {
+        total += weight(op);
+        weight_prefix.push(total);
+    }
+    Compacted {
+        ops,
+        origin,
+        weight_prefix,
+    }
 }
 
 /// Tries to fuse `first` with the ops after it; returns the op and how many slots it covers.

@@ -63,6 +63,7 @@ pub struct Program {
     insns: Box<[Insn]>,
     ops: Box<[Op]>,
     origin: Box<[u32]>,
+    weight_prefix: Box<[u64]>,
     rewrites: Box<[RewriteSite]>,
     eliminated: Box<[usize]>,
     kind: ProgramKind,
@@ -144,6 +145,7 @@ impl Program {
             insns: insns.into(),
             ops: compacted.ops.into(),
             origin: compacted.origin.into(),
+            weight_prefix: compacted.weight_prefix.into(),
             rewrites: rewrites.into(),
             eliminated: eliminated.into(),
             kind,
@@ -209,6 +211,10 @@ impl Program {
     /// The helper registry the program was loaded with.
     pub fn registry(&self) -> &Helpers {
         &self.registry
+    }
+
+    pub(crate) fn weight_prefix(&self) -> &[u64] {
+        &self.weight_prefix
     }
 
     pub(crate) fn map_regions(&self) -> &[Region] {

@@ -217,10 +217,22 @@ fn interpret(
             regs[idx($i)]
         };
     }
+    // Instructions are counted per straight-line segment: when control
+    // leaves one (a taken jump, a call, an exit), the weights of the ops from
+    // its start to here are added at once from the prefix sums.
+    let prefix = program.weight_prefix();
+    let mut segment: usize = 0;
+    macro_rules! settle {
+        () => {
+            count += prefix[pc] - prefix[segment]
+        };
+    }
     macro_rules! jump_if {
         ($cond:expr, $target:expr) => {
             if $cond {
+                settle!();
                 pc = $target as usize;
+                segment = pc;
                 if count > budget {
                     return Err(RunError::BudgetExhausted { pc: at(pc), budget });
                 }
@@ -304,7 +316,6 @@ fn interpret(
         // last slot never falls through.
         let op = unsafe { *ops.get_unchecked(pc) };
         pc += 1;
-        count += 1;
         match op {
             Op::Add64Imm { dst, imm } => r!(dst) = r!(dst).wrapping_add(imm),
             Op::Sub64Imm { dst, imm } => r!(dst) = r!(dst).wrapping_sub(imm),
@@ -550,67 +561,51 @@ fn interpret(
             }
 
             Op::MovAdd64Imm { dst, src, imm } => {
-                count += 1;
                 r!(dst) = r!(src).wrapping_add(imm);
             }
             Op::MovSub64Imm { dst, src, imm } => {
-                count += 1;
                 r!(dst) = r!(src).wrapping_sub(imm);
             }
             Op::MovMul64Imm { dst, src, imm } => {
-                count += 1;
                 r!(dst) = r!(src).wrapping_mul(imm);
             }
             Op::MovAnd64Imm { dst, src, imm } => {
-                count += 1;
                 r!(dst) = r!(src) & imm;
             }
             Op::MovOr64Imm { dst, src, imm } => {
-                count += 1;
                 r!(dst) = r!(src) | imm;
             }
             Op::MovXor64Imm { dst, src, imm } => {
-                count += 1;
                 r!(dst) = r!(src) ^ imm;
             }
             Op::MovLsh64Imm { dst, src, imm } => {
-                count += 1;
                 r!(dst) = r!(src) << imm;
             }
             Op::MovRsh64Imm { dst, src, imm } => {
-                count += 1;
                 r!(dst) = r!(src) >> imm;
             }
             Op::MovArsh64Imm { dst, src, imm } => {
-                count += 1;
                 r!(dst) = ((r!(src) as i64) >> imm) as u64;
             }
             Op::MovAdd64Reg { dst, src, src2 } => {
-                count += 1;
                 r!(dst) = r!(src).wrapping_add(r!(src2));
             }
             Op::MovSub64Reg { dst, src, src2 } => {
-                count += 1;
                 r!(dst) = r!(src).wrapping_sub(r!(src2));
             }
             Op::MovAnd64Reg { dst, src, src2 } => {
-                count += 1;
                 r!(dst) = r!(src) & r!(src2);
             }
             Op::MovOr64Reg { dst, src, src2 } => {
-                count += 1;
                 r!(dst) = r!(src) | r!(src2);
             }
             Op::MovXor64Reg { dst, src, src2 } => {
-                count += 1;
                 r!(dst) = r!(src) ^ r!(src2);
             }
             Op::XorShl64 { dst, src, imm } => {
-                count += 2;
                 r!(dst) = r!(src) ^ (r!(src) << imm);
             }
             Op::XorShr64 { dst, src, imm } => {
-                count += 2;
                 r!(dst) = r!(src) ^ (r!(src) >> imm);
             }
             Op::AddJeqImm {
@@ -619,7 +614,6 @@ fn interpret(
                 cmp,
                 target,
             } => {
-                count += 1;
                 r!(dst) = r!(dst).wrapping_add(imm as i64 as u64);
                 jump_if!(r!(dst) == cmp as i64 as u64, target);
             }
@@ -629,7 +623,6 @@ fn interpret(
                 cmp,
                 target,
             } => {
-                count += 1;
                 r!(dst) = r!(dst).wrapping_add(imm as i64 as u64);
                 jump_if!(r!(dst) != cmp as i64 as u64, target);
             }
@@ -639,7 +632,6 @@ fn interpret(
                 cmp,
                 target,
             } => {
-                count += 1;
                 r!(dst) &= imm as i64 as u64;
                 jump_if!(r!(dst) == cmp as i64 as u64, target);
             }
@@ -649,16 +641,13 @@ fn interpret(
                 cmp,
                 target,
             } => {
-                count += 1;
                 r!(dst) &= imm as i64 as u64;
                 jump_if!(r!(dst) != cmp as i64 as u64, target);
             }
-            Op::Zext32 { dst, src, insns } => {
-                count += u64::from(insns) - 1;
+            Op::Zext32 { dst, src, .. } => {
                 r!(dst) = u64::from(r!(src) as u32);
             }
-            Op::Sext32 { dst, src, insns } => {
-                count += u64::from(insns) - 1;
+            Op::Sext32 { dst, src, .. } => {
                 r!(dst) = r!(src) as u32 as i32 as u64;
             }
 
@@ -792,12 +781,15 @@ fn interpret(
                 depth += 1;
                 frame_top -= FRAME_SIZE;
                 r!(10) = frame_pointer(depth);
+                settle!();
                 pc = target as usize;
+                segment = pc;
                 if count > budget {
                     return Err(RunError::BudgetExhausted { pc: at(pc), budget });
                 }
             }
             Op::Exit => {
+                settle!();
                 if depth == 0 {
                     return Ok(RunOutcome {
                         retval: r!(0),
@@ -810,6 +802,7 @@ fn interpret(
                 frame_top += FRAME_SIZE;
                 r!(10) = frame_pointer(depth);
                 pc = frame.return_pc;
+                segment = pc;
             }
         }
     }
