@@ -491,134 +491,71 @@ fn stack_pointer_registers(ops: &[Op], callee_entries: &[usize]) -> Vec<Regs> {
                 regs & !bit(dst)
             }
         };
+        let written = written_registers(op);
         let after = match *op {
-            // Any 64-bit arithmetic may forge a stack address, even from
-            // constants (`r = 2; r <<= 32; r += 0xffc`): its result may point
-            // into the stack. Copies keep what their source was.
-            Add64Imm { dst, .. }
-            | Sub64Imm { dst, .. }
-            | Mul64Imm { dst, .. }
-            | Div64Imm { dst, .. }
-            | SDiv64Imm { dst, .. }
-            | Mod64Imm { dst, .. }
-            | SMod64Imm { dst, .. }
-            | Or64Imm { dst, .. }
-            | And64Imm { dst, .. }
-            | Lsh64Imm { dst, .. }
-            | Rsh64Imm { dst, .. }
-            | Arsh64Imm { dst, .. }
-            | Xor64Imm { dst, .. }
-            | Neg64 { dst }
-            | Bswap { dst, .. }
-            | ToLe { dst, .. }
-            | ToBe { dst, .. }
-            | Add64Reg { dst, .. }
-            | Sub64Reg { dst, .. }
-            | Mul64Reg { dst, .. }
-            | Div64Reg { dst, .. }
-            | SDiv64Reg { dst, .. }
-            | Mod64Reg { dst, .. }
-            | SMod64Reg { dst, .. }
-            | Or64Reg { dst, .. }
-            | And64Reg { dst, .. }
-            | Lsh64Reg { dst, .. }
-            | Rsh64Reg { dst, .. }
-            | Arsh64Reg { dst, .. }
-            | Xor64Reg { dst, .. }
-            | MovAdd64Imm { dst, .. }
-            | MovSub64Imm { dst, .. }
-            | MovMul64Imm { dst, .. }
-            | MovAnd64Imm { dst, .. }
-            | MovOr64Imm { dst, .. }
-            | MovXor64Imm { dst, .. }
-            | MovLsh64Imm { dst, .. }
-            | MovRsh64Imm { dst, .. }
-            | MovArsh64Imm { dst, .. }
-            | XorShl64 { dst, .. }
-            | XorShr64 { dst, .. }
-            | MovAdd64Reg { dst, .. }
-            | MovSub64Reg { dst, .. }
-            | MovAnd64Reg { dst, .. }
-            | MovOr64Reg { dst, .. }
-            | MovXor64Reg { dst, .. }
-            | AddJeqImm { dst, .. }
-            | AddJneImm { dst, .. }
-            | AndJeqImm { dst, .. }
-            | AndJneImm { dst, .. } => before | bit(dst),
             Mov64Reg { dst, src } => set_if(before, dst, copy(src)),
-            // Sign-extended 8/16/32-bit values never reach the stack's slot.
-            MovSx64 { dst, .. } => before & !bit(dst),
             // A 64-bit constant may itself be a stack address.
             LoadImm64 { dst, imm } => set_if(before, dst, imm >> 32 == STACK_SLOT),
-            // A 64-bit load may bring back a spilled stack address.
-            LdxDW { dst, .. } | StackLdxDW { dst, .. } | DirectLdxDW { dst, .. } => {
-                before | bit(dst)
-            }
-            DirectLdxB { dst, .. } | DirectLdxH { dst, .. } | DirectLdxW { dst, .. } => {
-                before & !bit(dst)
-            }
-            // Constants, and 32-bit or narrower values, are never stack addresses
-            // (the stack lies above 4 GiB).
-            Mov64Imm { dst, .. }
-            | Mov32Imm { dst, .. }
-            | Mov32Reg { dst, .. }
-            | MovSx32 { dst, .. }
-            | Zext32 { dst, .. }
-            | Sext32 { dst, .. }
-            | LdxB { dst, .. }
-            | LdxH { dst, .. }
-            | LdxW { dst, .. }
-            | LdxSB { dst, .. }
-            | LdxSH { dst, .. }
-            | LdxSW { dst, .. }
-            | StackLdxB { dst, .. }
-            | StackLdxH { dst, .. }
-            | StackLdxW { dst, .. }
-            | StackLdxSB { dst, .. }
-            | StackLdxSH { dst, .. }
-            | StackLdxSW { dst, .. } => before & !bit(dst),
-            Add32Imm { dst, .. }
-            | Sub32Imm { dst, .. }
-            | Mul32Imm { dst, .. }
-            | Div32Imm { dst, .. }
-            | SDiv32Imm { dst, .. }
-            | Mod32Imm { dst, .. }
-            | SMod32Imm { dst, .. }
-            | Or32Imm { dst, .. }
-            | And32Imm { dst, .. }
-            | Lsh32Imm { dst, .. }
-            | Rsh32Imm { dst, .. }
-            | Arsh32Imm { dst, .. }
-            | Xor32Imm { dst, .. }
-            | Neg32 { dst }
-            | Add32Reg { dst, .. }
-            | Sub32Reg { dst, .. }
-            | Mul32Reg { dst, .. }
-            | Div32Reg { dst, .. }
-            | SDiv32Reg { dst, .. }
-            | Mod32Reg { dst, .. }
-            | SMod32Reg { dst, .. }
-            | Or32Reg { dst, .. }
-            | And32Reg { dst, .. }
-            | Lsh32Reg { dst, .. }
-            | Rsh32Reg { dst, .. }
-            | Arsh32Reg { dst, .. }
-            | Xor32Reg { dst, .. } => before & !bit(dst),
-            Atomic { op, src, wide, .. } => match op {
-                AtomicOp::CmpXchg => set_if(before, 0, wide),
-                AtomicOp::Xchg
-                | AtomicOp::Add { fetch: true }
-                | AtomicOp::Or { fetch: true }
-                | AtomicOp::And { fetch: true }
-                | AtomicOp::Xor { fetch: true } => set_if(before, src, wide),
-                _ => before,
-            },
-            // Lookups return an element address or 0, never a stack address.
-            MapLookup | LookupConst { .. } | LookupInline { .. } => before & !bit(0),
-            // Other helpers may return anything; a callee may leave anything in r0..r5.
-            CallHelper { .. } | CallReg { .. } => before | bit(0),
-            CallLocal { .. } => before | bit(0) | ARGS,
-            _ => before,
+            // Values that can never be a stack address (it lies above 4 GiB):
+            // sign-extended 32-bit immediates, 32-bit or narrower results,
+            // and lookup results (an element address or 0).
+            Mov64Imm { .. }
+            | Mov32Imm { .. }
+            | Mov32Reg { .. }
+            | MovSx32 { .. }
+            | MovSx64 { .. }
+            | Zext32 { .. }
+            | Sext32 { .. }
+            | Add32Imm { .. }
+            | Sub32Imm { .. }
+            | Mul32Imm { .. }
+            | Div32Imm { .. }
+            | SDiv32Imm { .. }
+            | Mod32Imm { .. }
+            | SMod32Imm { .. }
+            | Or32Imm { .. }
+            | And32Imm { .. }
+            | Lsh32Imm { .. }
+            | Rsh32Imm { .. }
+            | Arsh32Imm { .. }
+            | Xor32Imm { .. }
+            | Neg32 { .. }
+            | Add32Reg { .. }
+            | Sub32Reg { .. }
+            | Mul32Reg { .. }
+            | Div32Reg { .. }
+            | SDiv32Reg { .. }
+            | Mod32Reg { .. }
+            | SMod32Reg { .. }
+            | Or32Reg { .. }
+            | And32Reg { .. }
+            | Lsh32Reg { .. }
+            | Rsh32Reg { .. }
+            | Arsh32Reg { .. }
+            | Xor32Reg { .. }
+            | LdxB { .. }
+            | LdxH { .. }
+            | LdxW { .. }
+            | LdxSB { .. }
+            | LdxSH { .. }
+            | LdxSW { .. }
+            | StackLdxB { .. }
+            | StackLdxH { .. }
+            | StackLdxW { .. }
+            | StackLdxSB { .. }
+            | StackLdxSH { .. }
+            | StackLdxSW { .. }
+            | DirectLdxB { .. }
+            | DirectLdxH { .. }
+            | DirectLdxW { .. }
+            | MapLookup
+            | LookupConst { .. }
+            | LookupInline { .. } => before & !written,
+            // Anything else a register receives may be a stack address:
+            // 64-bit arithmetic can forge one even from constants, a 64-bit
+            // load may bring back a spilled one, and helpers and callees may
+            // return one.
+            _ => before | written,
         };
         let mut push = |next: usize, state: &mut Vec<Option<Regs>>| {
             if next < n {
