@@ -5,7 +5,7 @@ use tinybpf_maps::shared_mem;
 
 use crate::ProgramKind;
 use crate::error::{Access, HelperError, RunError};
-use crate::helpers::HelperContext;
+use crate::helpers::{Helper, HelperContext};
 use crate::memory::{
     AddressSpace, CONTEXT_START, FRAME_SIZE, INPUT_START, MAP_HANDLE_BASE, MAX_FRAMES,
     MAX_INPUT_LEN, Region, STACK_SIZE, STACK_START, XDP_MD_SIZE, frame_pointer, map_value_start,
@@ -164,6 +164,31 @@ pub(crate) fn execute(
     interpret(program, &space, stack_host, &mut regs, ctx)
 }
 
+/// Calls a helper with r1..r5; its fault becomes the run's error at `pc`.
+/// Kept out of line so the interpreter loop stays small.
+#[inline(never)]
+fn call_helper(
+    program: &Program,
+    helper: &Helper,
+    space: &AddressSpace<'_>,
+    ctx: &mut RunContext,
+    args: [u64; 5],
+    pc: usize,
+) -> Result<u64, RunError> {
+    let mut hctx = HelperContext {
+        space,
+        maps: program.maps(),
+        run: ctx,
+    };
+    (helper.func)(&mut hctx, args).map_err(|source| RunError::Helper {
+        pc,
+        id: helper.id,
+        source,
+    })
+}
+
+#[cold]
+#[inline(never)]
 fn out_of_bounds(pc: usize, addr: u64, size: u64, access: Access) -> RunError {
     RunError::OutOfBounds {
         pc,
@@ -736,16 +761,7 @@ fn interpret(
             Op::CallHelper { slot } => {
                 let helper = &program.helper_table()[slot as usize];
                 let args = [r!(1), r!(2), r!(3), r!(4), r!(5)];
-                let mut hctx = HelperContext {
-                    space,
-                    maps: program.maps(),
-                    run: ctx,
-                };
-                r!(0) = (helper.func)(&mut hctx, args).map_err(|source| RunError::Helper {
-                    pc: at(pc - 1),
-                    id: helper.id,
-                    source,
-                })?;
+                r!(0) = call_helper(program, helper, space, ctx, args, at(pc - 1))?;
             }
             Op::CallReg { reg } => {
                 let id = r!(reg);
@@ -756,16 +772,7 @@ fn interpret(
                     return Err(RunError::UnknownHelper { pc: at(pc - 1), id });
                 };
                 let args = [r!(1), r!(2), r!(3), r!(4), r!(5)];
-                let mut hctx = HelperContext {
-                    space,
-                    maps: program.maps(),
-                    run: ctx,
-                };
-                r!(0) = (helper.func)(&mut hctx, args).map_err(|source| RunError::Helper {
-                    pc: at(pc - 1),
-                    id: helper.id,
-                    source,
-                })?;
+                r!(0) = call_helper(program, helper, space, ctx, args, at(pc - 1))?;
             }
             Op::CallLocal { target } => {
                 if depth + 1 >= MAX_FRAMES {
