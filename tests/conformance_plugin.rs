@@ -57,6 +57,10 @@ fn errors_exit_non_zero_with_a_message() {
     assert!(!err.is_empty());
     let (ok, _, _) = plugin("zz", None);
     assert!(!ok);
+    // Non-ASCII input is an error, not a panic.
+    let (ok, _, err) = plugin("aéb0", None);
+    assert!(!ok);
+    assert!(err.contains("hex digit"), "{err}");
 }
 
 #[test]

@@ -8,17 +8,29 @@ use std::process::ExitCode;
 use tinybpf::vm::{Program, ProgramOptions};
 
 fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
-    let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let digits: Vec<u8> = text.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+    if let Some(at) = digits.iter().position(|c| !c.is_ascii_hexdigit()) {
+        return Err(format!("not a hex digit at position {at}"));
+    }
     if digits.len() % 2 != 0 {
         return Err(format!("odd number of hex digits ({})", digits.len()));
     }
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&digits[i..i + 2], 16)
-                .map_err(|_| format!("not a hex byte at digit {i}: {:?}", &digits[i..i + 2]))
-        })
-        .collect()
+    Ok(digits
+        .chunks_exact(2)
+        .map(|pair| (hex_value(pair[0]) << 4) | hex_value(pair[1]))
+        .collect())
+}
+
+/// The value of an ASCII hex digit (checked by the caller).
+fn hex_value(digit: u8) -> u8 {
+    match digit {
+        b'0'..=b'9' => digit - b'0',
+        b'a'..=b'f' => digit - b'a' + 10,
+        _ => digit
+            .to_ascii_lowercase()
+            .wrapping_sub(b'a')
+            .wrapping_add(10),
+    }
 }
 
 fn run() -> Result<u64, String> {
