@@ -423,7 +423,7 @@ impl Gen<'_, '_> {
 
     /// Writes a 4-byte key at r10 + `slot` (or leaves whatever is there).
     fn key_setup(&mut self, out: &mut Vec<Insn>, map: usize, slot: i16) {
-        match self.r.below(10) {
+        match self.r.below(11) {
             0 | 1 => {
                 let key = self.key(map);
                 let reg = self.dst();
@@ -484,6 +484,15 @@ impl Gen<'_, '_> {
                 out.extend(lddw_u64(reg, top.wrapping_add_signed(i64::from(slot))));
                 out.push(st(W, reg, 0, key));
             }
+            9 => {
+                // a different constant on each path
+                let (a, b) = (self.key(map), self.key(map));
+                let cond = self.condition(2);
+                out.push(cond);
+                out.push(st(W, 10, slot, a));
+                out.push(ja(1));
+                out.push(st(W, 10, slot, b));
+            }
             8 if !self.counters.is_empty() => {
                 let counter = *self.counters.last().expect("not empty");
                 out.push(stx(W, 10, counter, slot));
@@ -495,6 +504,36 @@ impl Gen<'_, '_> {
             let byte = self.r.below(4) as i16;
             let value = i32::from(self.r.u8() % 4);
             out.push(st(B, 10, slot + byte, value));
+        }
+    }
+
+    /// `r1 = map` directly, through a copy kept in r7..r9, or on one path
+    /// only (another map, or the same one, on the other).
+    fn map_handle(&mut self, out: &mut Vec<Insn>, map: usize) {
+        match self.r.below(10) {
+            0..=6 => out.extend(lddw(1, 5, map as i32, 0)),
+            7 | 8 => {
+                let keep = self.r.pick(&[7u8, 8, 9]);
+                if self.reserved & (1 << keep) != 0 {
+                    out.extend(lddw(1, 5, map as i32, 0));
+                    return;
+                }
+                self.forget(keep);
+                out.extend(lddw(keep, 5, map as i32, 0));
+                if self.r.chance(30) {
+                    // something in between that may or may not touch it
+                    self.alu(out);
+                }
+                out.push(mov64(1, keep));
+            }
+            _ => {
+                let other = self.map();
+                let cond = self.condition(3);
+                out.push(cond);
+                out.extend(lddw(1, 5, map as i32, 0));
+                out.push(ja(2));
+                out.extend(lddw(1, 5, other as i32, 0));
+            }
         }
     }
 
@@ -532,7 +571,7 @@ impl Gen<'_, '_> {
             }
         }
         if !map_first {
-            out.extend(lddw(1, 5, map as i32, 0));
+            self.map_handle(out, map);
         }
         if self.r.chance(12) {
             // callx of helper 1 (the generic path)
