@@ -1010,7 +1010,6 @@ fn f3_callee_reads_the_callers_r0() {
 /// F4: in a subprogram, r10 and its copies are stack pointers: a store that
 /// only a stack atomic or a load through a copy of r10 reads is not dead.
 #[test]
-#[ignore = "finding F4 (/work/notes/fuzz-findings.md): open; remove this line once fixed"]
 fn f4_subprogram_reads_its_frame_through_r10() {
     let m = ProgramKind::Memory;
     let text = "mov %r4, 0\ncall local +2\nmov %r0, %r4\nexit\nstb [%r10-6], 1\nlock fetch add32 [%r10-8], %r4\nstb [%r10-6], 2\nexit";

@@ -476,7 +476,7 @@ fn stack_pointer_registers(ops: &[Op], callee_entries: &[usize]) -> Vec<Regs> {
     state[0] = Some(bit(10));
     for &entry in callee_entries {
         if entry < n {
-            state[entry] = Some(ALL);
+            state[entry] = Some(ALL | bit(10));
             work.push(entry);
         }
     }
