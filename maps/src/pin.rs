@@ -74,13 +74,7 @@ impl ArrayMap {
                 elem_size: layout.elem_size,
             })
         })?;
-        let io = |operation| {
-            move |source| PinError::Io {
-                path: path.to_path_buf(),
-                operation,
-                source,
-            }
-        };
+        let io = |operation| io_error(path, operation);
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -98,13 +92,7 @@ impl ArrayMap {
     /// length, the definition (a valid mmapable array), the frozen flag, and
     /// the file's length. Writes through either map are seen by the other.
     pub fn open_pinned(path: &Path) -> Result<ArrayMap, PinError> {
-        let io = |operation| {
-            move |source| PinError::Io {
-                path: path.to_path_buf(),
-                operation,
-                source,
-            }
-        };
+        let io = |operation| io_error(path, operation);
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -277,4 +265,14 @@ fn u64_at(header: &[u8], at: usize) -> u64 {
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&header[at..at + 8]);
     u64::from_le_bytes(bytes)
+}
+
+/// Wraps an I/O error on the pin file at `path` during `operation`.
+fn io_error(path: &Path, operation: &'static str) -> impl FnOnce(std::io::Error) -> PinError {
+    let path = path.to_path_buf();
+    move |source| PinError::Io {
+        path,
+        operation,
+        source,
+    }
 }
