@@ -19,7 +19,7 @@ pub enum Error {
         /// The program name.
         program: String,
         /// What the load-time check found.
-        source: tinybpf_vm::LoadError,
+        source: tinybpf_vm::VerifyError,
     },
     /// A run stopped on a fault.
     #[error("{object}: program {program}: {source}")]

@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use tinybpf_vm::disasm::disassemble_one;
-use tinybpf_vm::insn::{op, pseudo};
+use tinybpf_vm::isa::disasm::disassemble_one;
+use tinybpf_vm::isa::insn::{opcode, pseudo};
 use tinybpf_vm::{RewriteKind, RewriteSite};
 
 use crate::object::{Object, Program};
@@ -32,7 +32,7 @@ pub fn listing(object: &Object, program: &Program) -> String {
     while pc < insns.len() {
         let insn = insns[pc];
         let (mut text, used) = disassemble_one(insns, pc);
-        if insn.opcode == op::LDDW
+        if insn.opcode == opcode::LDDW
             && matches!(insn.src, pseudo::MAP_IDX | pseudo::MAP_IDX_VALUE)
             && let Some(next) = insns.get(pc + 1)
             && let Some(name) = linked.lddw_name(&insn, next)
@@ -44,7 +44,7 @@ pub fn listing(object: &Object, program: &Program) -> String {
             };
             text = format!("lddw %r{}, {what}{name}", insn.dst);
         }
-        if insn.opcode == op::CALL
+        if insn.opcode == opcode::CALL
             && insn.src == pseudo::CALL_HELPER
             && let Some(name) = u32::try_from(insn.imm)
                 .ok()

@@ -136,7 +136,7 @@ impl Object {
     }
 
     fn load(&self, linked: &ObjectProgram, options: LoadOptions) -> Result<Program, Error> {
-        let vm = tinybpf_vm::Program::from_insns(
+        let vm = tinybpf_vm::LoadedProgram::from_insns(
             &linked.code,
             ProgramOptions {
                 kind: linked.kind,
@@ -195,7 +195,7 @@ pub struct Program {
     object: String,
     name: String,
     section: String,
-    vm: tinybpf_vm::Program,
+    vm: tinybpf_vm::LoadedProgram,
 }
 
 /// What [`Program::test_run`] measured, as `BPF_PROG_TEST_RUN` reports it.
@@ -230,7 +230,7 @@ impl Program {
     }
 
     /// The VM program (translated form, rewritten sites, raw slots).
-    pub fn vm(&self) -> &tinybpf_vm::Program {
+    pub fn vm(&self) -> &tinybpf_vm::LoadedProgram {
         &self.vm
     }
 

@@ -6,20 +6,20 @@
 //!
 //! Malformed objects are byte mutations of the valid objects in `testdata/`,
 //! located with the small ELF reader below; run-time faults use assembled
-//! programs (`tinybpf::vm::asm`) over maps created here.
+//! programs (`tinybpf::vm::isa::asm`) over maps created here.
 
 use std::path::PathBuf;
 
 use tinybpf::Error;
 use tinybpf::loader::LoadError;
 use tinybpf::maps::{ArrayMap, BPF_ANY, BPF_F_RDONLY_PROG, MapDef, MapError};
-use tinybpf::vm::asm::assemble_bytes;
-use tinybpf::vm::memory::{
+use tinybpf::vm::exec::memory::{
     CONTEXT_START, INPUT_START, MAP_HANDLE_BASE, STACK_START, map_value_start,
 };
+use tinybpf::vm::isa::asm::assemble_bytes;
 use tinybpf::vm::{
-    Access, HelperError, InvalidInsn, LoadError as VmLoadError, Program, ProgramKind,
-    ProgramOptions, RunContext, RunError, RunOutcome,
+    Access, HelperError, InvalidInsn, LoadedProgram, ProgramKind, ProgramOptions, RunContext,
+    RunError, RunOutcome, VerifyError,
 };
 
 // ---- a small ELF64 reader: file offsets of headers, symbols, relocations ----
@@ -459,9 +459,9 @@ fn bytes_of(maps: &[ArrayMap]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn load(text: &str, kind: ProgramKind, maps: &[ArrayMap]) -> Result<Program, VmLoadError> {
+fn load(text: &str, kind: ProgramKind, maps: &[ArrayMap]) -> Result<LoadedProgram, VerifyError> {
     let code = assemble_bytes(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    Program::load(
+    LoadedProgram::load(
         &code,
         ProgramOptions {
             kind,
@@ -485,7 +485,7 @@ fn run_over(text: &str, kind: ProgramKind, input: &mut [u8]) -> Result<RunOutcom
     for inline_lookups in [true, false] {
         let maps = maps();
         let code = assemble_bytes(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-        let program = Program::load(
+        let program = LoadedProgram::load(
             &code,
             ProgramOptions {
                 kind,
@@ -657,7 +657,7 @@ fn stack_underflow_and_overflow_through_a_copy_of_r10() {
         let err = load(text, m, &[]).unwrap_err();
         assert_eq!(
             err,
-            VmLoadError::Invalid {
+            VerifyError::Invalid {
                 pc: 0,
                 kind: InvalidInsn::StackOutOfFrame { offset, size }
             },
@@ -888,7 +888,7 @@ fn unknown_helpers() {
         let err = load(&format!("call {id}\nexit"), m, &[]).unwrap_err();
         assert_eq!(
             err,
-            VmLoadError::Invalid {
+            VerifyError::Invalid {
                 pc: 0,
                 kind: InvalidInsn::UnknownHelper { id: i64::from(id) }
             }
@@ -910,7 +910,7 @@ fn unknown_helpers() {
     let err = load("call runtime 7\nexit", m, &[]).unwrap_err();
     assert_eq!(
         err,
-        VmLoadError::Invalid {
+        VerifyError::Invalid {
             pc: 0,
             kind: InvalidInsn::Kfunc
         }

@@ -7,8 +7,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use tinybpf::vm::conformance::load_dir;
-use tinybpf::vm::insn::encode_all;
+use tinybpf::vm::isa::conformance::load_dir;
+use tinybpf::vm::isa::insn::encode_all;
 
 fn plugin(program_hex: &str, memory_hex: Option<&str>) -> (bool, String, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tinybpf-conformance-plugin"));

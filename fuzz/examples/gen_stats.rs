@@ -9,8 +9,8 @@
 
 use std::collections::BTreeMap;
 
-use tinybpf::vm::disasm::disassemble;
-use tinybpf::vm::{Program, ProgramOptions, RunContext, RunError};
+use tinybpf::vm::isa::disasm::disassemble;
+use tinybpf::vm::{LoadedProgram, ProgramOptions, RunContext, RunError};
 use tinybpf_fuzz::diff::deterministic_helpers;
 use tinybpf_fuzz::fill_bytes;
 use tinybpf_fuzz::generator::generate;
@@ -39,7 +39,7 @@ fn main() {
         data.rotate_left((seed % 13) as usize);
         let g = generate(&data);
         slots += g.insns.len();
-        let program = Program::load(
+        let program = LoadedProgram::load(
             &g.code(),
             ProgramOptions {
                 maps: g.maps.iter().map(|m| m.create()).collect(),

@@ -4,8 +4,8 @@
 //! Usage: `cargo run --release --example replay -- rewrite_diff|vm FILE`
 
 use tinybpf::vm::ProgramKind;
-use tinybpf::vm::disasm::disassemble;
-use tinybpf::vm::insn::{decode_all, encode_all};
+use tinybpf::vm::isa::disasm::disassemble;
+use tinybpf::vm::isa::insn::{decode_all, encode_all};
 use tinybpf_fuzz::diff::{DiffCase, compare};
 use tinybpf_fuzz::generator::generate;
 use tinybpf_fuzz::minimize::minimize;
@@ -44,7 +44,7 @@ fn main() {
                 std::process::exit(2);
             }
         };
-    let outcome = |insns: &[tinybpf::vm::insn::Insn]| {
+    let outcome = |insns: &[tinybpf::vm::isa::insn::Insn]| {
         let code = encode_all(insns);
         compare(&DiffCase {
             code: &code,
@@ -61,7 +61,7 @@ fn main() {
     println!("outcome: {first:?}");
     let Err(difference) = first else { return };
     let load_difference = difference.starts_with("load differs");
-    let fails = |candidate: &[tinybpf::vm::insn::Insn]| match outcome(candidate) {
+    let fails = |candidate: &[tinybpf::vm::isa::insn::Insn]| match outcome(candidate) {
         Err(d) => d.starts_with("load differs") == load_difference,
         Ok(_) => false,
     };

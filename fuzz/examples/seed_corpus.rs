@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 
 use tinybpf::maps::MapDef;
 use tinybpf::vm::ProgramKind;
-use tinybpf::vm::conformance::load_dir;
-use tinybpf::vm::insn::encode_all;
+use tinybpf::vm::isa::conformance::load_dir;
+use tinybpf::vm::isa::insn::encode_all;
 use tinybpf_fuzz::fill_bytes;
 use tinybpf_fuzz::vm_case::{MapSpec, VmCase};
 

@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(difference) => panic!(
             "inline_lookups changes behaviour: {difference}\nprogram:\n{}\nmaps: {:?}\ninput: {:02x?}",
-            tinybpf::vm::disasm::disassemble(&generated.insns),
+            tinybpf::vm::isa::disasm::disassemble(&generated.insns),
             generated.maps,
             generated.input
         ),

@@ -9,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tinybpf::vm::{Program, ProgramOptions, RunContext, RunError};
+use tinybpf::vm::{LoadedProgram, ProgramOptions, RunContext, RunError};
 use tinybpf_fuzz::diff::{DiffCase, compare, deterministic_helpers, snapshot};
 use tinybpf_fuzz::vm_case::VmCase;
 
@@ -18,7 +18,7 @@ const BUDGET: u64 = 10_000;
 fuzz_target!(|data: &[u8]| {
     let case = VmCase::decode(data);
     let maps = case.create_maps();
-    let loaded = Program::load(
+    let loaded = LoadedProgram::load(
         &case.code,
         ProgramOptions {
             kind: case.kind,
@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     let mut input = case.input.clone();
     let slots = (case.code.len() / 8) as u64;
-    let most = BUDGET + slots * tinybpf::vm::memory::MAX_FRAMES as u64;
+    let most = BUDGET + slots * tinybpf::vm::exec::memory::MAX_FRAMES as u64;
     for _ in 0..2 {
         let mut ctx = RunContext::new().with_budget(BUDGET);
         match program.run_with(&mut input, &mut ctx) {

@@ -5,7 +5,8 @@
 
 use tinybpf::maps::{ArrayMap, shared_mem};
 use tinybpf::vm::{
-    Helpers, LoadError, Program, ProgramKind, ProgramOptions, RunContext, RunError, RunOutcome,
+    Helpers, LoadedProgram, ProgramKind, ProgramOptions, RunContext, RunError, RunOutcome,
+    VerifyError,
 };
 
 use crate::vm_case::MapSpec;
@@ -31,7 +32,7 @@ pub struct DiffCase<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Agreement {
     /// Both loads failed with the same error.
-    BothRejected(LoadError),
+    BothRejected(VerifyError),
     /// Every run agreed, and so did the maps and the input afterwards.
     Agreed {
         /// Runs compared (fewer than asked when a budget ran out).
@@ -79,8 +80,12 @@ fn summary(result: &Result<RunOutcome, RunError>) -> String {
     }
 }
 
-fn load(case: &DiffCase<'_>, maps: &[ArrayMap], inline: bool) -> Result<Program, LoadError> {
-    Program::load(
+fn load(
+    case: &DiffCase<'_>,
+    maps: &[ArrayMap],
+    inline: bool,
+) -> Result<LoadedProgram, VerifyError> {
+    LoadedProgram::load(
         case.code,
         ProgramOptions {
             kind: case.kind,

@@ -27,7 +27,7 @@
 //! r6 holds the input pointer throughout (the generator never writes it).
 
 use tinybpf::maps::{BPF_F_RDONLY_PROG, MapDef};
-use tinybpf::vm::insn::{Insn, encode_all};
+use tinybpf::vm::isa::insn::{Insn, encode_all};
 
 use crate::Reader;
 use crate::vm_case::MapSpec;

@@ -2,7 +2,7 @@
 //! and local call pointing at the same instruction, so that a finding can be
 //! reported as a short program.
 
-use tinybpf::vm::insn::Insn;
+use tinybpf::vm::isa::insn::Insn;
 
 /// Whether slot `insn` jumps or calls by a relative offset: returns the
 /// offset field's value and whether it lives in `imm` (JA32, local calls).

@@ -426,7 +426,7 @@ pub enum LoadError {
         /// The program being loaded.
         program: String,
         /// The VM's error.
-        source: tinybpf_vm::LoadError,
+        source: tinybpf_vm::VerifyError,
     },
 
     /// The `license` section is not a string.

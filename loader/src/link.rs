@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use goblin::elf::sym::STT_FUNC;
 use tinybpf_vm::ProgramKind;
-use tinybpf_vm::insn::{Insn, class, decode_all, jmp, op, pseudo};
+use tinybpf_vm::isa::insn::{Insn, class, decode_all, jmp, opcode, pseudo};
 
 use crate::elf::{ElfFile, Relocation, SymbolPlace};
 use crate::error::LoadError;
@@ -229,7 +229,7 @@ impl<'e, 'a> Linker<'e, 'a> {
                     }
                 }
                 R_BPF_64_32 => {
-                    if insn.opcode != op::CALL || insn.src != pseudo::CALL_LOCAL {
+                    if insn.opcode != opcode::CALL || insn.src != pseudo::CALL_LOCAL {
                         return Err(wrong("R_BPF_64_32", "a local call (call with src 1)"));
                     }
                 }
@@ -439,7 +439,7 @@ impl<'e, 'a> Linker<'e, 'a> {
             }
             let class = insn.class();
             let operation = insn.operation();
-            if insn.opcode == op::CALL && insn.src == pseudo::CALL_LOCAL {
+            if insn.opcode == opcode::CALL && insn.src == pseudo::CALL_LOCAL {
                 let target = match reloc {
                     Some(reloc) => self.relocated_call_target(section.name, at, reloc, insn.imm)?,
                     None => {
@@ -474,7 +474,7 @@ impl<'e, 'a> Linker<'e, 'a> {
                 && operation != jmp::CALL
                 && operation != jmp::EXIT
             {
-                let offset = if insn.opcode == op::JA32 {
+                let offset = if insn.opcode == opcode::JA32 {
                     i64::from(insn.imm)
                 } else {
                     i64::from(insn.off)

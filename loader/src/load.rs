@@ -1,7 +1,7 @@
 //! Loading a linked program into the VM with the object's maps.
 
 use tinybpf_maps::ArrayMap;
-use tinybpf_vm::{Program, ProgramOptions};
+use tinybpf_vm::{LoadedProgram, ProgramOptions};
 
 use crate::error::LoadError;
 use crate::object::ObjectProgram;
@@ -27,14 +27,18 @@ impl ObjectProgram {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn load(&self, maps: &[ArrayMap], options: ProgramOptions) -> Result<Program, LoadError> {
+    pub fn load(
+        &self,
+        maps: &[ArrayMap],
+        options: ProgramOptions,
+    ) -> Result<LoadedProgram, LoadError> {
         let options = ProgramOptions {
             kind: self.kind,
             maps: maps.to_vec(),
             ..options
         };
-        Program::from_insns(&self.code, options).map_err(|source| match source {
-            tinybpf_vm::LoadError::Invalid { pc, kind } => match self.origin(pc) {
+        LoadedProgram::from_insns(&self.code, options).map_err(|source| match source {
+            tinybpf_vm::VerifyError::Invalid { pc, kind } => match self.origin(pc) {
                 Some((function, insn)) => LoadError::InvalidInstruction {
                     object: self.object.clone(),
                     program: self.name.clone(),
@@ -46,7 +50,7 @@ impl ObjectProgram {
                 None => LoadError::Vm {
                     object: self.object.clone(),
                     program: self.name.clone(),
-                    source: tinybpf_vm::LoadError::Invalid { pc, kind },
+                    source: tinybpf_vm::VerifyError::Invalid { pc, kind },
                 },
             },
             source => LoadError::Vm {

@@ -1,6 +1,6 @@
 //! Readable names for the map references of linked code, for disassembly.
 
-use tinybpf_vm::insn::{Insn, pseudo};
+use tinybpf_vm::isa::insn::{Insn, pseudo};
 
 use crate::object::Object;
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use goblin::elf::section_header::SHT_PROGBITS;
 use tinybpf_maps::{ArrayMap, BPF_ANY, BPF_F_RDONLY_PROG, MapDef};
 use tinybpf_vm::ProgramKind;
-use tinybpf_vm::insn::Insn;
+use tinybpf_vm::isa::insn::Insn;
 
 use crate::elf::ElfFile;
 use crate::error::LoadError;

@@ -10,7 +10,7 @@ use common::{Layout, fixture, relocations};
 use tinybpf_loader::{Object, ObjectMapKind};
 use tinybpf_maps::{BPF_ANY, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, MapDef, errno};
 use tinybpf_vm::ProgramKind;
-use tinybpf_vm::insn::{Insn, decode_all, op, pseudo};
+use tinybpf_vm::isa::insn::{Insn, decode_all, opcode, pseudo};
 
 fn load(name: &str) -> Object {
     Object::parse(name, &fixture(name)).unwrap_or_else(|e| panic!("{e}"))
@@ -99,7 +99,7 @@ fn global_variables_are_resolved_by_symbol_and_by_section_offset() {
         let at = *offset as usize / 8;
         let (map, value_offset) = expected(symbol, raw[at].imm);
         let (first, second) = (program.code[at], program.code[at + 1]);
-        assert_eq!(first.opcode, op::LDDW);
+        assert_eq!(first.opcode, opcode::LDDW);
         assert_eq!(first.src, pseudo::MAP_IDX_VALUE, "{symbol}");
         assert_eq!(first.dst, raw[at].dst);
         assert_eq!((first.imm, second.imm), (map, value_offset), "{symbol}");
@@ -141,9 +141,9 @@ fn value_names_fall_back_to_section_and_offset() {
     // .data holds only `scale` (8 bytes): past it, the section name.
     assert_eq!(subprograms.value_name(1, 0).as_deref(), Some("scale"));
     assert_eq!(subprograms.value_name(1, 9).as_deref(), Some(".data+9"));
-    let plain = Insn::new(op::LDDW, 1, pseudo::IMM64, 0, 0);
+    let plain = Insn::new(opcode::LDDW, 1, pseudo::IMM64, 0, 0);
     assert_eq!(subprograms.lddw_name(&plain, &Insn::default()), None);
-    let map = Insn::new(op::LDDW, 1, pseudo::MAP_IDX, 0, 0);
+    let map = Insn::new(opcode::LDDW, 1, pseudo::MAP_IDX, 0, 0);
     assert_eq!(
         subprograms.lddw_name(&map, &Insn::default()).as_deref(),
         Some("results")
@@ -205,7 +205,7 @@ fn same_function(linked: &[Insn], original: &[Insn]) -> bool {
             let second_slot = i > 0 && original[i - 1].is_lddw();
             if o.is_lddw() || second_slot {
                 (l.opcode, l.dst, l.off) == (o.opcode, o.dst, o.off)
-            } else if o.opcode == op::CALL && o.src == pseudo::CALL_LOCAL {
+            } else if o.opcode == opcode::CALL && o.src == pseudo::CALL_LOCAL {
                 (l.opcode, l.src) == (o.opcode, o.src)
             } else {
                 l == o
@@ -239,7 +239,7 @@ fn call_graph(
     }
     assert_eq!(pc, code.len());
     for (pc, insn) in code.iter().enumerate() {
-        if insn.opcode == op::CALL && insn.src == pseudo::CALL_LOCAL {
+        if insn.opcode == opcode::CALL && insn.src == pseudo::CALL_LOCAL {
             let target = (pc as i64 + 1 + i64::from(insn.imm)) as usize;
             let callee = layout
                 .iter()

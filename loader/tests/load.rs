@@ -178,7 +178,7 @@ fn a_map_table_that_does_not_match_the_object_is_refused() {
         .collect();
     let err = count.load(&many, ProgramOptions::default()).unwrap_err();
     assert!(
-        matches!(&err, LoadError::Vm { program, source: tinybpf_vm::LoadError::TooManyMaps { .. }, .. } if program == "count"),
+        matches!(&err, LoadError::Vm { program, source: tinybpf_vm::VerifyError::TooManyMaps { .. }, .. } if program == "count"),
         "{err}"
     );
 }

@@ -6,7 +6,7 @@ mod common;
 use tinybpf_loader::{Object, ObjectMapKind};
 use tinybpf_maps::{BPF_MAP_TYPE_ARRAY, MapDef};
 use tinybpf_vm::ProgramKind;
-use tinybpf_vm::insn::pseudo;
+use tinybpf_vm::isa::insn::pseudo;
 
 /// A map as its C source declares it: (name, value_size, max_entries).
 type DeclaredMap = (&'static str, u32, u32);
@@ -126,7 +126,7 @@ fn workload_code_is_the_section_code_with_references_resolved() {
     let bytes = std::fs::read(dir.join("globals.o")).unwrap();
     let layout = common::Layout::of(&bytes);
     let raw = &bytes[layout.section_offset("xdp")..][..layout.section_size("xdp")];
-    let raw = tinybpf_vm::insn::decode_all(raw).unwrap();
+    let raw = tinybpf_vm::isa::insn::decode_all(raw).unwrap();
     let object = Object::parse("globals.o", &bytes).unwrap();
     let code = &object.program("globals").unwrap().code;
     assert_eq!(code.len(), raw.len());

@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::process::ExitCode;
 
-use tinybpf::vm::{Program, ProgramOptions};
+use tinybpf::vm::{LoadedProgram, ProgramOptions};
 
 fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<u8> = text.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
@@ -43,7 +43,8 @@ fn run() -> Result<u64, String> {
         Some(arg) => parse_hex(&arg).map_err(|e| format!("memory: {e}"))?,
         None => Vec::new(),
     };
-    let program = Program::load(&code, ProgramOptions::default()).map_err(|e| e.to_string())?;
+    let program =
+        LoadedProgram::load(&code, ProgramOptions::default()).map_err(|e| e.to_string())?;
     let outcome = program.run(&mut memory).map_err(|e| e.to_string())?;
     Ok(outcome.retval)
 }

@@ -1,11 +1,11 @@
-//! Typed errors of the VM: [`LoadError`] when a program is rejected before it
+//! Typed errors of the VM: [`VerifyError`] when a program is rejected before it
 //! runs, [`RunError`] when a run stops on a fault.
 
 use thiserror::Error;
 
 /// Why a program was rejected at load time.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum LoadError {
+pub enum VerifyError {
     /// The program has no instructions.
     #[error("the program is empty")]
     Empty,
@@ -49,7 +49,7 @@ pub enum LoadError {
     },
 }
 
-/// What is wrong with one instruction (see [`LoadError::Invalid`]).
+/// What is wrong with one instruction (see [`VerifyError::Invalid`]).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum InvalidInsn {
     /// The opcode byte is not an eBPF instruction.

@@ -2,16 +2,25 @@
 //! (cpu v4), fast and safe.
 //!
 //! A program is checked and translated once into an internal form
-//! ([`op::Op`]: decoded operands, absolute jump targets, fused `lddw`, resolved
-//! maps and helpers, r10-relative accesses proven at load), then run any
-//! number of times, on any number of threads, each run with its own registers
-//! and stack over shared maps. Programs see only virtual addresses (see
-//! [`memory`]); every access is checked against the regions the program may
-//! use, an instruction budget ends endless loops, and calls nest at most 8
-//! frames deep.
+//! ([`ir::op::Op`]: decoded operands, absolute jump targets, fused `lddw`,
+//! resolved maps and helpers, r10-relative accesses proven at load), then run
+//! any number of times, on any number of threads, each run with its own
+//! registers and stack over shared maps. Programs see only virtual addresses
+//! (see [`exec::memory`]); every access is checked against the regions the
+//! program may use, an instruction budget ends endless loops, and calls nest
+//! at most 8 frames deep.
+//!
+//! The source tree follows the stages a program goes through:
+//!
+//! | folder | stage |
+//! |---|---|
+//! | [`isa`] | the instruction set as bytes and text: encoding, assembler, disassembler, conformance files |
+//! | [`ir`] | the translated form ([`ir::op::Op`]) |
+//! | [`passes`] | load time: check and translate, lookup analysis and rewrite, dead code, constant addresses, compaction |
+//! | [`exec`] | run time: address space, run context, helpers, interpreter |
 //!
 //! ```
-//! use tinybpf_vm::{Program, ProgramOptions, asm::assemble_bytes};
+//! use tinybpf_vm::{LoadedProgram, ProgramOptions, isa::asm::assemble_bytes};
 //! let code = assemble_bytes("
 //!     mov %r0, 0
 //!     mov %r1, 10
@@ -20,32 +29,23 @@
 //!     sub %r1, 1
 //!     jne %r1, 0, loop
 //!     exit").unwrap();
-//! let program = Program::load(&code, ProgramOptions::default()).unwrap();
+//! let program = LoadedProgram::load(&code, ProgramOptions::default()).unwrap();
 //! assert_eq!(program.run(&mut []).unwrap().retval, 55);
 //! ```
 #![warn(missing_docs)]
 
-pub mod analysis;
-pub mod asm;
-pub mod conformance;
-mod constprop;
-pub mod disasm;
 pub mod error;
-mod fuse;
-pub mod helpers;
-pub mod insn;
-mod liveness;
-pub mod memory;
-pub mod op;
+pub mod exec;
+pub mod ir;
+pub mod isa;
+pub mod passes;
 mod program;
-mod run;
-mod translate;
 
-pub use error::{Access, HelperError, InvalidInsn, LoadError, RunError};
-pub use helpers::{Helper, HelperContext, Helpers};
-pub use program::{MAX_MAPS, Program, ProgramOptions, RewriteKind, RewriteSite};
-pub use run::{DEFAULT_INSN_BUDGET, RunContext, RunOutcome};
-pub use translate::MAX_INSNS;
+pub use error::{Access, HelperError, InvalidInsn, RunError, VerifyError};
+pub use exec::helpers::{Helper, HelperContext, Helpers};
+pub use exec::{DEFAULT_INSN_BUDGET, RunContext, RunOutcome};
+pub use passes::translate::MAX_INSNS;
+pub use program::{LoadedProgram, MAX_MAPS, ProgramOptions, RewriteKind, RewriteSite};
 
 /// How a program receives its input, chosen by the loader from the section name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -4,17 +4,17 @@
 use tinybpf_maps::ArrayMap;
 
 use crate::ProgramKind;
-use crate::analysis::{LookupRewrite, plan_lookup_rewrites_for};
-use crate::constprop::resolve_constant_addresses;
-use crate::error::{LoadError, RunError};
-use crate::fuse::{compact, jump_target};
-use crate::helpers::{Helper, Helpers};
-use crate::insn::{Insn, decode_all};
-use crate::liveness::{eliminate_dead_code, eliminate_dead_stack_stores};
-use crate::memory::{Region, map_value_start};
-use crate::op::Op;
-use crate::run::{MapShape, RunContext, RunOutcome, execute};
-use crate::translate::translate;
+use crate::error::{RunError, VerifyError};
+use crate::exec::helpers::{Helper, Helpers};
+use crate::exec::memory::{Region, map_value_start};
+use crate::exec::{MapShape, RunContext, RunOutcome, execute};
+use crate::ir::op::Op;
+use crate::isa::insn::{Insn, decode_all};
+use crate::passes::compact::{compact, jump_target};
+use crate::passes::const_addr::resolve_constant_addresses;
+use crate::passes::liveness::{eliminate_dead_code, eliminate_dead_stack_stores};
+use crate::passes::lookup::{LookupRewrite, plan_lookup_rewrites_for};
+use crate::passes::translate::translate;
 
 /// Most maps one program may use (the kernel's `MAX_USED_MAPS`).
 pub const MAX_MAPS: usize = 64;
@@ -30,7 +30,7 @@ pub struct ProgramOptions {
     pub helpers: Helpers,
     /// Inline array-map lookups: rewrite what the analysis proves (constant
     /// keys into direct pointer loads, run-time keys into inline bounds
-    /// checks; see [`crate::analysis`]) and run the remaining `call 1` on a
+    /// checks; see [`crate::passes::lookup`]) and run the remaining `call 1` on a
     /// specialised path. Off: every `call 1` is an ordinary helper call.
     /// On by default.
     pub inline_lookups: bool,
@@ -50,16 +50,16 @@ impl Default for ProgramOptions {
 /// A checked, translated eBPF program with its maps and helpers.
 ///
 /// ```
-/// use tinybpf_vm::{Program, ProgramOptions, asm::assemble_bytes};
+/// use tinybpf_vm::{LoadedProgram, ProgramOptions, isa::asm::assemble_bytes};
 /// // r0 = the input's length * 2
 /// let code = assemble_bytes("mov %r0, %r2\nlsh %r0, 1\nexit").unwrap();
-/// let program = Program::load(&code, ProgramOptions::default()).unwrap();
+/// let program = LoadedProgram::load(&code, ProgramOptions::default()).unwrap();
 /// let outcome = program.run(&mut [0u8; 21]).unwrap();
 /// assert_eq!(outcome.retval, 42);
 /// assert_eq!(outcome.insns, 3);
 /// ```
 #[derive(Debug)]
-pub struct Program {
+pub struct LoadedProgram {
     insns: Box<[Insn]>,
     ops: Box<[Op]>,
     origin: Box<[u32]>,
@@ -74,15 +74,18 @@ pub struct Program {
     registry: Helpers,
 }
 
-impl Program {
+impl LoadedProgram {
     /// Checks and translates `code` (raw little-endian instruction bytes).
-    pub fn load(code: &[u8], options: ProgramOptions) -> Result<Program, LoadError> {
-        let insns = decode_all(code).ok_or(LoadError::PartialInstruction { len: code.len() })?;
-        Program::from_insns(&insns, options)
+    pub fn load(code: &[u8], options: ProgramOptions) -> Result<LoadedProgram, VerifyError> {
+        let insns = decode_all(code).ok_or(VerifyError::PartialInstruction { len: code.len() })?;
+        LoadedProgram::from_insns(&insns, options)
     }
 
     /// Checks and translates decoded instruction slots.
-    pub fn from_insns(insns: &[Insn], options: ProgramOptions) -> Result<Program, LoadError> {
+    pub fn from_insns(
+        insns: &[Insn],
+        options: ProgramOptions,
+    ) -> Result<LoadedProgram, VerifyError> {
         let ProgramOptions {
             kind,
             maps,
@@ -90,7 +93,7 @@ impl Program {
             inline_lookups,
         } = options;
         if maps.len() > MAX_MAPS {
-            return Err(LoadError::TooManyMaps {
+            return Err(VerifyError::TooManyMaps {
                 count: maps.len(),
                 limit: MAX_MAPS,
             });
@@ -100,7 +103,7 @@ impl Program {
         for (index, map) in maps.iter().enumerate() {
             let len = map.value_area_len();
             if len as u64 > u64::from(u32::MAX) {
-                return Err(LoadError::MapTooLarge { index, len });
+                return Err(VerifyError::MapTooLarge { index, len });
             }
             map_regions.push(Region {
                 start: map_value_start(index),
@@ -141,7 +144,7 @@ impl Program {
             .map(|(slot, _)| slot)
             .collect();
         let compacted = compact(&translation.ops);
-        Ok(Program {
+        Ok(LoadedProgram {
             insns: insns.into(),
             ops: compacted.ops.into(),
             origin: compacted.origin.into(),
@@ -176,12 +179,12 @@ impl Program {
         &self.insns
     }
 
-    /// The translated form that runs (compacted and fused; see [`Program::origin`]).
+    /// The translated form that runs (compacted and fused; see [`LoadedProgram::origin`]).
     pub fn ops(&self) -> &[Op] {
         &self.ops
     }
 
-    /// The original instruction slot where op `index` of [`Program::ops`] starts.
+    /// The original instruction slot where op `index` of [`LoadedProgram::ops`] starts.
     #[inline]
     pub fn origin(&self, index: usize) -> usize {
         self.origin.get(index).map_or(index, |&slot| slot as usize)

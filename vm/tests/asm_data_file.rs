@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use tinybpf_vm::asm::AsmError;
-use tinybpf_vm::conformance::{
-    CaseError, ConformanceCase, LoadError, ProgramError, load_dir, load_file, parse_case,
+use tinybpf_vm::isa::asm::AsmError;
+use tinybpf_vm::isa::conformance::{
+    CaseError, CaseFileError, ConformanceCase, ProgramError, load_dir, load_file, parse_case,
 };
-use tinybpf_vm::insn::Insn;
+use tinybpf_vm::isa::insn::Insn;
 
 fn parse(text: &str) -> ConformanceCase {
     parse_case("case", text).unwrap_or_else(|e| panic!("{e}"))
@@ -249,7 +249,7 @@ fn load_dir_reads_data_files_sorted() {
 
     std::fs::write(scratch.0.join("c.data"), "-- asm\n-- what\n").unwrap();
     match load_dir(&scratch.0) {
-        Err(LoadError::Case(CaseError::UnknownSection { name, line: 2, .. })) => {
+        Err(CaseFileError::Case(CaseError::UnknownSection { name, line: 2, .. })) => {
             assert_eq!(name, "c")
         }
         other => panic!("{other:?}"),
@@ -257,20 +257,23 @@ fn load_dir_reads_data_files_sorted() {
     std::fs::write(scratch.0.join("c.data"), [0xff, 0xfe, 0x00]).unwrap();
     assert!(matches!(
         load_dir(&scratch.0),
-        Err(LoadError::NotText { .. })
+        Err(CaseFileError::NotText { .. })
     ));
 }
 
 #[test]
 fn load_dir_fails_on_missing_or_empty_directories() {
     let scratch = Scratch::new("empty");
-    assert!(matches!(load_dir(&scratch.0), Err(LoadError::Empty { .. })));
+    assert!(matches!(
+        load_dir(&scratch.0),
+        Err(CaseFileError::Empty { .. })
+    ));
     assert!(matches!(
         load_dir(&scratch.0.join("missing")),
-        Err(LoadError::Io { .. })
+        Err(CaseFileError::Io { .. })
     ));
     assert!(matches!(
         load_file(&scratch.0.join("missing.data")),
-        Err(LoadError::Io { .. })
+        Err(CaseFileError::Io { .. })
     ));
 }

@@ -1,9 +1,9 @@
 //! The disassembler: canonical text, raw `.insn` lines for invalid slots,
 //! never a panic, and re-assembly to identical bytes for any slot sequence.
 
-use tinybpf_vm::asm::assemble;
-use tinybpf_vm::disasm::{SymbolResolver, disassemble, disassemble_one, disassemble_with};
-use tinybpf_vm::insn::{Insn, decode_all};
+use tinybpf_vm::isa::asm::assemble;
+use tinybpf_vm::isa::disasm::{SymbolResolver, disassemble, disassemble_one, disassemble_with};
+use tinybpf_vm::isa::insn::{Insn, decode_all};
 
 /// Texts that are already in the disassembler's canonical form.
 const CANONICAL: &[&str] = &[

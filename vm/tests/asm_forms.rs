@@ -1,8 +1,8 @@
 //! Every syntax form of the assembler with a hand-checked encoding, and
 //! every kind of error with its line number.
 
-use tinybpf_vm::asm::{AsmError, assemble, assemble_bytes};
-use tinybpf_vm::insn::Insn;
+use tinybpf_vm::isa::asm::{AsmError, assemble, assemble_bytes};
+use tinybpf_vm::isa::insn::Insn;
 
 /// Parses "b7 00 00 00 01 00 00 00 | ..." into bytes.
 fn hex(text: &str) -> Vec<u8> {

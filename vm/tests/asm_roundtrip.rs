@@ -5,10 +5,12 @@
 
 use std::path::PathBuf;
 
-use tinybpf_vm::asm::{AsmError, assemble};
-use tinybpf_vm::conformance::{CaseError, ConformanceCase, ProgramError, load_dir, parse_case};
-use tinybpf_vm::disasm::{disassemble, disassemble_one};
-use tinybpf_vm::insn::Insn;
+use tinybpf_vm::isa::asm::{AsmError, assemble};
+use tinybpf_vm::isa::conformance::{
+    CaseError, ConformanceCase, ProgramError, load_dir, parse_case,
+};
+use tinybpf_vm::isa::disasm::{disassemble, disassemble_one};
+use tinybpf_vm::isa::insn::Insn;
 
 fn suite_dir(sub: &str) -> Option<PathBuf> {
     match std::env::var_os("TINYBPF_SHARED") {

@@ -9,8 +9,8 @@
 
 use std::path::PathBuf;
 
-use tinybpf_vm::conformance::{ConformanceCase, load_dir, load_file};
-use tinybpf_vm::{Program, ProgramOptions};
+use tinybpf_vm::isa::conformance::{ConformanceCase, load_dir, load_file};
+use tinybpf_vm::{LoadedProgram, ProgramOptions};
 
 fn suite_dir(sub: &str) -> Option<PathBuf> {
     let Some(shared) = std::env::var_os("TINYBPF_SHARED") else {
@@ -32,7 +32,7 @@ fn suite_dir(sub: &str) -> Option<PathBuf> {
 fn run_case(case: &ConformanceCase) -> Result<u64, String> {
     let insns = case.program().map_err(|e| e.to_string())?;
     let program =
-        Program::from_insns(&insns, ProgramOptions::default()).map_err(|e| e.to_string())?;
+        LoadedProgram::from_insns(&insns, ProgramOptions::default()).map_err(|e| e.to_string())?;
     let mut mem = case.mem.clone();
     program
         .run(&mut mem)

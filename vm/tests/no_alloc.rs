@@ -6,8 +6,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tinybpf_maps::{ArrayMap, MapDef};
-use tinybpf_vm::asm::assemble_bytes;
-use tinybpf_vm::{Program, ProgramOptions, RunContext};
+use tinybpf_vm::isa::asm::assemble_bytes;
+use tinybpf_vm::{LoadedProgram, ProgramOptions, RunContext};
 
 struct Counting;
 
@@ -68,7 +68,7 @@ fn runs_do_not_allocate() {
             inline_lookups: inline,
             ..ProgramOptions::default()
         };
-        let program = Program::load(&assemble_bytes(PROGRAM).unwrap(), options).unwrap();
+        let program = LoadedProgram::load(&assemble_bytes(PROGRAM).unwrap(), options).unwrap();
         let mut ctx = RunContext::new();
         let mut input = [0u8; 16];
         program.run_with(&mut input, &mut ctx).unwrap();

@@ -4,19 +4,19 @@
 use std::sync::Arc;
 
 use tinybpf_maps::{ArrayMap, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapDef};
-use tinybpf_vm::asm::assemble_bytes;
-use tinybpf_vm::insn::{Insn, encode_all};
+use tinybpf_vm::isa::asm::assemble_bytes;
+use tinybpf_vm::isa::insn::{Insn, encode_all};
 use tinybpf_vm::{
-    Access, HelperContext, HelperError, Helpers, InvalidInsn, LoadError, Program, ProgramKind,
-    ProgramOptions, RunContext, RunError,
+    Access, HelperContext, HelperError, Helpers, InvalidInsn, LoadedProgram, ProgramKind,
+    ProgramOptions, RunContext, RunError, VerifyError,
 };
 
-fn load(text: &str) -> Result<Program, LoadError> {
+fn load(text: &str) -> Result<LoadedProgram, VerifyError> {
     load_with(text, ProgramOptions::default())
 }
 
-fn load_with(text: &str, options: ProgramOptions) -> Result<Program, LoadError> {
-    Program::load(
+fn load_with(text: &str, options: ProgramOptions) -> Result<LoadedProgram, VerifyError> {
+    LoadedProgram::load(
         &assemble_bytes(text).expect("test program assembles"),
         options,
     )
@@ -28,13 +28,13 @@ fn run(text: &str, input: &mut [u8]) -> Result<u64, RunError> {
 
 fn invalid(text: &str) -> (usize, InvalidInsn) {
     match load(text) {
-        Err(LoadError::Invalid { pc, kind }) => (pc, kind),
+        Err(VerifyError::Invalid { pc, kind }) => (pc, kind),
         other => panic!("expected an invalid instruction, got {other:?}"),
     }
 }
 
-fn raw(insns: &[Insn]) -> Result<Program, LoadError> {
-    Program::load(&encode_all(insns), ProgramOptions::default())
+fn raw(insns: &[Insn]) -> Result<LoadedProgram, VerifyError> {
+    LoadedProgram::load(&encode_all(insns), ProgramOptions::default())
 }
 
 fn one_map(def: MapDef) -> (ArrayMap, ProgramOptions) {
@@ -51,12 +51,12 @@ fn one_map(def: MapDef) -> (ArrayMap, ProgramOptions) {
 #[test]
 fn empty_and_partial_programs_are_rejected() {
     assert_eq!(
-        Program::load(&[], ProgramOptions::default()).unwrap_err(),
-        LoadError::Empty
+        LoadedProgram::load(&[], ProgramOptions::default()).unwrap_err(),
+        VerifyError::Empty
     );
     assert_eq!(
-        Program::load(&[0x95, 0, 0], ProgramOptions::default()).unwrap_err(),
-        LoadError::PartialInstruction { len: 3 }
+        LoadedProgram::load(&[0x95, 0, 0], ProgramOptions::default()).unwrap_err(),
+        VerifyError::PartialInstruction { len: 3 }
     );
 }
 
@@ -65,7 +65,7 @@ fn unknown_opcodes_and_registers_name_the_instruction() {
     let bad_opcode = raw(&[Insn::new(0xff, 0, 0, 0, 0), Insn::new(0x95, 0, 0, 0, 0)]);
     assert_eq!(
         bad_opcode.unwrap_err(),
-        LoadError::Invalid {
+        VerifyError::Invalid {
             pc: 0,
             kind: InvalidInsn::UnknownOpcode(0xff)
         }
@@ -73,7 +73,7 @@ fn unknown_opcodes_and_registers_name_the_instruction() {
     let bad_register = raw(&[Insn::new(0xb7, 11, 0, 0, 1), Insn::new(0x95, 0, 0, 0, 0)]);
     assert_eq!(
         bad_register.unwrap_err(),
-        LoadError::Invalid {
+        VerifyError::Invalid {
             pc: 0,
             kind: InvalidInsn::BadRegister(11)
         }
@@ -122,7 +122,7 @@ fn a_program_may_not_fall_off_its_end() {
     let half_lddw = raw(&[Insn::new(0x18, 0, 0, 0, 1)]);
     assert_eq!(
         half_lddw.unwrap_err(),
-        LoadError::Invalid {
+        VerifyError::Invalid {
             pc: 0,
             kind: InvalidInsn::IncompleteLddw
         }
@@ -137,7 +137,7 @@ fn unknown_helpers_kfuncs_and_maps_are_rejected_at_load() {
     );
     assert_eq!(
         raw(&[Insn::new(0x85, 0, 2, 0, 7), Insn::new(0x95, 0, 0, 0, 0)]).unwrap_err(),
-        LoadError::Invalid {
+        VerifyError::Invalid {
             pc: 0,
             kind: InvalidInsn::Kfunc
         }
@@ -149,7 +149,7 @@ fn unknown_helpers_kfuncs_and_maps_are_rejected_at_load() {
             Insn::new(0x95, 0, 0, 0, 0)
         ])
         .unwrap_err(),
-        LoadError::Invalid {
+        VerifyError::Invalid {
             pc: 0,
             kind: InvalidInsn::UnknownMap { index: 0, count: 0 }
         }
@@ -165,8 +165,8 @@ fn map_value_offsets_must_lie_inside_the_value() {
         Insn::new(0x95, 0, 0, 0, 0),
     ]);
     assert!(matches!(
-        Program::load(&code, options).unwrap_err(),
-        LoadError::Invalid {
+        LoadedProgram::load(&code, options).unwrap_err(),
+        VerifyError::Invalid {
             pc: 0,
             kind: InvalidInsn::MapValueOffset { offset: 8, .. }
         }
@@ -198,7 +198,7 @@ fn unused_fields_must_be_zero() {
     let err = raw(&[Insn::new(0xb7, 0, 1, 0, 1), Insn::new(0x95, 0, 0, 0, 0)]).unwrap_err();
     assert!(matches!(
         err,
-        LoadError::Invalid {
+        VerifyError::Invalid {
             pc: 0,
             kind: InvalidInsn::BadField { field: "src", .. }
         }
@@ -210,7 +210,7 @@ fn legacy_packet_access_is_reported_as_such() {
     let err = raw(&[Insn::new(0x30, 0, 0, 0, 0), Insn::new(0x95, 0, 0, 0, 0)]).unwrap_err();
     assert!(matches!(
         err,
-        LoadError::Invalid {
+        VerifyError::Invalid {
             kind: InvalidInsn::LegacyPacketAccess,
             ..
         }
@@ -504,7 +504,7 @@ fn read_only_maps_fault_on_program_writes() {
         Insn::new(0xb7, 0, 0, 0, 0),
         Insn::new(0x95, 0, 0, 0, 0),
     ]);
-    let err = Program::load(&code, options)
+    let err = LoadedProgram::load(&code, options)
         .unwrap()
         .run(&mut [])
         .unwrap_err();

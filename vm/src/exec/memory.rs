@@ -75,7 +75,7 @@ pub(crate) struct Region {
 
 // SAFETY: a Region is a description of memory, not an owner. The memory it
 // points to is either a map's value area, kept alive by the ArrayMap handle
-// held by the same Program and designed for shared access through atomics, or
+// held by the same LoadedProgram and designed for shared access through atomics, or
 // a per-run buffer that only the running thread uses.
 unsafe impl Send for Region {}
 // SAFETY: see the Send impl; all access through `host` goes through
@@ -116,7 +116,7 @@ pub(crate) struct AddressSpace<'a> {
 impl AddressSpace<'_> {
     /// Finds the region holding `[addr, addr + size)` and returns its host pointer.
     #[inline(always)]
-    pub fn translate(&self, addr: u64, size: u64, access: Access) -> Option<*mut u8> {
+    pub fn resolve(&self, addr: u64, size: u64, access: Access) -> Option<*mut u8> {
         let slot = addr >> 32;
         let region = if slot < FIRST_MAP_SLOT {
             &self.run[slot as usize]
@@ -132,8 +132,8 @@ impl AddressSpace<'_> {
     /// Loads `width` bytes (1, 2, 4 or 8) at `addr`, little-endian, zero-extended.
     #[inline(always)]
     pub fn load(&self, addr: u64, width: u64) -> Option<u64> {
-        let host = self.translate(addr, width, Access::Read)?;
-        // SAFETY: `translate` proved `width` bytes at `host` lie inside a live
+        let host = self.resolve(addr, width, Access::Read)?;
+        // SAFETY: `resolve` proved `width` bytes at `host` lie inside a live
         // region; region memory is only accessed through `shared_mem`.
         Some(unsafe { shared_mem::load(host, width as usize) })
     }
@@ -141,7 +141,7 @@ impl AddressSpace<'_> {
     /// Stores the low `width` bytes of `value` at `addr`.
     #[inline(always)]
     pub fn store(&self, addr: u64, width: u64, value: u64) -> Option<()> {
-        let host = self.translate(addr, width, Access::Write)?;
+        let host = self.resolve(addr, width, Access::Write)?;
         // SAFETY: as in `load`, and the region is writable.
         unsafe { shared_mem::store(host, width as usize, value) };
         Some(())
@@ -149,16 +149,16 @@ impl AddressSpace<'_> {
 
     /// Copies `out.len()` bytes at `addr` into `out`.
     pub fn read_bytes(&self, addr: u64, out: &mut [u8]) -> Option<()> {
-        let host = self.translate(addr, out.len() as u64, Access::Read)?;
-        // SAFETY: `translate` proved the whole range lies inside one region.
+        let host = self.resolve(addr, out.len() as u64, Access::Read)?;
+        // SAFETY: `resolve` proved the whole range lies inside one region.
         unsafe { shared_mem::copy_out(host, out) };
         Some(())
     }
 
     /// Copies `data` to `addr`.
     pub fn write_bytes(&self, addr: u64, data: &[u8]) -> Option<()> {
-        let host = self.translate(addr, data.len() as u64, Access::Write)?;
-        // SAFETY: `translate` proved the whole range lies inside one writable region.
+        let host = self.resolve(addr, data.len() as u64, Access::Write)?;
+        // SAFETY: `resolve` proved the whole range lies inside one writable region.
         unsafe { shared_mem::copy_in(host, data) };
         Some(())
     }

@@ -52,7 +52,9 @@
 
 use std::collections::HashMap;
 
-use crate::insn::{Insn, alu, atomic, class, encode_all, jmp, mode, op, pseudo, size, source};
+use crate::isa::insn::{
+    Insn, alu, atomic, class, encode_all, jmp, mode, opcode, pseudo, size, source,
+};
 
 /// Why a text could not be assembled. Every variant names the 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -198,8 +200,8 @@ impl AsmError {
 /// Assembles a program into instruction slots (`lddw` yields two).
 ///
 /// ```
-/// use tinybpf_vm::asm::assemble;
-/// use tinybpf_vm::insn::Insn;
+/// use tinybpf_vm::isa::asm::assemble;
+/// use tinybpf_vm::isa::insn::Insn;
 ///
 /// let slots = assemble(
 ///     "mov %r0, 1          # r0 = 1
@@ -228,7 +230,7 @@ pub fn assemble(text: &str) -> Result<Vec<Insn>, AsmError> {
 /// Assembles a program into its little-endian bytes (8 per slot).
 ///
 /// ```
-/// use tinybpf_vm::asm::assemble_bytes;
+/// use tinybpf_vm::isa::asm::assemble_bytes;
 /// assert_eq!(
 ///     assemble_bytes("mov32 %r0, 0x2a\nexit").unwrap(),
 ///     [0xb4, 0, 0, 0, 0x2a, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]
@@ -841,15 +843,20 @@ impl Assembler {
                 if self.first_exit.is_none() {
                     self.first_exit = Some(self.slots.len());
                 }
-                Insn::new(op::EXIT, 0, 0, 0, 0)
+                Insn::new(opcode::EXIT, 0, 0, 0, 0)
             }
             Form::Ja => {
                 let target = jump_target(line, &operands[0])?;
-                return self.emit_jump(line, Insn::new(op::JA, 0, 0, 0, 0), target, Field::Off);
+                return self.emit_jump(line, Insn::new(opcode::JA, 0, 0, 0, 0), target, Field::Off);
             }
             Form::Ja32 => {
                 let target = jump_target(line, &operands[0])?;
-                return self.emit_jump(line, Insn::new(op::JA32, 0, 0, 0, 0), target, Field::Imm);
+                return self.emit_jump(
+                    line,
+                    Insn::new(opcode::JA32, 0, 0, 0, 0),
+                    target,
+                    Field::Imm,
+                );
             }
             Form::Jump { base } => {
                 let dst = register(line, &operands[0])?;
@@ -914,7 +921,7 @@ impl Assembler {
             let high = u32::try_from(bits >> 32).unwrap_or_default();
             (pseudo::IMM64, bits_to_i32(low), bits_to_i32(high))
         };
-        self.slots.push(Insn::new(op::LDDW, dst, src, 0, low));
+        self.slots.push(Insn::new(opcode::LDDW, dst, src, 0, low));
         self.slots.push(Insn::new(0, 0, 0, 0, high));
         Ok(())
     }
@@ -992,7 +999,7 @@ impl Assembler {
                 let target = jump_target(line, target)?;
                 self.emit_jump(
                     line,
-                    Insn::new(op::CALL, 0, pseudo::CALL_LOCAL, 0, 0),
+                    Insn::new(opcode::CALL, 0, pseudo::CALL_LOCAL, 0, 0),
                     target,
                     Field::Imm,
                 )
@@ -1000,12 +1007,12 @@ impl Assembler {
             "runtime" => {
                 let imm = imm32(line, target)?;
                 self.slots
-                    .push(Insn::new(op::CALL, 0, pseudo::CALL_KFUNC, 0, imm));
+                    .push(Insn::new(opcode::CALL, 0, pseudo::CALL_KFUNC, 0, imm));
                 Ok(())
             }
             _ => {
                 let insn = if target.starts_with('%') {
-                    Insn::new(op::CALLX, register(line, target)?, 0, 0, 0)
+                    Insn::new(opcode::CALLX, register(line, target)?, 0, 0, 0)
                 } else if matches!(parse_number(target), Err(NumberError::Syntax)) {
                     return Err(AsmError::BadOperand {
                         line,
@@ -1013,7 +1020,13 @@ impl Assembler {
                         text: target.clone(),
                     });
                 } else {
-                    Insn::new(op::CALL, 0, pseudo::CALL_HELPER, 0, imm32(line, target)?)
+                    Insn::new(
+                        opcode::CALL,
+                        0,
+                        pseudo::CALL_HELPER,
+                        0,
+                        imm32(line, target)?,
+                    )
                 };
                 self.slots.push(insn);
                 Ok(())

@@ -178,7 +178,7 @@ pub mod pseudo {
 }
 
 /// Frequently used full opcodes.
-pub mod op {
+pub mod opcode {
     /// `lddw`: load a 64-bit immediate (two slots).
     pub const LDDW: u8 = 0x18;
     /// `call imm`
@@ -268,7 +268,7 @@ impl Insn {
 
     /// Whether this slot starts a two-slot `lddw`.
     pub const fn is_lddw(&self) -> bool {
-        self.opcode == op::LDDW
+        self.opcode == opcode::LDDW
     }
 }
 
@@ -277,7 +277,7 @@ impl Insn {
 /// Returns `None` when the length is not a multiple of 8.
 ///
 /// ```
-/// use tinybpf_vm::insn::{decode_all, Insn};
+/// use tinybpf_vm::isa::insn::{decode_all, Insn};
 /// let slots = decode_all(&[0xb7, 0x00, 0, 0, 2, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]).unwrap();
 /// assert_eq!(slots[0], Insn::new(0xb7, 0, 0, 0, 2));
 /// assert_eq!(slots[1].opcode, 0x95);

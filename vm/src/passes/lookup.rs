@@ -13,9 +13,9 @@
 
 use tinybpf_maps::ArrayMap;
 
-use crate::helpers::Helpers;
-use crate::insn::{Insn, alu, atomic, class, jmp, mode, op, pseudo, size, source};
-use crate::memory::FRAME_SIZE;
+use crate::exec::helpers::Helpers;
+use crate::exec::memory::FRAME_SIZE;
+use crate::isa::insn::{Insn, alu, atomic, class, jmp, mode, opcode, pseudo, size, source};
 
 /// What the analysis proved about the program's array-map lookups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -74,8 +74,8 @@ impl LookupRewrite {
 ///
 /// ```
 /// use tinybpf_maps::{ArrayMap, MapDef};
-/// use tinybpf_vm::analysis::{LookupRewrite, plan_lookup_rewrites};
-/// use tinybpf_vm::insn::Insn;
+/// use tinybpf_vm::passes::lookup::{LookupRewrite, plan_lookup_rewrites};
+/// use tinybpf_vm::isa::insn::Insn;
 /// let maps = [ArrayMap::new(MapDef::array(8, 4)).unwrap()];
 /// let insns = [
 ///     Insn::new(0xb7, 1, 0, 0, 2),   // r1 = 2
@@ -457,7 +457,7 @@ fn decode_one(
             ok.then_some(Step::Alu(*insn))
         }
         class::LD => {
-            if insn.opcode != op::LDDW || !writable(insn.dst) {
+            if insn.opcode != opcode::LDDW || !writable(insn.dst) {
                 return None;
             }
             let next = insns.get(pc + 1)?;
@@ -553,8 +553,8 @@ fn decode_one(
                         target: target(pc, offset)?,
                     })
                 }
-                jmp::CALL if insn.opcode == op::CALLX => Some(Step::CallReg),
-                jmp::CALL if insn.opcode == op::CALL => match insn.src {
+                jmp::CALL if insn.opcode == opcode::CALLX => Some(Step::CallReg),
+                jmp::CALL if insn.opcode == opcode::CALL => match insn.src {
                     pseudo::CALL_HELPER => Some(Step::Helper {
                         id: u32::try_from(insn.imm).ok()?,
                     }),
@@ -563,7 +563,7 @@ fn decode_one(
                     }),
                     _ => None,
                 },
-                jmp::EXIT if insn.opcode == op::EXIT => Some(Step::Exit),
+                jmp::EXIT if insn.opcode == opcode::EXIT => Some(Step::Exit),
                 jmp::CALL | jmp::EXIT | 0xe0 | 0xf0 => None,
                 operation => {
                     let by_reg = insn.source() == source::X;
@@ -1015,10 +1015,10 @@ impl<'a> Analysis<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::{
+    use crate::exec::memory::{
         FIRST_MAP_SLOT, MAP_HANDLE_BASE, STACK_SIZE, STACK_START, map_value_start,
     };
-    use crate::{MAX_MAPS, Program, ProgramOptions};
+    use crate::{LoadedProgram, MAX_MAPS, ProgramOptions};
     use tinybpf_maps::MapDef;
 
     // ---- slot builders -------------------------------------------------
@@ -1752,7 +1752,7 @@ mod tests {
                 Insn::new(0x79, 0, 4, -8, 0),
                 exit(),
             ]);
-            let program = Program::from_insns(
+            let program = LoadedProgram::from_insns(
                 &insns,
                 ProgramOptions {
                     inline_lookups: false,
@@ -2064,7 +2064,7 @@ mod tests {
 
     fn run_once(insns: &[Insn], inline: bool) -> Observed {
         let maps = fresh_maps();
-        let program = Program::from_insns(
+        let program = LoadedProgram::from_insns(
             insns,
             ProgramOptions {
                 maps: maps.clone(),

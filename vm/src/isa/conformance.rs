@@ -3,7 +3,7 @@
 //!
 //! A file is a sequence of sections, each opened by a line `-- name`:
 //!
-//! - `-- asm`: the program in the syntax of [`crate::asm`];
+//! - `-- asm`: the program in the syntax of [`crate::isa::asm`];
 //! - `-- raw`: the expected encoding, one slot per line, either as one
 //!   64-bit number (`0x5566778800000018`, the slot's 8 bytes read as a
 //!   little-endian integer) or as 8 hexadecimal bytes (`07 00 01 00 01 00 00 00`);
@@ -19,8 +19,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::asm::{AsmError, assemble};
-use crate::insn::Insn;
+use crate::isa::asm::{AsmError, assemble};
+use crate::isa::insn::Insn;
 
 /// One parsed test file.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -130,7 +130,7 @@ pub enum ProgramError {
 
 /// Why a directory or file of cases could not be loaded.
 #[derive(Debug, thiserror::Error)]
-pub enum LoadError {
+pub enum CaseFileError {
     /// Reading failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -161,7 +161,7 @@ impl ConformanceCase {
     /// suite does), else the assembled `-- asm` text.
     ///
     /// ```
-    /// use tinybpf_vm::conformance::parse_case;
+    /// use tinybpf_vm::isa::conformance::parse_case;
     /// let case = parse_case("t", "-- asm\nmov %r0, 1\nexit\n-- result\n0x1\n").unwrap();
     /// assert_eq!(case.program().unwrap().len(), 2);
     /// assert!(parse_case("e", "-- result\n0\n").unwrap().program().is_err());
@@ -247,7 +247,7 @@ fn strip_comment(line: &str) -> &str {
 /// Parses one test file. `name` names the case in errors and in the result.
 ///
 /// ```
-/// use tinybpf_vm::conformance::parse_case;
+/// use tinybpf_vm::isa::conformance::parse_case;
 ///
 /// let case = parse_case(
 ///     "lddw",
@@ -393,12 +393,12 @@ pub fn parse_case(name: &str, text: &str) -> Result<ConformanceCase, CaseError> 
 }
 
 /// Reads and parses one `.data` file; the case is named after the file stem.
-pub fn load_file(path: &Path) -> Result<ConformanceCase, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+pub fn load_file(path: &Path) -> Result<ConformanceCase, CaseFileError> {
+    let bytes = std::fs::read(path).map_err(|source| CaseFileError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let text = String::from_utf8(bytes).map_err(|_| LoadError::NotText {
+    let text = String::from_utf8(bytes).map_err(|_| CaseFileError::NotText {
         path: path.to_path_buf(),
     })?;
     let name = path
@@ -410,8 +410,8 @@ pub fn load_file(path: &Path) -> Result<ConformanceCase, LoadError> {
 
 /// Reads every `*.data` file of a directory, sorted by name. Fails on the
 /// first file that cannot be read or parsed, and when there is none.
-pub fn load_dir(dir: &Path) -> Result<Vec<ConformanceCase>, LoadError> {
-    let io_error = |source| LoadError::Io {
+pub fn load_dir(dir: &Path) -> Result<Vec<ConformanceCase>, CaseFileError> {
+    let io_error = |source| CaseFileError::Io {
         path: dir.to_path_buf(),
         source,
     };
@@ -423,7 +423,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<ConformanceCase>, LoadError> {
         }
     }
     if paths.is_empty() {
-        return Err(LoadError::Empty {
+        return Err(CaseFileError::Empty {
             path: dir.to_path_buf(),
         });
     }

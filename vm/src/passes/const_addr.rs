@@ -10,9 +10,9 @@
 //! constants; every other write forgets the register, a local call forgets
 //! r0..r5, and a subprogram starts knowing nothing.
 
-use crate::fuse::jump_target;
-use crate::memory::{FIRST_MAP_SLOT, Region};
-use crate::op::Op;
+use crate::exec::memory::{FIRST_MAP_SLOT, Region};
+use crate::ir::op::Op;
+use crate::passes::compact::jump_target;
 
 /// Register constants: `known` bit i set means `value[i]` holds for register i.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -59,7 +59,7 @@ impl Consts {
 
 /// The registers `op` writes (any value), for forgetting.
 fn written(op: &Op) -> u16 {
-    crate::liveness::written_registers(op)
+    crate::passes::liveness::written_registers(op)
 }
 
 fn transfer(op: &Op, mut c: Consts) -> Consts {
@@ -239,7 +239,7 @@ pub(crate) fn resolve_constant_addresses(ops: &mut [Op], maps: &[Region]) -> usi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::map_value_start;
+    use crate::exec::memory::map_value_start;
 
     fn region(len: u64, writable: bool) -> Region {
         Region {

@@ -10,11 +10,11 @@
 
 use tinybpf_maps::ArrayMap;
 
-use crate::error::{InvalidInsn, LoadError};
-use crate::helpers::{Helper, Helpers, ids};
-use crate::insn::{Insn, alu, atomic, class, jmp, mode, op as opcode, pseudo, size, source};
-use crate::memory::{FRAME_SIZE, MAP_HANDLE_BASE, map_value_start};
-use crate::op::{AtomicOp, Op};
+use crate::error::{InvalidInsn, VerifyError};
+use crate::exec::helpers::{Helper, Helpers, ids};
+use crate::exec::memory::{FRAME_SIZE, MAP_HANDLE_BASE, map_value_start};
+use crate::ir::op::{AtomicOp, Op};
+use crate::isa::insn::{Insn, alu, atomic, class, jmp, mode, opcode, pseudo, size, source};
 
 /// Most slots a program may have (the kernel's limit for privileged programs).
 pub const MAX_INSNS: usize = 1_000_000;
@@ -45,12 +45,12 @@ pub(crate) fn translate(
     maps: &[ArrayMap],
     registry: &Helpers,
     builtin_lookup: bool,
-) -> Result<Translation, LoadError> {
+) -> Result<Translation, VerifyError> {
     if insns.is_empty() {
-        return Err(LoadError::Empty);
+        return Err(VerifyError::Empty);
     }
     if insns.len() > MAX_INSNS {
-        return Err(LoadError::TooLong {
+        return Err(VerifyError::TooLong {
             count: insns.len(),
             limit: MAX_INSNS,
         });
@@ -95,8 +95,8 @@ pub(crate) fn translate(
     })
 }
 
-fn invalid(pc: usize, kind: InvalidInsn) -> LoadError {
-    LoadError::Invalid { pc, kind }
+fn invalid(pc: usize, kind: InvalidInsn) -> VerifyError {
+    VerifyError::Invalid { pc, kind }
 }
 
 fn field_zero(field: &'static str, value: i64) -> Check<()> {

@@ -1,91 +1,17 @@
-//! Running a translated program: the per-run context, the outcome, and the
-//! interpreter loop.
+//! The interpreter loop: one flat dispatch per op over the translated program.
 
 use tinybpf_maps::shared_mem;
 
 use crate::ProgramKind;
 use crate::error::{Access, HelperError, RunError};
-use crate::helpers::{Helper, HelperContext};
-use crate::memory::{
+use crate::exec::context::{RunContext, RunOutcome};
+use crate::exec::helpers::{Helper, HelperContext};
+use crate::exec::memory::{
     AddressSpace, CONTEXT_START, FRAME_SIZE, INPUT_START, MAP_HANDLE_BASE, MAX_FRAMES,
     MAX_INPUT_LEN, Region, STACK_SIZE, STACK_START, XDP_MD_SIZE, frame_pointer, map_value_start,
 };
-use crate::op::{AtomicOp, Op};
-use crate::program::Program;
-
-/// Instructions a run may execute unless told otherwise.
-pub const DEFAULT_INSN_BUDGET: u64 = 10_000_000;
-
-/// Seed of the pseudo-random generator unless told otherwise.
-pub const DEFAULT_SEED: u64 = 0x2545_f491_4f6c_dd1d;
-
-/// What one run may use and what it leaves behind besides its result: the
-/// instruction budget, the random generator's state, the cpu id helpers see,
-/// and the captured `trace_printk` lines. Reuse one per thread across runs.
-#[derive(Debug, Clone)]
-pub struct RunContext {
-    /// Most instructions a run may execute; checked at every taken jump and call.
-    pub insn_budget: u64,
-    /// Value returned by `bpf_get_smp_processor_id`.
-    pub cpu_id: u32,
-    /// Lines printed by `bpf_trace_printk`, oldest first.
-    pub trace: Vec<String>,
-    rng_state: u64,
-}
-
-impl Default for RunContext {
-    fn default() -> Self {
-        RunContext::new()
-    }
-}
-
-impl RunContext {
-    /// Default budget, cpu 0, default seed, empty trace.
-    pub fn new() -> Self {
-        RunContext {
-            insn_budget: DEFAULT_INSN_BUDGET,
-            cpu_id: 0,
-            trace: Vec::new(),
-            rng_state: DEFAULT_SEED,
-        }
-    }
-
-    /// Sets the instruction budget.
-    pub fn with_budget(mut self, budget: u64) -> Self {
-        self.insn_budget = budget;
-        self
-    }
-
-    /// Seeds `bpf_get_prandom_u32` (a seed of 0 is replaced by the default).
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.rng_state = if seed == 0 { DEFAULT_SEED } else { seed };
-        self
-    }
-
-    /// Takes the captured trace lines, leaving the trace empty.
-    pub fn take_trace(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.trace)
-    }
-
-    /// xorshift64*: the next 32 random bits.
-    pub(crate) fn next_random(&mut self) -> u32 {
-        let mut x = self.rng_state;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng_state = x;
-        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
-    }
-}
-
-/// The result of a run that reached its final `exit`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RunOutcome {
-    /// r0 at exit.
-    pub retval: u64,
-    /// Instructions executed (an `lddw` counts once).
-    pub insns: u64,
-}
+use crate::ir::op::{AtomicOp, Op};
+use crate::program::LoadedProgram;
 
 /// A saved caller frame.
 #[derive(Clone, Copy, Default)]
@@ -103,7 +29,7 @@ pub(crate) struct MapShape {
 
 /// Runs `program` over `input`.
 pub(crate) fn execute(
-    program: &Program,
+    program: &LoadedProgram,
     input: &mut [u8],
     ctx: &mut RunContext,
 ) -> Result<RunOutcome, RunError> {
@@ -168,7 +94,7 @@ pub(crate) fn execute(
 /// Kept out of line so the interpreter loop stays small.
 #[inline(never)]
 fn call_helper(
-    program: &Program,
+    program: &LoadedProgram,
     helper: &Helper,
     space: &AddressSpace<'_>,
     ctx: &mut RunContext,
@@ -204,7 +130,7 @@ fn out_of_bounds(pc: usize, addr: u64, size: u64, access: Access) -> RunError {
 fn bad_key(pc: usize, addr: u64) -> RunError {
     RunError::Helper {
         pc,
-        id: crate::helpers::ids::MAP_LOOKUP_ELEM,
+        id: crate::exec::helpers::ids::MAP_LOOKUP_ELEM,
         source: HelperError::OutOfBounds {
             addr,
             size: 4,
@@ -221,7 +147,7 @@ fn idx(r: u8) -> usize {
 /// The interpreter loop.
 #[allow(clippy::too_many_lines)]
 fn interpret(
-    program: &Program,
+    program: &LoadedProgram,
     space: &AddressSpace<'_>,
     stack_host: *mut u8,
     regs: &mut [u64; 16],
@@ -486,7 +412,7 @@ fn interpret(
                         size,
                     });
                 }
-                let Some(host) = space.translate(addr, size, Access::Write) else {
+                let Some(host) = space.resolve(addr, size, Access::Write) else {
                     return Err(out_of_bounds(at(pc - 1), addr, size, Access::Write));
                 };
                 let old = atomic_rmw(host, wide, op, r!(src), r!(0));

@@ -7,7 +7,7 @@
 //! wrote. A pair is fused only when its second instruction is not a jump
 //! target, so no path can enter it in the middle.
 
-use crate::op::Op;
+use crate::ir::op::Op;
 
 /// The compacted program.
 pub(crate) struct Compacted {

@@ -1,4 +1,4 @@
-//! Disassembler producing the syntax of [`crate::asm`].
+//! Disassembler producing the syntax of [`crate::isa::asm`].
 //!
 //! [`disassemble`] prints one line per instruction, jump and call targets as
 //! signed slot offsets (`+3`, `-2`). Its output always re-assembles to the
@@ -10,10 +10,10 @@
 //! [`disassemble_with`] can also name maps, global variables and helpers
 //! through a [`SymbolResolver`]; its named operands are for display.
 
-use crate::asm::{
+use crate::isa::asm::{
     ALU_MNEMONICS, ATOMIC_MNEMONICS, JMP_MNEMONICS, MOVSX_MNEMONICS, SIZE_SUFFIXES, i32_to_bits,
 };
-use crate::insn::{Insn, alu, atomic, class, jmp, mode, op, pseudo, size, source};
+use crate::isa::insn::{Insn, alu, atomic, class, jmp, mode, opcode, pseudo, size, source};
 
 /// Names for the numbers a program refers to, for [`disassemble_with`].
 ///
@@ -24,8 +24,8 @@ use crate::insn::{Insn, alu, atomic, class, jmp, mode, op, pseudo, size, source}
 /// case the plain, re-assemblable form is printed.
 ///
 /// ```
-/// use tinybpf_vm::disasm::{SymbolResolver, disassemble_with};
-/// use tinybpf_vm::insn::Insn;
+/// use tinybpf_vm::isa::disasm::{SymbolResolver, disassemble_with};
+/// use tinybpf_vm::isa::insn::Insn;
 ///
 /// struct Names;
 /// impl SymbolResolver for Names {
@@ -79,8 +79,8 @@ impl SymbolResolver for NoSymbols {}
 /// Never panics: a `pc` past the end yields a comment line and 0 slots.
 ///
 /// ```
-/// use tinybpf_vm::disasm::disassemble_one;
-/// use tinybpf_vm::insn::Insn;
+/// use tinybpf_vm::isa::disasm::disassemble_one;
+/// use tinybpf_vm::isa::insn::Insn;
 ///
 /// let slots = [Insn::new(0x18, 0, 0, 0, 0x5566_7788), Insn::new(0, 0, 0, 0, 0x1122_3344)];
 /// assert_eq!(disassemble_one(&slots, 0), ("lddw %r0, 0x1122334455667788".to_string(), 2));
@@ -95,8 +95,8 @@ pub fn disassemble_one(insns: &[Insn], pc: usize) -> (String, usize) {
 /// re-assembles to exactly the same slots.
 ///
 /// ```
-/// use tinybpf_vm::asm::assemble;
-/// use tinybpf_vm::disasm::disassemble;
+/// use tinybpf_vm::isa::asm::assemble;
+/// use tinybpf_vm::isa::disasm::disassemble;
 ///
 /// let program = assemble("mov %r0, 0\nL: add %r0, 1\njlt %r0, 10, L\nexit").unwrap();
 /// let text = disassemble(&program);
@@ -402,7 +402,7 @@ fn lddw(
     names: &dyn SymbolResolver,
 ) -> Result<(String, usize), Invalid> {
     require(
-        insn.opcode == op::LDDW,
+        insn.opcode == opcode::LDDW,
         "legacy packet loads and unknown loads are not supported",
     )?;
     require(insn.off == 0, "unused off field of lddw is set")?;

@@ -15,9 +15,9 @@
 //! reads r0..r9 (the callee starts with the caller's registers) and is not
 //! assumed to write any, so it kills nothing.
 
-use crate::fuse::jump_target;
-use crate::memory::STACK_SLOT;
-use crate::op::{AtomicOp, Op};
+use crate::exec::memory::STACK_SLOT;
+use crate::ir::op::{AtomicOp, Op};
+use crate::passes::compact::jump_target;
 
 type Regs = u16;
 
@@ -410,7 +410,7 @@ pub(crate) fn eliminate_dead_stack_stores(ops: &mut [Op]) -> usize {
     removed
 }
 
-const FRAME_WORDS: usize = crate::memory::FRAME_SIZE / 64;
+const FRAME_WORDS: usize = crate::exec::memory::FRAME_SIZE / 64;
 type Frame = [u64; FRAME_WORDS];
 
 /// Bytes of the frame, as indices 0..512 (index = 512 + offset from r10).
@@ -427,7 +427,7 @@ enum StackAccess {
 
 fn frame_range(off: i16, width: usize) -> ByteRange {
     // The translator proved -512 <= off and off + width <= 0.
-    let start = (crate::memory::FRAME_SIZE as i64 + i64::from(off)) as usize;
+    let start = (crate::exec::memory::FRAME_SIZE as i64 + i64::from(off)) as usize;
     (start, start + width)
 }
 
@@ -585,19 +585,19 @@ fn or_into(dst: &mut Frame, src: &Frame) {
 }
 
 fn set(frame: &mut Frame, (start, end): ByteRange) {
-    for byte in start..end.min(crate::memory::FRAME_SIZE) {
+    for byte in start..end.min(crate::exec::memory::FRAME_SIZE) {
         frame[byte / 64] |= 1 << (byte % 64);
     }
 }
 
 fn clear(frame: &mut Frame, (start, end): ByteRange) {
-    for byte in start..end.min(crate::memory::FRAME_SIZE) {
+    for byte in start..end.min(crate::exec::memory::FRAME_SIZE) {
         frame[byte / 64] &= !(1 << (byte % 64));
     }
 }
 
 fn any(frame: &Frame, (start, end): ByteRange) -> bool {
-    (start..end.min(crate::memory::FRAME_SIZE))
+    (start..end.min(crate::exec::memory::FRAME_SIZE))
         .any(|byte| frame[byte / 64] & (1 << (byte % 64)) != 0)
 }
 

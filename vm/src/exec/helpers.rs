@@ -7,12 +7,12 @@
 //! program cannot be tricked into touching host memory.
 //!
 //! ```
-//! use tinybpf_vm::{Helpers, HelperContext, Program, ProgramOptions, asm::assemble_bytes};
+//! use tinybpf_vm::{Helpers, HelperContext, LoadedProgram, ProgramOptions, isa::asm::assemble_bytes};
 //! let mut helpers = Helpers::with_builtins();
 //! // helper 100: the sum of its first two arguments
 //! helpers.register(100, "sum", |_ctx: &mut HelperContext<'_>, args: [u64; 5]| Ok(args[0] + args[1]));
 //! let code = assemble_bytes("mov %r1, 40\nmov %r2, 2\ncall 100\nexit").unwrap();
-//! let program = Program::load(&code, ProgramOptions { helpers, ..Default::default() }).unwrap();
+//! let program = LoadedProgram::load(&code, ProgramOptions { helpers, ..Default::default() }).unwrap();
 //! assert_eq!(program.run(&mut []).unwrap().retval, 42);
 //! ```
 
@@ -24,8 +24,8 @@ use std::time::Instant;
 use tinybpf_maps::{ArrayMap, MapError};
 
 use crate::error::{Access, HelperError};
-use crate::memory::{AddressSpace, MAP_HANDLE_BASE, map_value_start};
-use crate::run::RunContext;
+use crate::exec::RunContext;
+use crate::exec::memory::{AddressSpace, MAP_HANDLE_BASE, map_value_start};
 
 /// Helper ids of the built-in helpers (from `linux/bpf.h`).
 pub mod ids {

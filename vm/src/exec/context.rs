@@ -1,0 +1,76 @@
+//! What one run carries besides the program: the per-run context (budget,
+//! random state, cpu id, captured trace) and the outcome of a run.
+
+/// Instructions a run may execute unless told otherwise.
+pub const DEFAULT_INSN_BUDGET: u64 = 10_000_000;
+
+/// Seed of the pseudo-random generator unless told otherwise.
+pub const DEFAULT_SEED: u64 = 0x2545_f491_4f6c_dd1d;
+
+/// What one run may use and what it leaves behind besides its result: the
+/// instruction budget, the random generator's state, the cpu id helpers see,
+/// and the captured `trace_printk` lines. Reuse one per thread across runs.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    /// Most instructions a run may execute; checked at every taken jump and call.
+    pub insn_budget: u64,
+    /// Value returned by `bpf_get_smp_processor_id`.
+    pub cpu_id: u32,
+    /// Lines printed by `bpf_trace_printk`, oldest first.
+    pub trace: Vec<String>,
+    rng_state: u64,
+}
+
+impl Default for RunContext {
+    fn default() -> Self {
+        RunContext::new()
+    }
+}
+
+impl RunContext {
+    /// Default budget, cpu 0, default seed, empty trace.
+    pub fn new() -> Self {
+        RunContext {
+            insn_budget: DEFAULT_INSN_BUDGET,
+            cpu_id: 0,
+            trace: Vec::new(),
+            rng_state: DEFAULT_SEED,
+        }
+    }
+
+    /// Sets the instruction budget.
+    pub fn with_budget(mut self, budget: u64) -> Self {
+        self.insn_budget = budget;
+        self
+    }
+
+    /// Seeds `bpf_get_prandom_u32` (a seed of 0 is replaced by the default).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.rng_state = if seed == 0 { DEFAULT_SEED } else { seed };
+        self
+    }
+
+    /// Takes the captured trace lines, leaving the trace empty.
+    pub fn take_trace(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.trace)
+    }
+
+    /// xorshift64*: the next 32 random bits.
+    pub(crate) fn next_random(&mut self) -> u32 {
+        let mut x = self.rng_state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng_state = x;
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
+    }
+}
+
+/// The result of a run that reached its final `exit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// r0 at exit.
+    pub retval: u64,
+    /// Instructions executed (an `lddw` counts once).
+    pub insns: u64,
+}

@@ -1,0 +1,3 @@
+//! The internal form programs are translated into and run from.
+
+pub mod op;
