@@ -16,6 +16,7 @@
 //! The crates underneath are re-exported: [`maps`] (the array map runtime),
 //! [`vm`] (the interpreter), [`loader`] (the ELF loader).
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod error;
 pub mod json;

@@ -1,5 +1,7 @@
 //! The `tinybpf` command: run, disassemble and inspect eBPF object files.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

@@ -2,6 +2,8 @@
 //! as hex bytes on standard input, the memory as an optional hex first
 //! argument; r0 is printed in hex. Any error exits non-zero with a message.
 
+#![forbid(unsafe_code)]
+
 use std::io::Read;
 use std::process::ExitCode;
 
