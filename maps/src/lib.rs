@@ -85,20 +85,42 @@
 #![warn(missing_docs)]
 
 mod array;
+mod common;
+mod create;
 mod def;
 mod dump;
 mod error;
+mod freeze;
+pub mod hash;
+mod map;
+mod map_type;
+mod options;
+mod percpu_array;
+pub mod perf_event;
 mod pin;
+pub mod ringbuf;
 pub mod shared_mem;
+pub mod slots;
 mod storage;
 mod view;
 
 pub use array::ArrayMap;
+pub use create::{NR_CPUS, PCPU_MIN_UNIT_SIZE};
 pub use def::{
     ARRAY_MAP_FLAGS, ArrayLayout, BPF_ANY, BPF_EXIST, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG,
     BPF_F_WRONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_NOEXIST, MAX_VALUE_SIZE, MapDef, PAGE_SIZE,
 };
 pub use dump::DumpOptions;
 pub use error::{MapError, PinError, errno};
+pub use map::{BpfMap, Entries, ProgramOp};
+pub use map_type::{
+    BPF_F_INNER_MAP, BPF_F_NO_COMMON_LRU, BPF_F_NO_PREALLOC, BPF_F_NUMA_NODE, BPF_F_PRESERVE_ELEMS,
+    BPF_F_RDONLY, BPF_F_STACK_BUILD_ID, BPF_F_WRONLY, BPF_F_ZERO_SEED, MapType, map_flags_names,
+};
+pub use options::{
+    DEFAULT_PERF_BUFFER_BYTES, MapOptions, MemoryBudget, MemoryCharge, host_possible_cpus,
+    parse_cpu_list,
+};
+pub use perf_event::PerfEvent;
 pub use pin::{PIN_FORMAT_VERSION, PIN_HEADER_LEN, PIN_MAGIC};
 pub use view::{MapView, MapViewMut};
