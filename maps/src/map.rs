@@ -150,7 +150,7 @@ impl BpfMap {
                 let slices = if map_type.is_percpu() { cpus } else { 1 };
                 let reserved = HashMap::reserved_bytes(&def, elem, slices)?;
                 let charge = MemoryCharge::to(budget, reserved)?;
-                let map = HashMap::new(def, map_type, elem, slices, seed, charge)?;
+                let map = HashMap::new(def, map_type, elem, slices, cpus, seed, charge)?;
                 (Kind::Hash(Arc::new(map)), def, reserved)
             }
             MapType::ProgArray | MapType::PerfEventArray => {

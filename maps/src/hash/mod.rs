@@ -77,6 +77,8 @@ pub struct HashMap {
     index: RwLock<HashIndex>,
     /// LRU referenced bits, one per slot (empty for non-LRU maps).
     referenced: Box<[AtomicBool]>,
+    /// The possible CPUs (programs run on CPUs below it).
+    possible_cpus: u32,
     _charge: MemoryCharge,
 }
 
@@ -101,6 +103,7 @@ impl HashMap {
         map_type: MapType,
         elem_size: usize,
         cpus: u32,
+        possible_cpus: u32,
         seed: u64,
         charge: MemoryCharge,
     ) -> Result<HashMap, MapError> {
@@ -122,6 +125,7 @@ impl HashMap {
             slices: CpuSlices::allocate(cpus, len)?,
             index: RwLock::new(HashIndex::new(def.max_entries, def.key_size, seed)?),
             referenced,
+            possible_cpus,
             _charge: charge,
         })
     }
@@ -168,7 +172,7 @@ impl HashMap {
     /// CPU below the possible CPUs gives it).
     pub(crate) fn region(&self, cpu: u32) -> Option<(NonNull<u8>, usize)> {
         let slice = if self.is_percpu() { cpu } else { 0 };
-        if cpu >= self.slices.cpus() && self.is_percpu() {
+        if cpu >= self.possible_cpus {
             return None;
         }
         Some((self.slices.base(slice)?, self.slices.len()))
@@ -269,10 +273,10 @@ impl HashMap {
                     return Err(MapError::ReadOnlyForPrograms);
                 }
                 check_value(value.len(), self.def.value_size as usize)?;
-                if cpu >= self.slices.cpus() {
+                if cpu >= self.possible_cpus {
                     return Err(MapError::CpuOutOfRange {
                         cpu,
-                        possible_cpus: self.slices.cpus(),
+                        possible_cpus: self.possible_cpus,
                     });
                 }
             }
