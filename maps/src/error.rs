@@ -466,6 +466,15 @@ pub enum PinError {
         #[source]
         source: std::io::Error,
     },
+    /// The pin path is not a regular file (a symbolic link, FIFO, directory,
+    /// socket or device), which tinybpf refuses to open or map.
+    #[error("{path}: not a regular file ({kind}); pin files must be regular files")]
+    NotRegularFile {
+        /// The pin path.
+        path: PathBuf,
+        /// What it is.
+        kind: &'static str,
+    },
     /// The file does not start with the pin magic.
     #[error("{path}: not a tinybpf pinned map (magic {found:02x?})")]
     BadMagic {
