@@ -92,6 +92,7 @@ mod dump;
 mod error;
 mod freeze;
 pub mod hash;
+pub mod lpm_trie;
 mod map;
 mod map_type;
 mod options;

@@ -28,6 +28,7 @@ use crate::create;
 use crate::def::{BPF_F_RDONLY_PROG, MapDef};
 use crate::error::MapError;
 use crate::hash::{Cursor, HashMap, Writer};
+use crate::lpm_trie::LpmTrie;
 use crate::map_type::{BPF_F_RDONLY, BPF_F_WRONLY, BPF_F_ZERO_SEED, MapType};
 use crate::options::{MapOptions, MemoryCharge};
 use crate::percpu_array::PercpuArray;
@@ -81,6 +82,7 @@ enum Kind {
     Hash(Arc<HashMap>),
     Slots(Arc<SlotMap>),
     Ringbuf(Arc<RingBuf>),
+    Lpm(Arc<LpmTrie>),
 }
 
 struct Common {
@@ -183,6 +185,16 @@ impl BpfMap {
                 let charge = MemoryCharge::to(budget, reserved)?;
                 (
                     Kind::Ringbuf(Arc::new(RingBuf::new(def, charge)?)),
+                    def,
+                    reserved,
+                )
+            }
+            MapType::LpmTrie => {
+                let elem = LpmTrie::check(&def)?;
+                let reserved = LpmTrie::reserved_bytes(&def, elem);
+                let charge = MemoryCharge::to(budget, reserved)?;
+                (
+                    Kind::Lpm(Arc::new(LpmTrie::new(def, elem, seed, charge)?)),
                     def,
                     reserved,
                 )
@@ -312,6 +324,7 @@ impl BpfMap {
             Kind::Hash(map) => map.lookup_into(key, out),
             Kind::Slots(map) => map.lookup_into(key, out),
             Kind::Ringbuf(_) => Err(self.not_supported("look up")),
+            Kind::Lpm(map) => map.lookup_into(key, out),
         }
     }
 
@@ -353,6 +366,7 @@ impl BpfMap {
             Kind::Hash(map) => map.update(key, Writer::User(value), flags),
             Kind::Slots(map) => map.update(key, value, flags),
             Kind::Ringbuf(_) => Err(self.not_supported("update")),
+            Kind::Lpm(map) => map.update(key, value, flags, false),
         }
     }
 
@@ -369,6 +383,7 @@ impl BpfMap {
             Kind::Hash(map) => map.delete(key),
             Kind::Slots(map) => map.delete(key),
             Kind::Ringbuf(_) => Err(self.not_supported("delete")),
+            Kind::Lpm(map) => map.delete(key),
         }
     }
 
@@ -389,6 +404,7 @@ impl BpfMap {
             Kind::Hash(map) => return map.next_key_into(key, out),
             Kind::Slots(map) => return map.next_key_into(key, out),
             Kind::Ringbuf(_) => return Err(self.not_supported("walk the keys of")),
+            Kind::Lpm(map) => return map.next_key_into(key, out),
         };
         check_value(out.len(), 4)?;
         out.copy_from_slice(&index.to_le_bytes());
@@ -442,6 +458,7 @@ impl BpfMap {
             Kind::Hash(map) => map.region(cpu),
             Kind::Slots(map) => Some(map.region()),
             Kind::Ringbuf(map) => Some(map.region()),
+            Kind::Lpm(map) => Some(map.region()),
         }
     }
 
@@ -460,6 +477,7 @@ impl BpfMap {
                     | LruHash
                     | PercpuHash
                     | LruPercpuHash
+                    | LpmTrie
                     | Devmap
                     | DevmapHash
                     | Xskmap
@@ -467,7 +485,7 @@ impl BpfMap {
             ProgramOp::Update | ProgramOp::Delete => {
                 matches!(
                     t,
-                    Array | PercpuArray | Hash | LruHash | PercpuHash | LruPercpuHash
+                    Array | PercpuArray | Hash | LruHash | PercpuHash | LruPercpuHash | LpmTrie
                 )
             }
             ProgramOp::LookupPercpu => t.is_percpu(),
@@ -506,6 +524,7 @@ impl BpfMap {
                 _ => None,
             },
             Kind::Ringbuf(_) => None,
+            Kind::Lpm(map) => map.lookup_for_program(key),
         }
     }
 
@@ -535,6 +554,7 @@ impl BpfMap {
             Kind::Array(array) => array.update_from_program(key, value, flags),
             Kind::PercpuArray(map) => map.update_cpu(key, value, flags, cpu),
             Kind::Hash(map) => map.update(key, Writer::Program(value, cpu), flags),
+            Kind::Lpm(map) => map.update(key, value, flags, true),
             _ => {
                 self.check_program_op(ProgramOp::Update)?;
                 Ok(())
@@ -549,6 +569,12 @@ impl BpfMap {
             Kind::Array(array) => array.delete_from_program(key),
             Kind::PercpuArray(map) => map.delete(key),
             Kind::Hash(map) => {
+                if self.def().map_flags & BPF_F_RDONLY_PROG != 0 {
+                    return Err(MapError::ReadOnlyForPrograms);
+                }
+                map.delete(key)
+            }
+            Kind::Lpm(map) => {
                 if self.def().map_flags & BPF_F_RDONLY_PROG != 0 {
                     return Err(MapError::ReadOnlyForPrograms);
                 }
@@ -737,6 +763,10 @@ impl Iterator for Entries<'_> {
             Kind::Slots(map) => map.entry_after(self.next).map(|(key, value, next)| {
                 self.next = next;
                 (key.to_le_bytes().to_vec(), value)
+            }),
+            Kind::Lpm(map) => map.entry_at(self.cursor).map(|(key, value, cursor)| {
+                self.cursor = cursor;
+                (key, value)
             }),
             Kind::Ringbuf(_) => None,
         };

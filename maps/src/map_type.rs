@@ -123,13 +123,12 @@ impl MapType {
         use MapType::*;
         match self {
             Hash | Array | ProgArray | PerfEventArray | PercpuHash | PercpuArray | LruHash
-            | LruPercpuHash | Devmap | Cpumap | Xskmap | DevmapHash | Ringbuf => None,
+            | LruPercpuHash | LpmTrie | Devmap | Cpumap | Xskmap | DevmapHash | Ringbuf => None,
             Unspec => Some("BPF_MAP_TYPE_UNSPEC is not a map type"),
             ArrayOfMaps | HashOfMaps => Some(
                 "maps of maps are not supported: tinybpf programs address each map's values \
                  directly, and an inner map cannot be chosen at run time",
             ),
-            LpmTrie => Some("longest-prefix-match tries are not implemented yet"),
             StackTrace => Some("stack traces need the kernel's unwinder; there is none here"),
             CgroupArray | CgroupStorage | PercpuCgroupStorage | CgrpStorage => {
                 Some("cgroup maps need kernel cgroups; there are none here")
