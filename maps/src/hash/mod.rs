@@ -13,7 +13,7 @@
 //! `BPF_F_NO_PREALLOC` is accepted and changes nothing (the errnos are the
 //! same, as SEMANTICS.md observes).
 //!
-//! The key index ([`index::HashIndex`]) sits behind a reader-writer lock:
+//! The key index (`index::HashIndex`) sits behind a reader-writer lock:
 //! lookups (program or user space) share it, updates and deletes take it
 //! alone. Value bytes are never behind the lock: programs read and write
 //! them through [`crate::shared_mem`] while user space updates them.
