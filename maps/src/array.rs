@@ -8,6 +8,8 @@ use crate::def::{
     ArrayLayout, BPF_EXIST, BPF_F_RDONLY_PROG, BPF_F_WRONLY_PROG, BPF_NOEXIST, MapDef,
 };
 use crate::error::MapError;
+use crate::freeze::WriteGate;
+use crate::options::MemoryCharge;
 use crate::shared_mem;
 use crate::storage::ValueMemory;
 
@@ -34,6 +36,10 @@ pub(crate) struct MapInner {
     /// Number of live writable views; freezing and creating writable views
     /// happen under this lock, as under the kernel's `freeze_mutex`.
     pub(crate) writable_views: Mutex<usize>,
+    /// User-space writes in flight (freezing waits for none).
+    write_gate: WriteGate,
+    /// The memory charged for the map, released with it.
+    _charge: MemoryCharge,
 }
 
 impl MapInner {
@@ -44,6 +50,8 @@ impl MapInner {
             memory,
             local_frozen: AtomicU32::new(0),
             writable_views: Mutex::new(0),
+            write_gate: WriteGate::default(),
+            _charge: MemoryCharge::none(),
         }
     }
 
@@ -89,11 +97,28 @@ impl ArrayMap {
     /// assert_eq!(map.lookup(&4u32.to_le_bytes()).unwrap_err().errno(), 2); // ENOENT
     /// ```
     pub fn new(def: MapDef) -> Result<ArrayMap, MapError> {
+        ArrayMap::new_charged(def, None)
+    }
+
+    /// As [`ArrayMap::new`], charging the value area to `budget` (ENOMEM
+    /// when it does not fit); the charge is released when the map is dropped.
+    pub fn new_charged(
+        def: MapDef,
+        budget: Option<&crate::MemoryBudget>,
+    ) -> Result<ArrayMap, MapError> {
         let layout = def.check()?;
+        let charge = MemoryCharge::to(budget, layout.alloc_len as u64)?;
         let memory = ValueMemory::allocate(layout.alloc_len)?;
+        let mut inner = MapInner::new(def, layout, memory);
+        inner._charge = charge;
         Ok(ArrayMap {
-            inner: Arc::new(MapInner::new(def, layout, memory)),
+            inner: Arc::new(inner),
         })
+    }
+
+    /// The bytes the map reserves (its value area), as charged to a budget.
+    pub fn reserved_bytes(&self) -> u64 {
+        self.inner.layout.alloc_len as u64
     }
 
     /// The definition the map was created with.
@@ -178,11 +203,10 @@ impl ArrayMap {
     /// `E2BIG`, `BPF_NOEXIST` `EEXIST`. Copies `value_size` bytes, not
     /// atomically as a whole (each aligned word is atomic).
     pub fn update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), MapError> {
-        if self.is_frozen() {
-            return Err(MapError::Frozen {
-                operation: "update",
-            });
-        }
+        let _write = self
+            .inner
+            .write_gate
+            .begin(self.inner.frozen_flag(), "update")?;
         self.update_unchecked_access(key, value, flags)
     }
 
@@ -265,7 +289,9 @@ impl ArrayMap {
     /// Freezes the map: user space can no longer write it (updates, deletes
     /// and writable views fail with `EPERM`); programs still can unless the
     /// map is `BPF_F_RDONLY_PROG`. `EBUSY` while a writable view is alive,
-    /// and `EBUSY` if already frozen (as the kernel's `map_freeze`).
+    /// while a user-space update is still landing, and if already frozen
+    /// (as the kernel's `map_freeze`): once it succeeds, no user-space write
+    /// lands any more.
     pub fn freeze(&self) -> Result<(), MapError> {
         let writable_views = self.inner.lock_writable_views();
         if *writable_views > 0 {
@@ -273,11 +299,7 @@ impl ArrayMap {
                 count: *writable_views,
             });
         }
-        if self.inner.is_frozen() {
-            return Err(MapError::AlreadyFrozen);
-        }
-        self.inner.frozen_flag().store(1, Ordering::Release);
-        Ok(())
+        self.inner.write_gate.freeze(self.inner.frozen_flag())
     }
 
     /// True once [`ArrayMap::freeze`] succeeded (for a pinned map: in any

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::map_type::MapType;
+
 /// The kernel's errno values used by array maps (positive; a helper returns
 /// `-errno`).
 pub mod errno {
@@ -19,6 +21,21 @@ pub mod errno {
     pub const EEXIST: i32 = 17;
     /// Invalid argument.
     pub const EINVAL: i32 = 22;
+    /// Try again (a ring buffer without room for a record).
+    pub const EAGAIN: i32 = 11;
+    /// No such device (a CPU map entry for a CPU that is not possible).
+    pub const ENODEV: i32 = 19;
+    /// No space left (a perf event buffer without room: the sample is lost).
+    pub const ENOSPC: i32 = 28;
+    /// Value too large (a CPU map queue size above the limit).
+    pub const EOVERFLOW: i32 = 75;
+    /// Operation not supported (user-space lookup of an XSKMAP, perf output
+    /// to another CPU's event).
+    pub const EOPNOTSUPP: i32 = 95;
+    /// The kernel-internal "not supported" (524) that the bpf syscall
+    /// returns for operations a map type lacks (ring buffer lookups, perf
+    /// event array lookups, LRU maps without pre-allocation).
+    pub const ENOTSUPP: i32 = 524;
 }
 
 /// Why a map could not be created or a map operation failed.
@@ -28,7 +45,7 @@ pub mod errno {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MapError {
     /// The map type is not `BPF_MAP_TYPE_ARRAY` (EINVAL).
-    #[error("map type {map_type} is not supported (only BPF_MAP_TYPE_ARRAY = 2)")]
+    #[error("map type {map_type} is not BPF_MAP_TYPE_ARRAY (2)")]
     UnsupportedMapType {
         /// The requested type.
         map_type: u32,
@@ -156,6 +173,226 @@ pub enum MapError {
     /// Freezing a map that is already frozen (EBUSY).
     #[error("the map is already frozen")]
     AlreadyFrozen,
+    /// Freezing while user-space writes are still landing (EBUSY), as the
+    /// kernel's `map_freeze` with `bpf_map_write_active`.
+    #[error("cannot freeze: {count} user-space write(s) to the map are in flight")]
+    WritesInFlight {
+        /// How many writes were in flight.
+        count: usize,
+    },
+    /// A map type number that `linux/bpf.h` does not define (EINVAL).
+    #[error("map type {map_type} is not a BPF_MAP_TYPE_* of linux/bpf.h")]
+    UnknownMapType {
+        /// The requested type number.
+        map_type: u32,
+    },
+    /// A map type tinybpf cannot create (EINVAL).
+    #[error("map type {map_type} ({number}) is not supported: {reason}", number = map_type.as_u32())]
+    MapTypeNotSupported {
+        /// The requested type.
+        map_type: MapType,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A key size the map type does not accept (EINVAL).
+    #[error("{map_type}: key_size {key_size} is invalid ({expected})")]
+    KeySizeFor {
+        /// The map type.
+        map_type: MapType,
+        /// The requested key size.
+        key_size: u32,
+        /// What the type accepts.
+        expected: &'static str,
+    },
+    /// A value size the map type does not accept (EINVAL).
+    #[error("{map_type}: value_size {value_size} is invalid ({expected})")]
+    ValueSizeFor {
+        /// The map type.
+        map_type: MapType,
+        /// The requested value size.
+        value_size: u32,
+        /// What the type accepts.
+        expected: &'static str,
+    },
+    /// `max_entries` the map type does not accept (EINVAL).
+    #[error("{map_type}: max_entries {max_entries} is invalid ({expected})")]
+    MaxEntriesFor {
+        /// The map type.
+        map_type: MapType,
+        /// The requested number of entries.
+        max_entries: u32,
+        /// What the type accepts.
+        expected: &'static str,
+    },
+    /// Map flags the map type does not accept (EINVAL).
+    #[error("{map_type}: map_flags {flags:#x} are not allowed ({reason})")]
+    FlagsNotAllowed {
+        /// The map type.
+        map_type: MapType,
+        /// All requested flags.
+        flags: u32,
+        /// Why.
+        reason: &'static str,
+    },
+    /// An LRU hash created with `BPF_F_NO_PREALLOC` (the kernel's ENOTSUPP, 524).
+    #[error("{map_type}: LRU maps cannot be created with BPF_F_NO_PREALLOC")]
+    LruWithoutPrealloc {
+        /// The map type.
+        map_type: MapType,
+    },
+    /// `key_size + value_size` too large for a hash element (E2BIG).
+    #[error("key_size {key_size} + value_size {value_size} must stay below {limit}")]
+    KeyValueTooBig {
+        /// The requested key size.
+        key_size: u32,
+        /// The requested value size.
+        value_size: u32,
+        /// The kernel's bound.
+        limit: u64,
+    },
+    /// A per-CPU value above the per-CPU allocator's unit (E2BIG).
+    #[error("per-CPU value_size {value_size} rounds up past {limit} bytes")]
+    PercpuValueTooBig {
+        /// The requested value size.
+        value_size: u32,
+        /// The largest per-CPU value (32 KiB).
+        limit: u32,
+    },
+    /// More entries than the map type allows (E2BIG).
+    #[error("{map_type}: max_entries {max_entries} exceeds {limit}")]
+    TooManyEntries {
+        /// The map type.
+        map_type: MapType,
+        /// The requested number of entries.
+        max_entries: u32,
+        /// The largest accepted.
+        limit: u64,
+    },
+    /// Creating the map would pass the object's memory budget (ENOMEM).
+    #[error("memory budget exceeded: {requested} more bytes requested, {used} of {limit} in use")]
+    MemoryBudgetExceeded {
+        /// Bytes the map needs.
+        requested: u64,
+        /// Bytes already charged.
+        used: u64,
+        /// The budget's limit.
+        limit: u64,
+    },
+    /// A new key in a full map that does not evict (E2BIG).
+    #[error("the map is full: all {max_entries} entries are in use")]
+    MapFull {
+        /// The map's capacity.
+        max_entries: u32,
+    },
+    /// The key is not in the map (ENOENT).
+    #[error("no element with this key")]
+    KeyNotFound,
+    /// `get_next_key` after the last key, or of an empty map (ENOENT).
+    #[error("there is no next key")]
+    NoMoreKeys,
+    /// `BPF_NOEXIST` update of a key that is present (EEXIST).
+    #[error("BPF_NOEXIST update: the key already exists")]
+    KeyExists,
+    /// Update flags other than `BPF_ANY` where only `BPF_ANY` is accepted
+    /// (program arrays, perf event arrays: EINVAL).
+    #[error("update flags {flags:#x}: this map only accepts BPF_ANY (0)")]
+    UpdateFlagsMustBeAny {
+        /// The flags passed.
+        flags: u64,
+    },
+    /// Delete of an index at or past `max_entries` in a redirect map (EINVAL).
+    #[error("index {index} is past the map's {max_entries} entries")]
+    IndexOutOfRange {
+        /// The index.
+        index: u32,
+        /// The map's size.
+        max_entries: u32,
+    },
+    /// An operation the map type does not offer; the errno is the kernel's
+    /// for that type (ENOTSUPP 524, EOPNOTSUPP 95 or EINVAL).
+    #[error("{map_type}: {operation} is not supported")]
+    NotSupported {
+        /// The map type.
+        map_type: MapType,
+        /// The operation.
+        operation: &'static str,
+        /// The kernel's errno.
+        errno: i32,
+    },
+    /// An operation the kernel's verifier refuses in programs for this map
+    /// type (EINVAL, the verifier's answer at load time).
+    #[error("{map_type}: programs may not {operation} this map type")]
+    NotFromPrograms {
+        /// The map type.
+        map_type: MapType,
+        /// The operation.
+        operation: &'static str,
+    },
+    /// A CPU index at or past the number of possible CPUs (EINVAL).
+    #[error("CPU {cpu} is not one of the {possible_cpus} possible CPUs")]
+    CpuOutOfRange {
+        /// The CPU index.
+        cpu: u32,
+        /// The number of possible CPUs.
+        possible_cpus: u32,
+    },
+    /// A CPU map entry for a CPU that is not possible (ENODEV).
+    #[error("CPU {cpu} is not possible (the host has {possible_cpus})")]
+    CpuNotPossible {
+        /// The CPU index (the key).
+        cpu: u32,
+        /// The number of possible CPUs.
+        possible_cpus: u32,
+    },
+    /// A CPU map queue size above the kernel's sanity limit (EOVERFLOW).
+    #[error("CPU map queue size {qsize} exceeds {limit}")]
+    QueueSizeTooBig {
+        /// The requested queue size.
+        qsize: u32,
+        /// The largest accepted.
+        limit: u32,
+    },
+    /// A devmap or cpumap entry naming a program without a target (EINVAL).
+    #[error("an entry without a target (ifindex or qsize 0) cannot name a program (fd {fd})")]
+    ProgramWithoutTarget {
+        /// The program fd given.
+        fd: i32,
+    },
+    /// Perf event output flags with unknown bits (EINVAL).
+    #[error("output flags {flags:#x} have unknown bits")]
+    UnknownOutputFlags {
+        /// The flags passed.
+        flags: u64,
+    },
+    /// Perf event output to an entry no event is attached to (ENOENT).
+    #[error("perf event array entry {index} has no event attached")]
+    NoEventAttached {
+        /// The entry.
+        index: u32,
+    },
+    /// Perf event output to another CPU's event (EOPNOTSUPP).
+    #[error("perf event array entry {index} belongs to CPU {index}, the program runs on CPU {cpu}")]
+    EventOnOtherCpu {
+        /// The entry.
+        index: u32,
+        /// The running CPU.
+        cpu: u32,
+    },
+    /// A perf event buffer without room: the sample is counted as lost
+    /// (ENOSPC).
+    #[error("perf event buffer of entry {index} is full: sample of {bytes} bytes lost")]
+    EventLost {
+        /// The entry.
+        index: u32,
+        /// The sample's size.
+        bytes: usize,
+    },
+    /// A ring buffer without room for the record (EAGAIN).
+    #[error("ring buffer has no room for a record of {size} bytes")]
+    RingFull {
+        /// The record's size.
+        size: u64,
+    },
 }
 
 impl MapError {
@@ -180,7 +417,37 @@ impl MapError {
             MapError::NoSuchElement { .. } | MapError::NoNextKey { .. } => ENOENT,
             MapError::ElementExists { .. } => EEXIST,
             MapError::Frozen { .. } | MapError::ReadOnlyForPrograms => EPERM,
-            MapError::WritableViewsAlive { .. } | MapError::AlreadyFrozen => EBUSY,
+            MapError::WritableViewsAlive { .. }
+            | MapError::AlreadyFrozen
+            | MapError::WritesInFlight { .. } => EBUSY,
+            MapError::UnknownMapType { .. }
+            | MapError::MapTypeNotSupported { .. }
+            | MapError::KeySizeFor { .. }
+            | MapError::ValueSizeFor { .. }
+            | MapError::MaxEntriesFor { .. }
+            | MapError::FlagsNotAllowed { .. }
+            | MapError::UpdateFlagsMustBeAny { .. }
+            | MapError::IndexOutOfRange { .. }
+            | MapError::NotFromPrograms { .. }
+            | MapError::CpuOutOfRange { .. }
+            | MapError::ProgramWithoutTarget { .. }
+            | MapError::UnknownOutputFlags { .. } => EINVAL,
+            MapError::LruWithoutPrealloc { .. } => ENOTSUPP,
+            MapError::KeyValueTooBig { .. }
+            | MapError::PercpuValueTooBig { .. }
+            | MapError::TooManyEntries { .. }
+            | MapError::MapFull { .. } => E2BIG,
+            MapError::MemoryBudgetExceeded { .. } => ENOMEM,
+            MapError::KeyNotFound | MapError::NoMoreKeys | MapError::NoEventAttached { .. } => {
+                ENOENT
+            }
+            MapError::KeyExists => EEXIST,
+            MapError::NotSupported { errno, .. } => *errno,
+            MapError::CpuNotPossible { .. } => ENODEV,
+            MapError::QueueSizeTooBig { .. } => EOVERFLOW,
+            MapError::EventOnOtherCpu { .. } => EOPNOTSUPP,
+            MapError::EventLost { .. } => ENOSPC,
+            MapError::RingFull { .. } => EAGAIN,
         }
     }
 }
@@ -198,6 +465,15 @@ pub enum PinError {
         /// The underlying error.
         #[source]
         source: std::io::Error,
+    },
+    /// The pin path is not a regular file (a symbolic link, FIFO, directory,
+    /// socket or device), which tinybpf refuses to open or map.
+    #[error("{path}: not a regular file ({kind}); pin files must be regular files")]
+    NotRegularFile {
+        /// The pin path.
+        path: PathBuf,
+        /// What it is.
+        kind: &'static str,
     },
     /// The file does not start with the pin magic.
     #[error("{path}: not a tinybpf pinned map (magic {found:02x?})")]

@@ -1,11 +1,40 @@
-//! `tinybpf-maps`: the kernel's `BPF_MAP_TYPE_ARRAY` for tinybpf.
+//! `tinybpf-maps`: the kernel's BPF map types for tinybpf.
+//!
+//! [`BpfMap`] is one cheap-to-clone, `Send + Sync` handle over every
+//! supported type (see [`MapType`]), created with the kernel's checks and
+//! errnos by [`BpfMap::create`] and offering the `bpf(2)` syscall's
+//! operations for user space and the helpers' operations for programs:
+//!
+//! | type | module | kernel reference |
+//! |------|--------|------------------|
+//! | `ARRAY` | [`ArrayMap`] | kernel/bpf/arraymap.c |
+//! | `PERCPU_ARRAY` | `percpu_array` | kernel/bpf/arraymap.c |
+//! | `HASH`, `LRU_HASH`, `PERCPU_HASH`, `LRU_PERCPU_HASH` | [`hash`] | kernel/bpf/hashtab.c |
+//! | `LPM_TRIE` | [`lpm_trie`] | kernel/bpf/lpm_trie.c |
+//! | `DEVMAP`, `DEVMAP_HASH`, `CPUMAP`, `XSKMAP`, `PROG_ARRAY`, `PERF_EVENT_ARRAY` | [`slots`], [`perf_event`] | devmap.c, cpumap.c, xskmap.c, arraymap.c |
+//! | `RINGBUF` | [`ringbuf`] | kernel/bpf/ringbuf.c |
+//!
+//! Maps of maps, socket, cgroup, storage and stack-trace maps are refused
+//! at creation with `EINVAL` and a reason ([`MapType::unsupported_reason`]).
+//!
+//! Each map has one value region per CPU that programs may point into
+//! ([`BpfMap::program_region`]; per-CPU maps give each CPU its own slice of
+//! identical layout on separate pages); it never moves while the map lives,
+//! and a program lookup returns an offset into it. All elements are
+//! pre-allocated, so program operations allocate nothing. Every map is
+//! charged at creation to an optional [`MemoryBudget`] shared by the maps
+//! of one object (`ENOMEM` past its limit), and releases the charge when
+//! dropped.
+//!
+//! # Arrays
 //!
 //! An [`ArrayMap`] is a fixed array of `max_entries` elements of `value_size`
 //! bytes, indexed by a 4-byte key, exactly as in the 2014 kernel patch that
 //! introduced it: all elements are allocated and zeroed at creation, each is
 //! `value_size` rounded up to 8 bytes, and their addresses never move, so a
 //! program may keep a pointer to an element (what `bpf_map_lookup_elem`
-//! returns) for as long as the map lives.
+//! returns) for as long as the map lives. [`BpfMap::as_array`] gives the VM
+//! the concrete array for its fast paths.
 //!
 //! # Memory model
 //!
@@ -13,7 +42,9 @@
 //! at once, with no lock ("nothing protects concurrent access", says the
 //! patch). Every access to value bytes goes through [`shared_mem`]: aligned
 //! loads and stores are `Relaxed` atomics of their width, unaligned ones are
-//! byte-wise `AtomicU8` accesses, copies move aligned words atomically, and
+//! byte-wise `AtomicU8` accesses, copies move each chunk with the widest
+//! aligned atomic that fits (8, 4, 2, then 1 bytes, so a user-space read
+//! never tears an aligned field), and
 //! the eBPF atomic instructions are real atomic read-modify-write operations.
 //! There is therefore no data race and no undefined behaviour in Rust's sense.
 //! The one limit: racing accesses of *different* widths to the same bytes
@@ -39,7 +70,15 @@
 //! `get_next_key`: index 0 for no key or one out of range, `ENOENT` after the
 //! last.
 //!
-//! # Views and freezing
+//! # Freezing
+//!
+//! [`BpfMap::freeze`] (and [`ArrayMap::freeze`]) make a map read-only for
+//! user space; like the kernel's `map_freeze` with `bpf_map_write_active`,
+//! a freeze fails with `EBUSY` while a user-space write is still landing,
+//! so once it succeeds no user-space write lands any more (see the
+//! `freeze` module for the handshake).
+//!
+//! # Views
 //!
 //! A map created with [`BPF_F_MMAPABLE`] can be viewed without copies:
 //! [`ArrayMap::view`] gives a read-only [`MapView`], [`ArrayMap::view_mut`] a
@@ -56,7 +95,11 @@
 //! page, then the value pages) mapped shared; [`ArrayMap::open_pinned`] maps
 //! it again, in this or another process, and both see each other's writes
 //! and freezes live. This goes beyond the kernel patch: it lets a second
-//! process watch a running program's counters.
+//! process watch a running program's counters. Pin files are reserved with
+//! `posix_fallocate`, created `0600`, opened only when they are regular
+//! files whose header matches their size; a file shortened while mapped
+//! ends the process with `SIGBUS` (documented, tested, no memory
+//! corruption): the `pin` module explains the choice.
 //!
 //! # Dump
 //!
@@ -85,20 +128,43 @@
 #![warn(missing_docs)]
 
 mod array;
+mod common;
+mod create;
 mod def;
 mod dump;
 mod error;
+mod freeze;
+pub mod hash;
+pub mod lpm_trie;
+mod map;
+mod map_type;
+mod options;
+mod percpu_array;
+pub mod perf_event;
 mod pin;
+pub mod ringbuf;
 pub mod shared_mem;
+pub mod slots;
 mod storage;
 mod view;
 
 pub use array::ArrayMap;
+pub use create::{NR_CPUS, PCPU_MIN_UNIT_SIZE};
 pub use def::{
     ARRAY_MAP_FLAGS, ArrayLayout, BPF_ANY, BPF_EXIST, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG,
     BPF_F_WRONLY_PROG, BPF_MAP_TYPE_ARRAY, BPF_NOEXIST, MAX_VALUE_SIZE, MapDef, PAGE_SIZE,
 };
 pub use dump::DumpOptions;
 pub use error::{MapError, PinError, errno};
+pub use map::{BpfMap, Entries, ProgramOp};
+pub use map_type::{
+    BPF_F_INNER_MAP, BPF_F_NO_COMMON_LRU, BPF_F_NO_PREALLOC, BPF_F_NUMA_NODE, BPF_F_PRESERVE_ELEMS,
+    BPF_F_RDONLY, BPF_F_STACK_BUILD_ID, BPF_F_WRONLY, BPF_F_ZERO_SEED, MapType, map_flags_names,
+};
+pub use options::{
+    DEFAULT_PERF_BUFFER_BYTES, MapOptions, MemoryBudget, MemoryCharge, host_possible_cpus,
+    parse_cpu_list,
+};
+pub use perf_event::PerfEvent;
 pub use pin::{PIN_FORMAT_VERSION, PIN_HEADER_LEN, PIN_MAGIC};
 pub use view::{MapView, MapViewMut};

@@ -19,9 +19,44 @@
 //! processes see each other's writes and freezes at once. The count of
 //! writable views is per process: freezing in one process does not wait for
 //! another process's writable views.
+//!
+//! # Hostile files and the SIGBUS question
+//!
+//! A shared file mapping faults (`SIGBUS`) when a page has no backing: a
+//! sparse file on a full filesystem, or a file shortened while mapped. The
+//! choices, and why:
+//!
+//! - **Space is reserved at creation** with `posix_fallocate` (not
+//!   `File::set_len`, which makes a sparse file whose first store into a
+//!   hole fails on a full disk): creation fails with a clean `ENOSPC` I/O
+//!   error instead of a later store killing the process.
+//! - **Only regular files are mapped.** Creation uses `O_CREAT|O_EXCL`
+//!   (never follows or reuses an existing path) and mode `0600`, so only
+//!   the owner (or root) can open, write or shorten the file. Opening uses
+//!   `O_NOFOLLOW|O_NONBLOCK` (a symbolic link fails, a FIFO does not block),
+//!   then refuses anything but a regular file from the open descriptor's
+//!   own metadata (no check-then-open race), then validates the header
+//!   against the file's real size before mapping.
+//! - **Shortening a mapped file is outside what tinybpf can make safe**, so
+//!   it is a documented outcome: a later access to a page past the new end
+//!   raises `SIGBUS`, which terminates the process (a defined signal, not
+//!   memory corruption: no access ever reads or writes another object).
+//!   The alternatives were weighed and refused: checking the size before
+//!   each user-space access leaves program accesses (plain loads and stores
+//!   into the region) unprotected and still races; a process-wide `SIGBUS`
+//!   handler that patches in zero pages is global state that would fight
+//!   any handler the embedding program installs; a sealed `memfd` cannot
+//!   shrink but cannot be opened by path from another process, which is the
+//!   point of pinning; copying the file into private memory gives up live
+//!   sharing. Only a process of the same user can shorten a `0600` file,
+//!   and such a process can equally kill or trace this one. A file that
+//!   was shortened *before* it is opened is refused with
+//!   [`crate::PinError::SizeMismatch`].
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -79,11 +114,13 @@ impl ArrayMap {
             .read(true)
             .write(true)
             .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path)
             .map_err(io("create the pin file"))?;
         file.write_all(&encode_header(&def, layout.value_area_len))
             .map_err(io("write the header"))?;
-        file.set_len(total).map_err(io("size the pin file"))?;
+        reserve_space(&file, total).map_err(io("reserve the pin file's space"))?;
         map_file(path, &file, def, total)
     }
 
@@ -93,15 +130,30 @@ impl ArrayMap {
     /// the file's length. Writes through either map are seen by the other.
     pub fn open_pinned(path: &Path) -> Result<ArrayMap, PinError> {
         let io = |operation| io_error(path, operation);
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            if meta.file_type().is_symlink() {
+                return Err(PinError::NotRegularFile {
+                    path: path.to_path_buf(),
+                    kind: "a symbolic link",
+                });
+            }
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(path)
             .map_err(io("open the pin file"))?;
-        let actual = file
+        let meta = file
             .metadata()
-            .map_err(io("read the pin file's metadata"))?
-            .len();
+            .map_err(io("read the pin file's metadata"))?;
+        if !meta.file_type().is_file() {
+            return Err(PinError::NotRegularFile {
+                path: path.to_path_buf(),
+                kind: file_kind(&meta.file_type()),
+            });
+        }
+        let actual = meta.len();
         let mut header = Vec::with_capacity(HEADER_FIELDS_LEN);
         (&mut file)
             .take(HEADER_FIELDS_LEN as u64)
@@ -146,6 +198,39 @@ impl ArrayMap {
     }
 }
 
+/// Allocates the file's blocks up to `len` bytes (extending it), so that no
+/// store into the mapping can meet a hole on a full filesystem.
+fn reserve_space(file: &File, len: u64) -> std::io::Result<()> {
+    let len =
+        libc::off_t::try_from(len).map_err(|_| std::io::Error::from_raw_os_error(libc::EFBIG))?;
+    // SAFETY: the descriptor is open for writing and owned by `file` for the
+    // whole call; posix_fallocate touches no memory of this process.
+    let result = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+    if result != 0 {
+        return Err(std::io::Error::from_raw_os_error(result));
+    }
+    Ok(())
+}
+
+/// A name for a non-regular file type.
+fn file_kind(file_type: &std::fs::FileType) -> &'static str {
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a regular file"
+    }
+}
+
 /// Header page plus the value pages, as a file length.
 fn file_len(alloc_len: usize) -> Option<u64> {
     u64::try_from(PIN_HEADER_LEN.checked_add(alloc_len)?).ok()
@@ -159,8 +244,10 @@ fn map_file(path: &Path, file: &File, def: MapDef, expected: u64) -> Result<Arra
     })?;
     // SAFETY: the mapping is shared with other processes, which is the point:
     // tinybpf never forms references to its bytes, only atomic accesses, so
-    // their concurrent writes are not UB. Truncating the file while it is
-    // mapped (outside tinybpf) would fault, as with any shared mapping.
+    // their concurrent writes are not UB. The file is a regular file whose
+    // size was just checked and whose blocks are reserved; shortening it
+    // while mapped (another process of the same user) makes later accesses
+    // past the new end raise SIGBUS: see the module docs.
     let mapping =
         unsafe { memmap2::MmapOptions::new().map_mut(file) }.map_err(|source| PinError::Io {
             path: path.to_path_buf(),

@@ -11,8 +11,10 @@
 //! - an unaligned load or store is done byte by byte with `Relaxed` `AtomicU8`
 //!   operations (so it may tear, exactly as an unaligned access may tear on
 //!   hardware, but it is never a data race);
-//! - bulk copies ([`copy_out`], [`copy_in`]) move aligned 8-byte words with
-//!   `AtomicU64` and the unaligned head and tail byte by byte;
+//! - bulk copies ([`copy_out`], [`copy_in`], [`zero`]) move each chunk with
+//!   the widest aligned atomic that fits it (8, 4, 2, then 1 bytes), so an
+//!   aligned `u16`/`u32`/`u64` field of a value is copied in one piece and a
+//!   user-space read never tears it against a same-width program store;
 //! - the eBPF atomic instructions map to the read-modify-write functions below
 //!   ([`fetch_add`], [`fetch_or`], [`fetch_and`], [`fetch_xor`], [`swap`],
 //!   [`compare_exchange`]), which are `SeqCst` like the kernel's fetching
@@ -109,8 +111,26 @@ pub unsafe fn store(ptr: *mut u8, width: usize, value: u64) {
     }
 }
 
-/// Copies `dst.len()` bytes starting at `src` into `dst`, with aligned 8-byte
-/// words where possible and single bytes elsewhere.
+/// The width of the widest atomic access (8, 4, 2 or 1 bytes) that fits in
+/// `remaining` bytes at `at` and is aligned there.
+#[inline(always)]
+fn chunk_width(at: *const u8, remaining: usize) -> usize {
+    let addr = at as usize;
+    if remaining >= 8 && addr % 8 == 0 {
+        8
+    } else if remaining >= 4 && addr % 4 == 0 {
+        4
+    } else if remaining >= 2 && addr % 2 == 0 {
+        2
+    } else {
+        1
+    }
+}
+
+/// Copies `dst.len()` bytes starting at `src` into `dst`, each chunk with the
+/// widest aligned atomic load that fits it (8, 4, 2, then 1 bytes), so that
+/// an aligned `u64`, `u32` or `u16` field is read in one piece and never
+/// tears against a same-width writer.
 ///
 /// # Safety
 /// `src` must be valid for reads of `dst.len()` bytes, only ever accessed
@@ -121,21 +141,18 @@ pub unsafe fn copy_out(src: *const u8, dst: &mut [u8]) {
     while i < len {
         // SAFETY: `i < len`, so `src + i` is inside the caller's range.
         let at = unsafe { src.add(i) };
-        if len - i >= 8 && is_aligned(at, 8) {
-            // SAFETY: 8 bytes remain in range and the address is 8-aligned.
-            let word = unsafe { AtomicU64::from_ptr(at.cast_mut().cast()).load(PLAIN) };
-            dst[i..i + 8].copy_from_slice(&word.to_le_bytes());
-            i += 8;
-        } else {
-            // SAFETY: one byte in range; alignment 1.
-            dst[i] = unsafe { AtomicU8::from_ptr(at.cast_mut()).load(PLAIN) };
-            i += 1;
-        }
+        let width = chunk_width(at, len - i);
+        // SAFETY: `width` bytes remain in range and `at` is aligned to
+        // `width` (chunk_width's contract); the bytes are only accessed
+        // atomically.
+        let value = unsafe { load(at, width) };
+        dst[i..i + width].copy_from_slice(&value.to_le_bytes()[..width]);
+        i += width;
     }
 }
 
-/// Copies `src` to the `src.len()` bytes starting at `dst`, with aligned
-/// 8-byte words where possible and single bytes elsewhere.
+/// Copies `src` to the `src.len()` bytes starting at `dst`, each chunk with
+/// the widest aligned atomic store that fits it (8, 4, 2, then 1 bytes).
 ///
 /// # Safety
 /// `dst` must be valid for writes of `src.len()` bytes, only ever accessed
@@ -146,21 +163,17 @@ pub unsafe fn copy_in(dst: *mut u8, src: &[u8]) {
     while i < len {
         // SAFETY: `i < len`, so `dst + i` is inside the caller's range.
         let at = unsafe { dst.add(i) };
-        if len - i >= 8 && is_aligned(at, 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&src[i..i + 8]);
-            // SAFETY: 8 bytes remain in range and the address is 8-aligned.
-            unsafe { AtomicU64::from_ptr(at.cast()).store(u64::from_le_bytes(word), PLAIN) };
-            i += 8;
-        } else {
-            // SAFETY: one byte in range; alignment 1.
-            unsafe { AtomicU8::from_ptr(at).store(src[i], PLAIN) };
-            i += 1;
-        }
+        let width = chunk_width(at, len - i);
+        let mut word = [0u8; 8];
+        word[..width].copy_from_slice(&src[i..i + width]);
+        // SAFETY: `width` bytes in range, aligned to `width`, accessed
+        // only atomically.
+        unsafe { store(at, width, u64::from_le_bytes(word)) };
+        i += width;
     }
 }
 
-/// Fills `len` bytes starting at `dst` with zero (words where aligned).
+/// Fills `len` bytes starting at `dst` with zero (widest aligned atomics).
 ///
 /// # Safety
 /// As [`copy_in`] for `len` bytes.
@@ -169,15 +182,30 @@ pub unsafe fn zero(dst: *mut u8, len: usize) {
     while i < len {
         // SAFETY: `i < len`, inside the caller's range.
         let at = unsafe { dst.add(i) };
-        if len - i >= 8 && is_aligned(at, 8) {
-            // SAFETY: 8 bytes in range, 8-aligned.
-            unsafe { AtomicU64::from_ptr(at.cast()).store(0, PLAIN) };
-            i += 8;
-        } else {
-            // SAFETY: one byte in range; alignment 1.
-            unsafe { AtomicU8::from_ptr(at).store(0, PLAIN) };
-            i += 1;
-        }
+        let width = chunk_width(at, len - i);
+        // SAFETY: `width` bytes in range, aligned to `width`.
+        unsafe { store(at, width, 0) };
+        i += width;
+    }
+}
+
+/// Copies `len` bytes from `src` to `dst`, both shared memory (chunked as
+/// [`copy_in`] on the destination; the source read with the same widths
+/// when its alignment allows, bytewise otherwise).
+///
+/// # Safety
+/// Both ranges must be valid for `len` bytes, only accessed through this
+/// module or atomic types, and must not overlap.
+pub unsafe fn copy_within_shared(src: *const u8, dst: *mut u8, len: usize) {
+    let mut i = 0;
+    while i < len {
+        // SAFETY: `i < len`, inside both ranges.
+        let (from, to) = unsafe { (src.add(i), dst.add(i)) };
+        let width = chunk_width(to, len - i);
+        // SAFETY: `width` bytes in range of both; `load` handles an
+        // unaligned source bytewise; `to` is aligned to `width`.
+        unsafe { store(to, width, load(from, width)) };
+        i += width;
     }
 }
 
