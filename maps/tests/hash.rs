@@ -300,11 +300,10 @@ fn program_pointers_stay_in_the_region_and_slots_are_stable() {
         Some(offset),
         "updates replace in place"
     );
-    // SAFETY: inside the live region.
-    assert_eq!(
-        unsafe { shared_mem::load(start.as_ptr().add(offset), 8) },
-        0x0202_0202_0202_0202
-    );
+    // SAFETY: `offset + 8 <= len` was asserted, so the load lies inside the
+    // map's live program region, which is only accessed through shared_mem.
+    let loaded = unsafe { shared_mem::load(start.as_ptr().add(offset), 8) };
+    assert_eq!(loaded, 0x0202_0202_0202_0202);
     assert_eq!(map.lookup_for_program(&[0; 7], 0), None, "wrong key length");
     assert_eq!(map.delete_from_program(&key, 0), Ok(()));
     assert_eq!(

@@ -76,11 +76,10 @@ fn longest_prefix_wins() {
     let offset = map.lookup_for_program(&ipv4(32, [10, 1, 2, 3]), 0).unwrap();
     let (start, len) = map.program_region(0).unwrap();
     assert!(offset + 4 <= len);
-    // SAFETY: inside the live region.
-    assert_eq!(
-        unsafe { shared_mem::load(start.as_ptr().add(offset), 4) },
-        24
-    );
+    // SAFETY: `offset + 4 <= len` was asserted, so the load lies inside the
+    // map's live program region, which is only accessed through shared_mem.
+    let loaded = unsafe { shared_mem::load(start.as_ptr().add(offset), 4) };
+    assert_eq!(loaded, 24);
     map.delete(&ipv4(0, [0; 4])).unwrap();
     assert_eq!(
         map.lookup(&ipv4(32, [11, 2, 3, 3])).unwrap_err().errno(),
