@@ -123,7 +123,7 @@ fn uint_member(btf: &Btf, member: &Member, name: &str) -> Result<u32, MapProblem
         other => Err(bad_member(
             name,
             format!(
-                "points to a {}, not to an array: declare it with __uint({name}, ...)",
+                "points to a type of kind {}, not to an array: declare it with __uint({name}, ...)",
                 other.kind_name()
             ),
         )),
@@ -148,7 +148,7 @@ fn pointer_member(
         other => Err(bad_member(
             name,
             format!(
-                "is a {}, not a pointer: declare it with {macro_name}({name}, ...)",
+                "is of kind {}, not a pointer: declare it with {macro_name}({name}, ...)",
                 other.kind_name()
             ),
         )),

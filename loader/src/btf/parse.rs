@@ -263,6 +263,8 @@ fn parse_type(id: u32, reader: &mut Reader<'_>, strings: &Strings<'_>) -> Result
         reader.u32().unwrap_or_default(),
         reader.u32().unwrap_or_default(),
     );
+    // Every name offset must point at a string, whatever the kind.
+    strings.get(id, name_off)?;
     let kind = (info >> 24) & 0x1f;
     let vlen = (info & 0xffff) as usize;
     let kind_flag = info >> 31 == 1;
