@@ -156,10 +156,11 @@ impl Object {
                 inline_lookups: options.inline_lookups,
             },
         )
-        .map_err(|source| Error::Verify {
-            object: self.name().to_owned(),
-            program: linked.name.clone(),
-            source,
+        .map_err(|source| {
+            Error::Object(tinybpf_loader::LoadError::new(
+                self.name(),
+                linked.verify_error(source),
+            ))
         })?;
         Ok(Program {
             object: self.name().to_owned(),

@@ -209,6 +209,20 @@ fn the_unmutated_object_is_valid() {
 }
 
 #[test]
+fn a_refused_instruction_is_named_by_section_and_instruction() {
+    // Instruction 13 of section socket is `call 1`: make it helper 12345.
+    let bytes =
+        const_key_oob_with(|elf, b| put_u32(b, elf.section("socket").offset + 13 * 8 + 4, 12345));
+    let err = object_error(&bytes);
+    assert!(
+        matches!(&err, LoadErrorKind::InvalidInstruction { program, section, function, insn: 13, source }
+            if program == "const_key_oob" && section == "socket" && function == "const_key_oob"
+                && **source == InvalidInsn::UnknownHelper { id: 12345 }),
+        "{err}"
+    );
+}
+
+#[test]
 fn truncated_header() {
     let bytes = testdata("const_key_oob.o");
     for len in [0, 3] {

@@ -314,7 +314,7 @@ fn initial_values(elf: &ElfFile, section: usize, found: &mut [Found]) -> Result<
     for table in elf.relocations.iter().filter(|t| t.target == section) {
         table.check()?;
         for entry in 0..table.entries.len() {
-            let reloc = table.entry(entry, elf.symbols.len(), BTF_MAPS_SECTION, size, 8)?;
+            let reloc = table.entry(entry, elf.symbols.len(), BTF_MAPS_SECTION, size, 1)?;
             let holder = found
                 .partition_point(|f| f.offset <= reloc.offset)
                 .checked_sub(1)

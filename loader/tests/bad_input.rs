@@ -161,7 +161,11 @@ fn wrong_machine() {
         matches!(err, LoadErrorKind::WrongMachine { machine: 62, .. }),
         "{err}"
     );
-    assert!(err.to_string().contains("not BPF (247)"));
+    // The message says what machine it is and how to compile for BPF.
+    assert_eq!(
+        err.to_string(),
+        "ELF machine 62 (x86-64) is not BPF (247): compile with clang -target bpf"
+    );
 }
 
 #[test]

@@ -423,3 +423,103 @@ fn no_btf_byte_mutation_panics() {
         );
     }
 }
+
+#[test]
+fn broken_initial_values_are_the_program_arrays_problem() {
+    let path = format!("{}/../testdata/btf_maps.o", env!("CARGO_MANIFEST_DIR"));
+    let original = std::fs::read(path).unwrap();
+    let layout = common::Layout::of(&original);
+    let entry = |index: usize| layout.rel_entry(".rel.maps", index);
+    type Mutation<'a> = Box<dyn Fn(&mut Vec<u8>) + 'a>;
+    // (case, mutation, map with the problem, reason, a program that uses it)
+    let cases: [(&str, Mutation, &str, &str, &str); 3] = [
+        // Between two slots of jumps' values (which start at offset 24).
+        (
+            "between slots",
+            Box::new(|b| common::put_u64(b, entry(0), 28)),
+            "jumps",
+            "not on a values slot",
+            "dispatch",
+        ),
+        // A map where a program must be.
+        (
+            "not a program",
+            Box::new(|b| {
+                let counts = layout.symbol_index("counts") as u64;
+                common::put_u64(b, entry(1) + 8, (counts << 32) | 2);
+            }),
+            "jumps",
+            "counts, which is not a program",
+            "dispatch",
+        ),
+        // Offset 56 is past jumps, inside counts, which has no values.
+        (
+            "inside another map",
+            Box::new(|b| common::put_u64(b, entry(1), 56)),
+            "counts",
+            "has no values member",
+            "count_arrays",
+        ),
+    ];
+    for (case, mutate, map, reason, program) in cases {
+        let mut bytes = original.clone();
+        mutate(&mut bytes);
+        let object = Object::parse("slots.o", &bytes).unwrap_or_else(|e| panic!("{case}: {e}"));
+        let problem = object.map(map).unwrap().problem.clone();
+        assert!(
+            matches!(&problem, Some(MapProblem::BadInitialValue { reason: r }) if r.contains(reason)),
+            "{case}: {problem:?}"
+        );
+        // A program that does not use the map is not affected.
+        assert!(object.link("tail_zero").unwrap().maps.is_empty());
+        let linked = object.link(program).unwrap();
+        let err = object
+            .create_maps_for(&linked, &CreateOptions::default())
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with(&format!(
+                "slots.o: map {map}: initial values (section .rel.maps): "
+            )),
+            "{case}: {err}"
+        );
+    }
+    // A relocation inside no map definition breaks the section.
+    let mut bytes = original.clone();
+    common::put_u64(&mut bytes, entry(0), 1 << 20);
+    let err = Object::parse("slots.o", &bytes).unwrap_err();
+    assert!(
+        matches!(&err.kind, LoadErrorKind::BadRelocationOffset { section, .. } if section == ".maps"),
+        "{err}"
+    );
+}
+
+#[test]
+fn maps_pinned_by_name_are_created_once_and_reused() {
+    let root = std::env::temp_dir().join(format!("tinybpf-pin-test-{}", std::process::id()));
+    std::fs::create_dir_all(&root).unwrap();
+    let options = CreateOptions {
+        pin_root: Some(root.clone()),
+    };
+    let path = format!("{}/../testdata/btf_maps.o", env!("CARGO_MANIFEST_DIR"));
+    let object = Object::open(path).unwrap();
+    let mut pinned = object.map("pairs").unwrap().clone();
+    pinned.pinning = Pinning::ByName;
+    let first = tinybpf_loader::create_map(&pinned, &options).unwrap();
+    first
+        .update(&1u32.to_le_bytes(), &[7; 8], tinybpf_maps::BPF_ANY)
+        .unwrap();
+    // The second creation opens the pin file: the same contents.
+    let second = tinybpf_loader::create_map(&pinned, &options).unwrap();
+    assert_eq!(second.lookup(&1u32.to_le_bytes()).unwrap(), [7; 8]);
+    // Without a pin root, pinning is ignored: a fresh map.
+    let private = tinybpf_loader::create_map(&pinned, &CreateOptions::default()).unwrap();
+    assert_eq!(private.lookup(&1u32.to_le_bytes()).unwrap(), [0; 8]);
+    // A different definition under the same name is refused.
+    pinned.def.max_entries = 8;
+    let err = tinybpf_loader::create_map(&pinned, &options).unwrap_err();
+    assert!(
+        matches!(&err, LoadErrorKind::PinMismatch { map, pinned, .. } if map == "pairs" && pinned.max_entries == 4),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}
