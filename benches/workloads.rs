@@ -57,7 +57,10 @@ fn workloads(c: &mut Criterion) {
     bench_tinybpf(c, &dir, "alu_loop", true, "alu_loop/tinybpf");
     // The same bytes through the rbpf crate's interpreter (no maps, no helpers).
     let object = Object::open(dir.join("alu_loop.o")).expect("alu_loop opens");
-    let code: Vec<u8> = object.linked().programs[0]
+    let code: Vec<u8> = object
+        .linked()
+        .link("alu_loop")
+        .expect("alu_loop links")
         .code
         .iter()
         .flat_map(|insn| insn.to_bytes())

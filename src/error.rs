@@ -8,19 +8,11 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The object file could not be read, parsed or linked, or its maps created.
+    /// The object file could not be read, parsed or linked, a map it needs
+    /// created, or the VM refused a program (the error then names the
+    /// section, instruction and function of the object).
     #[error(transparent)]
     Object(#[from] tinybpf_loader::LoadError),
-    /// The VM rejected a program at load time.
-    #[error("{object}: program {program}: {source}")]
-    Verify {
-        /// The object file.
-        object: String,
-        /// The program name.
-        program: String,
-        /// What the load-time check found.
-        source: tinybpf_vm::VerifyError,
-    },
     /// A run stopped on a fault.
     #[error("{object}: program {program}: {source}")]
     Run {

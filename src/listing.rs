@@ -35,7 +35,7 @@ pub fn listing(object: &Object, program: &Program) -> String {
         if insn.opcode == opcode::LDDW
             && matches!(insn.src, pseudo::MAP_IDX | pseudo::MAP_IDX_VALUE)
             && let Some(next) = insns.get(pc + 1)
-            && let Some(name) = linked.lddw_name(&insn, next)
+            && let Some(name) = program.linked().lddw_name(linked, &insn, next)
         {
             let what = if insn.src == pseudo::MAP_IDX {
                 "map "
@@ -54,7 +54,7 @@ pub fn listing(object: &Object, program: &Program) -> String {
         }
         match program.vm().rewrites().iter().find(|site| site.pc == pc) {
             Some(site) => {
-                let mut now = rewritten_text(object, site);
+                let mut now = rewritten_text(program, site);
                 if program.vm().eliminated().binary_search(&pc).is_ok() {
                     now = format!("(dead) {now}");
                 }
@@ -72,9 +72,9 @@ pub fn listing(object: &Object, program: &Program) -> String {
     out
 }
 
-fn rewritten_text(object: &Object, site: &RewriteSite) -> String {
+fn rewritten_text(program: &Program, site: &RewriteSite) -> String {
     let map_name = |map: usize| {
-        object
+        program
             .maps()
             .get(map)
             .map_or_else(|| format!("map{map}"), |m| m.name().to_owned())

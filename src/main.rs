@@ -33,7 +33,7 @@ enum Command {
     Run(RunArgs),
     /// Print the linked program in assembler syntax, with maps and variables by name.
     Disasm(DisasmArgs),
-    /// Print the object's map definitions.
+    /// List every map the object defines, its type, and why tinybpf cannot create it (if so).
     Maps {
         /// The object file.
         file: PathBuf,
@@ -277,27 +277,35 @@ fn disasm(args: &DisasmArgs) -> Result<(), String> {
 }
 
 fn maps(file: &Path) -> Result<(), String> {
-    let object = Object::open(file).map_err(|e| e.to_string())?;
+    let object = tinybpf::loader::Object::open(file).map_err(|e| e.to_string())?;
     println!(
-        "{:<20} {:<10} {:<6} {:>4} {:>6} {:>11}  flags",
+        "{:<20} {:<10} {:<14} {:>4} {:>6} {:>11}  flags",
         "name", "section", "type", "key", "value", "max_entries"
     );
-    for (map, linked) in object.maps().iter().zip(&object.linked().maps) {
-        let def = map.def();
+    for map in &object.maps {
+        let def = map.def;
+        let frozen = matches!(map.kind, tinybpf::loader::ObjectMapKind::GlobalData { .. })
+            && def.map_flags & BPF_F_RDONLY_PROG != 0;
+        let note = match map.cannot_create() {
+            None => String::new(),
+            Some(tinybpf::loader::LoadErrorKind::BadMap { problem, .. }) => {
+                format!("  cannot create: {problem}")
+            }
+            Some(tinybpf::loader::LoadErrorKind::UnsupportedMapType { .. }) => {
+                "  cannot create: tinybpf does not support this type yet".to_owned()
+            }
+            Some(other) => format!("  cannot create: {other}"),
+        };
         println!(
-            "{:<20} {:<10} {:<6} {:>4} {:>6} {:>11}  {:#x}{}",
-            map.name(),
-            linked.section(),
-            "array",
+            "{:<20} {:<10} {:<14} {:>4} {:>6} {:>11}  {:#x}{}{note}",
+            map.name,
+            map.section(),
+            map.type_name(),
             def.key_size,
             def.value_size,
             def.max_entries,
             def.map_flags,
-            if map.array().is_frozen() {
-                " frozen"
-            } else {
-                ""
-            }
+            if frozen { " frozen" } else { "" },
         );
     }
     Ok(())

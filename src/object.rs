@@ -2,9 +2,10 @@
 //! its programs loaded into the VM, and typed access to map entries.
 
 use std::path::Path;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
-use tinybpf_loader::{ObjectMapKind, ObjectProgram};
+use tinybpf_loader::{CreateOptions, LinkedProgram, ObjectMapKind, ObjectProgram};
 use tinybpf_maps::{ArrayMap, BPF_ANY, DumpOptions, MapDef};
 use tinybpf_vm::{Helpers, ProgramKind, ProgramOptions, RunContext, RunOutcome};
 
@@ -30,8 +31,11 @@ impl Default for LoadOptions {
     }
 }
 
-/// An opened object file: its programs, ready to load, and its maps, created
-/// and shared by every program loaded from it (as the kernel shares them).
+/// An opened object file: its programs and maps, listed. A program is linked
+/// and loaded when asked for ([`Object::program`]); the maps it uses are
+/// created then, once, and shared by every program loaded from the object
+/// (as the kernel shares them). A map can also be created before any
+/// program, to preset its entries ([`Object::map`]).
 ///
 /// ```
 /// # fn main() -> Result<(), tinybpf::Error> {
@@ -50,34 +54,33 @@ impl Default for LoadOptions {
 #[derive(Debug)]
 pub struct Object {
     linked: tinybpf_loader::Object,
-    maps: Vec<Map>,
+    /// One slot per map of the object, filled when the map is first needed.
+    maps: Vec<OnceLock<Map>>,
+    /// Held while a map is created, so that each is created once.
+    creating: Mutex<()>,
 }
 
 impl Object {
-    /// Reads, parses and links an object file, and creates its maps.
+    /// Reads and parses an object file. No map is created and no program
+    /// linked yet.
     pub fn open(path: impl AsRef<Path>) -> Result<Object, Error> {
-        Object::from_linked(tinybpf_loader::Object::open(path)?)
+        Ok(Object::from_parsed(tinybpf_loader::Object::open(path)?))
     }
 
-    /// Parses and links an object held in memory (`name` is used in messages).
+    /// Parses an object held in memory (`name` is used in messages).
     pub fn parse(name: &str, bytes: &[u8]) -> Result<Object, Error> {
-        Object::from_linked(tinybpf_loader::Object::parse(name, bytes)?)
+        Ok(Object::from_parsed(tinybpf_loader::Object::parse(
+            name, bytes,
+        )?))
     }
 
-    fn from_linked(linked: tinybpf_loader::Object) -> Result<Object, Error> {
-        let arrays = linked.create_maps()?;
-        let maps = linked
-            .maps
-            .iter()
-            .zip(arrays)
-            .map(|(def, array)| Map {
-                object: linked.name.clone(),
-                name: def.name.clone(),
-                kind: def.kind.clone(),
-                array,
-            })
-            .collect();
-        Ok(Object { linked, maps })
+    fn from_parsed(linked: tinybpf_loader::Object) -> Object {
+        let maps = linked.maps.iter().map(|_| OnceLock::new()).collect();
+        Object {
+            linked,
+            maps,
+            creating: Mutex::new(()),
+        }
     }
 
     /// The object file's name, as given to [`Object::open`].
@@ -85,7 +88,8 @@ impl Object {
         &self.linked.name
     }
 
-    /// The parsed and linked object (sections, relocated code, variables).
+    /// The parsed object: map definitions (with what tinybpf cannot create
+    /// and why), programs, global variables, BTF; and per-program linking.
     pub fn linked(&self) -> &tinybpf_loader::Object {
         &self.linked
     }
@@ -104,9 +108,10 @@ impl Object {
         self.program_with(name, LoadOptions::default())
     }
 
-    /// Loads program `name` into the VM.
+    /// Loads program `name` into the VM: links it, creates the maps it uses
+    /// (those not created yet), and checks and translates it.
     pub fn program_with(&self, name: &str, options: LoadOptions) -> Result<Program, Error> {
-        let linked = self
+        let program = self
             .linked
             .program(name)
             .ok_or_else(|| Error::NoSuchProgram {
@@ -114,7 +119,7 @@ impl Object {
                 program: name.to_owned(),
                 available: self.names_of_programs(),
             })?;
-        self.load(linked, options)
+        self.load(program, options)
     }
 
     /// Loads the only program of the object, or the one named (when `name` is
@@ -135,25 +140,34 @@ impl Object {
         }
     }
 
-    fn load(&self, linked: &ObjectProgram, options: LoadOptions) -> Result<Program, Error> {
+    fn load(&self, program: &ObjectProgram, options: LoadOptions) -> Result<Program, Error> {
+        let linked = self.linked.link_program(program)?;
+        let maps = linked
+            .maps
+            .iter()
+            .map(|&index| self.map_at(index).cloned())
+            .collect::<Result<Vec<Map>, Error>>()?;
         let vm = tinybpf_vm::LoadedProgram::from_insns(
             &linked.code,
             ProgramOptions {
                 kind: linked.kind,
-                maps: self.maps.iter().map(|m| m.array.clone()).collect(),
+                maps: maps.iter().map(|m| m.array.clone()).collect(),
                 helpers: options.helpers,
                 inline_lookups: options.inline_lookups,
             },
         )
-        .map_err(|source| Error::Verify {
-            object: self.name().to_owned(),
-            program: linked.name.clone(),
-            source,
+        .map_err(|source| {
+            Error::Object(tinybpf_loader::LoadError::new(
+                self.name(),
+                linked.verify_error(source),
+            ))
         })?;
         Ok(Program {
             object: self.name().to_owned(),
             name: linked.name.clone(),
             section: linked.section.clone(),
+            linked,
+            maps,
             vm,
         })
     }
@@ -162,21 +176,49 @@ impl Object {
         join_or_none(self.linked.programs.iter().map(|p| p.name.as_str()))
     }
 
-    /// The maps, in the order programs refer to them.
-    pub fn maps(&self) -> &[Map] {
-        &self.maps
+    /// The map at `index` of the object's map list, created on first use.
+    fn map_at(&self, index: usize) -> Result<&Map, Error> {
+        if let Some(map) = self.maps[index].get() {
+            return Ok(map);
+        }
+        let _creating = self
+            .creating
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(map) = self.maps[index].get() {
+            return Ok(map);
+        }
+        let definition = &self.linked.maps[index];
+        let array = self.linked.create_map(index, &CreateOptions::default())?;
+        Ok(self.maps[index].get_or_init(|| Map {
+            object: self.linked.name.clone(),
+            name: definition.name.clone(),
+            kind: definition.kind.clone(),
+            array,
+        }))
     }
 
-    /// The map called `name`: a `SEC("maps")` symbol or a global data section (`.data`, `.bss`, ...).
+    /// The maps created so far (by loading programs, or by [`Object::map`]),
+    /// in the object's order.
+    pub fn maps(&self) -> Vec<&Map> {
+        self.maps.iter().filter_map(OnceLock::get).collect()
+    }
+
+    /// The map called `name` (a map's symbol, or a global data section:
+    /// `.data`, `.bss`, ...), created now if no program has created it yet.
+    /// A map tinybpf cannot create is an error that says why.
     pub fn map(&self, name: &str) -> Result<&Map, Error> {
-        self.maps
+        let index = self
+            .linked
+            .maps
             .iter()
-            .find(|m| m.name == name)
+            .position(|m| m.name == name)
             .ok_or_else(|| Error::NoSuchMap {
                 object: self.name().to_owned(),
                 map: name.to_owned(),
-                available: join_or_none(self.maps.iter().map(|m| m.name.as_str())),
-            })
+                available: join_or_none(self.linked.maps.iter().map(|m| m.name.as_str())),
+            })?;
+        self.map_at(index)
     }
 }
 
@@ -195,6 +237,8 @@ pub struct Program {
     object: String,
     name: String,
     section: String,
+    linked: LinkedProgram,
+    maps: Vec<Map>,
     vm: tinybpf_vm::LoadedProgram,
 }
 
@@ -227,6 +271,17 @@ impl Program {
     /// How it receives its input.
     pub fn kind(&self) -> ProgramKind {
         self.vm.kind()
+    }
+
+    /// The linked code, where each part comes from, and the object maps it uses.
+    pub fn linked(&self) -> &LinkedProgram {
+        &self.linked
+    }
+
+    /// The maps the program uses, in the order of its map indices (entry `i`
+    /// is what an `lddw` with map index `i` refers to).
+    pub fn maps(&self) -> &[Map] {
+        &self.maps
     }
 
     /// The VM program (translated form, rewritten sites, raw slots).
@@ -299,7 +354,12 @@ impl Map {
         self.array.def()
     }
 
-    /// Whether it is a `SEC("maps")` map or backs a global data section.
+    /// The map type's bpftool name (`array`, ...).
+    pub fn type_name(&self) -> &'static str {
+        tinybpf_loader::map_type_name(self.def().map_type).unwrap_or("unknown")
+    }
+
+    /// Whether it is a `SEC("maps")` or `SEC(".maps")` map, or backs a global data section.
     pub fn kind(&self) -> &ObjectMapKind {
         &self.kind
     }

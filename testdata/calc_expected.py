@@ -216,6 +216,49 @@ def globals_data(runs):
     }
 
 
+def btf_maps(runs):
+    """count_arrays: the only program whose maps (two arrays) it uses."""
+    counts = [0] * 8
+    packets = bytes_ = 0
+    ret = None
+    for _ in range(runs):
+        for k in range(8):
+            counts[k] = (counts[k] + k * k + 1) & M64
+        # counts[9] is past the end: NULL, so no early return.
+        packets = (packets + 1) & M32
+        bytes_ = (bytes_ + 64) & M32
+        ret = (packets * 100 + bytes_ // 64) & M32
+    return ret, {
+        "counts": {k: u64(v) for k, v in enumerate(counts)},
+        "pairs": {2: u32(packets) + u32(bytes_)},
+    }
+
+
+def btf_globals(runs):
+    scale, offset, flags, mode, verbose, limit = 3, -2, 0x81, 5, 1, 100
+    runs_, last, hist, total = 10, 0, [0] * 4, -5
+    seen, local_hits = [0] * 3, 0
+    ret = None
+    for _ in range(runs):
+        value = scale * 7 + offset
+        runs_ += 1
+        last = value
+        hist[mode & 3] += 1
+        total += value
+        seen[runs_ % 3] = (seen[runs_ % 3] + flags) & M32
+        local_hits += verbose
+        ret = 0 if runs_ > limit else value + (flags & 0x0F)
+    rodata = (u32(scale) + struct.pack("<hBB", offset, flags, mode | verbose << 3)
+              + u32(limit))
+    data = (u64(runs_) + u32(last) + b"".join(struct.pack("<H", h) for h in hist)
+            + u64(total))
+    return ret, {
+        ".rodata": {0: rodata},
+        ".data": {0: data},
+        ".bss": {0: b"".join(u32(v) for v in seen) + bytes(4) + u64(local_hits)},
+    }
+
+
 def atomics(runs):
     s = dict.fromkeys(
         "runs or64 and64 xor64 xchg64 add64_nf or64_nf and64_nf xor64_nf "
@@ -352,6 +395,8 @@ def main():
         show(f"atomics x{runs}", *atomics(runs))
         show(f"const_key_oob x{runs}", *const_key_oob(runs))
         show(f"update_delete x{runs}", *update_delete(runs))
+        show(f"btf_maps count_arrays x{runs}", *btf_maps(runs))
+        show(f"btf_globals x{runs}", *btf_globals(runs))
 
 
 if __name__ == "__main__":

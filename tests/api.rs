@@ -2,6 +2,7 @@
 //! maps by name, read and write typed map entries, run from several threads,
 //! and get errors that say which object file went wrong.
 
+use tinybpf::loader::LoadErrorKind;
 use tinybpf::maps::errno;
 use tinybpf::vm::{ProgramKind, RunContext};
 use tinybpf::{Error, LoadOptions, Object};
@@ -286,4 +287,95 @@ fn errors_name_the_object_file() {
         message.contains(&path) && message.contains("hist"),
         "{message}"
     );
+}
+
+#[test]
+fn a_program_loads_while_maps_it_does_not_use_cannot_be_created() {
+    let object = open("btf_maps.o");
+    assert_eq!(
+        object.program_names(),
+        [
+            "tail_zero",
+            "tail_three",
+            "count_arrays",
+            "touch_hash",
+            "dispatch"
+        ]
+    );
+    // Opening creates nothing.
+    assert!(object.maps().is_empty());
+    let program = object.program("count_arrays").unwrap();
+    assert_eq!(program.run(&mut []).unwrap().retval, 101);
+    let created: Vec<&str> = object.maps().iter().map(|m| m.name()).collect();
+    assert_eq!(created, ["counts", "pairs"]);
+    let in_program: Vec<&str> = program.maps().iter().map(|m| m.name()).collect();
+    assert_eq!(in_program, ["counts", "pairs"]);
+    assert_eq!(object.map("counts").unwrap().get::<u64>(3).unwrap(), 10);
+    assert_eq!(object.map("counts").unwrap().type_name(), "array");
+
+    // The hash map cannot be created: the program that uses it, and asking
+    // for the map, say so, naming the map and its type.
+    for err in [
+        object.program("touch_hash").unwrap_err(),
+        object.map("flows").unwrap_err(),
+    ] {
+        let message = err.to_string();
+        let Error::Object(err) = err else {
+            panic!("{message}");
+        };
+        assert!(
+            matches!(&err.kind, LoadErrorKind::UnsupportedMapType { map, map_type: 1, type_name: "hash" } if map == "flows"),
+            "{err}"
+        );
+        assert!(message.starts_with(&testdata("btf_maps.o")), "{message}");
+    }
+    // Nothing changed for the program already loaded.
+    assert_eq!(program.run(&mut []).unwrap().retval, 202);
+    assert_eq!(object.maps().len(), 2);
+}
+
+#[test]
+fn programs_of_one_object_share_their_maps() {
+    let path = format!(
+        "{}/loader/tests/fixtures/subprograms.o",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let object = Object::open(path).unwrap();
+    let entry = object.program("entry").unwrap();
+    let other = object.program("other_entry").unwrap();
+    let results = |program: &tinybpf::Program| {
+        program
+            .maps()
+            .iter()
+            .find(|m| m.name() == "results")
+            .unwrap()
+            .clone()
+    };
+    assert!(results(&entry).array().same_map(results(&other).array()));
+    entry.run(&mut [0u8; 64]).unwrap();
+    other.run(&mut [0u8; 16]).unwrap();
+    // store(0, 5 * 5 * 3 + 1) by entry, store(1, 7 * 7) by other_entry.
+    let shared = object.map("results").unwrap();
+    assert_eq!(shared.get::<u64>(0).unwrap(), 76);
+    assert_eq!(shared.get::<u64>(1).unwrap(), 49);
+}
+
+#[test]
+fn global_variables_are_found_by_name_with_their_types() {
+    let object = open("btf_globals.o");
+    let program = object.program("btf_globals").unwrap();
+    assert_eq!(program.run(&mut []).unwrap().retval, 20);
+    let linked = object.linked();
+    let btf = linked.btf.as_ref().unwrap();
+    let stats = linked.variable("stats").unwrap();
+    assert_eq!(
+        (stats.section.as_str(), stats.offset, stats.size),
+        (".data", 0, 24)
+    );
+    assert_eq!(btf.type_name(stats.type_id.unwrap()), "struct stats");
+    let total = linked.variable("total").unwrap();
+    let data = object.map(&total.section).unwrap().get_bytes(0).unwrap();
+    let at = total.offset as usize;
+    // total = -5 + 19 after one run.
+    assert_eq!(i64::from_le_bytes(data[at..at + 8].try_into().unwrap()), 14);
 }

@@ -504,6 +504,45 @@ fn maps_lists_the_definitions() {
 }
 
 #[test]
+fn maps_lists_btf_defined_maps_by_type_and_says_which_cannot_be_created() {
+    let stdout = ok(&["maps", &testdata("btf_maps.o")]);
+    let rows: Vec<(Vec<&str>, Option<&str>)> = stdout
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (columns, note) = match l.split_once("  cannot create: ") {
+                Some((columns, note)) => (columns, Some(note)),
+                None => (l, None),
+            };
+            (columns.split_whitespace().collect(), note)
+        })
+        .collect();
+    let unsupported = Some("tinybpf does not support this type yet");
+    assert_eq!(
+        rows,
+        [
+            (
+                vec!["jumps", ".maps", "prog_array", "4", "4", "4", "0x0"],
+                unsupported
+            ),
+            (vec!["counts", ".maps", "array", "4", "8", "8", "0x0"], None),
+            (
+                vec!["pairs", ".maps", "array", "4", "8", "4", "0x400"],
+                None
+            ),
+            (
+                vec!["flows", ".maps", "hash", "8", "8", "1024", "0x0"],
+                unsupported
+            ),
+            (
+                vec!["per_cpu", ".maps", "percpu_array", "4", "8", "4", "0x0"],
+                unsupported
+            ),
+        ]
+    );
+}
+
+#[test]
 fn errors_are_one_line_naming_the_file() {
     let missing = std::env::temp_dir().join("tinybpf-cli-does-not-exist.o");
     let missing = missing.to_str().unwrap();

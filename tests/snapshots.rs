@@ -420,6 +420,101 @@ fn globals_data() {
     insta::assert_snapshot!("globals_data_1000_runs", many.text);
 }
 
+/// `struct pair` of btf_maps.c.
+fn pair(packets: u32, bytes: u32) -> Vec<u8> {
+    Value::default().u32(packets).u32(bytes).0
+}
+
+#[test]
+fn btf_maps() {
+    // count_arrays uses only the two BTF-defined arrays; the object's hash,
+    // percpu_array and prog_array are never created (only created maps are
+    // listed).
+    let once = observe_both("btf_maps.o", "count_arrays", &[], 1);
+    let counts = |runs: u64| -> Vec<(&str, u32, Vec<u8>)> {
+        (0..8u32)
+            .map(|k| ("counts", k, u64v(runs * u64::from(k * k + 1))))
+            .collect()
+    };
+    let mut expected = counts(1);
+    expected.push(("pairs", 2, pair(1, 64)));
+    assert_expected(&once, 101, &expected);
+    let names: Vec<&str> = once.maps.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["counts", "pairs"]);
+    insta::assert_snapshot!("btf_maps_1_run", once.text);
+
+    let many = observe_both("btf_maps.o", "count_arrays", &[], 1000);
+    let mut expected = counts(1000);
+    expected.push(("pairs", 2, pair(1000, 64_000)));
+    assert_expected(&many, 101_000, &expected);
+    insta::assert_snapshot!("btf_maps_1000_runs", many.text);
+}
+
+/// The .rodata of btf_globals.c: config { scale 3, offset -2, flags 0x81,
+/// mode 5 and verbose 1 in one byte (5 | 1 << 3) }, then limit 100.
+fn btf_rodata() -> Vec<u8> {
+    Value::default()
+        .u32(3)
+        .u16((-2i16) as u16)
+        .u8(0x81)
+        .u8(0x0d)
+        .u32(100)
+        .0
+}
+
+/// The .data of btf_globals.c: stats { runs, last, hist[4] } (24 bytes), total.
+fn btf_data(runs: u64, hist1: u16, total: i64) -> Vec<u8> {
+    Value::default()
+        .u64(runs)
+        .u32(19)
+        .u16(0)
+        .u16(hist1)
+        .pad(8)
+        .u64(total as u64)
+        .0
+}
+
+#[test]
+fn btf_globals() {
+    let once = observe_both("btf_globals.o", "btf_globals", &[], 1);
+    assert_expected(
+        &once,
+        20,
+        &[
+            (".rodata", 0, btf_rodata()),
+            (".data", 0, btf_data(11, 1, 14)),
+            (
+                ".bss",
+                0,
+                Value::default().u32(0).u32(0).u32(129).pad(4).u64(1).0,
+            ),
+        ],
+    );
+    insta::assert_snapshot!("btf_globals_1_run", once.text);
+
+    let many = observe_both("btf_globals.o", "btf_globals", &[], 1000);
+    assert_expected(
+        &many,
+        0,
+        &[
+            (".rodata", 0, btf_rodata()),
+            (".data", 0, btf_data(1010, 1000, 18_995)),
+            (
+                ".bss",
+                0,
+                Value::default()
+                    .u32(42_957)
+                    .u32(42_957)
+                    .u32(43_086)
+                    .pad(4)
+                    .u64(1000)
+                    .0,
+            ),
+        ],
+    );
+    insta::assert_snapshot!("btf_globals_1000_runs", many.text);
+}
+
 /// `struct state` of atomics.c: nine u64 then ten u32.
 fn atomics_state(u64s: [u64; 9], u32s: [u32; 10]) -> Vec<u8> {
     let v = u64s.into_iter().fold(Value::default(), Value::u64);
@@ -586,6 +681,8 @@ fn separate_runs_match_one_repeated_test_run() {
         ("atomics.o", "atomics"),
         ("const_key_oob.o", "const_key_oob"),
         ("update_delete.o", "update_delete"),
+        ("btf_maps.o", "count_arrays"),
+        ("btf_globals.o", "btf_globals"),
     ];
     for (file, name) in cases {
         let object = Object::open(testdata(file)).unwrap();

@@ -3,7 +3,10 @@
 //! Usage: `seed_corpus <corpus dir> <shared dir>`
 //!
 //! - `loader`: every object file of `testdata/`, `loader/tests/fixtures/` and
-//!   `<shared>/workloads/`.
+//!   `<shared>/workloads/`: legacy and BTF-defined maps (`btf_maps.o`, with
+//!   a hash, a per-CPU array and a program array with initial values),
+//!   globals named by BTF (`btf_globals.o`), and broken BTF map definitions
+//!   (`btf_maps_bad.o`).
 //! - `vm`: every conformance program of `<shared>/bpf_conformance/tests`
 //!   (with its `-- mem` as input), and every program of those object files
 //!   as linked by the loader, with its maps (sizes clamped to the `vm`
@@ -77,21 +80,28 @@ fn main() {
         let Ok(object) = tinybpf::loader::Object::parse(&stem, &bytes) else {
             continue;
         };
-        let maps: Vec<MapSpec> = object
-            .maps
-            .iter()
-            .map(|m| MapSpec {
-                def: MapDef::array(
-                    m.def.value_size.clamp(1, 64),
-                    m.def.max_entries.clamp(1, 16),
-                )
-                .with_flags(m.def.map_flags),
-                fill: 0,
-            })
-            .collect();
         for program in &object.programs {
+            // Only the program's own maps, in its order (per-program linking).
+            let Ok(linked) = object.link_program(program) else {
+                continue;
+            };
+            let maps: Vec<MapSpec> = linked
+                .maps
+                .iter()
+                .map(|&index| {
+                    let def = object.maps[index].def;
+                    MapSpec {
+                        def: MapDef::array(
+                            def.value_size.clamp(1, 64),
+                            def.max_entries.clamp(1, 16),
+                        )
+                        .with_flags(def.map_flags & tinybpf::maps::ARRAY_MAP_FLAGS),
+                        fill: 0,
+                    }
+                })
+                .collect();
             let case = VmCase {
-                maps: maps.clone(),
+                maps,
                 kind: program.kind,
                 inline_lookups: true,
                 input: if program.kind == ProgramKind::Xdp {
@@ -99,7 +109,7 @@ fn main() {
                 } else {
                     vec![0; 64]
                 },
-                code: encode_all(&program.code),
+                code: encode_all(&linked.code),
             };
             write(
                 &corpus.join("vm"),

@@ -1,11 +1,14 @@
 //! `loader`: arbitrary bytes as an object file. Parsing either fails with a
-//! typed error or gives an object whose every program loads (or is refused
-//! with a typed error) and runs to an end under a small budget, in both
-//! lookup modes, over a small input; listings and map dumps never panic.
+//! typed error or gives an object whose every program links (or is refused
+//! with a typed error); every map says whether it can be created; the BTF
+//! types of every map and variable can be named and sized (errors, never
+//! hangs). Then, through the facade, every program loads (or is refused)
+//! and runs to an end under a small budget, in both lookup modes, over a
+//! small input; listings and map dumps never panic.
 //!
-//! Objects whose maps need more than 16 MiB are only parsed, not opened:
-//! creating them is cheap (their memory is zeroed lazily since finding F2
-//! was fixed), but dumping millions of entries would take seconds.
+//! Objects whose maps need more than 16 MiB are only parsed and linked,
+//! not opened: creating them is cheap (their memory is zeroed lazily since
+//! finding F2 was fixed), but dumping millions of entries would take seconds.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -24,6 +27,26 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .map(|m| u64::from(m.def.value_size).saturating_mul(u64::from(m.def.max_entries)))
         .fold(0, u64::saturating_add);
+    for program in &linked.programs {
+        if let Ok(code) = linked.link_program(program) {
+            assert!(code.maps.iter().all(|&m| m < linked.maps.len()));
+        }
+    }
+    for map in &linked.maps {
+        let _ = map.cannot_create();
+    }
+    if let Some(btf) = &linked.btf {
+        let types = linked
+            .maps
+            .iter()
+            .flat_map(|m| [m.key_type, m.value_type])
+            .chain(linked.variables.iter().map(|v| v.type_id))
+            .flatten();
+        for type_id in types {
+            let _ = btf.type_name(type_id);
+            let _ = btf.size_of(type_id);
+        }
+    }
     if map_bytes > MAX_MAP_BYTES {
         return;
     }

@@ -1,30 +1,73 @@
-//! The loader's error type: every variant names the object file and the place
-//! (section, symbol, instruction index or byte offset) where the problem is.
+//! The loader's error: the object file once, and what went wrong where
+//! (section, symbol, map, instruction index or byte offset) as a
+//! [`LoadErrorKind`].
 
 use thiserror::Error;
 
+use crate::btf::BtfError;
+use crate::map_check::MapProblem;
+
 /// Why an object file could not be parsed, linked or loaded.
 ///
-/// Every variant carries `object`, the file name given to
-/// [`Object::parse`](crate::Object::parse), and the place of the problem, so
-/// that its message is one sentence a person can act on.
+/// Its message is `FILE: what went wrong`, one sentence a person can act on.
+///
+/// ```
+/// use tinybpf_loader::{LoadErrorKind, Object};
+/// let err = Object::parse("notes.txt", b"hello").unwrap_err();
+/// assert_eq!(err.object, "notes.txt");
+/// assert!(matches!(err.kind, LoadErrorKind::NotElf));
+/// assert_eq!(err.to_string(), "notes.txt: not an ELF file (bad magic at offset 0)");
+/// ```
+#[derive(Debug, Error)]
+#[error("{object}: {kind}")]
+pub struct LoadError {
+    /// The file name given to [`Object::parse`](crate::Object::parse) or
+    /// [`Object::open`](crate::Object::open).
+    pub object: String,
+    /// What went wrong, and where in the file.
+    pub kind: LoadErrorKind,
+}
+
+impl LoadError {
+    /// An error of `kind` in `object`.
+    pub fn new(object: &str, kind: LoadErrorKind) -> LoadError {
+        LoadError {
+            object: object.to_owned(),
+            kind,
+        }
+    }
+}
+
+/// The name of an ELF machine number, for messages about non-BPF objects.
+fn machine_name(machine: u16) -> &'static str {
+    match machine {
+        2 => "SPARC",
+        3 => "x86 (i386)",
+        8 => "MIPS",
+        20 => "PowerPC",
+        21 => "PowerPC64",
+        22 => "s390",
+        40 => "ARM",
+        43 => "SPARC V9",
+        62 => "x86-64",
+        183 => "AArch64",
+        243 => "RISC-V",
+        258 => "LoongArch",
+        _ => "not BPF",
+    }
+}
+
+/// What went wrong, with the place in the file.
 #[derive(Debug, Error)]
 #[non_exhaustive]
-pub enum LoadError {
+pub enum LoadErrorKind {
     /// The file could not be read.
-    #[error("{object}: cannot read the file: {source}")]
-    Io {
-        /// The object file.
-        object: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    #[error("cannot read the file: {0}")]
+    Io(std::io::Error),
 
     /// The file is shorter than a structure it must contain.
-    #[error("{object}: truncated: the {what} needs {needed} bytes but the file has {available}")]
+    #[error("truncated: the {what} needs {needed} bytes but the file has {available}")]
     Truncated {
-        /// The object file.
-        object: String,
         /// The structure that does not fit.
         what: &'static str,
         /// Bytes needed.
@@ -34,53 +77,45 @@ pub enum LoadError {
     },
 
     /// The file does not start with the ELF magic.
-    #[error("{object}: not an ELF file (bad magic at offset 0)")]
-    NotElf {
-        /// The object file.
-        object: String,
-    },
+    #[error("not an ELF file (bad magic at offset 0)")]
+    NotElf,
 
     /// The ELF class is not 64-bit.
-    #[error("{object}: ELF class {class} at offset 4 is not ELFCLASS64 (2)")]
+    #[error("ELF class {class} at offset 4 is not ELFCLASS64 (2)")]
     WrongClass {
-        /// The object file.
-        object: String,
         /// `e_ident[EI_CLASS]`.
         class: u8,
     },
 
     /// The ELF data encoding is not little-endian.
-    #[error("{object}: ELF data encoding {encoding} at offset 5 is not little-endian (1)")]
+    #[error("ELF data encoding {encoding} at offset 5 is not little-endian (1)")]
     WrongEndianness {
-        /// The object file.
-        object: String,
         /// `e_ident[EI_DATA]`.
         encoding: u8,
     },
 
     /// The ELF file is not a relocatable object.
-    #[error("{object}: ELF type {e_type} is not a relocatable object (ET_REL, 1)")]
+    #[error(
+        "ELF type {e_type} is not a relocatable object (ET_REL, 1): pass the .o that clang -c writes"
+    )]
     NotRelocatable {
-        /// The object file.
-        object: String,
         /// `e_type`.
         e_type: u16,
     },
 
     /// The ELF machine is not BPF.
-    #[error("{object}: ELF machine {machine} is not BPF (247)")]
+    #[error(
+        "ELF machine {machine} ({}) is not BPF (247): compile with clang -target bpf",
+        machine_name(*machine)
+    )]
     WrongMachine {
-        /// The object file.
-        object: String,
         /// `e_machine`.
         machine: u16,
     },
 
     /// A structural field of the ELF header has a value this loader rejects.
-    #[error("{object}: ELF header field {field} = {value}: {reason}")]
+    #[error("ELF header field {field} = {value}: {reason}")]
     BadHeader {
-        /// The object file.
-        object: String,
         /// The header field.
         field: &'static str,
         /// Its value.
@@ -91,11 +126,9 @@ pub enum LoadError {
 
     /// A table or section lies (partly) outside the file.
     #[error(
-        "{object}: {what} at file offset {offset} with size {size} extends beyond the end of the file ({file_size} bytes)"
+        "{what} at file offset {offset} with size {size} extends beyond the end of the file ({file_size} bytes)"
     )]
     OutOfFile {
-        /// The object file.
-        object: String,
         /// What lies outside (section name or table).
         what: String,
         /// Its file offset.
@@ -107,21 +140,14 @@ pub enum LoadError {
     },
 
     /// goblin rejected the file.
-    #[error("{object}: malformed ELF: {source}")]
-    Elf {
-        /// The object file.
-        object: String,
-        /// goblin's error.
-        source: goblin::error::Error,
-    },
+    #[error("malformed ELF: {0}")]
+    Elf(goblin::error::Error),
 
     /// A section's name offset is not a valid string in the section name table.
     #[error(
-        "{object}: section #{index}: name offset {name_offset} is not a string in the section name table"
+        "section #{index}: name offset {name_offset} is not a string in the section name table"
     )]
     BadSectionName {
-        /// The object file.
-        object: String,
         /// The section index.
         index: usize,
         /// `sh_name`.
@@ -129,10 +155,8 @@ pub enum LoadError {
     },
 
     /// A section header field is inconsistent with its section's type.
-    #[error("{object}: section {section}: {reason}")]
+    #[error("section {section}: {reason}")]
     BadSection {
-        /// The object file.
-        object: String,
         /// The section name.
         section: String,
         /// What is wrong.
@@ -141,11 +165,9 @@ pub enum LoadError {
 
     /// A symbol's name offset is not a valid string in the string table.
     #[error(
-        "{object}: symbol #{index}: name offset {name_offset} is not a string in the symbol string table"
+        "symbol #{index}: name offset {name_offset} is not a string in the symbol string table"
     )]
     BadSymbolName {
-        /// The object file.
-        object: String,
         /// The symbol index.
         index: usize,
         /// `st_name`.
@@ -154,11 +176,9 @@ pub enum LoadError {
 
     /// A symbol's section index does not name a section.
     #[error(
-        "{object}: symbol {symbol}: section index {section_index} is out of range ({section_count} sections)"
+        "symbol {symbol}: section index {section_index} is out of range ({section_count} sections)"
     )]
     SymbolSectionOutOfRange {
-        /// The object file.
-        object: String,
         /// The symbol name.
         symbol: String,
         /// `st_shndx`.
@@ -169,11 +189,9 @@ pub enum LoadError {
 
     /// A function or map symbol does not lie inside its section.
     #[error(
-        "{object}: section {section}: symbol {symbol} at offset {offset} with size {size} lies outside the section ({section_size} bytes)"
+        "section {section}: symbol {symbol} at offset {offset} with size {size} lies outside the section ({section_size} bytes)"
     )]
     SymbolOutOfSection {
-        /// The object file.
-        object: String,
         /// The section name.
         section: String,
         /// The symbol name.
@@ -187,12 +205,8 @@ pub enum LoadError {
     },
 
     /// A function symbol is not a whole number of instructions, is empty or overlaps another.
-    #[error(
-        "{object}: section {section}: function {symbol} at offset {offset} with size {size}: {reason}"
-    )]
+    #[error("section {section}: function {symbol} at offset {offset} with size {size}: {reason}")]
     BadFunction {
-        /// The object file.
-        object: String,
         /// The section name.
         section: String,
         /// The function symbol.
@@ -206,10 +220,8 @@ pub enum LoadError {
     },
 
     /// A code section's size is not a multiple of the instruction size.
-    #[error("{object}: section {section}: size {size} is not a multiple of 8 (one instruction)")]
+    #[error("section {section}: size {size} is not a multiple of 8 (one instruction)")]
     CodeSizeNotMultipleOf8 {
-        /// The object file.
-        object: String,
         /// The section name.
         section: String,
         /// The section size.
@@ -217,19 +229,15 @@ pub enum LoadError {
     },
 
     /// A program section holds no function symbol, so its program has no name.
-    #[error("{object}: section {section}: no function symbol names a program in this section")]
+    #[error("section {section}: no function symbol names a program in this section")]
     MissingProgramName {
-        /// The object file.
-        object: String,
         /// The section name.
         section: String,
     },
 
     /// Two programs or two maps have the same name.
-    #[error("{object}: the {what} name {name} is defined twice (sections {first} and {second})")]
+    #[error("the {what} name {name} is defined twice (sections {first} and {second})")]
     DuplicateName {
-        /// The object file.
-        object: String,
         /// `"program"` or `"map"`.
         what: &'static str,
         /// The name.
@@ -242,11 +250,9 @@ pub enum LoadError {
 
     /// A relocation entry's symbol index is past the end of the symbol table.
     #[error(
-        "{object}: relocation section {section}, entry {entry}: symbol index {symbol_index} is out of range ({symbol_count} symbols)"
+        "relocation section {section}, entry {entry}: symbol index {symbol_index} is out of range ({symbol_count} symbols)"
     )]
     RelocationSymbolOutOfRange {
-        /// The object file.
-        object: String,
         /// The relocation section.
         section: String,
         /// The entry index.
@@ -259,11 +265,9 @@ pub enum LoadError {
 
     /// A relocation's offset is outside its target section or not on an instruction boundary.
     #[error(
-        "{object}: section {section}: relocation at offset {offset} ({section_size}-byte section): {reason}"
+        "section {section}: relocation at offset {offset} ({section_size}-byte section): {reason}"
     )]
     BadRelocationOffset {
-        /// The object file.
-        object: String,
         /// The target (code) section.
         section: String,
         /// `r_offset`.
@@ -275,12 +279,8 @@ pub enum LoadError {
     },
 
     /// A relocation type other than R_BPF_64_64 and R_BPF_64_32 in a code section.
-    #[error(
-        "{object}: section {section}, instruction {insn}: unsupported relocation type {r_type}"
-    )]
+    #[error("section {section}, instruction {insn}: unsupported relocation type {r_type}")]
     UnsupportedRelocationType {
-        /// The object file.
-        object: String,
         /// The code section.
         section: String,
         /// Instruction index in the section.
@@ -291,11 +291,9 @@ pub enum LoadError {
 
     /// A relocation is applied to an instruction of the wrong kind.
     #[error(
-        "{object}: section {section}, instruction {insn}: {r_type_name} relocation on opcode {opcode:#04x}, which is not {expected}"
+        "section {section}, instruction {insn}: {r_type_name} relocation on opcode {opcode:#04x}, which is not {expected}"
     )]
     RelocationOnWrongInstruction {
-        /// The object file.
-        object: String,
         /// The code section.
         section: String,
         /// Instruction index in the section.
@@ -308,26 +306,9 @@ pub enum LoadError {
         expected: &'static str,
     },
 
-    /// Relocations against allocated data sections (pointers in initialised data) are not supported.
-    #[error(
-        "{object}: relocation section {section}: relocations of the data section {target} are not supported"
-    )]
-    UnsupportedDataRelocation {
-        /// The object file.
-        object: String,
-        /// The relocation section.
-        section: String,
-        /// The section it relocates.
-        target: String,
-    },
-
     /// A relocation points at a symbol this loader cannot resolve.
-    #[error(
-        "{object}: section {section}, instruction {insn}: cannot resolve symbol {symbol}: {reason}"
-    )]
+    #[error("section {section}, instruction {insn}: cannot resolve symbol {symbol}: {reason}")]
     UnresolvedSymbol {
-        /// The object file.
-        object: String,
         /// The code section.
         section: String,
         /// Instruction index in the section.
@@ -339,10 +320,8 @@ pub enum LoadError {
     },
 
     /// A call or jump leads outside the code it may reach.
-    #[error("{object}: section {section}, instruction {insn}: {reason}")]
+    #[error("section {section}, instruction {insn}: {reason}")]
     BadControlFlow {
-        /// The object file.
-        object: String,
         /// The code section.
         section: String,
         /// Instruction index in the section.
@@ -351,61 +330,105 @@ pub enum LoadError {
         reason: String,
     },
 
-    /// A legacy map definition is shorter than `struct bpf_map_def` (20 bytes).
+    /// The `.BTF` section is malformed.
+    #[error("section .BTF: {0}")]
+    Btf(#[from] BtfError),
+
+    /// The object defines maps in `.maps` but has no `.BTF` to describe them.
     #[error(
-        "{object}: section maps: map {map} is {size} bytes, shorter than struct bpf_map_def (20 bytes)"
+        "section .maps holds BTF-defined maps but the object has no .BTF section (compile with clang -g)"
     )]
-    MapDefinitionTooShort {
-        /// The object file.
-        object: String,
-        /// The map name.
-        map: String,
-        /// `st_size`.
-        size: u64,
+    MissingBtf,
+
+    /// A global variable's BTF description does not fit its section.
+    #[error("section {section}: variable {variable}: {reason}")]
+    BadVariable {
+        /// The data section.
+        section: String,
+        /// The variable.
+        variable: String,
+        /// What is wrong.
+        reason: String,
     },
 
-    /// A map type other than BPF_MAP_TYPE_ARRAY.
+    /// A map's definition is one tinybpf (or the kernel) refuses.
+    #[error("map {map}: {problem}")]
+    BadMap {
+        /// The map name.
+        map: String,
+        /// What is wrong with its definition.
+        problem: MapProblem,
+    },
+
+    /// A map of a type tinybpf cannot create (yet).
     #[error(
-        "{object}: map {map}: map type {map_type} is not supported (only BPF_MAP_TYPE_ARRAY, 2)"
+        "map {map}: map type {map_type} ({type_name}) cannot be created by tinybpf yet (supported: array)"
     )]
     UnsupportedMapType {
-        /// The object file.
-        object: String,
         /// The map name.
         map: String,
         /// The `type` field.
         map_type: u32,
+        /// Its bpftool name.
+        type_name: &'static str,
     },
 
-    /// The map runtime rejected a map's definition or an operation on it.
-    #[error("{object}: map {map}: {source}")]
+    /// The map runtime refused to create a map or to set its initial contents.
+    #[error("map {map}: {source}")]
     Map {
-        /// The object file.
-        object: String,
         /// The map name.
         map: String,
         /// The map runtime's error.
         source: tinybpf_maps::MapError,
     },
 
+    /// A pinned map could not be created or opened.
+    #[error("map {map}: {source}")]
+    Pin {
+        /// The map name.
+        map: String,
+        /// The pinning error.
+        source: tinybpf_maps::PinError,
+    },
+
+    /// A map pinned by name exists with a different definition.
+    #[error(
+        "map {map}: the map pinned at {path} has a different definition ({pinned:?}; the object wants {wanted:?})"
+    )]
+    PinMismatch {
+        /// The map name.
+        map: String,
+        /// The pin file.
+        path: std::path::PathBuf,
+        /// The pinned map's definition.
+        pinned: tinybpf_maps::MapDef,
+        /// The object's definition.
+        wanted: tinybpf_maps::MapDef,
+    },
+
     /// No program of that name exists in the object.
-    #[error("{object}: no program named {program} (programs: {available})")]
+    #[error("no program named {program} (programs: {available})")]
     NoSuchProgram {
-        /// The object file.
-        object: String,
         /// The name asked for.
         program: String,
         /// The programs that exist, comma-separated.
         available: String,
     },
 
+    /// No map of that name exists in the object.
+    #[error("no map named {map} (maps: {available})")]
+    NoSuchMap {
+        /// The name asked for.
+        map: String,
+        /// The maps that exist, comma-separated.
+        available: String,
+    },
+
     /// The VM rejected an instruction of a linked program.
     #[error(
-        "{object}: section {section}, instruction {insn} (function {function}, in program {program}): {source}"
+        "section {section}, instruction {insn} (function {function}, in program {program}): {source}"
     )]
     InvalidInstruction {
-        /// The object file.
-        object: String,
         /// The program being loaded.
         program: String,
         /// The section of the instruction (the program's, or `.text` for a subprogram).
@@ -419,10 +442,8 @@ pub enum LoadError {
     },
 
     /// The VM refused the program as a whole (too long, too many maps, ...).
-    #[error("{object}: program {program}: {source}")]
+    #[error("program {program}: {source}")]
     Vm {
-        /// The object file.
-        object: String,
         /// The program being loaded.
         program: String,
         /// The VM's error.
@@ -430,10 +451,8 @@ pub enum LoadError {
     },
 
     /// The `license` section is not a string.
-    #[error("{object}: section license: {reason}")]
+    #[error("section license: {reason}")]
     BadLicense {
-        /// The object file.
-        object: String,
         /// What is wrong.
         reason: &'static str,
     },

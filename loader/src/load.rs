@@ -1,29 +1,33 @@
-//! Loading a linked program into the VM with the object's maps.
+//! Loading a linked program into the VM with its maps.
 
 use tinybpf_maps::ArrayMap;
-use tinybpf_vm::{LoadedProgram, ProgramOptions};
+use tinybpf_vm::{LoadedProgram, ProgramOptions, VerifyError};
 
-use crate::error::LoadError;
-use crate::object::ObjectProgram;
+use crate::error::{LoadError, LoadErrorKind};
+use crate::link::LinkedProgram;
 
-impl ObjectProgram {
+impl LinkedProgram {
     /// Checks and translates the program for the VM.
     ///
-    /// `maps` is the map table its `lddw` instructions index: the maps of
-    /// [`Object::create_maps`](crate::Object::create_maps), in the same order.
+    /// `maps` is the map table its `lddw` instructions index: one map per
+    /// entry of [`LinkedProgram::maps`], in the same order (see
+    /// [`Object::create_maps_for`](crate::Object::create_maps_for)).
     /// `options` gives the helpers and the VM's settings; its `kind` and
     /// `maps` are replaced by the program's kind and `maps`.
     ///
     /// ```
     /// # fn main() -> Result<(), tinybpf_loader::LoadError> {
+    /// use tinybpf_loader::{CreateOptions, Object};
     /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/subprograms.o");
-    /// let object = tinybpf_loader::Object::open(path)?;
-    /// let maps = object.create_maps()?;
-    /// let program = object.require_program("entry")?.load(&maps, Default::default())?;
+    /// let object = Object::open(path)?;
+    /// let linked = object.link("entry")?;
+    /// let maps = object.create_maps_for(&linked, &CreateOptions::default())?;
+    /// let program = linked.load(&maps, Default::default())?;
     /// let outcome = program.run(&mut [0u8; 64]).expect("runs");
     /// assert_eq!(outcome.retval, 2); // XDP_PASS
     /// // store(0, square(5) * scale + 1), with scale = 3 in .data
-    /// assert_eq!(maps[0].lookup(&0u32.to_le_bytes()).unwrap(), 76u64.to_le_bytes());
+    /// let results = linked.maps.iter().position(|&m| object.maps[m].name == "results").unwrap();
+    /// assert_eq!(maps[results].lookup(&0u32.to_le_bytes()).unwrap(), 76u64.to_le_bytes());
     /// # Ok(())
     /// # }
     /// ```
@@ -37,27 +41,30 @@ impl ObjectProgram {
             maps: maps.to_vec(),
             ..options
         };
-        LoadedProgram::from_insns(&self.code, options).map_err(|source| match source {
-            tinybpf_vm::VerifyError::Invalid { pc, kind } => match self.origin(pc) {
-                Some((function, insn)) => LoadError::InvalidInstruction {
-                    object: self.object.clone(),
+        LoadedProgram::from_insns(&self.code, options)
+            .map_err(|source| LoadError::new(&self.object, self.verify_error(source)))
+    }
+
+    /// The VM's rejection, placed at the section and instruction it came from.
+    pub fn verify_error(&self, source: VerifyError) -> LoadErrorKind {
+        match source {
+            VerifyError::Invalid { pc, kind } => match self.origin(pc) {
+                Some((function, insn)) => LoadErrorKind::InvalidInstruction {
                     program: self.name.clone(),
                     section: function.section.clone(),
                     function: function.name.clone(),
                     insn,
                     source: Box::new(kind),
                 },
-                None => LoadError::Vm {
-                    object: self.object.clone(),
+                None => LoadErrorKind::Vm {
                     program: self.name.clone(),
-                    source: tinybpf_vm::VerifyError::Invalid { pc, kind },
+                    source: VerifyError::Invalid { pc, kind },
                 },
             },
-            source => LoadError::Vm {
-                object: self.object.clone(),
+            source => LoadErrorKind::Vm {
                 program: self.name.clone(),
                 source,
             },
-        })
+        }
     }
 }

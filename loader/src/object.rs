@@ -1,22 +1,32 @@
-//! [`Object`]: a parsed and linked BPF object file, its maps and programs.
+//! [`Object`]: a parsed BPF object file, the maps and programs it defines,
+//! its global variables and BTF. Programs are linked one at a time, on
+//! demand ([`Object::link`]).
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use goblin::elf::section_header::SHT_PROGBITS;
-use tinybpf_maps::{ArrayMap, BPF_ANY, BPF_F_RDONLY_PROG, MapDef};
+use tinybpf_maps::MapDef;
 use tinybpf_vm::ProgramKind;
-use tinybpf_vm::isa::insn::Insn;
 
+use crate::btf::{Btf, TypeId};
 use crate::elf::ElfFile;
-use crate::error::LoadError;
-use crate::link::Linker;
-use crate::map_defs::{MAPS_SECTION, MapTable};
+use crate::error::{LoadError, LoadErrorKind};
+use crate::image::Image;
+use crate::map_check::MapProblem;
+use crate::map_defs::{self, MAPS_SECTION};
+use crate::{globals, maps_btf};
 
 /// Name of the section holding the program license string.
 const LICENSE_SECTION: &str = "license";
+/// Name of the section holding BTF-defined maps.
+pub(crate) const BTF_MAPS_SECTION: &str = ".maps";
 
-/// A clang-compiled BPF object, parsed and linked: its maps, its programs
-/// (code ready for the VM) and its license.
+/// A clang-compiled BPF object, parsed: its maps, its programs, its global
+/// variables, its license and its BTF. Opening reads and checks the whole
+/// file's structure but links no program: [`Object::link`] links the one
+/// program asked for, with only the `.text` functions it reaches.
 ///
 /// ```
 /// # fn main() -> Result<(), tinybpf_loader::LoadError> {
@@ -26,6 +36,8 @@ const LICENSE_SECTION: &str = "license";
 /// let program = object.require_program("entry")?;
 /// assert_eq!(program.section, "xdp");
 /// assert!(object.program("no_such_program").is_none());
+/// let linked = object.link("entry")?;
+/// assert_eq!(linked.functions[0].name, "entry");
 /// # Ok(())
 /// # }
 /// ```
@@ -35,36 +47,94 @@ pub struct Object {
     pub name: String,
     /// The contents of the `license` section, up to its first NUL.
     pub license: Option<String>,
-    /// The maps, in the order the linked code's map indices refer to: legacy
-    /// `SEC("maps")` maps by offset, then global data sections in section order.
+    /// Every map the object defines: legacy `SEC("maps")` maps by offset,
+    /// then BTF-defined `SEC(".maps")` maps by offset, then global data
+    /// sections in section order. A linked program's
+    /// [`maps`](crate::LinkedProgram::maps) are indices into this list.
     pub maps: Vec<ObjectMap>,
     /// The programs, in section order, then by offset in their section.
     pub programs: Vec<ObjectProgram>,
-    /// The named variables of the global data sections.
+    /// The named variables of the global data sections, by map then offset.
     pub variables: Vec<GlobalVariable>,
+    /// The types of the `.BTF` section, when the object has one.
+    pub btf: Option<Btf>,
+    /// What linking needs: the file's bytes, sections, symbols, relocations.
+    pub(crate) image: Arc<Image>,
 }
 
 /// A map the object defines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectMap {
-    /// The map's name: the symbol of a legacy map, the section of a global-data map.
+    /// The map's name: its symbol, or the section of a global-data map.
     pub name: String,
-    /// Its definition, already checked to be one the array runtime accepts.
+    /// Its definition (all zero when the definition could not be read: see `problem`).
     pub def: MapDef,
     /// Where it comes from.
     pub kind: ObjectMapKind,
     /// The bytes to store at key 0 when the map is created (initialised global data).
     pub initial_data: Option<Vec<u8>>,
+    /// Whether it is pinned by name (`__uint(pinning, LIBBPF_PIN_BY_NAME)`).
+    pub pinning: Pinning,
+    /// The BTF type of its keys, when the definition names one (`__type(key, ...)`).
+    pub key_type: Option<TypeId>,
+    /// The BTF type of its values (`__type(value, ...)`; for global data, the section's DATASEC).
+    pub value_type: Option<TypeId>,
+    /// The initial entries of `__array(values, ...)` (`.values = { [i] = &x }`).
+    pub initial_slots: Vec<MapSlot>,
+    /// Why the definition cannot be used, when it cannot; a program that
+    /// uses the map then fails to load with this reason.
+    pub problem: Option<MapProblem>,
 }
 
 impl ObjectMap {
-    /// The ELF section the map comes from (`maps`, `.data`, `.rodata`, ...).
+    /// The ELF section the map comes from (`maps`, `.maps`, `.data`, `.rodata`, ...).
     pub fn section(&self) -> &str {
         match &self.kind {
             ObjectMapKind::Legacy => MAPS_SECTION,
+            ObjectMapKind::Btf => BTF_MAPS_SECTION,
             ObjectMapKind::GlobalData { section } => section,
         }
     }
+
+    /// The map type's bpftool name (`array`, `hash`, ...), or `unknown`.
+    pub fn type_name(&self) -> &'static str {
+        crate::map_type_name(self.def.map_type).unwrap_or("unknown")
+    }
+
+    /// Why tinybpf cannot create this map, or `None` when it can: the
+    /// definition's [`problem`](ObjectMap::problem), or a type tinybpf cannot
+    /// create yet.
+    pub fn cannot_create(&self) -> Option<LoadErrorKind> {
+        crate::create::cannot_create(self)
+    }
+}
+
+/// Whether and how a map is pinned (`enum libbpf_pin_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pinning {
+    /// `LIBBPF_PIN_NONE`.
+    #[default]
+    None,
+    /// `LIBBPF_PIN_BY_NAME`: shared through a file named after the map.
+    ByName,
+}
+
+/// One initial entry of a map of programs or of maps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapSlot {
+    /// The key (index) of the entry.
+    pub index: u32,
+    /// What is stored there.
+    pub target: SlotTarget,
+}
+
+/// What an initial entry of `__array(values, ...)` refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotTarget {
+    /// A program of the object (in a `PROG_ARRAY`), by name.
+    Program(String),
+    /// A map of the object (in an `ARRAY_OF_MAPS` or `HASH_OF_MAPS`), by name.
+    Map(String),
 }
 
 /// Where a map comes from.
@@ -72,6 +142,8 @@ impl ObjectMap {
 pub enum ObjectMapKind {
     /// A `struct bpf_map_def` in `SEC("maps")`.
     Legacy,
+    /// A BTF-described definition in `SEC(".maps")`.
+    Btf,
     /// A global data section (`.data`, `.rodata*`, `.bss`) backed by a
     /// one-element array: key 4 bytes, value = the section,
     /// `BPF_F_MMAPABLE`, plus `BPF_F_RDONLY_PROG` (and frozen) for `.rodata*`.
@@ -81,11 +153,9 @@ pub enum ObjectMapKind {
     },
 }
 
-/// A program of the object, linked.
+/// A program of the object, not yet linked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectProgram {
-    /// The object file it comes from (for messages).
-    pub object: String,
     /// The program's function symbol.
     pub name: String,
     /// Its ELF section (`xdp`, `socket`, ...).
@@ -93,79 +163,104 @@ pub struct ObjectProgram {
     /// How it receives its input: [`ProgramKind::Xdp`] for sections starting
     /// with `xdp`, [`ProgramKind::Memory`] otherwise.
     pub kind: ProgramKind,
-    /// The linked code: map references are `lddw` with `src` 5 (map index in
-    /// `imm`), global variables `lddw` with `src` 6 (map index, then offset),
-    /// and the `.text` subprograms it calls follow its own code.
-    pub code: Vec<Insn>,
-    /// Where each part of `code` comes from: the program's own function
-    /// first, then each `.text` subprogram appended, in code order.
-    pub functions: Vec<LinkedFunction>,
-}
-
-/// One function laid out in a linked program's code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkedFunction {
-    /// The function symbol.
-    pub name: String,
-    /// Its ELF section.
-    pub section: String,
-    /// Index of its first instruction in that section.
-    pub section_start: usize,
-    /// Index of its first instruction in the linked code.
-    pub start: usize,
-    /// Its number of instruction slots.
-    pub len: usize,
-}
-
-impl ObjectProgram {
-    /// The function that instruction `pc` of the linked code belongs to, and
-    /// the instruction's index in that function's section.
-    pub fn origin(&self, pc: usize) -> Option<(&LinkedFunction, usize)> {
-        let function = self
-            .functions
-            .iter()
-            .find(|f| (f.start..f.start + f.len).contains(&pc))?;
-        Some((function, function.section_start + (pc - function.start)))
-    }
+    /// Its place among the image's code sections and their functions.
+    pub(crate) code_section: usize,
+    pub(crate) function: usize,
 }
 
 /// A named variable in a global data section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GlobalVariable {
-    /// The symbol name.
+    /// The variable's name.
     pub name: String,
+    /// The data section it lives in (`.data`, `.bss`, `.rodata`, ...).
+    pub section: String,
     /// Index of the section's map in [`Object::maps`].
     pub map_index: usize,
     /// Offset of the variable in the map's value.
     pub offset: u32,
-    /// Size of the variable in bytes (0 when the symbol gives none).
+    /// Size of the variable in bytes (0 when neither BTF nor the symbol gives one).
     pub size: u32,
+    /// Its BTF type, when the object has BTF.
+    pub type_id: Option<TypeId>,
 }
 
 impl Object {
-    /// Parses and links an object file held in memory; `name` is used in messages.
+    /// Parses an object file held in memory; `name` is used in messages.
+    ///
+    /// The file's structure is checked (ELF header, sections, symbols, the
+    /// function symbols of every code section, `.BTF`, map definitions and
+    /// global variables); code and relocations are checked when a program
+    /// that reaches them is linked.
     pub fn parse(name: &str, bytes: &[u8]) -> Result<Object, LoadError> {
-        let elf = ElfFile::parse(name, bytes)?;
-        let maps = MapTable::collect(name, &elf)?;
-        let programs = Linker::new(name, &elf, &maps)?.programs()?;
-        let license = license(name, &elf)?;
+        Object::parse_kind(bytes)
+            .map_err(|kind| LoadError::new(name, kind))
+            .map(|mut object| {
+                object.name = name.to_owned();
+                object
+            })
+    }
+
+    fn parse_kind(bytes: &[u8]) -> Result<Object, LoadErrorKind> {
+        let elf = ElfFile::parse(bytes)?;
+        let btf = match elf.section_named(".BTF")? {
+            Some(index) => {
+                let data = elf.data(bytes, index).ok_or(LoadErrorKind::BadSection {
+                    section: ".BTF".to_owned(),
+                    reason: "the section has no contents in the file".to_owned(),
+                })?;
+                Some(Btf::parse(data)?)
+            }
+            None => None,
+        };
+        let mut maps = Vec::new();
+        let mut map_offsets = HashMap::new();
+        if let Some(section) = elf.section_named(MAPS_SECTION)? {
+            for (offset, map) in map_defs::collect(&elf, bytes, section)? {
+                map_offsets.insert((section, offset), maps.len());
+                maps.push(map);
+            }
+        }
+        if let Some(section) = elf.section_named(BTF_MAPS_SECTION)? {
+            let found = maps_btf::collect(&elf, btf.as_ref(), section)?;
+            for (offset, map) in found {
+                map_offsets.insert((section, offset), maps.len());
+                maps.push(map);
+            }
+        }
+        let globals = globals::collect(&elf, bytes, btf.as_ref(), maps.len())?;
+        let data_maps = globals.data_by_section;
+        maps.extend(globals.maps);
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(maps.len());
+        for (index, map) in maps.iter().enumerate() {
+            if let Some(first) = seen.insert(&map.name, index) {
+                return Err(LoadErrorKind::DuplicateName {
+                    what: "map",
+                    name: map.name.clone(),
+                    first: maps[first].section().to_owned(),
+                    second: map.section().to_owned(),
+                });
+            }
+        }
+        let license = license(&elf, bytes)?;
+        let (image, programs) = Image::new(bytes.to_vec(), elf, map_offsets, data_maps)?;
         Ok(Object {
-            name: name.to_owned(),
+            name: String::new(),
             license,
-            maps: maps.maps,
+            maps,
             programs,
-            variables: maps.variables,
+            variables: globals.variables,
+            btf,
+            image: Arc::new(image),
         })
     }
 
-    /// Reads, parses and links an object file.
+    /// Reads and parses an object file.
     pub fn open(path: impl AsRef<Path>) -> Result<Object, LoadError> {
         let path = path.as_ref();
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
-            object: name.clone(),
-            source,
-        })?;
+        let bytes = std::fs::read(path)
+            .map_err(|source| LoadError::new(&name, LoadErrorKind::Io(source)))?;
         Object::parse(&name, &bytes)
     }
 
@@ -176,64 +271,61 @@ impl Object {
 
     /// The program whose function is `name`, or an error that lists the programs there are.
     pub fn require_program(&self, name: &str) -> Result<&ObjectProgram, LoadError> {
-        self.program(name).ok_or_else(|| LoadError::NoSuchProgram {
-            object: self.name.clone(),
-            program: name.to_owned(),
-            available: if self.programs.is_empty() {
-                "none".to_owned()
-            } else {
-                self.programs
-                    .iter()
-                    .map(|p| p.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
+        self.program(name).ok_or_else(|| {
+            self.error(LoadErrorKind::NoSuchProgram {
+                program: name.to_owned(),
+                available: join_or_none(self.programs.iter().map(|p| p.name.as_str())),
+            })
         })
     }
 
-    /// The map called `name` (a legacy map's symbol, or a global data section).
+    /// The map called `name` (a map's symbol, or a global data section).
     pub fn map(&self, name: &str) -> Option<&ObjectMap> {
         self.maps.iter().find(|m| m.name == name)
     }
 
-    /// Creates the maps, in the order of [`Object::maps`]: global data maps
-    /// receive their initial bytes at key 0, and `.rodata*` maps are then frozen.
-    pub fn create_maps(&self) -> Result<Vec<ArrayMap>, LoadError> {
+    /// The index in [`Object::maps`] of the map called `name`, or an error
+    /// that lists the maps there are.
+    pub fn require_map(&self, name: &str) -> Result<usize, LoadError> {
         self.maps
             .iter()
-            .map(|map| {
-                let fail = |source| LoadError::Map {
-                    object: self.name.clone(),
-                    map: map.name.clone(),
-                    source,
-                };
-                let array = ArrayMap::new(map.def).map_err(fail)?;
-                if let Some(data) = &map.initial_data {
-                    array
-                        .update(&0u32.to_le_bytes(), data, BPF_ANY)
-                        .map_err(fail)?;
-                }
-                if matches!(map.kind, ObjectMapKind::GlobalData { .. })
-                    && map.def.map_flags & BPF_F_RDONLY_PROG != 0
-                {
-                    array.freeze().map_err(fail)?;
-                }
-                Ok(array)
+            .position(|m| m.name == name)
+            .ok_or_else(|| {
+                self.error(LoadErrorKind::NoSuchMap {
+                    map: name.to_owned(),
+                    available: join_or_none(self.maps.iter().map(|m| m.name.as_str())),
+                })
             })
-            .collect()
+    }
+
+    /// The global variable called `name`.
+    pub fn variable(&self, name: &str) -> Option<&GlobalVariable> {
+        self.variables.iter().find(|v| v.name == name)
+    }
+
+    /// An error of `kind` in this object.
+    pub(crate) fn error(&self, kind: LoadErrorKind) -> LoadError {
+        LoadError::new(&self.name, kind)
+    }
+}
+
+/// Names joined by commas, or `none`.
+pub(crate) fn join_or_none<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let list: Vec<&str> = names.collect();
+    if list.is_empty() {
+        "none".to_owned()
+    } else {
+        list.join(", ")
     }
 }
 
 /// The `license` section's string, up to its first NUL.
-fn license(object: &str, elf: &ElfFile<'_>) -> Result<Option<String>, LoadError> {
-    let Some(section) = elf.sections.iter().find(|s| s.name == LICENSE_SECTION) else {
+fn license(elf: &ElfFile, bytes: &[u8]) -> Result<Option<String>, LoadErrorKind> {
+    let Some(index) = elf.section_named(LICENSE_SECTION)? else {
         return Ok(None);
     };
-    let bad = |reason| LoadError::BadLicense {
-        object: object.to_owned(),
-        reason,
-    };
-    let data = match (section.sh_type, section.data) {
+    let bad = |reason| LoadErrorKind::BadLicense { reason };
+    let data = match (elf.sections[index].sh_type, elf.data(bytes, index)) {
         (SHT_PROGBITS, Some(data)) => data,
         _ => return Err(bad("the section has no contents in the file")),
     };

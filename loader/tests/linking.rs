@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{Layout, fixture, relocations};
-use tinybpf_loader::{Object, ObjectMapKind};
+use tinybpf_loader::{CreateOptions, Object, ObjectMapKind};
 use tinybpf_maps::{BPF_ANY, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY, MapDef, errno};
 use tinybpf_vm::ProgramKind;
 use tinybpf_vm::isa::insn::{Insn, decode_all, opcode, pseudo};
@@ -74,8 +74,15 @@ fn global_variables_are_resolved_by_symbol_and_by_section_offset() {
     assert!(relocs.iter().any(|(_, s, _)| s == "data_first"));
 
     let object = load("globals.o");
-    let program = object.program("use_globals").unwrap();
+    let program = object.link("use_globals").unwrap();
     assert_eq!(program.kind, ProgramKind::Xdp);
+    // Map indices in the code are the program's, in first-use order.
+    let by_name: Vec<&str> = program
+        .maps
+        .iter()
+        .map(|&i| object.maps[i].name.as_str())
+        .collect();
+    assert_eq!(by_name, [".rodata", ".data", ".bss"]);
     let layout = Layout::of(&bytes);
     let raw =
         decode_all(&bytes[layout.section_offset("xdp")..][..layout.section_size("xdp")]).unwrap();
@@ -102,14 +109,15 @@ fn global_variables_are_resolved_by_symbol_and_by_section_offset() {
         assert_eq!(first.opcode, opcode::LDDW);
         assert_eq!(first.src, pseudo::MAP_IDX_VALUE, "{symbol}");
         assert_eq!(first.dst, raw[at].dst);
-        assert_eq!((first.imm, second.imm), (map, value_offset), "{symbol}");
+        let object_map = program.maps[first.imm as usize] as i32;
+        assert_eq!((object_map, second.imm), (map, value_offset), "{symbol}");
     }
     let names: BTreeSet<String> = relocs
         .iter()
         .map(|(offset, _, _)| {
             let at = *offset as usize / 8;
-            object
-                .lddw_name(&program.code[at], &program.code[at + 1])
+            program
+                .lddw_name(&object, &program.code[at], &program.code[at + 1])
                 .unwrap()
         })
         .collect();
@@ -141,19 +149,32 @@ fn value_names_fall_back_to_section_and_offset() {
     // .data holds only `scale` (8 bytes): past it, the section name.
     assert_eq!(subprograms.value_name(1, 0).as_deref(), Some("scale"));
     assert_eq!(subprograms.value_name(1, 9).as_deref(), Some(".data+9"));
+    let entry = subprograms.link("entry").unwrap();
     let plain = Insn::new(opcode::LDDW, 1, pseudo::IMM64, 0, 0);
-    assert_eq!(subprograms.lddw_name(&plain, &Insn::default()), None);
-    let map = Insn::new(opcode::LDDW, 1, pseudo::MAP_IDX, 0, 0);
     assert_eq!(
-        subprograms.lddw_name(&map, &Insn::default()).as_deref(),
+        entry.lddw_name(&subprograms, &plain, &Insn::default()),
+        None
+    );
+    let results = entry
+        .maps
+        .iter()
+        .position(|&i| subprograms.maps[i].name == "results")
+        .unwrap() as i32;
+    let map = Insn::new(opcode::LDDW, 1, pseudo::MAP_IDX, 0, results);
+    assert_eq!(
+        entry
+            .lddw_name(&subprograms, &map, &Insn::default())
+            .as_deref(),
         Some("results")
     );
+    let past = Insn::new(opcode::LDDW, 1, pseudo::MAP_IDX, 0, 2);
+    assert_eq!(entry.lddw_name(&subprograms, &past, &Insn::default()), None);
 }
 
 #[test]
 fn create_maps_writes_initial_data_and_freezes_rodata() {
     let object = load("globals.o");
-    let maps = object.create_maps().unwrap();
+    let maps = object.create_maps(&CreateOptions::default()).unwrap();
     let key = 0u32.to_le_bytes();
     assert_eq!(maps.len(), 3);
     assert_eq!(
@@ -265,7 +286,7 @@ fn programs_get_the_text_functions_they_reach_appended() {
     };
 
     // entry: scaled_square_plus_one (which calls square) and store.
-    let entry = object.program("entry").unwrap();
+    let entry = object.link("entry").unwrap();
     assert_eq!(
         (entry.section.as_str(), entry.kind),
         ("xdp", ProgramKind::Xdp)
@@ -287,7 +308,7 @@ fn programs_get_the_text_functions_they_reach_appended() {
 
     // other_entry: square, store, and add_twice (called through its own
     // symbol), whose two calls of square are re-targeted to square's copy.
-    let other = object.program("other_entry").unwrap();
+    let other = object.link("other_entry").unwrap();
     assert_eq!(
         (other.section.as_str(), other.kind),
         ("socket", ProgramKind::Memory)
@@ -302,12 +323,12 @@ fn programs_get_the_text_functions_they_reach_appended() {
     );
 
     // The subprogram's map and global references are resolved in the copy.
-    for program in [entry, other] {
+    for program in [&entry, &other] {
         let references: Vec<_> = program
             .code
             .windows(2)
             .filter(|w| w[0].is_lddw())
-            .map(|w| object.lddw_name(&w[0], &w[1]).unwrap())
+            .map(|w| program.lddw_name(&object, &w[0], &w[1]).unwrap())
             .collect();
         assert!(
             references.contains(&"results".to_owned()),
@@ -350,7 +371,7 @@ fn several_maps_in_one_object_keep_their_order_and_definitions() {
     );
     assert!(object.maps.iter().all(|m| m.kind == ObjectMapKind::Legacy));
 
-    let count = object.program("count").unwrap();
+    let count = object.link("count").unwrap();
     assert_eq!(
         (count.section.as_str(), count.kind),
         ("xdp/counters", ProgramKind::Xdp)
@@ -369,7 +390,7 @@ fn several_maps_in_one_object_keep_their_order_and_definitions() {
             (pseudo::MAP_IDX, 2)
         ]
     );
-    let classify = object.program("classify").unwrap();
+    let classify = object.link("classify").unwrap();
     assert_eq!(
         (classify.section.as_str(), classify.kind),
         ("tc", ProgramKind::Memory)
@@ -380,7 +401,7 @@ fn several_maps_in_one_object_keep_their_order_and_definitions() {
             .iter()
             .any(|i| i.is_lddw() && i.src == pseudo::MAP_IDX && i.imm == 0)
     );
-    let created = object.create_maps().unwrap();
+    let created = object.create_maps(&CreateOptions::default()).unwrap();
     assert_eq!(created[2].def().max_entries, 3);
     assert!(created.iter().all(|m| !m.is_frozen()));
 }
@@ -391,6 +412,6 @@ fn open_reads_the_file_and_names_it() {
     let object = Object::open(&path).unwrap();
     assert_eq!(object.name, path.display().to_string());
     let missing = Object::open(path.with_extension("missing")).unwrap_err();
-    assert!(matches!(missing, tinybpf_loader::LoadError::Io { .. }));
+    assert!(matches!(missing.kind, tinybpf_loader::LoadErrorKind::Io(_)));
     assert!(missing.to_string().contains("multi_maps.missing"));
 }

@@ -5,12 +5,25 @@
 mod common;
 
 use common::{Layout, fixture, put_u32};
-use tinybpf_loader::{LoadError, Object};
+use tinybpf_loader::{CreateOptions, LoadError, LoadErrorKind, Object};
 use tinybpf_maps::{ArrayMap, BPF_ANY, MapDef};
-use tinybpf_vm::{InvalidInsn, ProgramOptions};
+use tinybpf_vm::{InvalidInsn, LoadedProgram, ProgramOptions};
 
 fn load(name: &str) -> Object {
     Object::parse(name, &fixture(name)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Every map of the object, in object order, created once and shared by
+/// the programs loaded with [`load_with`] (as the kernel shares them).
+fn shared(object: &Object) -> Vec<ArrayMap> {
+    object.create_maps(&CreateOptions::default()).unwrap()
+}
+
+/// Links program `name` and loads it with its maps taken from `all` (object order).
+fn load_with(object: &Object, all: &[ArrayMap], name: &str) -> Result<LoadedProgram, LoadError> {
+    let linked = object.link(name)?;
+    let maps: Vec<ArrayMap> = linked.maps.iter().map(|&i| all[i].clone()).collect();
+    linked.load(&maps, ProgramOptions::default())
 }
 
 fn key(index: u32) -> [u8; 4] {
@@ -27,15 +40,13 @@ fn u64s(bytes: &[u8]) -> Vec<u64> {
 #[test]
 fn bpf_to_bpf_calls_run_with_their_maps_and_globals() {
     let object = load("subprograms.o");
-    let maps = object.create_maps().unwrap();
-    let entry = object.require_program("entry").unwrap();
-    let program = entry.load(&maps, ProgramOptions::default()).unwrap();
+    let maps = shared(&object);
+    let program = load_with(&object, &maps, "entry").unwrap();
     assert_eq!(program.run(&mut [0u8; 64]).unwrap().retval, 2);
     // store(0, scaled_square_plus_one(5)) = 5 * 5 * scale(3) + 1
     assert_eq!(maps[0].lookup(&key(0)).unwrap(), 76u64.to_le_bytes());
 
-    let other = object.require_program("other_entry").unwrap();
-    let program = other.load(&maps, ProgramOptions::default()).unwrap();
+    let program = load_with(&object, &maps, "other_entry").unwrap();
     assert_eq!(program.run(&mut [0u8; 16]).unwrap().retval, 0);
     // store(1, square(7)); store(2, add_twice(ctx != 0)) = 1*1 + 2*2
     assert_eq!(maps[0].lookup(&key(1)).unwrap(), 49u64.to_le_bytes());
@@ -46,12 +57,8 @@ fn bpf_to_bpf_calls_run_with_their_maps_and_globals() {
 #[test]
 fn global_variables_live_in_their_section_maps() {
     let object = load("globals.o");
-    let maps = object.create_maps().unwrap();
-    let program = object
-        .require_program("use_globals")
-        .unwrap()
-        .load(&maps, ProgramOptions::default())
-        .unwrap();
+    let maps = shared(&object);
+    let program = load_with(&object, &maps, "use_globals").unwrap();
     for run in 1..=2u64 {
         assert_eq!(program.run(&mut [0u8; 64]).unwrap().retval, 2);
         // data_second += ro_first (7) + ro_static[1] (9); data_static += 1
@@ -72,7 +79,7 @@ fn global_variables_live_in_their_section_maps() {
 #[test]
 fn several_maps_are_indexed_in_object_order() {
     let object = load("multi_maps.o");
-    let maps = object.create_maps().unwrap();
+    let maps = shared(&object);
     let mut config = vec![0u8; 12];
     config[..4].copy_from_slice(&5u32.to_le_bytes());
     maps[1].update(&key(0), &config, BPF_ANY).unwrap();
@@ -80,14 +87,12 @@ fn several_maps_are_indexed_in_object_order() {
         .update(&key(0), &7u32.to_le_bytes(), BPF_ANY)
         .unwrap();
 
-    let count = object.require_program("count").unwrap();
-    let program = count.load(&maps, ProgramOptions::default()).unwrap();
+    let program = load_with(&object, &maps, "count").unwrap();
     assert_eq!(program.run(&mut [0u8; 64]).unwrap().retval, 2);
     // *counter += *cfg + *style
     assert_eq!(maps[0].lookup(&key(0)).unwrap(), 12u64.to_le_bytes());
 
-    let classify = object.require_program("classify").unwrap();
-    let program = classify.load(&maps, ProgramOptions::default()).unwrap();
+    let program = load_with(&object, &maps, "classify").unwrap();
     assert_eq!(program.run(&mut [0u8; 32]).unwrap().retval, 0);
     assert_eq!(maps[0].lookup(&key(1)).unwrap(), 1u64.to_le_bytes());
 }
@@ -99,15 +104,11 @@ fn unknown_helper_is_named_by_section_and_instruction() {
     let layout = Layout::of(&bytes);
     put_u32(&mut bytes, layout.insn("xdp/counters", 7) + 4, 999);
     let object = Object::parse("helper.o", &bytes).unwrap();
-    let maps = object.create_maps().unwrap();
-    let err = object
-        .require_program("count")
-        .unwrap()
-        .load(&maps, ProgramOptions::default())
-        .unwrap_err();
+    let maps = shared(&object);
+    let err = load_with(&object, &maps, "count").unwrap_err();
     assert!(
-        matches!(&err, LoadError::InvalidInstruction { object, program, section, function, insn: 7, source }
-            if object == "helper.o" && program == "count" && section == "xdp/counters" && function == "count"
+        matches!(&err.kind, LoadErrorKind::InvalidInstruction { program, section, function, insn: 7, source }
+            if err.object == "helper.o" && program == "count" && section == "xdp/counters" && function == "count"
                 && **source == InvalidInsn::UnknownHelper { id: 999 }),
         "{err}"
     );
@@ -124,15 +125,11 @@ fn errors_in_subprograms_name_their_text_instruction() {
     let layout = Layout::of(&bytes);
     put_u32(&mut bytes, layout.insn(".text", 17) + 4, 12345);
     let object = Object::parse("sub.o", &bytes).unwrap();
-    let maps = object.create_maps().unwrap();
+    let maps = shared(&object);
     for program in ["entry", "other_entry"] {
-        let err = object
-            .require_program(program)
-            .unwrap()
-            .load(&maps, ProgramOptions::default())
-            .unwrap_err();
+        let err = load_with(&object, &maps, program).unwrap_err();
         assert!(
-            matches!(&err, LoadError::InvalidInstruction { section, function, insn: 17, source, .. }
+            matches!(&err.kind, LoadErrorKind::InvalidInstruction { section, function, insn: 17, source, .. }
                 if section == ".text" && function == "store"
                     && **source == InvalidInsn::UnknownHelper { id: 12345 }),
             "{program}: {err}"
@@ -143,7 +140,7 @@ fn errors_in_subprograms_name_their_text_instruction() {
 #[test]
 fn origin_maps_linked_instructions_back_to_their_sections() {
     let object = load("subprograms.o");
-    let entry = object.require_program("entry").unwrap();
+    let entry = object.link("entry").unwrap();
     let (function, insn) = entry.origin(3).unwrap();
     assert_eq!(
         (function.name.as_str(), function.section.as_str(), insn),
@@ -164,11 +161,11 @@ fn origin_maps_linked_instructions_back_to_their_sections() {
 #[test]
 fn a_map_table_that_does_not_match_the_object_is_refused() {
     let object = load("multi_maps.o");
-    let count = object.require_program("count").unwrap();
+    let count = object.link("count").unwrap();
     // No maps at all: the first map reference is out of range.
     let err = count.load(&[], ProgramOptions::default()).unwrap_err();
     assert!(
-        matches!(&err, LoadError::InvalidInstruction { insn: 4, source, .. }
+        matches!(&err.kind, LoadErrorKind::InvalidInstruction { insn: 4, source, .. }
             if **source == InvalidInsn::UnknownMap { index: 0, count: 0 }),
         "{err}"
     );
@@ -178,7 +175,7 @@ fn a_map_table_that_does_not_match_the_object_is_refused() {
         .collect();
     let err = count.load(&many, ProgramOptions::default()).unwrap_err();
     assert!(
-        matches!(&err, LoadError::Vm { program, source: tinybpf_vm::VerifyError::TooManyMaps { .. }, .. } if program == "count"),
+        matches!(&err.kind, LoadErrorKind::Vm { program, source: tinybpf_vm::VerifyError::TooManyMaps { .. }, .. } if program == "count"),
         "{err}"
     );
 }
@@ -189,12 +186,8 @@ fn the_globals_workload_computes_what_its_readme_says() {
         return;
     };
     let object = Object::open(dir.join("globals.o")).unwrap();
-    let maps = object.create_maps().unwrap();
-    let program = object
-        .require_program("globals")
-        .unwrap()
-        .load(&maps, ProgramOptions::default())
-        .unwrap();
+    let maps = shared(&object);
+    let program = load_with(&object, &maps, "globals").unwrap();
     assert_eq!(program.run(&mut [0u8; 64]).unwrap().retval, 2);
     let value = maps[0].lookup(&key(0)).unwrap();
     // struct globals { lat_ave, lat_sum, missed, max_lat; int num_samples; }
@@ -205,13 +198,9 @@ fn the_globals_workload_computes_what_its_readme_says() {
 #[test]
 fn programs_cannot_write_rodata() {
     let object = load("rodata_write.o");
-    let maps = object.create_maps().unwrap();
+    let maps = shared(&object);
     assert_eq!(object.maps[0].name, ".rodata");
-    let program = object
-        .require_program("write_rodata")
-        .unwrap()
-        .load(&maps, ProgramOptions::default())
-        .unwrap();
+    let program = load_with(&object, &maps, "write_rodata").unwrap();
     // Instruction 3 is `*(u32 *)(r1 + 0) = r2`, r1 = &limit.
     let err = program.run(&mut [0u8; 64]).unwrap_err();
     assert!(

@@ -3,7 +3,7 @@
 
 mod common;
 
-use tinybpf_loader::{Object, ObjectMapKind};
+use tinybpf_loader::{CreateOptions, Object, ObjectMapKind};
 use tinybpf_maps::{BPF_MAP_TYPE_ARRAY, MapDef};
 use tinybpf_vm::ProgramKind;
 use tinybpf_vm::isa::insn::pseudo;
@@ -90,7 +90,7 @@ fn workload_maps_and_programs_match_their_sources() {
 
         let names: Vec<_> = object.programs.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, [program_name], "{file}");
-        let program = object.program(program_name).unwrap();
+        let program = object.link(program_name).unwrap();
         assert_eq!(program.section, "xdp", "{file}");
         assert_eq!(program.kind, ProgramKind::Xdp, "{file}");
 
@@ -108,7 +108,7 @@ fn workload_maps_and_programs_match_their_sources() {
             assert!(!referenced.is_empty(), "{file}: no map reference");
             assert!(referenced.iter().all(|&i| i == 0), "{file}: {referenced:?}");
         }
-        let created = object.create_maps().unwrap();
+        let created = object.create_maps(&CreateOptions::default()).unwrap();
         assert_eq!(created.len(), maps.len());
         for (map, def) in created.iter().zip(&object.maps) {
             assert_eq!(*map.def(), def.def);
@@ -128,7 +128,7 @@ fn workload_code_is_the_section_code_with_references_resolved() {
     let raw = &bytes[layout.section_offset("xdp")..][..layout.section_size("xdp")];
     let raw = tinybpf_vm::isa::insn::decode_all(raw).unwrap();
     let object = Object::parse("globals.o", &bytes).unwrap();
-    let code = &object.program("globals").unwrap().code;
+    let code = &object.link("globals").unwrap().code;
     assert_eq!(code.len(), raw.len());
     let relocated: Vec<usize> = common::relocations(&bytes, ".relxdp")
         .iter()
