@@ -10,7 +10,6 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::Barrier;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tinybpf_maps::{ArrayMap, MapDef};
 use tinybpf_vm::isa::asm::assemble_bytes;
@@ -18,33 +17,32 @@ use tinybpf_vm::{LoadedProgram, ProgramOptions, RunContext};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
 thread_local! {
-    /// True while this thread's allocations are being counted.
-    static WATCHED: Cell<bool> = const { Cell::new(false) };
+    /// This thread's allocations while it is watched; `None` when it is not.
+    /// Const-initialised and without a destructor, so using it never allocates.
+    static WATCHED_ALLOCATIONS: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
 /// Counts an allocation when the calling thread is being watched.
 fn count_if_watched() {
     // `try_with`: a thread being torn down may still allocate; it is not watched.
-    if WATCHED.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
+    let _ = WATCHED_ALLOCATIONS.try_with(|count| {
+        if let Some(n) = count.get() {
+            count.set(Some(n + 1));
+        }
+    });
 }
 
 /// The allocations `body` makes on the calling thread.
 fn allocations_during(body: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    WATCHED.with(|watched| watched.set(true));
+    WATCHED_ALLOCATIONS.with(|count| count.set(Some(0)));
     body();
-    WATCHED.with(|watched| watched.set(false));
-    ALLOCATIONS.load(Ordering::Relaxed) - before
+    WATCHED_ALLOCATIONS.with(|count| count.replace(None).unwrap_or(0))
 }
 
 // SAFETY: forwards to the system allocator unchanged; only counts calls (the
-// thread-local flag is const-initialised and has no destructor, so reading it
-// never allocates).
+// thread-local counter is const-initialised and has no destructor, so using
+// it never allocates).
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count_if_watched();
