@@ -383,3 +383,75 @@ fn maps(file: &Path) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runs(repeat: u32, first: usize, later: usize) -> TimedRuns {
+        TimedRuns {
+            retval: 0,
+            repeat,
+            insns_per_run: 1,
+            first_run_ns: 1500,
+            steady_ns_per_run: (repeat > 1).then_some(120.25),
+            first_run_trace: (0..first).map(|i| format!("line {i}")).collect(),
+            later_trace: vec!["later".to_owned(); later],
+            data_out: Vec::new(),
+        }
+    }
+
+    fn trace(runs: &TimedRuns) -> String {
+        let mut out = Vec::new();
+        write_trace(&mut out, runs, "  ").unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_trace_shows_the_first_run_and_counts_the_rest() {
+        assert_eq!(trace(&runs(1, 0, 0)), "");
+        assert_eq!(trace(&runs(1, 2, 0)), "  line 0\n  line 1\n");
+        assert_eq!(
+            trace(&runs(3, 1, 2)),
+            "  line 0\n  ... and 2 more lines from the other 2 runs (not shown)\n"
+        );
+        assert_eq!(
+            trace(&runs(2, 0, 1)),
+            "  ... and 1 more line from the other 1 run (not shown)\n"
+        );
+        // A first run longer than the limit is cut too.
+        let text = trace(&runs(5, TRACE_LINES_SHOWN + 3, 10));
+        assert_eq!(text.lines().count(), TRACE_LINES_SHOWN + 1);
+        assert!(text.ends_with(
+            "  ... and 13 more lines (not shown: 3 more from the first run, 10 from the other 4 runs)\n"
+        ));
+    }
+
+    #[test]
+    fn times_read_in_their_unit() {
+        assert_eq!(format_ns(127.0), "127.0 ns");
+        assert_eq!(format_ns(21_400.0), "21.4 µs");
+        assert_eq!(format_ns(3_400_000.0), "3.4 ms");
+        assert_eq!(format_ns(2_500_000_000.0), "2.50 s");
+        assert_eq!(
+            describe_time(&runs(1, 0, 0)),
+            "1.5 µs (one cold run; --repeat 1000 also measures the steady state)"
+        );
+        assert_eq!(
+            describe_time(&runs(1000, 0, 0)),
+            "first run 1.5 µs, then 120.2 ns per run (mean of the other 999 runs)"
+        );
+    }
+
+    #[test]
+    fn repeat_is_a_positive_number() {
+        assert_eq!(parse_repeat("1").unwrap().get(), 1);
+        assert_eq!(parse_repeat("4294967295").unwrap().get(), u32::MAX);
+        assert_eq!(
+            parse_repeat("0").unwrap_err(),
+            "the number of runs must be at least 1"
+        );
+        assert!(parse_repeat("").is_err());
+        assert!(parse_repeat("1e3").is_err());
+    }
+}
