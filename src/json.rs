@@ -1,9 +1,15 @@
-//! The small JSON subset the CLI reads and writes: `--json` output, and the
-//! `--maps-in` file `{"MAP": {"KEYHEX": "VALUEHEX"}}`. Hand-written because
-//! the shapes are fixed and tiny (no extra dependency).
+//! The small JSON subset the CLI reads and writes: the `--json` report of a
+//! run (written entry by entry, never built as one string), and the
+//! `--maps-in` document `{"MAP": {"KEY": VALUE, ...}, ...}`. Hand-written
+//! because the shapes are fixed and tiny (no extra dependency).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use thiserror::Error;
+
+use crate::object::Object;
+use crate::timed::TimedRuns;
 
 /// Quotes and escapes a string for JSON.
 pub fn quote(text: &str) -> String {
@@ -36,51 +42,120 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
-/// Parses hex digits (an optional `0x` prefix is allowed) into bytes.
-pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
-    let digits = text.strip_prefix("0x").unwrap_or(text);
-    if digits.len() % 2 != 0 {
-        return Err(format!("{text:?} has an odd number of hex digits"));
+/// Writes the `--json` report of a run: exactly one object on one line,
+/// `{"retval", "repeat", "first_run_ns", "ns_per_run", "insns_per_run",
+/// "maps": {"NAME": {"type", "key_size", "value_size", "max_entries",
+/// "entries": {"KEYHEX": "VALUEHEX", ...}}}}`, keys and values as lowercase
+/// hex in memory order; with `nonzero_only`, all-zero entries are left out.
+/// `ns_per_run` is the steady state (the runs after the first), or the only
+/// run's time.
+pub fn write_run_report<W: Write + ?Sized>(
+    out: &mut W,
+    object: &Object,
+    runs: &TimedRuns,
+    nonzero_only: bool,
+) -> io::Result<()> {
+    write!(
+        out,
+        "{{\"retval\": {}, \"repeat\": {}, \"first_run_ns\": {}, \"ns_per_run\": {:.1}, \"insns_per_run\": {}, \"maps\": {{",
+        runs.retval,
+        runs.repeat,
+        runs.first_run_ns,
+        runs.ns_per_run(),
+        runs.insns_per_run
+    )?;
+    for (i, map) in object.maps().iter().enumerate() {
+        let def = map.def();
+        write!(
+            out,
+            "{}{}: {{\"type\": \"array\", \"key_size\": {}, \"value_size\": {}, \"max_entries\": {}, \"entries\": {{",
+            if i > 0 { ", " } else { "" },
+            quote(map.name()),
+            def.key_size,
+            def.value_size,
+            def.max_entries
+        )?;
+        let mut first = true;
+        for (index, value) in map.array().entries() {
+            if nonzero_only && value.iter().all(|&b| b == 0) {
+                continue;
+            }
+            let separator = if first { "" } else { ", " };
+            first = false;
+            write!(
+                out,
+                "{separator}\"{}\": \"{}\"",
+                hex(&index.to_le_bytes()),
+                hex(&value)
+            )?;
+        }
+        write!(out, "}}}}")?;
     }
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| {
-            digits
-                .get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-                .ok_or_else(|| format!("{text:?} is not hex (at digit {i})"))
-        })
-        .collect()
+    writeln!(out, "}}}}")
 }
 
-/// `{"MAP": {"KEY": "VALUE", ...}, ...}` as nested maps of strings.
-pub type MapsIn = BTreeMap<String, BTreeMap<String, String>>;
+/// A value in a `--maps-in` entry, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scalar {
+    /// A JSON string, unescaped.
+    String(String),
+    /// A JSON number, its text as written (checked by the reader of the value).
+    Number(String),
+}
 
-/// Parses a `--maps-in` document; errors name the byte offset.
-pub fn parse_maps_in(text: &str) -> Result<MapsIn, String> {
+/// One map's object in a `--maps-in` document: its name and its entries,
+/// in document order, duplicates kept (for the caller to refuse).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapsInMap {
+    /// The member name: the map's name.
+    pub name: String,
+    /// `(key, value)` pairs as written.
+    pub entries: Vec<(String, Scalar)>,
+}
+
+/// Where and why a `--maps-in` document is not the JSON expected.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("line {line}, column {column}: {message}")]
+pub struct SyntaxError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// What was expected there.
+    pub message: String,
+}
+
+/// Parses a `--maps-in` document: an object whose members are objects whose
+/// members are strings or numbers.
+///
+/// ```
+/// use tinybpf::json::{Scalar, parse_maps_in};
+/// let maps = parse_maps_in(r#"{"counters": {"1": 42, "0x2": "2a 00 00 00 00 00 00 00"}}"#).unwrap();
+/// assert_eq!(maps[0].name, "counters");
+/// assert_eq!(maps[0].entries[0], ("1".to_owned(), Scalar::Number("42".to_owned())));
+/// assert!(parse_maps_in(r#"{"counters": [1]}"#).unwrap_err().to_string().starts_with("line 1, column 14"));
+/// ```
+pub fn parse_maps_in(text: &str) -> Result<Vec<MapsInMap>, SyntaxError> {
     let mut p = Parser {
         text: text.as_bytes(),
         pos: 0,
     };
-    let mut out = MapsIn::new();
-    p.object(|p, map| {
-        let mut entries = BTreeMap::new();
-        p.object(|p, key| {
-            let value = p.string()?;
-            entries.insert(key, value);
+    let mut maps = Vec::new();
+    p.object("the document", |p, name| {
+        let mut entries = Vec::new();
+        p.object(&format!("map {}", quote(&name)), |p, key| {
+            let value = p.scalar(&name, &key)?;
+            entries.push((key, value));
             Ok(())
         })?;
-        out.insert(map, entries);
+        maps.push(MapsInMap { name, entries });
         Ok(())
     })?;
     p.skip_ws();
     if p.pos != p.text.len() {
-        return Err(format!(
-            "unexpected text after the object at byte {}",
-            p.pos
-        ));
+        return Err(p.error("unexpected text after the closing '}'".to_owned()));
     }
-    Ok(out)
+    Ok(maps)
 }
 
 struct Parser<'a> {
@@ -89,23 +164,32 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
-    fn skip_ws(&mut self) {
-        while self.text.get(self.pos).is_some_and(u8::is_ascii_whitespace) {
-            self.pos += 1;
+    /// A syntax error at the current position.
+    fn error(&self, message: String) -> SyntaxError {
+        let before = &self.text[..self.pos.min(self.text.len())];
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |at| at + 1);
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count()
+            + 1;
+        SyntaxError {
+            line,
+            column,
+            message,
         }
     }
 
-    fn expect(&mut self, byte: u8) -> Result<(), String> {
-        self.skip_ws();
-        if self.text.get(self.pos) == Some(&byte) {
+    fn skip_ws(&mut self) {
+        while self
+            .text
+            .get(self.pos)
+            .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        {
             self.pos += 1;
-            Ok(())
-        } else {
-            Err(format!(
-                "expected '{}' at byte {}",
-                char::from(byte),
-                self.pos
-            ))
         }
     }
 
@@ -114,68 +198,157 @@ impl Parser<'_> {
         self.text.get(self.pos).copied()
     }
 
-    /// An object whose members are handled by `member(parser, key)`.
+    fn expect(&mut self, byte: u8, what: &str) -> Result<(), SyntaxError> {
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.error(format!("expected '{}' {what}", char::from(byte))))
+        }
+    }
+
+    /// An object (`whose` names it in messages) whose members are handled by
+    /// `member(parser, name)`.
     fn object(
         &mut self,
-        mut member: impl FnMut(&mut Self, String) -> Result<(), String>,
-    ) -> Result<(), String> {
-        self.expect(b'{')?;
+        whose: &str,
+        mut member: impl FnMut(&mut Self, String) -> Result<(), SyntaxError>,
+    ) -> Result<(), SyntaxError> {
+        self.expect(b'{', &format!("to open {whose}'s object"))?;
         if self.peek() == Some(b'}') {
             self.pos += 1;
             return Ok(());
         }
         loop {
-            let key = self.string()?;
-            self.expect(b':')?;
-            member(self, key)?;
+            if self.peek() != Some(b'"') {
+                return Err(self.error(format!("expected a quoted name in {whose}")));
+            }
+            let name = self.string()?;
+            self.expect(b':', &format!("after {}", quote(&name)))?;
+            member(self, name)?;
             match self.peek() {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {
                     self.pos += 1;
                     return Ok(());
                 }
-                _ => return Err(format!("expected ',' or '}}' at byte {}", self.pos)),
+                _ => return Err(self.error(format!("expected ',' or '}}' in {whose}"))),
             }
         }
     }
 
-    fn string(&mut self) -> Result<String, String> {
-        self.expect(b'"')?;
+    /// An entry's value: a string or a number.
+    fn scalar(&mut self, map: &str, key: &str) -> Result<Scalar, SyntaxError> {
+        match self.peek() {
+            Some(b'"') => self.string().map(Scalar::String),
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.pos;
+                while self
+                    .text
+                    .get(self.pos)
+                    .is_some_and(|b| matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
+                {
+                    self.pos += 1;
+                }
+                let number = String::from_utf8_lossy(&self.text[start..self.pos]).into_owned();
+                Ok(Scalar::Number(number))
+            }
+            _ => Err(self.error(format!(
+                "map {}, key {}: expected the value, a string or a number",
+                quote(map),
+                quote(key)
+            ))),
+        }
+    }
+
+    fn string(&mut self) -> Result<String, SyntaxError> {
+        self.expect(b'"', "to open a string")?;
         let mut out = String::new();
         loop {
             let Some(&byte) = self.text.get(self.pos) else {
-                return Err("unterminated string".to_owned());
+                return Err(self.error("the string is not closed".to_owned()));
             };
-            self.pos += 1;
             match byte {
-                b'"' => return Ok(out),
-                b'\\' => {
-                    let escaped = self.text.get(self.pos).copied();
+                b'"' => {
                     self.pos += 1;
-                    out.push(match escaped {
-                        Some(b'"') => '"',
-                        Some(b'\\') => '\\',
-                        Some(b'/') => '/',
-                        Some(b'n') => '\n',
-                        Some(b't') => '\t',
-                        _ => return Err(format!("unsupported escape at byte {}", self.pos - 1)),
-                    });
+                    return Ok(out);
+                }
+                b'\\' => {
+                    self.pos += 1;
+                    out.push(self.escape()?);
+                }
+                0..0x20 => {
+                    return Err(self.error(
+                        "a control character in a string (write it as an escape)".to_owned(),
+                    ));
                 }
                 _ => {
-                    // Multi-byte UTF-8 is copied through unchanged.
-                    let start = self.pos - 1;
-                    let mut end = self.pos;
-                    while end < self.text.len() && (self.text[end] & 0xc0) == 0x80 {
+                    // One UTF-8 sequence, copied through unchanged.
+                    let start = self.pos;
+                    let mut end = start + 1;
+                    while self.text.get(end).is_some_and(|b| b & 0xc0 == 0x80) {
                         end += 1;
                     }
-                    out.push_str(
-                        std::str::from_utf8(&self.text[start..end])
-                            .map_err(|_| format!("invalid UTF-8 at byte {start}"))?,
-                    );
+                    let char = std::str::from_utf8(&self.text[start..end])
+                        .map_err(|_| self.error("not UTF-8 text".to_owned()))?;
+                    out.push_str(char);
                     self.pos = end;
                 }
             }
         }
+    }
+
+    /// The character of the escape after a backslash.
+    fn escape(&mut self) -> Result<char, SyntaxError> {
+        let Some(&byte) = self.text.get(self.pos) else {
+            return Err(self.error("the string is not closed".to_owned()));
+        };
+        self.pos += 1;
+        Ok(match byte {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let high = self.hex4()?;
+                let code = if (0xd800..0xdc00).contains(&high) {
+                    if self.text.get(self.pos..self.pos + 2) != Some(b"\\u") {
+                        return Err(self.error("a lone surrogate in a \\u escape".to_owned()));
+                    }
+                    self.pos += 2;
+                    let low = self.hex4()?;
+                    if !(0xdc00..0xe000).contains(&low) {
+                        return Err(self.error("a lone surrogate in a \\u escape".to_owned()));
+                    }
+                    0x10000 + ((high - 0xd800) << 10) + (low - 0xdc00)
+                } else {
+                    high
+                };
+                char::from_u32(code)
+                    .ok_or_else(|| self.error("a lone surrogate in a \\u escape".to_owned()))?
+            }
+            _ => {
+                self.pos -= 1;
+                return Err(self.error("an unknown escape in a string".to_owned()));
+            }
+        })
+    }
+
+    /// Four hex digits of a `\u` escape.
+    fn hex4(&mut self) -> Result<u32, SyntaxError> {
+        let digits = self
+            .text
+            .get(self.pos..self.pos + 4)
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|d| u32::from_str_radix(d, 16).ok())
+            .ok_or_else(|| self.error("expected four hex digits after \\u".to_owned()))?;
+        self.pos += 4;
+        Ok(digits)
     }
 }
 
@@ -183,29 +356,77 @@ impl Parser<'_> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn parses_the_maps_in_shape() {
-        let parsed =
-            parse_maps_in(r#" { "counters": {"00000000": "2a00000000000000"}, "e": {} } "#)
-                .unwrap();
-        assert_eq!(parsed["counters"]["00000000"], "2a00000000000000");
-        assert!(parsed["e"].is_empty());
+    fn number(text: &str) -> Scalar {
+        Scalar::Number(text.to_owned())
+    }
+
+    fn string(text: &str) -> Scalar {
+        Scalar::String(text.to_owned())
     }
 
     #[test]
-    fn rejects_malformed_documents_with_a_place() {
-        assert!(parse_maps_in("{").unwrap_err().contains("byte"));
-        assert!(parse_maps_in(r#"{"a": {"k": 1}}"#).is_err());
-        assert!(parse_maps_in(r#"{"a": {}} x"#).is_err());
-        assert!(parse_maps_in(r#"{"a": {"k": "v"#).is_err());
+    fn parses_the_maps_in_shape_in_document_order() {
+        let parsed = parse_maps_in(
+            r#" { "counters": {"00000000": "2a00000000000000", "1": -1, "2": 7},
+                  "e": {}, "counters": {"3": "0x10"} } "#,
+        )
+        .unwrap();
+        let names: Vec<&str> = parsed.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["counters", "e", "counters"], "duplicates are kept");
+        assert_eq!(
+            parsed[0].entries,
+            [
+                ("00000000".to_owned(), string("2a00000000000000")),
+                ("1".to_owned(), number("-1")),
+                ("2".to_owned(), number("7")),
+            ]
+        );
+        assert!(parsed[1].entries.is_empty());
+        // Numbers keep their text, for the reader to check (1.5 is no key).
+        let parsed = parse_maps_in(r#"{"m": {"k": 1.5e3}}"#).unwrap();
+        assert_eq!(parsed[0].entries[0].1, number("1.5e3"));
     }
 
     #[test]
-    fn hex_round_trips_and_rejects_junk() {
-        assert_eq!(parse_hex("0x0aff").unwrap(), vec![0x0a, 0xff]);
+    fn escapes_are_decoded() {
+        let parsed = parse_maps_in(r#"{"a\"b\\\/\n\u00e9\ud83d\ude00": {}}"#).unwrap();
+        assert_eq!(parsed[0].name, "a\"b\\/\né😀");
+        let parsed = parse_maps_in("{\"caf\u{e9}\": {}}").unwrap();
+        assert_eq!(parsed[0].name, "café");
+    }
+
+    #[test]
+    fn errors_name_the_line_and_column_and_what_was_expected() {
+        let err = parse_maps_in("{\n  \"m\": {\"k\": true}\n}").unwrap_err();
+        assert_eq!((err.line, err.column), (2, 14));
+        assert_eq!(
+            err.message,
+            "map \"m\", key \"k\": expected the value, a string or a number"
+        );
+        let err = parse_maps_in("").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 1, column 1: expected '{' to open the document's object"
+        );
+        let err = parse_maps_in(r#"{"m": {"k": "v"} x"#).unwrap_err();
+        assert_eq!(err.message, "expected ',' or '}' in the document");
+        let err = parse_maps_in(r#"{"m": {"k": "v"}} x"#).unwrap_err();
+        assert_eq!(err.message, "unexpected text after the closing '}'");
+        let err = parse_maps_in(r#"{"m": {k: "v"}}"#).unwrap_err();
+        assert_eq!(err.message, "expected a quoted name in map \"m\"");
+        assert!(parse_maps_in(r#"{"m": {"k": "v"#).is_err());
+        assert!(parse_maps_in(r#"{"m": {"k": "\q"}}"#).is_err());
+        assert!(parse_maps_in(r#"{"m": {"k": "\ud800"}}"#).is_err());
+        assert!(parse_maps_in("{\"m\": {\"k\": \"a\tb\"}}").is_err());
+        assert!(parse_maps_in(r#"{"m": ["k"]}"#).is_err());
+        assert!(parse_maps_in(r#"["m"]"#).is_err());
+        let err = parse_maps_in("{\"\u{e9}\u{e9}\": {\"k\" \"v\"}}").unwrap_err();
+        assert_eq!((err.line, err.column), (1, 13), "columns count characters");
+    }
+
+    #[test]
+    fn hex_and_quote() {
         assert_eq!(hex(&[0x0a, 0xff]), "0aff");
-        assert!(parse_hex("abc").is_err());
-        assert!(parse_hex("zz").is_err());
-        assert_eq!(quote("a\"b\n"), "\"a\\\"b\\n\"");
+        assert_eq!(quote("a\"b\n\u{1}"), "\"a\\\"b\\n\\u0001\"");
     }
 }

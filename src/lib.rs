@@ -19,16 +19,24 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod flags;
 pub mod json;
 mod listing;
+mod maps_in;
 mod object;
 mod packet;
+mod table;
+mod timed;
 mod value;
 
 pub use error::Error;
+pub use flags::describe_map_flags;
 pub use listing::listing;
+pub use maps_in::{MapsIn, MapsInError};
 pub use object::{LoadOptions, Map, Object, Program, TestRun};
 pub use packet::default_packet;
+pub use table::{TableOptions, write_map_table};
+pub use timed::{TimedRuns, run_timed};
 pub use value::Plain;
 
 pub use tinybpf_loader as loader;

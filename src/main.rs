@@ -1,15 +1,23 @@
 //! The `tinybpf` command: run, disassemble and inspect eBPF object files.
+//!
+//! Output goes through one buffered writer; when the reader goes away (a
+//! closed pipe, as with `tinybpf run X.o | head -1`) the command ends quietly
+//! with exit status 0, as `cat` and `grep` do, and never panics.
 
 #![forbid(unsafe_code)]
 
+use std::io::{self, BufWriter, Write};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use tinybpf::json::{hex, parse_hex, parse_maps_in, quote};
-use tinybpf::maps::{BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BPF_F_WRONLY_PROG};
+use tinybpf::json::write_run_report;
 use tinybpf::vm::{ProgramKind, RunContext};
-use tinybpf::{LoadOptions, Map, Object, default_packet, listing};
+use tinybpf::{
+    LoadOptions, Map, MapsIn, Object, TableOptions, TimedRuns, default_packet, describe_map_flags,
+    listing, run_timed, write_map_table,
+};
 
 #[derive(Parser)]
 #[command(
@@ -53,16 +61,19 @@ struct RunArgs {
     /// A file whose bytes are the input memory (r1 = its address, r2 = its length).
     #[arg(long)]
     mem: Option<PathBuf>,
-    /// Run this many times; maps and the input keep their state between runs.
-    #[arg(long, default_value_t = 1)]
-    repeat: u32,
-    /// Preset map entries before the first run: {"MAP": {"KEYHEX": "VALUEHEX"}}.
+    /// Run this many times (at least 1); maps and the input keep their state
+    /// between runs. The first run is timed apart from the others.
+    #[arg(long, default_value = "1", value_name = "N", value_parser = parse_repeat)]
+    repeat: NonZeroU32,
+    /// Preset map entries before the first run: {"MAP": {"KEY": VALUE}}, with
+    /// keys and values as numbers ("1", "0x10", -1; little-endian) or as their
+    /// bytes in hex ("01000000" or "01 00 00 00").
     #[arg(long, value_name = "FILE.json")]
     maps_in: Option<PathBuf>,
     /// Print exactly one JSON object (trace output goes to stderr).
     #[arg(long)]
     json: bool,
-    /// Leave out all-zero entries.
+    /// Leave out all-zero entries (by default runs of them collapse into one line).
     #[arg(long)]
     nonzero: bool,
     /// Keep every map lookup a helper call (no lookup rewriting).
@@ -85,19 +96,78 @@ struct DisasmArgs {
     no_inline: bool,
 }
 
+/// `--repeat`: a number of runs, at least one.
+fn parse_repeat(text: &str) -> Result<NonZeroU32, String> {
+    let runs: u32 = text.parse().map_err(|_| {
+        format!(
+            "{text:?} is not a number of runs (a whole number from 1 to {})",
+            u32::MAX
+        )
+    })?;
+    NonZeroU32::new(runs).ok_or_else(|| "the number of runs must be at least 1".to_owned())
+}
+
+/// Why a command stopped.
+enum Failure {
+    /// What went wrong, one sentence for stderr.
+    Message(String),
+    /// Writing the output failed (a closed pipe, a full disk).
+    Output(io::Error),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::Message(message)
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(error: io::Error) -> Failure {
+        Failure::Output(error)
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
     let result = match cli.command {
-        Command::Run(args) => run(&args),
-        Command::Disasm(args) => disasm(&args),
-        Command::Maps { file } => maps(&file),
+        Command::Run(args) => run(&args, &mut out),
+        Command::Disasm(args) => disasm(&args, &mut out),
+        Command::Maps { file } => maps(&file, &mut out),
     };
+    let result = result.and_then(|()| out.flush().map_err(Failure::Output));
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("tinybpf: {message}");
+        // The reader has gone (`| head`): nothing more to say, not an error.
+        Err(Failure::Output(error)) if error.kind() == io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
+        Err(Failure::Output(error)) => {
+            complain(&format!("cannot write the output: {error}"));
             ExitCode::FAILURE
         }
+        Err(Failure::Message(message)) => {
+            complain(&message);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One line on stderr; a closed stderr is ignored (there is no one to tell).
+fn complain(message: &str) {
+    let _ = writeln!(io::stderr().lock(), "tinybpf: {message}");
+}
+
+/// An error of the facade as the CLI reports it, with a hint where the
+/// command line can fix it.
+fn explain(error: &tinybpf::Error) -> String {
+    match error {
+        tinybpf::Error::AmbiguousProgram { available, .. } => {
+            let example = available.split(", ").next().unwrap_or("NAME");
+            format!("{error}; pass --program NAME (e.g. --program {example})")
+        }
+        _ => error.to_string(),
     }
 }
 
@@ -112,11 +182,14 @@ fn load_options(no_inline: bool) -> LoadOptions {
     }
 }
 
-fn run(args: &RunArgs) -> Result<(), String> {
+/// Trace lines shown from the first run; the rest are counted.
+const TRACE_LINES_SHOWN: usize = 1000;
+
+fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
     let object = Object::open(&args.file).map_err(|e| e.to_string())?;
     let program = object
         .select_program(args.program.as_deref(), load_options(args.no_inline))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| explain(&e))?;
     if let Some(path) = &args.maps_in {
         preset_maps(&object, path)?;
     }
@@ -127,24 +200,20 @@ fn run(args: &RunArgs) -> Result<(), String> {
         (None, None) => Vec::new(),
     };
     let mut ctx = RunContext::new().with_budget(args.budget);
-    let result = program
-        .test_run(&input, args.repeat, &mut ctx)
-        .map_err(|e| e.to_string())?;
-    let trace = ctx.take_trace();
+    let runs = run_timed(&program, &input, args.repeat, &mut ctx).map_err(|e| e.to_string())?;
     if args.json {
-        for line in &trace {
-            eprintln!("{line}");
-        }
-        println!("{}", json_report(&object, &result, args.nonzero));
+        write_trace(&mut io::stderr().lock(), &runs, "")?;
+        write_run_report(out, &object, &runs, args.nonzero)?;
         return Ok(());
     }
-    println!(
+    writeln!(
+        out,
         "{}: program {} (section {})",
         object.name(),
         program.name(),
         program.section()
-    );
-    let verdict = match (program.kind(), result.retval) {
+    )?;
+    let verdict = match (program.kind(), runs.retval) {
         (ProgramKind::Xdp, 0) => " XDP_ABORTED",
         (ProgramKind::Xdp, 1) => " XDP_DROP",
         (ProgramKind::Xdp, 2) => " XDP_PASS",
@@ -152,104 +221,115 @@ fn run(args: &RunArgs) -> Result<(), String> {
         (ProgramKind::Xdp, 4) => " XDP_REDIRECT",
         _ => "",
     };
-    println!("retval: {} ({:#x}){verdict}", result.retval, result.retval);
-    println!(
-        "runs: {}, instructions per run: {}, time per run: {:.1} ns",
-        result.repeat, result.insns_per_run, result.ns_per_run
-    );
-    if !trace.is_empty() {
-        println!("trace_printk:");
-        for line in &trace {
-            println!("  {line}");
-        }
+    writeln!(out, "retval: {} ({:#x}){verdict}", runs.retval, runs.retval)?;
+    writeln!(
+        out,
+        "runs: {}, instructions per run: {}",
+        runs.repeat, runs.insns_per_run
+    )?;
+    writeln!(out, "time: {}", describe_time(&runs))?;
+    if !runs.first_run_trace.is_empty() || !runs.later_trace.is_empty() {
+        let which = if runs.repeat > 1 { " (first run)" } else { "" };
+        writeln!(out, "trace_printk{which}:")?;
+        write_trace(out, &runs, "  ")?;
     }
+    let options = TableOptions {
+        nonzero_only: args.nonzero,
+    };
     for map in object.maps() {
-        println!();
-        println!("map {}: {}", map.name(), describe_def(map));
-        print!("{}", map.dump(args.nonzero));
+        writeln!(out)?;
+        writeln!(out, "map {}: {}", map.name(), describe_def(map))?;
+        write_map_table(out, map, options)?;
     }
     Ok(())
 }
 
-fn preset_maps(object: &Object, path: &Path) -> Result<(), String> {
-    let text = String::from_utf8(read_file(path, "maps-in")?)
-        .map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
-    let presets = parse_maps_in(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    for (name, entries) in presets {
-        let map = object
-            .map(&name)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        for (key, value) in entries {
-            let place = format!("{}: map {name}, key {key:?}", path.display());
-            let key = parse_hex(&key).map_err(|e| format!("{place}: {e}"))?;
-            let value = parse_hex(&value).map_err(|e| format!("{place}: value {e}"))?;
-            map.array()
-                .update(&key, &value, tinybpf::maps::BPF_ANY)
-                .map_err(|e| format!("{place}: {e}"))?;
+/// The first run's time, then the steady state's.
+fn describe_time(runs: &TimedRuns) -> String {
+    let first = format_ns(runs.first_run_ns as f64);
+    match runs.steady_ns_per_run {
+        Some(steady) => {
+            let others = runs.repeat - 1;
+            format!(
+                "first run {first}, then {} per run (mean of the other {others} run{})",
+                format_ns(steady),
+                if others == 1 { "" } else { "s" }
+            )
         }
+        None => format!("{first} (one cold run; --repeat 1000 also measures the steady state)"),
     }
-    Ok(())
+}
+
+/// Nanoseconds in the unit that reads best.
+fn format_ns(ns: f64) -> String {
+    if ns < 1e3 {
+        format!("{ns:.1} ns")
+    } else if ns < 1e6 {
+        format!("{:.1} µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.1} ms", ns / 1e6)
+    } else {
+        format!("{:.2} s", ns / 1e9)
+    }
+}
+
+/// The first run's trace lines (up to [`TRACE_LINES_SHOWN`]), then a count of the rest.
+fn write_trace(out: &mut impl Write, runs: &TimedRuns, indent: &str) -> io::Result<()> {
+    let first = &runs.first_run_trace;
+    let shown = first.len().min(TRACE_LINES_SHOWN);
+    for line in &first[..shown] {
+        writeln!(out, "{indent}{line}")?;
+    }
+    let more_first = first.len() - shown;
+    let later = runs.later_trace.len();
+    let others = runs.repeat - 1;
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    match (more_first, later) {
+        (0, 0) => Ok(()),
+        (0, later) => writeln!(
+            out,
+            "{indent}... and {} from the other {} (not shown)",
+            plural(later, "more line"),
+            plural(others as usize, "run")
+        ),
+        (more_first, later) => writeln!(
+            out,
+            "{indent}... and {} (not shown: {more_first} more from the first run, {later} from the other {})",
+            plural(more_first + later, "more line"),
+            plural(others as usize, "run")
+        ),
+    }
+}
+
+fn preset_maps(object: &Object, path: &Path) -> Result<(), String> {
+    let place = format!("--maps-in {}", path.display());
+    let bytes = std::fs::read(path).map_err(|e| format!("{place}: cannot read the file: {e}"))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| format!("{place}: the file is not UTF-8 text; write it as JSON"))?;
+    let presets = MapsIn::parse(&text, object).map_err(|e| format!("{place}: {e}"))?;
+    presets.apply().map_err(|e| format!("{place}: {e}"))
 }
 
 fn describe_def(map: &Map) -> String {
     let def = map.def();
-    let mut flags = Vec::new();
-    if def.map_flags & BPF_F_RDONLY_PROG != 0 {
-        flags.push("rdonly_prog");
-    }
-    if def.map_flags & BPF_F_WRONLY_PROG != 0 {
-        flags.push("wronly_prog");
-    }
-    if def.map_flags & BPF_F_MMAPABLE != 0 {
-        flags.push("mmapable");
+    let mut text = format!(
+        "array, key {} bytes, value {} bytes, {} entr{}",
+        def.key_size,
+        def.value_size,
+        def.max_entries,
+        if def.max_entries == 1 { "y" } else { "ies" }
+    );
+    if def.map_flags != 0 {
+        text.push_str(", flags ");
+        text.push_str(&describe_map_flags(def.map_flags));
     }
     if map.array().is_frozen() {
-        flags.push("frozen");
+        text.push_str(", frozen");
     }
-    let flags = if flags.is_empty() {
-        String::new()
-    } else {
-        format!(", {}", flags.join(", "))
-    };
-    format!(
-        "array, key {} bytes, value {} bytes, {} entries{flags}",
-        def.key_size, def.value_size, def.max_entries
-    )
+    text
 }
 
-fn json_report(object: &Object, result: &tinybpf::TestRun, nonzero: bool) -> String {
-    let maps: Vec<String> = object
-        .maps()
-        .iter()
-        .map(|map| {
-            let def = map.def();
-            let entries: Vec<String> = map
-                .entries()
-                .into_iter()
-                .filter(|(_, value)| !nonzero || value.iter().any(|&b| b != 0))
-                .map(|(index, value)| format!("{}: {}", quote(&hex(&index.to_le_bytes())), quote(&hex(&value))))
-                .collect();
-            format!(
-                "{}: {{\"type\": \"array\", \"key_size\": {}, \"value_size\": {}, \"max_entries\": {}, \"entries\": {{{}}}}}",
-                quote(map.name()),
-                def.key_size,
-                def.value_size,
-                def.max_entries,
-                entries.join(", ")
-            )
-        })
-        .collect();
-    format!(
-        "{{\"retval\": {}, \"repeat\": {}, \"ns_per_run\": {:.1}, \"insns_per_run\": {}, \"maps\": {{{}}}}}",
-        result.retval,
-        result.repeat,
-        result.ns_per_run,
-        result.insns_per_run,
-        maps.join(", ")
-    )
-}
-
-fn disasm(args: &DisasmArgs) -> Result<(), String> {
+fn disasm(args: &DisasmArgs, out: &mut impl Write) -> Result<(), Failure> {
     let object = Object::open(&args.file).map_err(|e| e.to_string())?;
     let names: Vec<String> = match &args.program {
         Some(name) => vec![name.clone()],
@@ -264,28 +344,30 @@ fn disasm(args: &DisasmArgs) -> Result<(), String> {
             .program_with(name, load_options(args.no_inline))
             .map_err(|e| e.to_string())?;
         if i > 0 {
-            println!();
+            writeln!(out)?;
         }
-        println!(
+        writeln!(
+            out,
             "{}: program {name} (section {}):",
             object.name(),
             program.section()
-        );
-        print!("{}", listing(&object, &program));
+        )?;
+        out.write_all(listing(&object, &program).as_bytes())?;
     }
     Ok(())
 }
 
-fn maps(file: &Path) -> Result<(), String> {
+fn maps(file: &Path, out: &mut impl Write) -> Result<(), Failure> {
     let object = tinybpf::loader::Object::open(file).map_err(|e| e.to_string())?;
-    println!(
+    writeln!(
+        out,
         "{:<20} {:<10} {:<14} {:>4} {:>6} {:>11}  flags",
         "name", "section", "type", "key", "value", "max_entries"
-    );
+    )?;
     for map in &object.maps {
         let def = map.def;
         let frozen = matches!(map.kind, tinybpf::loader::ObjectMapKind::GlobalData { .. })
-            && def.map_flags & BPF_F_RDONLY_PROG != 0;
+            && def.map_flags & tinybpf::maps::BPF_F_RDONLY_PROG != 0;
         let note = match map.cannot_create() {
             None => String::new(),
             Some(tinybpf::loader::LoadErrorKind::BadMap { problem, .. }) => {
@@ -296,17 +378,90 @@ fn maps(file: &Path) -> Result<(), String> {
             }
             Some(other) => format!("  cannot create: {other}"),
         };
-        println!(
-            "{:<20} {:<10} {:<14} {:>4} {:>6} {:>11}  {:#x}{}{note}",
+        writeln!(
+            out,
+            "{:<20} {:<10} {:<14} {:>4} {:>6} {:>11}  {}{}{note}",
             map.name,
             map.section(),
             map.type_name(),
             def.key_size,
             def.value_size,
             def.max_entries,
-            def.map_flags,
+            describe_map_flags(def.map_flags),
             if frozen { " frozen" } else { "" },
-        );
+        )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runs(repeat: u32, first: usize, later: usize) -> TimedRuns {
+        TimedRuns {
+            retval: 0,
+            repeat,
+            insns_per_run: 1,
+            first_run_ns: 1500,
+            steady_ns_per_run: (repeat > 1).then_some(120.25),
+            first_run_trace: (0..first).map(|i| format!("line {i}")).collect(),
+            later_trace: vec!["later".to_owned(); later],
+            data_out: Vec::new(),
+        }
+    }
+
+    fn trace(runs: &TimedRuns) -> String {
+        let mut out = Vec::new();
+        write_trace(&mut out, runs, "  ").unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_trace_shows_the_first_run_and_counts_the_rest() {
+        assert_eq!(trace(&runs(1, 0, 0)), "");
+        assert_eq!(trace(&runs(1, 2, 0)), "  line 0\n  line 1\n");
+        assert_eq!(
+            trace(&runs(3, 1, 2)),
+            "  line 0\n  ... and 2 more lines from the other 2 runs (not shown)\n"
+        );
+        assert_eq!(
+            trace(&runs(2, 0, 1)),
+            "  ... and 1 more line from the other 1 run (not shown)\n"
+        );
+        // A first run longer than the limit is cut too.
+        let text = trace(&runs(5, TRACE_LINES_SHOWN + 3, 10));
+        assert_eq!(text.lines().count(), TRACE_LINES_SHOWN + 1);
+        assert!(text.ends_with(
+            "  ... and 13 more lines (not shown: 3 more from the first run, 10 from the other 4 runs)\n"
+        ));
+    }
+
+    #[test]
+    fn times_read_in_their_unit() {
+        assert_eq!(format_ns(127.0), "127.0 ns");
+        assert_eq!(format_ns(21_400.0), "21.4 µs");
+        assert_eq!(format_ns(3_400_000.0), "3.4 ms");
+        assert_eq!(format_ns(2_500_000_000.0), "2.50 s");
+        assert_eq!(
+            describe_time(&runs(1, 0, 0)),
+            "1.5 µs (one cold run; --repeat 1000 also measures the steady state)"
+        );
+        assert_eq!(
+            describe_time(&runs(1000, 0, 0)),
+            "first run 1.5 µs, then 120.2 ns per run (mean of the other 999 runs)"
+        );
+    }
+
+    #[test]
+    fn repeat_is_a_positive_number() {
+        assert_eq!(parse_repeat("1").unwrap().get(), 1);
+        assert_eq!(parse_repeat("4294967295").unwrap().get(), u32::MAX);
+        assert_eq!(
+            parse_repeat("0").unwrap_err(),
+            "the number of runs must be at least 1"
+        );
+        assert!(parse_repeat("").is_err());
+        assert!(parse_repeat("1e3").is_err());
+    }
 }

@@ -1,9 +1,12 @@
-//! The `tinybpf` command line: `run` (human and `--json` output, `--nonzero`,
-//! `--repeat`, `--maps-in`, `--packet`, `--no-inline`), `disasm`, `maps`,
-//! and the errors, each one line on stderr naming the file, exit non-zero.
+//! The `tinybpf` command line: `run` (human and `--json` output, tables,
+//! timing, trace, `--nonzero`, `--repeat`, `--maps-in`, `--packet`,
+//! `--no-inline`), `disasm`, `maps`, the errors, each one line on stderr
+//! naming the file, exit non-zero, a closed output pipe, and README's quick
+//! start with the output README shows.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 fn testdata(file: &str) -> String {
     format!("{}/testdata/{file}", env!("CARGO_MANIFEST_DIR"))
@@ -253,8 +256,16 @@ fn run_json(file: &str, extra: &[&str]) -> Json {
     let doc = Json::parse(stdout.trim_end());
     assert_eq!(
         doc.keys(),
-        ["retval", "repeat", "ns_per_run", "insns_per_run", "maps"]
+        [
+            "retval",
+            "repeat",
+            "first_run_ns",
+            "ns_per_run",
+            "insns_per_run",
+            "maps"
+        ]
     );
+    let _whole_nanoseconds: u64 = doc.get("first_run_ns").uint();
     assert!(doc.get("ns_per_run").float() >= 0.0);
     assert!(doc.get("insns_per_run").uint() > 0);
     for (name, map) in doc.get("maps").members() {
@@ -489,9 +500,9 @@ fn maps_lists_the_definitions() {
     assert_eq!(
         rows,
         [
-            ["outcome", "maps", "array", "4", "8", "4", "0x0"],
-            ["proto_stats", "maps", "array", "4", "24", "256", "0x0"],
-            ["dport_hits", "maps", "array", "4", "8", "1024", "0x0"],
+            ["outcome", "maps", "array", "4", "8", "4", "0"],
+            ["proto_stats", "maps", "array", "4", "24", "256", "0"],
+            ["dport_hits", "maps", "array", "4", "8", "1024", "0"],
         ]
     );
     let stdout = ok(&["maps", &testdata("globals_data.o")]);
@@ -522,20 +533,20 @@ fn maps_lists_btf_defined_maps_by_type_and_says_which_cannot_be_created() {
         rows,
         [
             (
-                vec!["jumps", ".maps", "prog_array", "4", "4", "4", "0x0"],
+                vec!["jumps", ".maps", "prog_array", "4", "4", "4", "0"],
                 unsupported
             ),
-            (vec!["counts", ".maps", "array", "4", "8", "8", "0x0"], None),
+            (vec!["counts", ".maps", "array", "4", "8", "8", "0"], None),
             (
-                vec!["pairs", ".maps", "array", "4", "8", "4", "0x400"],
+                vec!["pairs", ".maps", "array", "4", "8", "4", "BPF_F_MMAPABLE"],
                 None
             ),
             (
-                vec!["flows", ".maps", "hash", "8", "8", "1024", "0x0"],
+                vec!["flows", ".maps", "hash", "8", "8", "1024", "0"],
                 unsupported
             ),
             (
-                vec!["per_cpu", ".maps", "percpu_array", "4", "8", "4", "0x0"],
+                vec!["per_cpu", ".maps", "percpu_array", "4", "8", "4", "0"],
                 unsupported
             ),
         ]
@@ -569,7 +580,7 @@ fn errors_are_one_line_naming_the_file() {
     let line = fails(&["disasm", &xdp, "--program", "no_such_prog"]);
     assert!(line.contains(&xdp), "{line}");
 
-    let bad_json = TempFile::new("bad.json", br#"{"outcome": {"00000000": 1}}"#);
+    let bad_json = TempFile::new("bad.json", br#"{"outcome": {"00000000": true}}"#);
     let line = fails(&["run", &xdp, "--maps-in", bad_json.path()]);
     assert!(line.contains(bad_json.path()), "{line}");
 
@@ -594,4 +605,515 @@ fn errors_are_one_line_naming_the_file() {
     let missing_packet = missing_packet.to_str().unwrap();
     let line = fails(&["run", &xdp, "--packet", missing_packet]);
     assert!(line.contains(missing_packet), "{line}");
+}
+
+// ---- Readable tables, named flags, honest timing, bounded trace. ----
+
+#[test]
+fn tables_collapse_zero_runs_and_show_offsets() {
+    let stdout = ok(&["run", &testdata("cli_output.o"), "--repeat", "3"]);
+    let expected_sparse = "\
+map sparse: array, key 4 bytes, value 8 bytes, 4096 entries, flags BPF_F_MMAPABLE
+       key  value                    as u64
+      0..4  all zero (5 entries)
+         5  03 00 00 00 00 00 00 00  3
+   6..3999  all zero (3994 entries)
+      4000  06 00 00 00 00 00 00 00  6
+4001..4095  all zero (95 entries)
+";
+    assert!(stdout.contains(expected_sparse), "{stdout}");
+    let expected_wide = "\
+map wide: array, key 4 bytes, value 1024 bytes, 2 entries
+ key  value
+   0  000..3ff: all zero (1024 bytes)
+   1  000: 03 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
+      010..3df: all zero (976 bytes)
+      3e0: 00 00 00 00 00 00 00 00 09 00 00 00 00 00 00 00
+      3f0: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
+";
+    assert!(stdout.contains(expected_wide), "{stdout}");
+    // Every non-zero entry keeps its own line.
+    assert!(
+        stdout.contains("\n       16383  00 40 00 00 00 00 00 00  16384\n"),
+        "the last entry of filled"
+    );
+    // With --nonzero, zero entries are left out rather than collapsed.
+    let stdout = ok(&["run", &testdata("cli_output.o"), "--nonzero"]);
+    assert!(
+        stdout.contains(" key  value                    as u64\n   5  01 00 00 00 00 00 00 00  1\n4000  02 00 00 00 00 00 00 00  2\n"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(" entries)\n"),
+        "no collapsed runs: {stdout}"
+    );
+    assert!(stdout.contains("\nkey  value\n  1  000: 01 00"), "{stdout}");
+}
+
+#[test]
+fn run_names_map_flags() {
+    let stdout = ok(&["run", &testdata("globals_data.o")]);
+    assert!(
+        stdout.contains(
+            "map .rodata: array, key 4 bytes, value 40 bytes, 1 entry, flags BPF_F_RDONLY_PROG | BPF_F_MMAPABLE, frozen\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "map .data: array, key 4 bytes, value 16 bytes, 1 entry, flags BPF_F_MMAPABLE\n"
+        ),
+        "{stdout}"
+    );
+    // No flags, no flags clause.
+    let stdout = ok(&["run", &testdata("xdp_counter.o")]);
+    assert!(
+        stdout.contains("map outcome: array, key 4 bytes, value 8 bytes, 4 entries\n"),
+        "{stdout}"
+    );
+}
+
+/// The `time:` line of a human `run`.
+fn time_line(stdout: &str) -> &str {
+    stdout
+        .lines()
+        .find(|line| line.starts_with("time: "))
+        .unwrap_or_else(|| panic!("no time line: {stdout}"))
+}
+
+#[test]
+fn timing_separates_the_first_run_from_the_steady_state() {
+    let path = testdata("seed_globals.o");
+    let once = ok(&["run", &path]);
+    let line = time_line(&once);
+    assert!(
+        line.ends_with(" (one cold run; --repeat 1000 also measures the steady state)"),
+        "{line}"
+    );
+    assert!(
+        once.contains("runs: 1, instructions per run: 1422\n"),
+        "{once}"
+    );
+    let many = ok(&["run", &path, "--repeat", "5"]);
+    let line = time_line(&many);
+    assert!(line.starts_with("time: first run "), "{line}");
+    assert!(
+        line.ends_with(" per run (mean of the other 4 runs)"),
+        "{line}"
+    );
+    let two = ok(&["run", &path, "--repeat", "2"]);
+    assert!(
+        time_line(&two).ends_with(" per run (mean of the other 1 run)"),
+        "{two}"
+    );
+    // In JSON, first_run_ns sits beside ns_per_run; one run gives both the same.
+    let doc = run_json("seed_globals.o", &[]);
+    assert_eq!(
+        doc.get("ns_per_run").float(),
+        doc.get("first_run_ns").uint() as f64
+    );
+}
+
+#[test]
+fn repeat_must_be_at_least_one() {
+    for (bad, why) in [
+        ("0", "the number of runs must be at least 1"),
+        ("-3", "is not a number of runs"),
+        ("many", "is not a number of runs"),
+        ("4294967296", "is not a number of runs"),
+    ] {
+        // `--repeat=-3`: a value, not an option.
+        let out = tinybpf(&[
+            "run",
+            &testdata("seed_globals.o"),
+            &format!("--repeat={bad}"),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "--repeat {bad}");
+        assert!(out.stdout.is_empty());
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.starts_with(&format!(
+                "error: invalid value '{bad}' for '--repeat <N>': "
+            )),
+            "{stderr}"
+        );
+        assert!(stderr.contains(why), "--repeat {bad}: {stderr}");
+    }
+}
+
+#[test]
+fn trace_shows_the_first_run_and_counts_the_rest() {
+    let path = testdata("cli_output.o");
+    let once = ok(&["run", &path]);
+    assert!(
+        once.contains("\ntrace_printk:\n  run 1\n  second line\n\nmap sparse"),
+        "{once}"
+    );
+    let many = ok(&["run", &path, "--repeat", "1000"]);
+    assert!(
+        many.contains(
+            "\ntrace_printk (first run):\n  run 1\n  second line\n  ... and 1998 more lines from the other 999 runs (not shown)\n\nmap sparse"
+        ),
+        "{}",
+        &many[..many.len().min(2000)]
+    );
+    assert!(!many.contains("run 2\n"));
+    // With --json the same lines go to stderr, stdout holding only the object.
+    let out = tinybpf(&["run", &path, "--repeat", "3", "--json"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "run 1\nsecond line\n... and 4 more lines from the other 2 runs (not shown)\n"
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1);
+}
+
+// ---- --maps-in: numbers, hex as the table prints it, and every mistake. ----
+
+/// `run --json --nonzero --maps-in` with `document`; the maps' entries.
+fn preset(file: &str, document: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let presets = TempFile::new("preset.json", document.as_bytes());
+    entries(&run_json(file, &["--maps-in", presets.path(), "--nonzero"]))
+}
+
+#[test]
+fn maps_in_takes_numbers_and_hex_as_the_table_prints_it() {
+    // multi_maps adds 1 to counters[0], 0x100 to counters[3] and 1 to triples[1].a.
+    let maps = preset(
+        "multi_maps.o",
+        r#"{"counters": {"0": 41, "1": "0x10", "2": "-1", "3": "01 02 03 04 05 06 07 08"},
+            "triples": {"0x1": "63 00 00 00 00 00 00 00 00 00 00 00"},
+            "shorts": {"00000000": "ffff", "1": -2, "2": "0x00ff", "3": "258"}}"#,
+    );
+    assert_eq!(
+        maps[0],
+        (
+            "counters".to_owned(),
+            pairs(&[
+                ("00000000", "2a00000000000000"),
+                ("01000000", "1000000000000000"),
+                ("02000000", "ffffffffffffffff"),
+                ("03000000", "0103030405060708"),
+            ])
+        )
+    );
+    assert_eq!(
+        maps[1].1[0],
+        ("01000000".into(), "64000000ff0000002c010000".into())
+    );
+    let shorts: Vec<(String, String)> = maps[3].1.clone();
+    assert_eq!(
+        shorts[..4],
+        pairs(&[
+            ("00000000", "ffff"),
+            ("01000000", "feff"),
+            ("02000000", "ff00"),
+            ("03000000", "0201"),
+        ])
+    );
+    // A bare JSON number fills a wide value little-endian; -1 as the key's
+    // width is key 0xffffffff, which this map does not have.
+    let maps = preset("xdp_counter.o", r#"{"proto_stats": {"17": 5, "1": -1}}"#);
+    assert_eq!(
+        maps[1].1,
+        pairs(&[
+            ("01000000", &"ff".repeat(24)),
+            (
+                "06000000",
+                "010000000000000040000000000000003200000000000000"
+            ),
+            (
+                "11000000",
+                "050000000000000000000000000000000000000000000000"
+            ),
+        ])
+    );
+    // The --json output reads back in as it is.
+    let doc = run_json("xdp_counter.o", &["--nonzero"]);
+    let mut document = String::from("{");
+    for (i, (name, map_entries)) in entries(&doc).iter().enumerate() {
+        let body: Vec<String> = map_entries
+            .iter()
+            .map(|(k, v)| format!("\"{k}\": \"{v}\""))
+            .collect();
+        let comma = if i > 0 { ", " } else { "" };
+        document.push_str(&format!("{comma}\"{name}\": {{{}}}", body.join(", ")));
+    }
+    document.push('}');
+    let twice = preset("xdp_counter.o", &document);
+    assert_eq!(twice[0].1, pairs(&[("03000000", "0200000000000000")]));
+}
+
+/// The one-line error of `run xdp_counter.o --maps-in` with `document`.
+fn preset_error(document: &str) -> String {
+    let presets = TempFile::new("bad-preset.json", document.as_bytes());
+    let line = fails(&[
+        "run",
+        &testdata("xdp_counter.o"),
+        "--maps-in",
+        presets.path(),
+    ]);
+    let prefix = format!("tinybpf: --maps-in {}: ", presets.path());
+    assert!(line.starts_with(&prefix), "{line}");
+    line[prefix.len()..].to_owned()
+}
+
+#[test]
+fn maps_in_mistakes_are_one_sentence_naming_map_key_and_fix() {
+    let cases: [(&str, &str); 14] = [
+        (
+            r#"{"outcome": {"7": 1}}"#,
+            r#"map "outcome": key "7" is index 7, past the end of the map (it has 4 entries, keys 0 to 3); use a key below 4"#,
+        ),
+        (
+            r#"{"outcome": {"-1": 1}}"#,
+            r#"map "outcome": key "-1" is index 4294967295, past the end of the map (it has 4 entries, keys 0 to 3); use a key below 4"#,
+        ),
+        (
+            r#"{"outcome": {"zz": 1}}"#,
+            r#"map "outcome": key "zz" is neither a number nor 4 bytes of hex (the map's key_size); write the key as a number ("1", "0x10", "-1") or as its 4 bytes in hex ("01 00 00 00")"#,
+        ),
+        (
+            r#"{"outcome": {"01 00": 1}}"#,
+            r#"map "outcome": key "01 00" is 2 bytes of hex, but the map's key_size is 4; write the key as a number ("1", "0x10", "-1") or as its 4 bytes in hex ("01 00 00 00")"#,
+        ),
+        (
+            r#"{"outcome": {"1": "ff"}}"#,
+            r#"map "outcome", key "1": value "ff" is 1 byte of hex, but the map's value_size is 8; write the value as its 8 bytes in hex ("2a 00 00 00 00 00 00 00") or as a number that fits in 8 bytes"#,
+        ),
+        (
+            r#"{"outcome": {"1": 18446744073709551616}}"#,
+            r#"map "outcome", key "1": value 18446744073709551616 does not fit in the map's value_size of 8 bytes (from -9223372036854775808 to 18446744073709551615); write the value as its 8 bytes in hex ("2a 00 00 00 00 00 00 00") or as a number that fits in 8 bytes"#,
+        ),
+        (
+            r#"{"outcome": {"1": 1.5}}"#,
+            r#"map "outcome", key "1": value 1.5 is not a whole number; write the value as its 8 bytes in hex ("2a 00 00 00 00 00 00 00") or as a number that fits in 8 bytes"#,
+        ),
+        (
+            r#"{"outcome": {"1": 1, "01 00 00 00": 2}}"#,
+            r#"map "outcome": keys "1" and "01 00 00 00" are the same entry (index 1); keep one of them"#,
+        ),
+        (
+            r#"{"outcome": {"1": 1, "1": 2}}"#,
+            r#"map "outcome": key "1" appears twice; keep one of them"#,
+        ),
+        (
+            r#"{"outcome": {}, "dport_hits": {}, "outcome": {"1": 1}}"#,
+            r#"map "outcome" appears twice; put all its entries in one object"#,
+        ),
+        (
+            r#"{"no_such_map": {"0": 1}}"#,
+            r#"there is no map "no_such_map" in this object (maps: outcome, proto_stats, dport_hits); use one of those names"#,
+        ),
+        (
+            r#"{"outcome": {"1": true}}"#,
+            r#"line 1, column 19: map "outcome", key "1": expected the value, a string or a number; the file must hold {"MAP": {"KEY": VALUE, ...}, ...}"#,
+        ),
+        (
+            "{\"outcome\":\n  {\"1\": 1,}}",
+            r#"line 2, column 11: expected a quoted name in map "outcome"; the file must hold {"MAP": {"KEY": VALUE, ...}, ...}"#,
+        ),
+        (
+            r#"{"outcome": {"1": ""}}"#,
+            r#"map "outcome", key "1": value "" is empty; write the value as its 8 bytes in hex ("2a 00 00 00 00 00 00 00") or as a number that fits in 8 bytes"#,
+        ),
+    ];
+    for (document, expected) in cases {
+        assert_eq!(preset_error(document), expected, "{document}");
+    }
+    // A frozen map cannot be preset.
+    let presets = TempFile::new("frozen.json", br#"{".rodata": {"0": 1}}"#);
+    let line = fails(&[
+        "run",
+        &testdata("globals_data.o"),
+        "--maps-in",
+        presets.path(),
+    ]);
+    assert!(
+        line.ends_with(r#"map ".rodata" is frozen (read-only from user space), so its entries cannot be preset; leave it out"#),
+        "{line}"
+    );
+    let not_utf8 = TempFile::new("latin1.json", b"{\"\xe9\": {}}");
+    let line = fails(&[
+        "run",
+        &testdata("xdp_counter.o"),
+        "--maps-in",
+        not_utf8.path(),
+    ]);
+    assert!(
+        line.ends_with("the file is not UTF-8 text; write it as JSON"),
+        "{line}"
+    );
+}
+
+// ---- Errors that teach; what tinybpf checks. ----
+
+#[test]
+fn several_programs_need_program_and_the_error_says_so() {
+    let path = testdata("unchecked_read.o");
+    let line = fails(&["run", &path]);
+    assert_eq!(
+        line,
+        format!(
+            "tinybpf: {path}: it has 2 programs (unchecked_read, checked_read): choose one by name; pass --program NAME (e.g. --program unchecked_read)"
+        )
+    );
+}
+
+#[test]
+fn an_unchecked_packet_read_faults_at_run_time_on_a_short_packet() {
+    let path = testdata("unchecked_read.o");
+    // The default packet has 64 bytes: data[100] is outside it.
+    let line = fails(&["run", &path, "--program", "unchecked_read"]);
+    assert!(
+        line.contains("program unchecked_read: instruction 1:")
+            && line.contains("outside the memory the program may read"),
+        "{line}"
+    );
+    // On 101 bytes or more it runs.
+    let long = TempFile::new("packet128.bin", &[0; 128]);
+    let stdout = ok(&[
+        "run",
+        &path,
+        "--program",
+        "unchecked_read",
+        "--packet",
+        long.path(),
+    ]);
+    assert!(stdout.contains("retval: 2 (0x2) XDP_PASS"), "{stdout}");
+    let mut marked = [0u8; 101];
+    marked[100] = 1;
+    let marked = TempFile::new("packet101.bin", &marked);
+    let stdout = ok(&[
+        "run",
+        &path,
+        "--program",
+        "unchecked_read",
+        "--packet",
+        marked.path(),
+    ]);
+    assert!(stdout.contains("retval: 1 (0x1) XDP_DROP"), "{stdout}");
+    // The checked program drops the short packet instead.
+    let stdout = ok(&["run", &path, "--program", "checked_read"]);
+    assert!(stdout.contains("retval: 1 (0x1) XDP_DROP"), "{stdout}");
+}
+
+// ---- Closed outputs. ----
+
+/// Runs the command with stdout read for `keep` bytes and then closed, as
+/// `| head -c KEEP` does; returns the exit status and stderr.
+fn with_stdout_closed_after(args: &[&str], keep: usize) -> (std::process::ExitStatus, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tinybpf"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the tinybpf binary starts");
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut first = vec![0u8; keep];
+    stdout
+        .read_exact(&mut first)
+        .expect("the first bytes arrive");
+    drop(stdout);
+    let output = child.wait_with_output().expect("tinybpf ends");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    let path = testdata("cli_output.o");
+    // Far more output than a pipe holds (64 KiB), so tinybpf must still be
+    // writing when the reader goes away.
+    for extra in [&[][..], &["--json"][..]] {
+        let mut args = vec!["run", path.as_str()];
+        args.extend_from_slice(extra);
+        let full = tinybpf(&args);
+        assert!(full.stdout.len() > 8 * 65536, "{} bytes", full.stdout.len());
+        let (status, stderr) = with_stdout_closed_after(&args, 16);
+        assert_eq!(status.code(), Some(0), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr,
+            if extra.is_empty() {
+                ""
+            } else {
+                "run 1\nsecond line\n"
+            }
+        );
+    }
+}
+
+#[test]
+fn an_unwritable_output_is_one_error_line() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("skipped: no /dev/full on this system");
+        return;
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_tinybpf"))
+        .args(["run", &testdata("seed_globals.o")])
+        .stdout(Stdio::from(full))
+        .output()
+        .expect("tinybpf runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "tinybpf: cannot write the output: No space left on device (os error 28)\n"
+    );
+}
+
+// ---- README's quick start prints what README shows. ----
+
+/// The lines of the fenced block of `kind` that follows `after` in README.md.
+fn readme_block<'a>(readme: &'a str, after: &str, kind: &str) -> Vec<&'a str> {
+    let start = readme
+        .find(after)
+        .unwrap_or_else(|| panic!("README.md has no {after:?}"));
+    let rest = &readme[start..];
+    let open = rest
+        .find(&format!("```{kind}\n"))
+        .unwrap_or_else(|| panic!("no ```{kind} block after {after:?}"));
+    let body = &rest[open + kind.len() + 4..];
+    let close = body.find("\n```").expect("the block is closed");
+    body[..close].lines().collect()
+}
+
+#[test]
+fn readme_quick_start_prints_what_readme_shows() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md is readable");
+    let command = readme_block(&readme, "## Quick start", "sh");
+    assert_eq!(command.len(), 1, "one command: {command:?}");
+    let args: Vec<&str> = command[0]
+        .strip_prefix("cargo run --release -- ")
+        .expect("the quick start is cargo run --release -- ...")
+        .split_whitespace()
+        .collect();
+    let shown = readme_block(&readme, "The times vary from machine to machine", "text");
+    let stdout = String::from_utf8(
+        Command::new(env!("CARGO_BIN_EXE_tinybpf"))
+            .args(&args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("tinybpf runs")
+            .stdout,
+    )
+    .unwrap();
+    let printed: Vec<&str> = stdout.lines().collect();
+    assert_eq!(printed.len(), shown.len(), "{stdout}");
+    for (printed, shown) in printed.iter().zip(&shown) {
+        if shown.starts_with("time: first run ") {
+            // Times differ from run to run; the shape does not.
+            assert!(printed.starts_with("time: first run "), "{printed}");
+            assert!(
+                printed.ends_with(" per run (mean of the other 999 runs)"),
+                "{printed}"
+            );
+        } else {
+            assert_eq!(printed, shown);
+        }
+    }
+    let test_command = readme_block(&readme, "Then run every test", "sh");
+    assert_eq!(test_command, ["cargo test --workspace"]);
 }

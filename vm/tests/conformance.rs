@@ -3,29 +3,30 @@
 //! `bpf_conformance/negative/` must be rejected (by the assembler or the
 //! loader) or, for the one that states a wrong result, give another result.
 //!
-//! The suite lives in the shared folder named by `TINYBPF_SHARED`; the test
-//! fails when the variable is set but the files are missing, and skips with a
-//! printed reason when it is unset.
+//! The suite lives in the shared folder: `TINYBPF_SHARED`, else `../shared`
+//! beside the checkout (vm/build.rs looks, as the benches do). Without either
+//! the tests are ignored with a reason `cargo test` prints; when
+//! `TINYBPF_SHARED` is set but the files are missing, they fail.
 
 use std::path::PathBuf;
 
 use tinybpf_vm::isa::conformance::{ConformanceCase, load_dir, load_file};
 use tinybpf_vm::{LoadedProgram, ProgramOptions};
 
-fn suite_dir(sub: &str) -> Option<PathBuf> {
-    let Some(shared) = std::env::var_os("TINYBPF_SHARED") else {
-        eprintln!(
-            "skipped: TINYBPF_SHARED is not set (it names the shared/ folder holding bpf_conformance)"
+/// The suite's folder `sub` inside the shared folder vm/build.rs found.
+fn suite_dir(sub: &str) -> PathBuf {
+    let Some(shared) = option_env!("TINYBPF_SHARED_DIR") else {
+        panic!(
+            "no shared folder: set TINYBPF_SHARED to the folder holding bpf_conformance, or put it at ../shared beside the checkout"
         );
-        return None;
     };
     let dir = PathBuf::from(shared).join("bpf_conformance").join(sub);
     assert!(
         dir.is_dir(),
-        "TINYBPF_SHARED is set but {} is missing",
+        "{} is missing from the shared folder (TINYBPF_SHARED, else ../shared)",
         dir.display()
     );
-    Some(dir)
+    dir
 }
 
 /// Runs one case: `Ok(r0)` or a description of the error.
@@ -41,10 +42,12 @@ fn run_case(case: &ConformanceCase) -> Result<u64, String> {
 }
 
 #[test]
+#[cfg_attr(
+    not(tinybpf_shared),
+    ignore = "no ../shared beside the checkout and no TINYBPF_SHARED: the conformance suite is not here"
+)]
 fn every_conformance_program_gives_its_result() {
-    let Some(dir) = suite_dir("tests") else {
-        return;
-    };
+    let dir = suite_dir("tests");
     let cases = load_dir(&dir).expect("the suite's files parse");
     assert_eq!(cases.len(), 313, "the suite has 313 test files");
     let mut failures = Vec::new();
@@ -68,10 +71,12 @@ fn every_conformance_program_gives_its_result() {
 }
 
 #[test]
+#[cfg_attr(
+    not(tinybpf_shared),
+    ignore = "no ../shared beside the checkout and no TINYBPF_SHARED: the conformance suite is not here"
+)]
 fn every_negative_case_is_rejected() {
-    let Some(dir) = suite_dir("negative") else {
-        return;
-    };
+    let dir = suite_dir("negative");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("the negative folder is readable")
         .map(|entry| entry.expect("a readable entry").path())

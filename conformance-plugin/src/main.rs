@@ -7,7 +7,7 @@
 use std::io::Read;
 use std::process::ExitCode;
 
-use tinybpf::vm::{LoadedProgram, ProgramOptions};
+use tinybpf_vm::{LoadedProgram, ProgramOptions};
 
 fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<u8> = text.bytes().filter(|c| !c.is_ascii_whitespace()).collect();

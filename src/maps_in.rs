@@ -1,0 +1,631 @@
+//! `--maps-in`: map entries to set before the first run, read from
+//! `{"MAP": {"KEY": VALUE, ...}, ...}`, all checked before any is set.
+//!
+//! A key or a value is either
+//! - a number: decimal (`"1"`, `-1`) or hex with `0x` (`"0x10"`), stored
+//!   little-endian in the key's or value's width (a negative number in two's
+//!   complement); it must fit that width. A value may also be a bare JSON
+//!   number (`42`, `-1`); or
+//! - exactly as many bytes as the width, in hex, in memory order, as `--json`
+//!   prints them (`"01000000"`) or as the table prints them
+//!   (`"01 00 00 00"`). A string of exactly twice the width in hex digits is
+//!   always read as bytes, so `"10"` for a one-byte value is 0x10: write a
+//!   decimal number of that many digits without quotes, or with `0x`.
+
+use thiserror::Error;
+
+use crate::json::{MapsInMap, Scalar, SyntaxError, quote};
+use crate::object::{Map, Object};
+
+/// Why a `--maps-in` document cannot be applied. Each message is one
+/// sentence that names the map and the key, and says what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum MapsInError {
+    /// The text is not the JSON shape expected.
+    #[error("{0}; the file must hold {{\"MAP\": {{\"KEY\": VALUE, ...}}, ...}}")]
+    Syntax(#[from] SyntaxError),
+    /// A map's name appears twice at the top level.
+    #[error("map {} appears twice; put all its entries in one object", quote(.map))]
+    DuplicateMap {
+        /// The map name.
+        map: String,
+    },
+    /// The object has no map of that name.
+    #[error("there is no map {} in this object (maps: {available}); use one of those names", quote(.map))]
+    NoSuchMap {
+        /// The name given.
+        map: String,
+        /// The maps there are.
+        available: String,
+    },
+    /// The map cannot be written from user space.
+    #[error("map {} is frozen (read-only from user space), so its entries cannot be preset; leave it out", quote(.map))]
+    Frozen {
+        /// The map name.
+        map: String,
+    },
+    /// A key is neither a number nor the key's bytes.
+    #[error(
+        "map {}: key {} {problem}; write the key as a number (\"1\", \"0x10\", \"-1\") or as its {key_size} bytes in hex ({})",
+        quote(.map), quote(.key), example_bytes(*.key_size, 1)
+    )]
+    BadKey {
+        /// The map name.
+        map: String,
+        /// The key as written.
+        key: String,
+        /// The map's key size.
+        key_size: u32,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// An array key past the last entry.
+    #[error(
+        "map {}: key {} is index {index}, past the end of the map (it has {max_entries} entries, keys 0 to {}); use a key below {max_entries}",
+        quote(.map), quote(.key), .max_entries.saturating_sub(1)
+    )]
+    KeyOutOfRange {
+        /// The map name.
+        map: String,
+        /// The key as written.
+        key: String,
+        /// The index it reads as.
+        index: u32,
+        /// The map's size.
+        max_entries: u32,
+    },
+    /// Two keys of one map name the same entry.
+    #[error("map {}: {}; keep one of them", quote(.map), same_entry(.first, .second, *.index))]
+    DuplicateKey {
+        /// The map name.
+        map: String,
+        /// The first key as written.
+        first: String,
+        /// The second key as written.
+        second: String,
+        /// The array index both read as.
+        index: Option<u32>,
+    },
+    /// A value is neither a number that fits nor the value's bytes.
+    #[error(
+        "map {}, key {}: value {value} {problem}; write the value as its {value_size} bytes in hex ({}) or as a number that fits in {value_size} bytes",
+        quote(.map), quote(.key), example_bytes(*.value_size, 42)
+    )]
+    BadValue {
+        /// The map name.
+        map: String,
+        /// The key as written.
+        key: String,
+        /// The value as written (quoted when it was a string).
+        value: String,
+        /// The map's value size.
+        value_size: u32,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The map exists in the object but cannot be created.
+    #[error("map {} cannot be created, so its entries cannot be preset: {reason}", quote(.map))]
+    CannotCreate {
+        /// The map name.
+        map: String,
+        /// Why not.
+        reason: String,
+    },
+    /// The map refused an update that passed every check (not expected).
+    #[error("map {}, key {}: the map refused the update: {source}", quote(.map), quote(.key))]
+    Rejected {
+        /// The map name.
+        map: String,
+        /// The key as written.
+        key: String,
+        /// The map's error.
+        source: tinybpf_maps::MapError,
+    },
+}
+
+/// An example of `width` bytes holding `n`, as the table prints them
+/// (elided in the middle when long).
+fn example_bytes(width: u32, n: u8) -> String {
+    let bytes: Vec<String> = (0..width.min(8))
+        .map(|i| format!("{:02x}", if i == 0 { n } else { 0 }))
+        .collect();
+    let more = if width > 8 { " ..." } else { "" };
+    format!("\"{}{more}\"", bytes.join(" "))
+}
+
+/// Checked `--maps-in` entries, ready to be set.
+#[derive(Debug, Clone)]
+pub struct MapsIn {
+    entries: Vec<Preset>,
+}
+
+#[derive(Debug, Clone)]
+struct Preset {
+    map: Map,
+    key_text: String,
+    key: Vec<u8>,
+    value: Vec<u8>,
+}
+
+impl MapsIn {
+    /// Reads a `--maps-in` document and checks every entry against `object`'s
+    /// maps: names, key and value widths, array bounds, duplicates, frozen
+    /// maps. Nothing is set yet.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/multi_maps.o");
+    /// let object = tinybpf::Object::open(path)?;
+    /// let presets = tinybpf::MapsIn::parse(r#"{"counters": {"1": 41, "0x2": "ff ff 00 00 00 00 00 00"}}"#, &object)?;
+    /// presets.apply()?;
+    /// assert_eq!(object.map("counters")?.get::<u64>(1)?, 41);
+    /// assert_eq!(object.map("counters")?.get::<u64>(2)?, 0xffff);
+    /// let err = tinybpf::MapsIn::parse(r#"{"counters": {"9": 1}}"#, &object).unwrap_err();
+    /// assert!(err.to_string().contains("use a key below 4"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn parse(text: &str, object: &Object) -> Result<MapsIn, MapsInError> {
+        let document = crate::json::parse_maps_in(text)?;
+        let mut entries = Vec::new();
+        for (at, map_entries) in document.iter().enumerate() {
+            if document[..at].iter().any(|m| m.name == map_entries.name) {
+                return Err(MapsInError::DuplicateMap {
+                    map: map_entries.name.clone(),
+                });
+            }
+            entries.extend(check_map(object, map_entries)?);
+        }
+        Ok(MapsIn { entries })
+    }
+
+    /// How many entries will be set.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when the document sets nothing.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Sets every entry (as `bpf_map_update_elem(.., BPF_ANY)` from user space).
+    pub fn apply(&self) -> Result<(), MapsInError> {
+        for preset in &self.entries {
+            preset
+                .map
+                .array()
+                .update(&preset.key, &preset.value, tinybpf_maps::BPF_ANY)
+                .map_err(|source| MapsInError::Rejected {
+                    map: preset.map.name().to_owned(),
+                    key: preset.key_text.clone(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks one map's entries.
+fn check_map(object: &Object, given: &MapsInMap) -> Result<Vec<Preset>, MapsInError> {
+    let declared = &object.linked().maps;
+    if !declared.iter().any(|m| m.name == given.name) {
+        let names: Vec<&str> = declared.iter().map(|m| m.name.as_str()).collect();
+        return Err(MapsInError::NoSuchMap {
+            map: given.name.clone(),
+            available: if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            },
+        });
+    }
+    // Created now if the program did not create it (as `Object::map` does).
+    let map = object
+        .map(&given.name)
+        .map_err(|error| MapsInError::CannotCreate {
+            map: given.name.clone(),
+            reason: error.to_string(),
+        })?;
+    if map.array().is_frozen() {
+        return Err(MapsInError::Frozen {
+            map: given.name.clone(),
+        });
+    }
+    let def = map.def();
+    let is_array = def.map_type == tinybpf_maps::BPF_MAP_TYPE_ARRAY;
+    let mut presets: Vec<Preset> = Vec::with_capacity(given.entries.len());
+    for (key_text, value) in &given.entries {
+        let key = parse_bytes(key_text, def.key_size).map_err(|problem| MapsInError::BadKey {
+            map: given.name.clone(),
+            key: key_text.clone(),
+            key_size: def.key_size,
+            problem: problem.describe(def.key_size, "key_size"),
+        })?;
+        let index = match <[u8; 4]>::try_from(key.as_slice()) {
+            Ok(bytes) if is_array => Some(u32::from_le_bytes(bytes)),
+            _ => None,
+        };
+        if let Some(index) = index.filter(|&index| index >= def.max_entries) {
+            return Err(MapsInError::KeyOutOfRange {
+                map: given.name.clone(),
+                key: key_text.clone(),
+                index,
+                max_entries: def.max_entries,
+            });
+        }
+        if let Some(first) = presets.iter().find(|p| p.key == key) {
+            return Err(MapsInError::DuplicateKey {
+                map: given.name.clone(),
+                first: first.key_text.clone(),
+                second: key_text.clone(),
+                index,
+            });
+        }
+        let (value_text, parsed) = match value {
+            Scalar::String(text) => (quote(text), parse_bytes(text, def.value_size)),
+            Scalar::Number(text) => (text.clone(), parse_number(text, def.value_size)),
+        };
+        let value = parsed.map_err(|problem| MapsInError::BadValue {
+            map: given.name.clone(),
+            key: key_text.clone(),
+            value: value_text,
+            value_size: def.value_size,
+            problem: problem.describe(def.value_size, "value_size"),
+        })?;
+        presets.push(Preset {
+            map: map.clone(),
+            key_text: key_text.clone(),
+            key,
+            value,
+        });
+    }
+    Ok(presets)
+}
+
+/// Why a key or value text does not give its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum BytesProblem {
+    /// Nothing but spaces.
+    Empty,
+    /// Hex bytes, but not as many as the width.
+    ByteCount(usize),
+    /// A number too large (or too negative) for the width.
+    DoesNotFit,
+    /// A number with a fraction or an exponent.
+    NotWhole,
+    /// A decimal number with a leading zero (likely hex bytes of the wrong count).
+    LeadingZero,
+    /// Neither a number nor hex bytes.
+    Unreadable,
+}
+
+impl BytesProblem {
+    /// The problem as the middle of a sentence, for a key or value of
+    /// `width` bytes (the map's `field`, `key_size` or `value_size`).
+    fn describe(&self, width: u32, field: &str) -> String {
+        match self {
+            BytesProblem::Empty => "is empty".to_owned(),
+            BytesProblem::ByteCount(n) => {
+                format!(
+                    "is {} of hex, but the map's {field} is {width}",
+                    bytes(*n as u64)
+                )
+            }
+            BytesProblem::DoesNotFit => format!(
+                "does not fit in the map's {field} of {}{}",
+                bytes(width.into()),
+                range_of(width)
+            ),
+            BytesProblem::NotWhole => "is not a whole number".to_owned(),
+            BytesProblem::LeadingZero => format!(
+                "starts with 0 but is neither a decimal number (which would not) nor {} of hex (the map's {field})",
+                bytes(width.into())
+            ),
+            BytesProblem::Unreadable => format!(
+                "is neither a number nor {} of hex (the map's {field})",
+                bytes(width.into())
+            ),
+        }
+    }
+}
+
+/// `1 byte`, `4 bytes`.
+fn bytes(n: u64) -> String {
+    format!("{n} byte{}", if n == 1 { "" } else { "s" })
+}
+
+/// The middle of the duplicate-key sentence.
+fn same_entry(first: &str, second: &str, index: Option<u32>) -> String {
+    if first == second {
+        return format!("key {} appears twice", quote(first));
+    }
+    let index = index.map(|i| format!(" (index {i})")).unwrap_or_default();
+    format!(
+        "keys {} and {} are the same entry{index}",
+        quote(first),
+        quote(second)
+    )
+}
+
+/// ` (from MIN to MAX)` for widths of up to 8 bytes.
+fn range_of(width: u32) -> String {
+    if width == 0 || width > 8 {
+        return String::new();
+    }
+    let bits = 8 * width;
+    let max = u64::MAX >> (64 - bits);
+    let min = -(1i128 << (bits - 1));
+    format!(" (from {min} to {max})")
+}
+
+/// The bytes of a key or value written as a string (see the module documentation).
+fn parse_bytes(text: &str, width: u32) -> Result<Vec<u8>, BytesProblem> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(BytesProblem::Empty);
+    }
+    let width_usize = width as usize;
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    let is_hex_pair = |t: &&str| t.len() == 2 && t.bytes().all(|b| b.is_ascii_hexdigit());
+    if tokens.len() > 1 {
+        // Spaced hex, as the table prints it.
+        if tokens.iter().all(is_hex_pair) {
+            if tokens.len() != width_usize {
+                return Err(BytesProblem::ByteCount(tokens.len()));
+            }
+            return Ok(tokens.iter().map(|t| hex_byte(t.as_bytes())).collect());
+        }
+        return Err(BytesProblem::Unreadable);
+    }
+    let all_hex = text.bytes().all(|b| b.is_ascii_hexdigit());
+    if all_hex && text.len() == 2 * width_usize {
+        return Ok(text.as_bytes().chunks(2).map(hex_byte).collect());
+    }
+    match parse_number(text, width) {
+        Err(BytesProblem::Unreadable | BytesProblem::LeadingZero)
+            if all_hex && text.len() % 2 == 0 =>
+        {
+            Err(BytesProblem::ByteCount(text.len() / 2))
+        }
+        other => other,
+    }
+}
+
+/// The value of two ASCII hex digits (checked by the caller).
+fn hex_byte(pair: &[u8]) -> u8 {
+    let digit = |d: u8| match d {
+        b'0'..=b'9' => d - b'0',
+        _ => (d | 0x20) - b'a' + 10,
+    };
+    (digit(pair[0]) << 4) | digit(pair[1])
+}
+
+/// A whole number (decimal, or hex with `0x`; optionally negative) as
+/// `width` little-endian bytes.
+fn parse_number(text: &str, width: u32) -> Result<Vec<u8>, BytesProblem> {
+    let (negative, magnitude) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (digits, radix) = match magnitude
+        .strip_prefix("0x")
+        .or_else(|| magnitude.strip_prefix("0X"))
+    {
+        Some(hex) => (hex, 16),
+        None => (magnitude, 10),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        let looks_decimal = radix == 10
+            && digits.bytes().any(|b| b.is_ascii_digit())
+            && digits
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-'));
+        return Err(if looks_decimal {
+            BytesProblem::NotWhole
+        } else {
+            BytesProblem::Unreadable
+        });
+    }
+    if radix == 10 && digits.len() > 1 && digits.starts_with('0') {
+        return Err(BytesProblem::LeadingZero);
+    }
+    let magnitude = u128::from_str_radix(digits, radix).map_err(|_| BytesProblem::DoesNotFit)?;
+    // -0 is 0.
+    let negative = negative && magnitude != 0;
+    if width == 0 {
+        return Err(BytesProblem::DoesNotFit);
+    }
+    let bits = 8 * u64::from(width);
+    let fits = if negative {
+        bits >= 128 || magnitude <= 1u128 << (bits - 1)
+    } else {
+        bits >= 128 || magnitude < 1u128 << bits
+    };
+    if !fits || (negative && magnitude > 1u128 << 127) {
+        return Err(BytesProblem::DoesNotFit);
+    }
+    let (low, fill) = if negative {
+        ((magnitude as i128).wrapping_neg().to_le_bytes(), 0xff)
+    } else {
+        (magnitude.to_le_bytes(), 0)
+    };
+    let width = width as usize;
+    let mut bytes = vec![fill; width];
+    let n = width.min(low.len());
+    bytes[..n].copy_from_slice(&low[..n]);
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_little_endian_in_the_width() {
+        assert_eq!(parse_bytes("1", 4), Ok(vec![1, 0, 0, 0]));
+        assert_eq!(parse_bytes(" 0x10 ", 4), Ok(vec![0x10, 0, 0, 0]));
+        assert_eq!(parse_bytes("0X0", 4), Ok(vec![0; 4]));
+        assert_eq!(parse_bytes("-1", 4), Ok(vec![0xff; 4]));
+        assert_eq!(parse_bytes("-2", 2), Ok(vec![0xfe, 0xff]));
+        assert_eq!(parse_bytes("-0x80", 1), Ok(vec![0x80]));
+        assert_eq!(parse_bytes("255", 1), Ok(vec![0xff]));
+        assert_eq!(parse_bytes("4294967295", 4), Ok(vec![0xff; 4]));
+        assert_eq!(parse_number("42", 40).unwrap()[..2], [42, 0]);
+        assert_eq!(parse_number("42", 40).unwrap().len(), 40);
+        let mut minus_one = vec![0xff; 20];
+        assert_eq!(parse_number("-1", 20), Ok(minus_one.clone()));
+        minus_one[0] = 0xfe;
+        assert_eq!(parse_number("-2", 20), Ok(minus_one));
+        let mut big = vec![0u8; 17];
+        big[..16].copy_from_slice(&[0xff; 16]);
+        assert_eq!(
+            parse_number("340282366920938463463374607431768211455", 17),
+            Ok(big)
+        );
+        let mut min = vec![0xff; 17];
+        min[..16].copy_from_slice(&(i128::MIN).to_le_bytes());
+        assert_eq!(
+            parse_number("-170141183460469231731687303715884105728", 17),
+            Ok(min)
+        );
+    }
+
+    #[test]
+    fn numbers_must_fit() {
+        assert_eq!(parse_bytes("256", 1), Err(BytesProblem::DoesNotFit));
+        assert_eq!(parse_bytes("-129", 1), Err(BytesProblem::DoesNotFit));
+        assert_eq!(parse_bytes("4294967296", 4), Err(BytesProblem::DoesNotFit));
+        assert_eq!(parse_bytes("0x100000000", 4), Err(BytesProblem::DoesNotFit));
+        assert_eq!(
+            parse_number("340282366920938463463374607431768211456", 64),
+            Err(BytesProblem::DoesNotFit)
+        );
+        assert_eq!(
+            parse_number("-170141183460469231731687303715884105729", 64),
+            Err(BytesProblem::DoesNotFit)
+        );
+        assert_eq!(parse_number("1", 0), Err(BytesProblem::DoesNotFit));
+        assert_eq!(
+            BytesProblem::DoesNotFit.describe(1, "value_size"),
+            "does not fit in the map's value_size of 1 byte (from -128 to 255)"
+        );
+        assert_eq!(parse_number("-0", 20), Ok(vec![0; 20]));
+    }
+
+    #[test]
+    fn hex_bytes_as_json_and_the_table_print_them() {
+        assert_eq!(parse_bytes("01000000", 4), Ok(vec![1, 0, 0, 0]));
+        assert_eq!(parse_bytes("40 00 00 00", 4), Ok(vec![0x40, 0, 0, 0]));
+        assert_eq!(parse_bytes("aB cD", 2), Ok(vec![0xab, 0xcd]));
+        // Exactly twice the width in digits is bytes, even if all decimal.
+        assert_eq!(parse_bytes("10", 1), Ok(vec![0x10]));
+        assert_eq!(parse_bytes("10000000", 4), Ok(vec![0x10, 0, 0, 0]));
+        assert_eq!(parse_bytes("40 00", 4), Err(BytesProblem::ByteCount(2)));
+        // Hex bytes of the wrong count are not read as a decimal number.
+        assert_eq!(parse_bytes("01", 8), Err(BytesProblem::ByteCount(1)));
+        assert_eq!(parse_bytes("0102", 8), Err(BytesProblem::ByteCount(2)));
+        assert_eq!(parse_bytes("012", 8), Err(BytesProblem::LeadingZero));
+        assert_eq!(parse_number("01", 8), Err(BytesProblem::LeadingZero));
+        assert_eq!(parse_bytes("0", 8), Ok(vec![0; 8]));
+        assert_eq!(parse_bytes("0x01", 8), Ok(vec![1, 0, 0, 0, 0, 0, 0, 0]));
+        assert_eq!(parse_bytes("0a0b", 8), Err(BytesProblem::ByteCount(2)));
+        assert_eq!(parse_bytes("40 0", 4), Err(BytesProblem::Unreadable));
+    }
+
+    #[test]
+    fn junk_is_named() {
+        assert_eq!(parse_bytes("", 4), Err(BytesProblem::Empty));
+        assert_eq!(parse_bytes("  ", 4), Err(BytesProblem::Empty));
+        assert_eq!(parse_bytes("zz", 4), Err(BytesProblem::Unreadable));
+        assert_eq!(parse_bytes("0x", 4), Err(BytesProblem::Unreadable));
+        assert_eq!(parse_bytes("-", 4), Err(BytesProblem::Unreadable));
+        assert_eq!(parse_bytes("0x1g", 4), Err(BytesProblem::Unreadable));
+        assert_eq!(parse_bytes("1.5", 4), Err(BytesProblem::NotWhole));
+        assert_eq!(parse_number("1e3", 4), Err(BytesProblem::NotWhole));
+        assert_eq!(parse_bytes("é", 4), Err(BytesProblem::Unreadable));
+        assert_eq!(parse_bytes("abc", 4), Err(BytesProblem::Unreadable));
+    }
+
+    fn object(file: &str) -> Object {
+        Object::open(format!("{}/testdata/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    #[test]
+    fn nothing_is_set_unless_every_entry_is_good() {
+        let object = object("multi_maps.o");
+        // A good entry in one map, then a bad one in another: parsing fails
+        // and the good one is not set either.
+        let err = MapsIn::parse(r#"{"counters": {"0": 7}, "shorts": {"1": 70000}}"#, &object)
+            .unwrap_err();
+        assert!(matches!(err, MapsInError::BadValue { .. }), "{err}");
+        assert_eq!(object.map("counters").unwrap().get::<u64>(0).unwrap(), 0);
+        let presets =
+            MapsIn::parse(r#"{"counters": {"0": 7}, "shorts": {"1": -1}}"#, &object).unwrap();
+        assert_eq!(presets.len(), 2);
+        assert_eq!(object.map("counters").unwrap().get::<u64>(0).unwrap(), 0);
+        presets.apply().unwrap();
+        assert_eq!(object.map("counters").unwrap().get::<u64>(0).unwrap(), 7);
+        assert_eq!(object.map("shorts").unwrap().get::<u16>(1).unwrap(), 0xffff);
+    }
+
+    #[test]
+    fn every_kind_of_mistake_is_a_typed_error() {
+        let object = object("globals_data.o");
+        let parse = |text: &str| MapsIn::parse(text, &object).unwrap_err();
+        assert!(matches!(parse("{"), MapsInError::Syntax(_)));
+        assert_eq!(
+            parse(r#"{".data": {}, ".data": {}}"#),
+            MapsInError::DuplicateMap {
+                map: ".data".to_owned()
+            }
+        );
+        assert!(matches!(
+            parse(r#"{"nope": {}}"#),
+            MapsInError::NoSuchMap { available, .. } if available == ".data, .rodata, .bss"
+        ));
+        assert!(matches!(
+            parse(r#"{".rodata": {}}"#),
+            MapsInError::Frozen { .. }
+        ));
+        assert!(matches!(
+            parse(r#"{".data": {"x": 1}}"#),
+            MapsInError::BadKey { key_size: 4, .. }
+        ));
+        assert!(matches!(
+            parse(r#"{".data": {"1": 1}}"#),
+            MapsInError::KeyOutOfRange {
+                index: 1,
+                max_entries: 1,
+                ..
+            }
+        ));
+        assert_eq!(
+            parse(r#"{".data": {"0": 1, "00000000": 2}}"#),
+            MapsInError::DuplicateKey {
+                map: ".data".to_owned(),
+                first: "0".to_owned(),
+                second: "00000000".to_owned(),
+                index: Some(0),
+            }
+        );
+        assert!(matches!(
+            parse(r#"{".data": {"0": 1.5}}"#),
+            MapsInError::BadValue { value_size: 16, .. }
+        ));
+        // An empty document, or an empty map object, sets nothing.
+        assert!(MapsIn::parse("{}", &object).unwrap().is_empty());
+        assert!(
+            MapsIn::parse(r#"{".bss": {}}"#, &object)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn examples_in_messages() {
+        assert_eq!(example_bytes(4, 1), "\"01 00 00 00\"");
+        assert_eq!(example_bytes(24, 42), "\"2a 00 00 00 00 00 00 00 ...\"");
+    }
+}

@@ -1,0 +1,90 @@
+//! Repeated runs timed honestly: the first run, which pays for cold caches,
+//! first-touched map pages and lazily set-up helpers, is timed on its own; the
+//! steady state is the mean of the runs after it.
+
+use std::num::NonZeroU32;
+use std::time::Instant;
+
+use tinybpf_vm::RunContext;
+
+use crate::error::Error;
+use crate::object::Program;
+
+/// What [`run_timed`] measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimedRuns {
+    /// r0 of the last run.
+    pub retval: u64,
+    /// How many times the program ran.
+    pub repeat: u32,
+    /// Instructions executed by the last run.
+    pub insns_per_run: u64,
+    /// Wall-clock time of the first run, in nanoseconds.
+    pub first_run_ns: u64,
+    /// Mean wall-clock time of the runs after the first, in nanoseconds
+    /// (`None` after a single run).
+    pub steady_ns_per_run: Option<f64>,
+    /// The `trace_printk` lines of the first run.
+    pub first_run_trace: Vec<String>,
+    /// The `trace_printk` lines of the runs after it, oldest first.
+    pub later_trace: Vec<String>,
+    /// The input buffer after the last run (a packet the program rewrote).
+    pub data_out: Vec<u8>,
+}
+
+impl TimedRuns {
+    /// The steady-state time per run, or the first run's when it was the only one.
+    pub fn ns_per_run(&self) -> f64 {
+        self.steady_ns_per_run.unwrap_or(self.first_run_ns as f64)
+    }
+}
+
+/// Runs `program` `repeat` times over one copy of `input`, as the kernel's
+/// `BPF_PROG_TEST_RUN` does (maps and the buffer keep their state from run to
+/// run), timing the first run apart from the others. Trace lines already in
+/// `ctx` are counted as the first run's. The first failing run ends it.
+///
+/// ```
+/// # fn main() -> Result<(), tinybpf::Error> {
+/// use std::num::NonZeroU32;
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/seed_globals.o");
+/// let object = tinybpf::Object::open(path)?;
+/// let program = object.program("seed_globals")?;
+/// let mut ctx = tinybpf::vm::RunContext::new();
+/// let runs = tinybpf::run_timed(&program, &[], NonZeroU32::new(3).unwrap(), &mut ctx)?;
+/// assert_eq!((runs.repeat, runs.retval), (3, 100));
+/// assert!(runs.steady_ns_per_run.is_some());
+/// # Ok(())
+/// # }
+/// ```
+pub fn run_timed(
+    program: &Program,
+    input: &[u8],
+    repeat: NonZeroU32,
+    ctx: &mut RunContext,
+) -> Result<TimedRuns, Error> {
+    let mut data = input.to_vec();
+    let start = Instant::now();
+    let mut last = program.run_with(&mut data, ctx)?;
+    let first_run_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let first_run_trace = ctx.take_trace();
+    let later_runs = repeat.get() - 1;
+    let mut steady_ns_per_run = None;
+    if later_runs > 0 {
+        let start = Instant::now();
+        for _ in 0..later_runs {
+            last = program.run_with(&mut data, ctx)?;
+        }
+        steady_ns_per_run = Some(start.elapsed().as_nanos() as f64 / f64::from(later_runs));
+    }
+    Ok(TimedRuns {
+        retval: last.retval,
+        repeat: repeat.get(),
+        insns_per_run: last.insns,
+        first_run_ns,
+        steady_ns_per_run,
+        first_run_trace,
+        later_trace: ctx.take_trace(),
+        data_out: data,
+    })
+}
