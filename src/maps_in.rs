@@ -385,7 +385,7 @@ fn parse_bytes(text: &str, width: u32) -> Result<Vec<u8>, BytesProblem> {
     }
     match parse_number(text, width) {
         Err(BytesProblem::Unreadable | BytesProblem::LeadingZero)
-            if all_hex && text.len() % 2 == 0 =>
+            if all_hex && text.len().is_multiple_of(2) =>
         {
             Err(BytesProblem::ByteCount(text.len() / 2))
         }

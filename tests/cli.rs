@@ -235,7 +235,7 @@ impl Reader<'_> {
 }
 
 fn is_lower_hex(s: &str) -> bool {
-    s.len() % 2 == 0 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    s.len().is_multiple_of(2) && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 fn le_hex(index: u32) -> String {

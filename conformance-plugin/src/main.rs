@@ -14,7 +14,7 @@ fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
     if let Some(at) = digits.iter().position(|c| !c.is_ascii_hexdigit()) {
         return Err(format!("not a hex digit at position {at}"));
     }
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(format!("odd number of hex digits ({})", digits.len()));
     }
     Ok(digits

@@ -214,7 +214,7 @@ fn check_functions(elf: &ElfFile, section: &mut CodeSection) -> Result<(), LoadE
                 section_size: header.size,
             });
         }
-        if sym.value % 8 != 0 || sym.size % 8 != 0 {
+        if !sym.value.is_multiple_of(8) || !sym.size.is_multiple_of(8) {
             return Err(bad("not a whole number of 8-byte instructions"));
         }
         if sym.size == 0 {

@@ -321,7 +321,7 @@ impl Linker<'_> {
         let section = &image.code[r.section];
         let header = &image.elf.sections[section.elf_index];
         let section_name = header.name.as_str();
-        if header.size % 8 != 0 {
+        if !header.size.is_multiple_of(8) {
             return Err(LoadErrorKind::CodeSizeNotMultipleOf8 {
                 section: section_name.to_owned(),
                 size: header.size,
@@ -459,7 +459,7 @@ impl Linker<'_> {
                 )));
             }
         }
-        if sym.value % 8 != 0 {
+        if !sym.value.is_multiple_of(8) {
             return Err(unresolved(format!(
                 "symbol value {} is not on an instruction boundary",
                 sym.value

@@ -196,8 +196,8 @@ impl Size {
             Size::UpTo(max) => value != 0 && value <= max,
             Size::OneOf(values) => values.contains(&value),
             Size::Between(low, high) => (low..=high).contains(&value),
-            Size::MultipleOf8 => value != 0 && value % 8 == 0,
-            Size::PagePowerOfTwo => value.is_power_of_two() && value % PAGE_SIZE == 0,
+            Size::MultipleOf8 => value != 0 && value.is_multiple_of(8),
+            Size::PagePowerOfTwo => value.is_power_of_two() && value.is_multiple_of(PAGE_SIZE),
         };
         ok.then_some(()).ok_or(match self {
             Size::Any => "",

@@ -134,13 +134,13 @@ fn generate(functions: usize, programs: usize) -> Vec<u8> {
     let mut out = vec![0u8; 64];
     let mut offsets = Vec::new();
     for data in contents {
-        while out.len() % 8 != 0 {
+        while !out.len().is_multiple_of(8) {
             out.push(0);
         }
         offsets.push(out.len() as u64);
         out.extend_from_slice(data);
     }
-    while out.len() % 8 != 0 {
+    while !out.len().is_multiple_of(8) {
         out.push(0);
     }
     let shoff = out.len() as u64;

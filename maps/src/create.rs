@@ -340,7 +340,7 @@ pub(crate) fn check_ringbuf(def: &MapDef) -> Result<(), MapError> {
             expected: "must be 0",
         });
     }
-    if !def.max_entries.is_power_of_two() || def.max_entries as usize % PAGE_SIZE != 0 {
+    if !def.max_entries.is_power_of_two() || !(def.max_entries as usize).is_multiple_of(PAGE_SIZE) {
         return Err(MapError::MaxEntriesFor {
             map_type,
             max_entries: def.max_entries,

@@ -130,13 +130,13 @@ impl ArrayMap {
     /// the file's length. Writes through either map are seen by the other.
     pub fn open_pinned(path: &Path) -> Result<ArrayMap, PinError> {
         let io = |operation| io_error(path, operation);
-        if let Ok(meta) = std::fs::symlink_metadata(path) {
-            if meta.file_type().is_symlink() {
-                return Err(PinError::NotRegularFile {
-                    path: path.to_path_buf(),
-                    kind: "a symbolic link",
-                });
-            }
+        if let Ok(meta) = std::fs::symlink_metadata(path)
+            && meta.file_type().is_symlink()
+        {
+            return Err(PinError::NotRegularFile {
+                path: path.to_path_buf(),
+                kind: "a symbolic link",
+            });
         }
         let mut file = OpenOptions::new()
             .read(true)

@@ -169,7 +169,7 @@ impl RingBuf {
         };
         let offset = offset as u64;
         if offset < BPF_RINGBUF_HDR_SZ
-            || offset % 8 != 0
+            || !offset.is_multiple_of(8)
             || offset - BPF_RINGBUF_HDR_SZ >= self.size
         {
             return Err(bad);

@@ -116,11 +116,11 @@ pub unsafe fn store(ptr: *mut u8, width: usize, value: u64) {
 #[inline(always)]
 fn chunk_width(at: *const u8, remaining: usize) -> usize {
     let addr = at as usize;
-    if remaining >= 8 && addr % 8 == 0 {
+    if remaining >= 8 && addr.is_multiple_of(8) {
         8
-    } else if remaining >= 4 && addr % 4 == 0 {
+    } else if remaining >= 4 && addr.is_multiple_of(4) {
         4
-    } else if remaining >= 2 && addr % 2 == 0 {
+    } else if remaining >= 2 && addr.is_multiple_of(2) {
         2
     } else {
         1
@@ -304,7 +304,7 @@ pub unsafe fn compare_exchange(ptr: *mut u8, width: usize, expected: u64, new: u
 /// value; zero counts as unaligned).
 #[inline(always)]
 fn is_aligned(ptr: *const u8, width: usize) -> bool {
-    width != 0 && (ptr as usize) % width == 0
+    width != 0 && (ptr as usize).is_multiple_of(width)
 }
 
 #[inline(always)]

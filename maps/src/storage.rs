@@ -47,7 +47,7 @@ impl ValueMemory {
         }
         let mut mapping = memmap2::MmapMut::map_anon(len.max(1)).map_err(|_| fail())?;
         let values = NonNull::new(mapping.as_mut_ptr()).ok_or_else(fail)?;
-        if values.as_ptr() as usize % PAGE_SIZE != 0 {
+        if !(values.as_ptr() as usize).is_multiple_of(PAGE_SIZE) {
             return Err(fail());
         }
         Ok(ValueMemory {

@@ -33,7 +33,7 @@ fn user_space_copies_never_tear_aligned_u64_u32_u16() {
         thread::spawn(move || {
             let mut i = 0u32;
             while !stop.load(Ordering::Relaxed) && i < 4_000_000 {
-                let b = if i % 2 == 0 { 0x00 } else { 0xff };
+                let b = if i.is_multiple_of(2) { 0x00 } else { 0xff };
                 map.update_from_program(&key, &pattern(b), BPF_ANY, 0)
                     .unwrap();
                 i += 1;

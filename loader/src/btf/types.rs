@@ -51,7 +51,9 @@ pub struct Member {
 impl Member {
     /// The member's offset in bytes, when it starts on a byte boundary.
     pub fn byte_offset(&self) -> Option<u32> {
-        (self.bit_offset % 8 == 0).then_some(self.bit_offset / 8)
+        self.bit_offset
+            .is_multiple_of(8)
+            .then_some(self.bit_offset / 8)
     }
 }
 

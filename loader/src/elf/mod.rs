@@ -131,7 +131,7 @@ impl RelocationTable {
                 "RELA relocations are not supported (clang emits REL)".to_owned()
             ));
         }
-        if self.entsize != REL_SIZE || self.size % REL_SIZE != 0 {
+        if self.entsize != REL_SIZE || !self.size.is_multiple_of(REL_SIZE) {
             return Err(bad(format!(
                 "entry size {} or size {} does not fit 16-byte ELF64 Rel entries",
                 self.entsize, self.size
@@ -168,7 +168,7 @@ impl RelocationTable {
             section_size: target_size,
             reason,
         };
-        if raw.offset % align != 0 {
+        if !raw.offset.is_multiple_of(align) {
             return Err(bad_offset(if align == 8 {
                 "not on an instruction boundary (multiple of 8)"
             } else {

@@ -193,10 +193,10 @@ impl HashMap {
         }
         let index = self.read();
         let slot = index.find(key, index.hash(key))?;
-        if let Some(bit) = self.referenced.get(slot as usize) {
-            if !bit.load(Ordering::Relaxed) {
-                bit.store(true, Ordering::Relaxed);
-            }
+        if let Some(bit) = self.referenced.get(slot as usize)
+            && !bit.load(Ordering::Relaxed)
+        {
+            bit.store(true, Ordering::Relaxed);
         }
         Some(slot as usize * self.elem_size)
     }

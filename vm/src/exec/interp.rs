@@ -405,7 +405,7 @@ fn interpret(
             } => {
                 let addr = r!(dst).wrapping_add(off as i64 as u64);
                 let size = if wide { 8 } else { 4 };
-                if addr % size != 0 {
+                if !addr.is_multiple_of(size) {
                     return Err(RunError::MisalignedAtomic {
                         pc: at(pc - 1),
                         addr,

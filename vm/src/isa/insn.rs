@@ -283,7 +283,7 @@ impl Insn {
 /// assert_eq!(slots[1].opcode, 0x95);
 /// ```
 pub fn decode_all(code: &[u8]) -> Option<Vec<Insn>> {
-    if code.len() % INSN_SIZE != 0 {
+    if !code.len().is_multiple_of(INSN_SIZE) {
         return None;
     }
     Some(
