@@ -1188,3 +1188,197 @@ fn values_parse_from_command_lines_and_integers_stay_exact() {
     assert_eq!(&bytes[16..24], &[0xff; 8]);
     assert_eq!(&bytes[24..32], &i64::MIN.to_le_bytes());
 }
+
+#[test]
+fn formatted_json_of_a_part_left_out_is_refused_when_read_back() {
+    let object = values();
+    let btf = object.btf.as_ref().unwrap();
+    let big = object.variable("big_text").unwrap();
+    let mut bss = section_bytes(&object, "big_text");
+    bss[..1 << 20].fill(b'x');
+    let truncated = format_global(btf, big, &bss, &Limits::TABLE).unwrap();
+    assert!(matches!(truncated, Value::Truncated { .. }));
+    let read = json(&truncated.to_json());
+    assert_eq!(
+        encode_global(btf, big, &read).unwrap_err().problem,
+        Problem::Elided
+    );
+    bss[0] = 1;
+    let list = format_global(btf, big, &bss, &Limits::TABLE).unwrap();
+    let read = json(&list.to_json());
+    let error = encode_global(btf, big, &read).unwrap_err();
+    assert_eq!(error.problem, Problem::Elided);
+    assert!(error.path.starts_with("big_text["), "{error}");
+    // A struct cut short.
+    let record = struct_id(&object, "sample");
+    let sample = section_bytes(&object, "sample");
+    let table = format(btf, record, &sample[..176], &Limits::TABLE).unwrap();
+    let read = json(&table.to_json());
+    assert_eq!(
+        encode(btf, record, &read).unwrap_err().problem,
+        Problem::Elided
+    );
+}
+
+#[test]
+fn a_section_variable_whose_type_does_not_match_its_size_shows_its_bytes() {
+    let object = values();
+    let btf = object.btf.as_ref().unwrap();
+    let data = section_bytes(&object, "hits");
+    let mut hits = object.variable("hits").unwrap().clone();
+    hits.size = 4; // its type (__u64) takes 8
+    let shown = format_section(btf, [&hits], &data, &Limits::FULL).unwrap();
+    assert_eq!(shown.to_string(), "{hits: \"01000000\"}");
+    assert_eq!(
+        encode_section(btf, [&hits], &shown, data.len()).unwrap()[176..180],
+        [1, 0, 0, 0]
+    );
+    assert!(matches!(
+        format_global(btf, &hits, &data, &Limits::FULL)
+            .unwrap_err()
+            .problem,
+        Problem::WrongSize {
+            expected: 8,
+            actual: 4
+        }
+    ));
+}
+
+#[test]
+fn random_type_graphs_never_panic_and_what_encodes_formats_the_same() {
+    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    let probes: Vec<Value> = [
+        r#"{"m0": 1, "m1": [1, 2], "m2": "ab", "m3": {"m0": -1}}"#,
+        r#"[{"m1": 300}, 5, "x", [[1]]]"#,
+        r#""hello""#,
+        "-70000",
+        "1.5",
+        r#"{"": {"m2": true}, "...": "(2 more members)"}"#,
+    ]
+    .iter()
+    .map(|text| json(text))
+    .collect();
+    let assignments: Vec<Assignment> = ["x.m0=1", "x[1]=2", "x.m1[0].m2=abc", "x.m3.m0=-1"]
+        .iter()
+        .map(|text| Assignment::parse(text).unwrap())
+        .collect();
+    let mut parsed = 0;
+    for _ in 0..400 {
+        let mut b = Builder::new();
+        let count = 2 + (rng.next() % 24) as u32;
+        let pick = |rng: &mut Rng| (rng.next() % u64::from(count + 1)) as u32;
+        for _ in 0..count {
+            match rng.next() % 10 {
+                0 | 1 => {
+                    let size = [1, 2, 4, 8, 16][(rng.next() % 5) as usize];
+                    let bits = 1 + (rng.next() % u64::from(size * 8)) as u32;
+                    let offset = (rng.next() % u64::from(size * 8 - bits + 1)) as u32;
+                    let encoding = [0, 1, 2, 4][(rng.next() % 4) as usize];
+                    b.int("char", size, encoding, bits, offset);
+                }
+                2 => {
+                    let (elem, index) = (pick(&mut rng), pick(&mut rng));
+                    b.array(elem, index, (rng.next() % 40) as u32);
+                }
+                3 | 4 => {
+                    let size = (rng.next() % 24) as u32;
+                    let members: Vec<(&str, u32, u32, u32)> = (0..rng.next() % 5)
+                        .map(|i| {
+                            let offset = (rng.next() % u64::from(size * 8 + 1)) as u32;
+                            let room = (size * 8 - offset).min(255);
+                            let bits = if rng.next().is_multiple_of(3) {
+                                (rng.next() % u64::from(room + 1)) as u32
+                            } else {
+                                0
+                            };
+                            let name =
+                                ["m0", "m1", "m2", "m3", ""][(i + rng.next() % 2) as usize % 5];
+                            (name, pick(&mut rng), offset, bits)
+                        })
+                        .collect();
+                    let kind = if rng.next().is_multiple_of(2) {
+                        STRUCT
+                    } else {
+                        UNION
+                    };
+                    b.composite(kind, "s", size, &members);
+                }
+                5 => {
+                    let (a, c) = (b.name("A"), b.name("C"));
+                    let size = [1, 2, 4, 8][(rng.next() % 4) as usize];
+                    let v = rng.next() as u32;
+                    b.ty(
+                        "e",
+                        ENUM,
+                        2,
+                        rng.next().is_multiple_of(2),
+                        size,
+                        &[a, v, c, 1],
+                    );
+                }
+                6 => {
+                    let target = pick(&mut rng);
+                    b.ty("t", TYPEDEF, 0, false, target, &[]);
+                }
+                7 => {
+                    let target = pick(&mut rng);
+                    b.ty("", PTR, 0, false, target, &[]);
+                }
+                8 => {
+                    let size = [2, 4, 8, 12, 16][(rng.next() % 5) as usize];
+                    b.ty("f", FLOAT, 0, false, size, &[]);
+                }
+                _ => {
+                    let target = pick(&mut rng);
+                    b.ty("v", VAR, 0, false, target, &[1]);
+                }
+            }
+        }
+        let types: Vec<u8> = b.words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let mut raw = vec![0x9f, 0xeb, 1, 0];
+        for word in [
+            24,
+            0,
+            types.len() as u32,
+            types.len() as u32,
+            b.strings.len() as u32,
+        ] {
+            raw.extend_from_slice(&word.to_le_bytes());
+        }
+        raw.extend_from_slice(&types);
+        raw.extend_from_slice(&b.strings);
+        let Ok(btf) = Btf::parse(&raw) else {
+            continue;
+        };
+        parsed += 1;
+        for id in 0..=count {
+            let id = TypeId(id);
+            let size = btf.size_of(id).map_or(0, |s| s as usize);
+            if size > 1 << 16 {
+                continue;
+            }
+            let bytes = rng.bytes(size);
+            for limits in [Limits::FULL, Limits::TABLE] {
+                if let Ok(value) = format(&btf, id, &bytes, &limits) {
+                    let mut out = Vec::new();
+                    value.write_pretty(&mut out, 0, 0, 40).unwrap();
+                    let text = value.to_json();
+                    // What encodes formats the same again (NaN payloads aside).
+                    if let Ok(again) = encode(&btf, id, &json(&text))
+                        && !text.contains("nan")
+                    {
+                        assert_eq!(format(&btf, id, &again, &limits).unwrap(), value);
+                    }
+                }
+            }
+            let _ = format(&btf, id, &bytes[..size.saturating_sub(1)], &Limits::FULL);
+            for probe in &probes {
+                let _ = encode(&btf, id, probe);
+            }
+            for assignment in &assignments {
+                let _ = assignment.apply(&btf, id, &bytes);
+            }
+        }
+    }
+    assert!(parsed > 100, "only {parsed} graphs parsed");
+}

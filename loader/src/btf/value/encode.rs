@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use super::error::{PathStep, Problem, ValueError, describe, name_list};
 use super::json::parse_integer;
 use super::layout::{MemberIndex, Place, Walk, is_byte, low_mask, write_bits};
-use super::tree::{ELIDED_KEY, Float, Integer, Value};
+use super::tree::{ELIDED_KEY, Float, Integer, Value, is_elision_text};
 use crate::btf::{Btf, Composite, Enum, Int, Type, TypeId, VarSecInfo};
 
 /// The bytes of `value` as type `id` (the type's size, all zero but for
@@ -130,7 +130,7 @@ impl<'a> Encoder<'a> {
         depth: usize,
     ) -> Result<(), ValueError> {
         self.walk.check_depth(id, depth)?;
-        if matches!(value, Value::Elided { .. } | Value::Truncated { .. }) {
+        if is_elided(value) {
             return Err(self.walk.error(id, Problem::Elided));
         }
         let (resolved, ty) = self.walk.resolved(id)?;
@@ -218,7 +218,7 @@ impl<'a> Encoder<'a> {
         start: u64,
         bits: u32,
     ) -> Result<(), ValueError> {
-        if matches!(value, Value::Elided { .. } | Value::Truncated { .. }) {
+        if is_elided(value) {
             return Err(self.walk.error(id, Problem::Elided));
         }
         self.walk.bitfield_signed(id, bits)?;
@@ -412,6 +412,16 @@ impl<'a> Encoder<'a> {
     }
 }
 
+/// Whether a value is a part [`format`](super::format) left out, or the
+/// JSON string it writes for one.
+fn is_elided(value: &Value) -> bool {
+    match value {
+        Value::Elided { .. } | Value::Truncated { .. } => true,
+        Value::Str(text) => is_elision_text(text),
+        _ => false,
+    }
+}
+
 /// Bitfields are checked to be integers or enums before this is reached.
 fn unreachable_kind() -> Result<u128, Problem> {
     Err(Problem::NoValue {
@@ -431,18 +441,14 @@ fn int_bits(value: &Value, kind: IntKind) -> Result<u128, Problem> {
     };
     let number = match value {
         Value::Bool(b) if kind.bool => Integer::from(u8::from(*b)),
-        Value::Str(text) | Value::Enumerator(text) => match parse_integer(text.trim()) {
-            Some(number) => number,
-            None => match (kind.char, text.as_bytes()) {
-                (true, [byte]) => Integer::from(*byte),
-                _ => {
-                    return Err(Problem::Expected {
-                        expected,
-                        found: describe(value),
-                    });
-                }
-            },
-        },
+        // For a char, a one-character string is the character ("5" is 53).
+        Value::Str(text) if kind.char && text.len() == 1 => Integer::from(text.as_bytes()[0]),
+        Value::Str(text) | Value::Enumerator(text) => {
+            parse_integer(text.trim()).ok_or_else(|| Problem::Expected {
+                expected,
+                found: describe(value),
+            })?
+        }
         other => integer_of(other, expected)?,
     };
     let (min, max) = if kind.signed {
@@ -705,6 +711,16 @@ mod tests {
             ..kind(8, true)
         };
         assert_eq!(int_bits(&Value::Str("A".into()), char), Ok(65));
+        assert_eq!(
+            int_bits(&Value::Str("5".into()), char),
+            Ok(53),
+            "the character"
+        );
+        assert_eq!(
+            int_bits(&Value::Str("53".into()), char),
+            Ok(53),
+            "the number"
+        );
         assert!(int_bits(&Value::Str("AB".into()), char).is_err());
         assert!(int_bits(&Value::Null, kind(8, false)).is_err());
     }

@@ -127,7 +127,7 @@ impl<'a> Formatter<'a> {
         if int.bool && raw <= 1 {
             return Value::Bool(raw == 1);
         }
-        if int.char && (0x20..0x7f).contains(&raw) {
+        if int.char && int.size == 1 && (0x20..0x7f).contains(&raw) {
             return Value::Str(char::from(raw as u8).to_string());
         }
         integer(raw, bits, int.signed)

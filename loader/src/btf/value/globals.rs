@@ -110,8 +110,10 @@ pub fn assign_global(
 
 /// A data section's value as an object of its variables by name, in
 /// offset order (bpftool shows `{".data": [{"a": 1}, {"b": 2}]}`; this is
-/// `{"a": 1, "b": 2}`). A variable without a BTF type shows as its bytes.
-/// One output budget covers the section.
+/// `{"a": 1, "b": 2}`). A variable without a BTF type, or whose type's
+/// size is not the variable's (a flexible array initialised longer),
+/// shows as its bytes ([`Value::Bytes`]). One output budget covers the
+/// section.
 pub fn format_section<'v>(
     btf: &Btf,
     variables: impl IntoIterator<Item = &'v GlobalVariable>,
@@ -128,7 +130,13 @@ pub fn format_section<'v>(
             break;
         }
         let value = match variable_bytes(variable, section) {
-            Ok((type_id, bytes)) => formatter.format(&variable.name, type_id, bytes)?,
+            Ok((type_id, bytes)) => match formatter.format(&variable.name, type_id, bytes) {
+                Err(ValueError {
+                    problem: Problem::WrongSize { .. },
+                    ..
+                }) => Value::Bytes(bytes.to_vec()),
+                other => other?,
+            },
             Err(ValueError {
                 problem: Problem::NoType,
                 ..
@@ -146,7 +154,8 @@ pub fn format_section<'v>(
 
 /// A data section's bytes (`size` of them, zero but for what is given)
 /// from an object of its variables by name, as [`format_section`] writes
-/// it; bpftool's form `{"SECTION": [{"a": 1}, {"b": 2}]}` is read too.
+/// it (a [`Value::Bytes`] of a variable's size stored as it is); bpftool's
+/// form `{"SECTION": [{"a": 1}, {"b": 2}]}` is read too.
 /// Errors' paths start with the variable's name.
 pub fn encode_section<'v>(
     btf: &Btf,
@@ -185,7 +194,14 @@ pub fn encode_section<'v>(
                 name: name.clone(),
             }));
         }
-        let patch = encode_global(btf, variable, member)?;
+        let patch = match member {
+            // As format_section shows a variable it cannot type.
+            Value::Bytes(bytes) if bytes.len() == variable.size as usize => Patch {
+                offset: variable.offset as usize,
+                bytes: bytes.clone(),
+            },
+            _ => encode_global(btf, variable, member)?,
+        };
         if !patch.apply_to(&mut out) {
             return Err(ValueError {
                 path: render_path(name, &[] as &[PathStep]),

@@ -68,11 +68,12 @@ impl Value {
     }
 
     /// Reads the `VALUE` of a command line's `NAME=VALUE`: an integer
-    /// (`5`, `-5`, `0x1f`), JSON when the text starts like JSON (`{`, `[`,
-    /// `"`, `true`, `false`, `null`, or a number with a fraction or
-    /// exponent), and otherwise the text itself as a string (so
-    /// `name=eth0` sets a `char` array and `mode=FAST` an enum by name).
-    /// Whitespace around the value is ignored; quote a string to keep it.
+    /// (`5`, `-5`, `0x1f`); JSON when the text starts with `{`, `[` or `"`
+    /// (an error if it is not JSON); a JSON float, `true`, `false` or
+    /// `null`; and otherwise the text itself as a string (so `name=eth0`
+    /// sets a `char` array, `addr=10.0.0.1` too, and `mode=FAST` an enum by
+    /// name). Whitespace around the value is ignored; quote a string to
+    /// keep it.
     ///
     /// ```
     /// use tinybpf_loader::btf::value::{Integer, Value};
@@ -86,10 +87,7 @@ impl Value {
         if let Some(integer) = parse_integer(trimmed) {
             return Ok(Value::Int(integer));
         }
-        let looks_like_json = trimmed.starts_with(['{', '[', '"', '-'])
-            || trimmed.starts_with(|c: char| c.is_ascii_digit())
-            || matches!(trimmed, "true" | "false" | "null");
-        if looks_like_json {
+        if trimmed.starts_with(['{', '[', '"']) {
             let offset = text.len() - text.trim_start().len();
             return Value::parse_json(trimmed).map_err(|e| {
                 // Columns count in the text as given.
@@ -102,6 +100,10 @@ impl Value {
                     ..e
                 }
             });
+        }
+        // A float, true, false or null; anything else is the text itself.
+        if let Ok(value) = Value::parse_json(trimmed) {
+            return Ok(value);
         }
         Ok(Value::Str(trimmed.to_owned()))
     }
@@ -526,9 +528,14 @@ mod tests {
             (1, 6),
             "columns count the leading spaces"
         );
-        assert!(
-            Value::from_text("12abc").is_err(),
-            "starts like a number: read as JSON"
+        assert_eq!(
+            Value::from_text("10.0.0.1").unwrap(),
+            Value::Str("10.0.0.1".to_owned())
+        );
+        assert_eq!(Value::from_text("-").unwrap(), Value::Str("-".to_owned()));
+        assert_eq!(
+            Value::from_text("1e3").unwrap(),
+            Value::Float(Float::Double(1000.0))
         );
     }
 }

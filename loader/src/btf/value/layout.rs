@@ -277,7 +277,8 @@ pub(crate) struct MemberIndex<'a> {
 }
 
 /// Whether an array of `elem` is a C string for bpftool: its elements are
-/// `char` (the kind flag, or the name), under qualifiers but not typedefs.
+/// whole-byte `char`s (the kind flag, or the name), under qualifiers but
+/// not typedefs.
 pub(crate) fn is_char(btf: &Btf, elem: TypeId) -> bool {
     let mut id = elem;
     for _ in 0..crate::btf::MAX_RESOLVE_DEPTH {
@@ -288,7 +289,12 @@ pub(crate) fn is_char(btf: &Btf, elem: TypeId) -> bool {
                 | Type::Restrict { target }
                 | Type::TypeTag { target, .. },
             ) => id = *target,
-            Ok(Type::Int(int)) => return int.size == 1 && (int.char || int.name == "char"),
+            Ok(Type::Int(int)) => {
+                return int.size == 1
+                    && int.bits == 8
+                    && int.bit_offset == 0
+                    && (int.char || int.name == "char");
+            }
             _ => return false,
         }
     }
@@ -298,7 +304,7 @@ pub(crate) fn is_char(btf: &Btf, elem: TypeId) -> bool {
 /// Whether `elem` is a one-byte integer (through typedefs): an array of
 /// them takes a string when encoding.
 pub(crate) fn is_byte(btf: &Btf, elem: TypeId) -> bool {
-    matches!(btf.resolved(elem), Ok((_, Type::Int(int))) if int.size == 1)
+    matches!(btf.resolved(elem), Ok((_, Type::Int(int))) if int.size == 1 && int.bits == 8 && int.bit_offset == 0)
 }
 
 #[cfg(test)]

@@ -175,6 +175,23 @@ pub enum Value {
 /// The key an elided remainder has in a [`Value::Object`].
 pub(crate) const ELIDED_KEY: &str = "...";
 
+/// Whether a string is how JSON writes a part left out: `... (N more)`,
+/// `(N more members)`, or a string ending `... (N more bytes)`.
+pub(crate) fn is_elision_text(text: &str) -> bool {
+    let count_then = |rest: &str, tail: &str| {
+        rest.strip_suffix(tail)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    text.strip_prefix("... (")
+        .is_some_and(|rest| count_then(rest, " more)"))
+        || text
+            .strip_prefix('(')
+            .is_some_and(|rest| count_then(rest, " more members)"))
+        || text
+            .rfind("... (")
+            .is_some_and(|at| count_then(&text[at + "... (".len()..], " more bytes)"))
+}
+
 /// Quotes and escapes text as a JSON string.
 fn write_quoted(out: &mut impl fmt::Write, text: &str) -> fmt::Result {
     out.write_char('"')?;
@@ -611,6 +628,27 @@ mod tests {
             Value::Str("\u{1}\u{7f}".to_owned()).to_json(),
             r#""\u0001\u007f""#
         );
+    }
+
+    #[test]
+    fn elision_texts_are_recognised() {
+        for elided in [
+            Value::Elided { more: 4 },
+            Value::Truncated {
+                text: "ab".to_owned(),
+                more_bytes: 9,
+            },
+        ] {
+            let Ok(Value::Str(text)) = Value::parse_json(&elided.to_json()) else {
+                panic!()
+            };
+            assert!(is_elision_text(&text), "{text}");
+        }
+        assert!(is_elision_text("(12 more members)"));
+        assert!(!is_elision_text("... (x more)"));
+        assert!(!is_elision_text("... ( more)"));
+        assert!(!is_elision_text("eth0"));
+        assert!(!is_elision_text("(more members)"));
     }
 
     #[test]
