@@ -1,4 +1,4 @@
-//! [`Value`] to bytes: the inverse of [`format`](super::format), for
+//! [`Value`] to bytes: the inverse of [`format`](fn@super::format), for
 //! setting map entries and global variables from JSON or a command line.
 //!
 //! The bytes start all zero, and only what the value gives is written: a
@@ -225,7 +225,11 @@ impl<'a> Encoder<'a> {
         let raw = match self.walk.resolved(id)?.1 {
             Type::Enum(e) => enum_bits(e, value, bits),
             Type::Int(int) => int_bits(value, IntKind::of(int, bits)),
-            _ => unreachable_kind(),
+            other => Err(Problem::BadBitfield {
+                bits,
+                kind: other.kind_name(),
+                type_bits: 0,
+            }),
         }
         .map_err(|p| self.walk.error(id, p))?;
         self.write(id, out, start, bits, raw)
@@ -412,7 +416,7 @@ impl<'a> Encoder<'a> {
     }
 }
 
-/// Whether a value is a part [`format`](super::format) left out, or the
+/// Whether a value is a part [`format`](fn@super::format) left out, or the
 /// JSON string it writes for one.
 fn is_elided(value: &Value) -> bool {
     match value {
@@ -420,13 +424,6 @@ fn is_elided(value: &Value) -> bool {
         Value::Str(text) => is_elision_text(text),
         _ => false,
     }
-}
-
-/// Bitfields are checked to be integers or enums before this is reached.
-fn unreachable_kind() -> Result<u128, Problem> {
-    Err(Problem::NoValue {
-        kind: "non-integer bitfield",
-    })
 }
 
 /// The integer a value gives for an integer type, as the low `kind.bits`

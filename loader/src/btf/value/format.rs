@@ -87,7 +87,7 @@ impl<'a> Formatter<'a> {
         self.walk.check_depth(id, depth)?;
         let (resolved, ty) = self.walk.resolved(id)?;
         let value = match ty {
-            Type::Int(int) => self.int(int, bytes, 0),
+            Type::Int(int) => int_value(int, bytes),
             Type::Enum(e) => {
                 let raw = read_bits(bytes, 0, e.size * 8).unwrap_or_default();
                 enum_value(e, raw, e.size * 8)
@@ -118,19 +118,6 @@ impl<'a> Formatter<'a> {
         };
         self.charge(approximate_len(&value));
         Ok(value)
-    }
-
-    /// An integer whose bits start at bit `at` of `bytes`.
-    fn int(&self, int: &Int, bytes: &[u8], at: u64) -> Value {
-        let bits = u32::from(int.bits);
-        let raw = read_bits(bytes, at + u64::from(int.bit_offset), bits).unwrap_or_default();
-        if int.bool && raw <= 1 {
-            return Value::Bool(raw == 1);
-        }
-        if int.char && int.size == 1 && (0x20..0x7f).contains(&raw) {
-            return Value::Str(char::from(raw as u8).to_string());
-        }
-        integer(raw, bits, int.signed)
     }
 
     fn array(
@@ -310,6 +297,20 @@ impl<'a> Formatter<'a> {
         }
         Ok(Value::Object(members))
     }
+}
+
+/// An integer's value from its `int.size` bytes (the parser checked that
+/// its bits lie inside them).
+fn int_value(int: &Int, bytes: &[u8]) -> Value {
+    let bits = u32::from(int.bits);
+    let raw = read_bits(bytes, u64::from(int.bit_offset), bits).unwrap_or_default();
+    if int.bool && raw <= 1 {
+        return Value::Bool(raw == 1);
+    }
+    if int.char && int.size == 1 && (0x20..0x7f).contains(&raw) {
+        return Value::Str(char::from(raw as u8).to_string());
+    }
+    integer(raw, bits, int.signed)
 }
 
 /// Bytes known to be printable ASCII, as a string.

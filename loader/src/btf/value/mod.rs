@@ -1,6 +1,7 @@
 //! Values described by BTF: bytes shown as what their type says they hold
-//! ([`format`]), and values read from JSON or a command line stored as
-//! bytes ([`encode`], [`Assignment`]), for map entries and global variables.
+//! ([`format`](fn@format)), and values read from JSON or a command line
+//! stored as bytes ([`encode`], [`Assignment`]), for map entries and global
+//! variables.
 //!
 //! # How bytes are shown
 //!
@@ -40,10 +41,12 @@
 //!
 //! # How values are stored
 //!
-//! [`encode`] takes what [`format`] gives, and more: numbers as JSON
-//! numbers or strings (`"0x1f"`, `"-3"`), range-checked for the type's
-//! width and signedness; strings into `char` (or other byte) arrays, with
-//! their NUL; enumerators by name or number; objects into structs by member
+//! [`encode`] takes what [`format`](fn@format) gives, and more: numbers as
+//! JSON numbers or strings (`"0x1f"`, `"-3"`), range-checked for the type's
+//! width and signedness (a one-character string for a `char` is the
+//! character); strings into `char` (or other byte) arrays, with their NUL;
+//! `true`/`false` for a `_Bool`; enumerators by name or by a number of the
+//! enum's width, signed or not; objects into structs by member
 //! name (an unknown or repeated member is an error; members left out are
 //! zero, as in a C initializer — bpftool's `map update` has no such form,
 //! it takes all the bytes); lists into arrays (too many is an error, fewer
@@ -81,7 +84,7 @@ pub use tree::{Float, Integer, Value};
 /// The deepest nesting of structs, unions and arrays formatted or encoded.
 pub const MAX_NESTING: usize = 64;
 
-/// How much of a value [`format`] shows.
+/// How much of a value [`format`](fn@format) shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// About how many characters of output: once spent, the rest of each

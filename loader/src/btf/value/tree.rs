@@ -132,7 +132,7 @@ impl fmt::Display for Float {
 }
 
 /// What some bytes hold, as their BTF type describes them (from
-/// [`format`](super::format)), or a value to store (for
+/// [`format`](fn@super::format)), or a value to store (for
 /// [`encode`](super::encode), read from JSON with [`Value::parse_json`] or
 /// from a command line with [`Value::from_text`]).
 #[derive(Debug, Clone, PartialEq)]
