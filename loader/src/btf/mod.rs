@@ -24,6 +24,7 @@
 
 mod parse;
 mod types;
+pub mod value;
 
 use thiserror::Error;
 
