@@ -33,6 +33,7 @@
 //! assert_eq!(program.run(&mut []).unwrap().retval, 55);
 //! ```
 #![warn(missing_docs)]
+#![deny(clippy::wildcard_enum_match_arm)]
 
 pub mod error;
 pub mod exec;

@@ -10,7 +10,7 @@ use crate::exec::memory::{Region, map_value_start};
 use crate::exec::{MapShape, RunContext, RunOutcome, execute};
 use crate::ir::op::Op;
 use crate::isa::insn::{Insn, decode_all};
-use crate::passes::compact::{compact, jump_target};
+use crate::passes::compact::compact;
 use crate::passes::const_addr::resolve_constant_addresses;
 use crate::passes::liveness::{eliminate_dead_code, eliminate_dead_stack_stores};
 use crate::passes::lookup::{LookupRewrite, plan_lookup_rewrites_for};
@@ -313,7 +313,7 @@ fn apply_rewrites(ops: &mut [Op], plan: &[LookupRewrite], shapes: &[MapShape]) -
             }
             LookupRewrite::NullTestDecided { pc, taken } => {
                 let Some(op) = ops.get(pc) else { continue };
-                let Some(target) = jump_target(op) else {
+                let Some(target) = op.facts().local_target() else {
                     continue;
                 };
                 if taken {
@@ -334,7 +334,9 @@ fn apply_rewrites(ops: &mut [Op], plan: &[LookupRewrite], shapes: &[MapShape]) -
                     | Op::Jeq32Imm { imm: 0, .. }
                     | Op::Jne32Imm { imm: 0, .. }
             ),
-            _ => *slot == Op::MapLookup,
+            RewriteKind::ConstKey { .. }
+            | RewriteKind::ConstKeyMissing { .. }
+            | RewriteKind::RuntimeKey { .. } => *slot == Op::MapLookup,
         };
         if expected {
             *slot = new_op;

@@ -423,7 +423,10 @@ fn interpret(
                     | AtomicOp::Or { fetch: true }
                     | AtomicOp::And { fetch: true }
                     | AtomicOp::Xor { fetch: true } => r!(src) = old,
-                    _ => {}
+                    AtomicOp::Add { fetch: false }
+                    | AtomicOp::Or { fetch: false }
+                    | AtomicOp::And { fetch: false }
+                    | AtomicOp::Xor { fetch: false } => {}
                 }
             }
 

@@ -1,3 +1,10 @@
-//! The internal form programs are translated into and run from.
+//! The internal form programs are translated into and run from: the ops and
+//! their table ([`op`]), the facts the table gives each op ([`facts`]), and
+//! register sets ([`regs`]).
 
+mod define;
+pub mod facts;
 pub mod op;
+pub mod regs;
+
+pub use define::Parts;

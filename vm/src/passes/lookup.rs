@@ -596,7 +596,7 @@ fn decide_null_test(test: NullTest, value: Val) -> Option<bool> {
         Nullness::Null => true,
         // A non-NULL pointer may still have zero low 32 bits.
         Nullness::NonNull if !test.is32 => false,
-        _ => return None,
+        Nullness::NonNull | Nullness::Maybe => return None,
     };
     Some(is_zero != test.jumps_if_nonzero)
 }
@@ -772,7 +772,14 @@ impl<'a> Analysis<'a> {
                     }
                 }
                 Step::Local { target } => leader[target] = true,
-                _ => {}
+                Step::Tail
+                | Step::Alu(_)
+                | Step::Lddw { .. }
+                | Step::Load { .. }
+                | Step::Store { .. }
+                | Step::Atomic { .. }
+                | Step::Helper { .. }
+                | Step::CallReg => {}
             }
         }
         let starts: Vec<usize> = (0..n).filter(|&pc| leader[pc]).collect();
@@ -911,10 +918,13 @@ impl<'a> Analysis<'a> {
                 } => {
                     let bytes = match value {
                         Operand::Imm(imm) => Some(imm as i64 as u64),
-                        Operand::Reg(r) => match state.reg(r) {
-                            Val::Const(c) => Some(c),
-                            _ => None,
-                        },
+                        Operand::Reg(r) => {
+                            if let Val::Const(c) = state.reg(r) {
+                                Some(c)
+                            } else {
+                                None
+                            }
+                        }
                     };
                     state.write_memory(state.reg(base), off, width, bytes);
                 }
@@ -992,7 +1002,11 @@ impl<'a> Analysis<'a> {
             Val::StackPtr(k) if (-(FRAME_SIZE as i64)..=-4).contains(&k) => {
                 state.read_memory(Val::StackPtr(k), 0, 4).map(|v| v as u32)
             }
-            _ => None,
+            Val::StackPtr(_)
+            | Val::Unknown
+            | Val::Const(_)
+            | Val::MapHandle(_)
+            | Val::MapValue { .. } => None,
         };
         let (finding, null) = match key {
             Some(key) => {
@@ -1767,7 +1781,10 @@ mod tests {
                     assert_eq!(c, retval, "{insns:?}");
                     folded += 1;
                 }
-                other => panic!("not folded: {other:?} in {insns:?}"),
+                other @ (Val::Unknown
+                | Val::StackPtr(_)
+                | Val::MapHandle(_)
+                | Val::MapValue { .. }) => panic!("not folded: {other:?} in {insns:?}"),
             }
         }
         assert_eq!(folded, 3000);

@@ -4,6 +4,7 @@
 
 pub(crate) mod compact;
 pub(crate) mod const_addr;
+pub(crate) mod fuse;
 pub(crate) mod liveness;
 pub mod lookup;
 pub mod translate;
