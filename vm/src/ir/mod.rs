@@ -1,7 +1,9 @@
 //! The internal form programs are translated into and run from: the ops and
-//! their table ([`op`]), the facts the table gives each op ([`facts`]), and
-//! register sets ([`regs`]).
+//! their table ([`op`]), the facts the table gives each op ([`facts`]),
+//! register sets ([`regs`]) and the control-flow view every pass shares
+//! ([`cfg`]).
 
+pub mod cfg;
 mod define;
 pub mod facts;
 pub mod op;

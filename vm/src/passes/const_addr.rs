@@ -11,7 +11,8 @@
 //! r0..r5, and a subprogram starts knowing nothing.
 
 use crate::exec::memory::{FIRST_MAP_SLOT, Region};
-use crate::ir::facts::{Facts, Flow, Memory, Value};
+use crate::ir::cfg::ControlFlow;
+use crate::ir::facts::{Facts, Memory, Value};
 use crate::ir::op::Op;
 
 /// Register constants: `known` bit i set means `value[i]` holds for register i.
@@ -81,35 +82,21 @@ pub(crate) fn resolve_constant_addresses(ops: &mut [Op], maps: &[Region]) -> usi
     let mut state: Vec<Option<Consts>> = vec![None; n];
     state[0] = Some(Consts::NONE);
     let mut work = vec![0usize];
-    for op in ops.iter() {
-        if let Flow::Call(target) = op.facts().flow {
-            let t = target as usize;
-            if t < n {
-                state[t] = Some(Consts::NONE);
-                work.push(t);
-            }
-        }
+    let cfg = ControlFlow::new(ops);
+    for &entry in cfg.callee_entries() {
+        state[entry] = Some(Consts::NONE);
+        work.push(entry);
     }
     // Each slot's state only loses constants, 11 at most, so this ends.
     while let Some(i) = work.pop() {
         let Some(before) = state[i] else { continue };
-        let facts = ops[i].facts();
-        let after = transfer(&facts, before);
-        let flow = |next: usize, state: &mut Vec<Option<Consts>>, work: &mut Vec<usize>| {
-            if next >= n {
-                return;
-            }
+        let after = transfer(&ops[i].facts(), before);
+        for next in cfg.successors(i) {
             let merged = state[next].map_or(after, |old| old.join(&after));
             if state[next] != Some(merged) {
                 state[next] = Some(merged);
                 work.push(next);
             }
-        };
-        if facts.falls_through() {
-            flow(i + 1, &mut state, &mut work);
-        }
-        if let Some(target) = facts.local_target() {
-            flow(target as usize, &mut state, &mut work);
         }
     }
     let mut resolved = 0;

@@ -16,43 +16,16 @@
 //! assumed to write any, so it kills nothing.
 
 use crate::exec::memory::STACK_SLOT;
+use crate::ir::cfg::ControlFlow;
 use crate::ir::facts::{AccessKind, Facts, Flow, Memory, Value};
 use crate::ir::op::Op;
 use crate::ir::regs::Regs;
 
-/// The first slots of the functions local calls enter.
-fn callee_entries(ops: &[Op]) -> Vec<usize> {
-    ops.iter()
-        .filter_map(|op| match op.facts().flow {
-            Flow::Call(target) => Some(target as usize),
-            Flow::Next | Flow::Branch(_) | Flow::Jump(_) | Flow::Exit => None,
-        })
-        .collect()
-}
-
-/// Slots reachable from `roots` without entering calls.
-fn reachable(ops: &[Op], roots: impl Iterator<Item = usize>) -> Vec<bool> {
-    let mut seen = vec![false; ops.len()];
-    let mut work: Vec<usize> = roots.filter(|&r| r < ops.len()).collect();
-    while let Some(i) = work.pop() {
-        if std::mem::replace(&mut seen[i], true) {
-            continue;
-        }
-        let facts = ops[i].facts();
-        if facts.falls_through() && i + 1 < ops.len() {
-            work.push(i + 1);
-        }
-        if let Some(target) = facts.local_target() {
-            work.push(target as usize);
-        }
-    }
-    seen
-}
-
 /// Replaces dead pure ops by [`Op::Nop`]; returns how many were removed.
 pub(crate) fn eliminate_dead_code(ops: &mut [Op]) -> usize {
     let n = ops.len();
-    let in_subprogram = reachable(ops, callee_entries(ops).into_iter());
+    // Removing an op (it falls through, as Nop does) never changes the flow.
+    let cfg = ControlFlow::new(ops);
     let mut removed = 0;
     // Each round removes the last op of every dead chain; real programs need
     // two or three. The cap keeps a pathological chain from costing n^2.
@@ -71,17 +44,11 @@ pub(crate) fn eliminate_dead_code(ops: &mut [Op]) -> usize {
             for i in (0..n).rev() {
                 let facts = ops[i].facts();
                 let mut out = Regs::NONE;
-                if facts.falls_through() && i + 1 < n {
-                    out |= live_in[i + 1];
-                }
-                if let Some(target) = facts.local_target() {
-                    out |= live_in
-                        .get(target as usize)
-                        .copied()
-                        .unwrap_or(Regs::GENERAL);
+                for next in cfg.successors(i) {
+                    out |= live_in[next];
                 }
                 let mut reads = facts.reads;
-                if ops[i] == Op::Exit && !in_subprogram[i] {
+                if ops[i] == Op::Exit && !cfg.in_subprogram(i) {
                     // The end of the program: only r0 is seen.
                     reads = Regs::RETURN;
                 }
@@ -139,9 +106,8 @@ pub(crate) fn eliminate_dead_stack_stores(ops: &mut [Op]) -> usize {
     if n == 0 {
         return 0;
     }
-    let callee_entries = callee_entries(ops);
-    let in_subprogram = reachable(ops, callee_entries.iter().copied());
-    let may_stack = stack_pointer_registers(ops, &callee_entries);
+    let cfg = ControlFlow::new(ops);
+    let may_stack = stack_pointer_registers(ops, &cfg);
     const ALL_BYTES: Frame = [u64::MAX; FRAME_WORDS];
     let mut live_in = vec![[0u64; FRAME_WORDS]; n];
     let mut changed = true;
@@ -155,16 +121,10 @@ pub(crate) fn eliminate_dead_stack_stores(ops: &mut [Op]) -> usize {
         for i in (0..n).rev() {
             let facts = ops[i].facts();
             let mut live = [0u64; FRAME_WORDS];
-            if facts.falls_through() && i + 1 < n {
-                or_into(&mut live, &live_in[i + 1]);
+            for next in cfg.successors(i) {
+                or_into(&mut live, &live_in[next]);
             }
-            if let Some(target) = facts.local_target() {
-                or_into(
-                    &mut live,
-                    live_in.get(target as usize).unwrap_or(&ALL_BYTES),
-                );
-            }
-            match stack_access(&facts, may_stack[i], in_subprogram[i]) {
+            match stack_access(&facts, may_stack[i], cfg.in_subprogram(i)) {
                 StackAccess::None => {}
                 StackAccess::Write(range) => clear(&mut live, range),
                 StackAccess::Read(range) => set(&mut live, range),
@@ -180,7 +140,7 @@ pub(crate) fn eliminate_dead_stack_stores(ops: &mut [Op]) -> usize {
     let mut removed = 0;
     for i in 0..n {
         if let StackAccess::Write(range) =
-            stack_access(&ops[i].facts(), may_stack[i], in_subprogram[i])
+            stack_access(&ops[i].facts(), may_stack[i], cfg.in_subprogram(i))
         {
             let after = if i + 1 < n {
                 &live_in[i + 1]
@@ -249,35 +209,24 @@ fn stack_access(facts: &Facts, may_stack: Regs, in_subprogram: bool) -> StackAcc
 }
 
 /// For each slot, the registers that may hold a stack address on entry.
-fn stack_pointer_registers(ops: &[Op], callee_entries: &[usize]) -> Vec<Regs> {
+fn stack_pointer_registers(ops: &[Op], cfg: &ControlFlow) -> Vec<Regs> {
     let n = ops.len();
     let mut state: Vec<Option<Regs>> = vec![None; n];
     let mut work = vec![0usize];
     state[0] = Some(Regs::FRAME_POINTER);
-    for &entry in callee_entries {
-        if entry < n {
-            state[entry] = Some(Regs::ALL);
-            work.push(entry);
-        }
+    for &entry in cfg.callee_entries() {
+        state[entry] = Some(Regs::ALL);
+        work.push(entry);
     }
     while let Some(i) = work.pop() {
         let Some(before) = state[i] else { continue };
-        let facts = ops[i].facts();
-        let after = stack_pointers_after(&facts, before);
-        let mut push = |next: usize, state: &mut Vec<Option<Regs>>| {
-            if next < n {
-                let merged = state[next].map_or(after, |old| old | after);
-                if state[next] != Some(merged) {
-                    state[next] = Some(merged);
-                    work.push(next);
-                }
+        let after = stack_pointers_after(&ops[i].facts(), before);
+        for next in cfg.successors(i) {
+            let merged = state[next].map_or(after, |old| old | after);
+            if state[next] != Some(merged) {
+                state[next] = Some(merged);
+                work.push(next);
             }
-        };
-        if facts.falls_through() {
-            push(i + 1, &mut state);
-        }
-        if let Some(target) = facts.local_target() {
-            push(target as usize, &mut state);
         }
     }
     state
