@@ -5,6 +5,10 @@ use std::ops::{BitAnd, BitOr, BitOrAssign, Not};
 
 /// A set of registers r0..r10, one bit per register.
 ///
+/// A register number above 10 (which the translator never emits) has a bit
+/// of its own (11..15, taken modulo 16), outside [`Regs::ALL`], so that the
+/// verifier can reject an op that names one.
+///
 /// ```
 /// use tinybpf_vm::ir::regs::Regs;
 /// let read = Regs::of(1) | Regs::of(2);
@@ -35,15 +39,14 @@ impl Regs {
     /// r0..r10.
     pub const ALL: Regs = Regs(0x7ff);
 
-    /// The set holding register `r` alone (r0..r10; anything else gives the
-    /// empty set, since the translator never emits it).
+    /// The set holding register `r` alone.
     pub const fn of(r: u8) -> Regs {
-        if r <= 10 { Regs(1 << r) } else { Regs(0) }
+        Regs(1 << (r & 15))
     }
 
     /// Whether `r` is in the set.
     pub const fn contains(self, r: u8) -> bool {
-        r <= 10 && self.0 & (1 << r) != 0
+        self.0 & (1 << (r & 15)) != 0
     }
 
     /// Whether every register of `other` is in the set.
@@ -82,7 +85,7 @@ impl Regs {
 
     /// The registers, lowest first.
     pub fn iter(self) -> impl Iterator<Item = u8> {
-        (0..=10u8).filter(move |&r| self.contains(r))
+        (0..16u8).filter(move |&r| self.contains(r))
     }
 
     /// The set as a bit mask (bit i: register i).
@@ -145,7 +148,7 @@ mod tests {
         assert_eq!(Regs::GENERAL, Regs::CALLER_SAVED | Regs::CALLEE_SAVED);
         assert_eq!(Regs::ALL, Regs::GENERAL | Regs::FRAME_POINTER);
         assert_eq!(!Regs::GENERAL, Regs::FRAME_POINTER);
-        assert_eq!(Regs::of(11), Regs::NONE);
+        assert!(!Regs::ALL.contains_all(Regs::of(11)));
         assert_eq!(Regs::of(3).single(), Some(3));
         assert_eq!(Regs::ARGS.single(), None);
         assert_eq!(format!("{:?}", Regs::of(0) | Regs::of(10)), "{r0,r10}");

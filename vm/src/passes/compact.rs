@@ -21,8 +21,8 @@ pub(crate) struct Compacted {
     pub weight_prefix: Vec<u64>,
 }
 
-/// Compacts and fuses `slots` (one op per original slot).
-pub(crate) fn compact(slots: &[Op]) -> Compacted {
+/// Compacts `slots` (one op per original slot), fusing when `fusion` is set.
+pub(crate) fn compact(slots: &[Op], fusion: bool) -> Compacted {
     let mut is_target = vec![false; slots.len()];
     for op in slots {
         if let Some(target) = op.facts().target() {
@@ -49,7 +49,12 @@ pub(crate) fn compact(slots: &[Op]) -> Compacted {
                 None
             }
         };
-        let (op, used) = fuse(slots[slot], next(1), next(2)).unwrap_or((slots[slot], 1));
+        let fused = if fusion {
+            fuse(slots[slot], next(1), next(2))
+        } else {
+            None
+        };
+        let (op, used) = fused.unwrap_or((slots[slot], 1));
         new_index[slot..slot + used].fill(here);
         ops.push(op);
         origin.push(slot as u32);
@@ -86,7 +91,7 @@ mod tests {
             Op::Lsh64Imm { dst: 4, imm: 13 },
             Op::Exit,
         ];
-        let c = compact(&slots);
+        let c = compact(&slots, true);
         assert_eq!(
             c.ops,
             vec![
@@ -115,7 +120,7 @@ mod tests {
             Op::Add64Reg { dst: 3, src: 3 },
             Op::Exit,
         ];
-        let c = compact(&slots);
+        let c = compact(&slots, true);
         assert_eq!(c.ops.len(), 6);
         assert_eq!(
             c.ops[0],
@@ -136,7 +141,7 @@ mod tests {
             Op::Ja { target: 4 },
             Op::Exit,
         ];
-        let c = compact(&slots);
+        let c = compact(&slots, true);
         assert_eq!(
             c.ops,
             vec![
@@ -159,7 +164,7 @@ mod tests {
             Op::Xor64Reg { dst: 5, src: 3 },
             Op::Exit,
         ];
-        let c = compact(&slots);
+        let c = compact(&slots, true);
         assert_eq!(
             c.ops,
             vec![
@@ -202,7 +207,7 @@ mod tests {
             },
             Op::Exit,
         ];
-        let c = compact(&slots);
+        let c = compact(&slots, true);
         assert_eq!(
             &c.ops[..2],
             &[
@@ -233,7 +238,7 @@ mod tests {
             Op::Arsh64Imm { dst: 3, imm: 32 },
             Op::Exit,
         ];
-        let c = compact(&slots);
+        let c = compact(&slots, true);
         assert_eq!(
             c.ops,
             vec![

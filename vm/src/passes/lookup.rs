@@ -14,8 +14,10 @@
 use tinybpf_maps::ArrayMap;
 
 use crate::exec::helpers::Helpers;
-use crate::exec::memory::FRAME_SIZE;
+use crate::exec::memory::{FRAME_SIZE, map_value_start};
+use crate::ir::op::Op;
 use crate::isa::insn::{Insn, alu, atomic, class, jmp, mode, opcode, pseudo, size, source};
+use crate::passes::pipeline::Env;
 
 /// What the analysis proved about the program's array-map lookups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -1024,6 +1026,115 @@ impl<'a> Analysis<'a> {
         }
         Val::MapValue { map, null }
     }
+}
+
+/// One instruction the lookup rewrite changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RewriteSite {
+    /// Slot of the instruction in the original program.
+    pub pc: usize,
+    /// What it became.
+    pub kind: RewriteKind,
+}
+
+/// What a rewritten instruction became.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RewriteKind {
+    /// `call 1` with a constant in-range key: `r0 = address of element key of map`.
+    ConstKey {
+        /// Map index.
+        map: usize,
+        /// The key.
+        key: u32,
+    },
+    /// `call 1` with a constant key past the end: `r0 = 0`.
+    ConstKeyMissing {
+        /// Map index.
+        map: usize,
+        /// The key.
+        key: u32,
+    },
+    /// `call 1` with a run-time key: bounds check and arithmetic, no helper call.
+    RuntimeKey {
+        /// Map index.
+        map: usize,
+    },
+    /// A NULL test of a proven non-NULL element pointer: removed.
+    NullTestRemoved,
+    /// A NULL test of a proven non-NULL element pointer: now an unconditional jump.
+    NullTestAlwaysTaken,
+}
+
+/// The lookup rewrite: runs the analysis and applies its findings to the
+/// per-slot ops; returns what changed.
+pub(crate) fn rewrite_lookups(ops: &mut [Op], env: &Env<'_>) -> Vec<RewriteSite> {
+    let plan = plan_lookup_rewrites_for(env.insns, env.maps, env.registry);
+    let shapes = env.shapes;
+    let mut sites = Vec::new();
+    for rewrite in &plan {
+        let (pc, new_op, kind) = match *rewrite {
+            LookupRewrite::ConstKey { pc, map, key } => {
+                let Some(shape) = shapes.get(map) else {
+                    continue;
+                };
+                if u64::from(key) < shape.max_entries {
+                    let imm = map_value_start(map) + u64::from(key) * shape.elem_size;
+                    (
+                        pc,
+                        Op::LookupConst { imm },
+                        RewriteKind::ConstKey { map, key },
+                    )
+                } else {
+                    let kind = RewriteKind::ConstKeyMissing { map, key };
+                    (pc, Op::LookupConst { imm: 0 }, kind)
+                }
+            }
+            LookupRewrite::RuntimeKey { pc, map } => {
+                let Ok(index) = u16::try_from(map) else {
+                    continue;
+                };
+                if map >= shapes.len() {
+                    continue;
+                }
+                (
+                    pc,
+                    Op::LookupInline { map: index },
+                    RewriteKind::RuntimeKey { map },
+                )
+            }
+            LookupRewrite::NullTestDecided { pc, taken } => {
+                let Some(op) = ops.get(pc) else { continue };
+                let Some(target) = op.facts().local_target() else {
+                    continue;
+                };
+                if taken {
+                    (pc, Op::Ja { target }, RewriteKind::NullTestAlwaysTaken)
+                } else {
+                    (pc, Op::Nop, RewriteKind::NullTestRemoved)
+                }
+            }
+        };
+        let Some(slot) = ops.get_mut(pc) else {
+            continue;
+        };
+        let expected = match kind {
+            RewriteKind::NullTestRemoved | RewriteKind::NullTestAlwaysTaken => matches!(
+                slot,
+                Op::JeqImm { imm: 0, .. }
+                    | Op::JneImm { imm: 0, .. }
+                    | Op::Jeq32Imm { imm: 0, .. }
+                    | Op::Jne32Imm { imm: 0, .. }
+            ),
+            RewriteKind::ConstKey { .. }
+            | RewriteKind::ConstKeyMissing { .. }
+            | RewriteKind::RuntimeKey { .. } => *slot == Op::MapLookup,
+        };
+        if expected {
+            *slot = new_op;
+            sites.push(RewriteSite { pc, kind });
+        }
+    }
+    sites
 }
 
 #[cfg(test)]
