@@ -63,6 +63,31 @@ impl Parts {
     }
 }
 
+/// The value a row's `fold` computes, once every register the op reads is known.
+pub(crate) fn fold_with(
+    facts: crate::ir::facts::Facts,
+    get: &dyn Fn(u8) -> Option<u64>,
+    value: impl FnOnce(&dyn Fn(u8) -> u64) -> u64,
+) -> Option<u64> {
+    let mut known = [0u64; 16];
+    for r in facts.reads.iter() {
+        known[usize::from(r)] = get(r)?;
+    }
+    Some(value(&|r| known[usize::from(r & 15)]))
+}
+
+/// The value a fused op leaves in its destination: its parts folded in order.
+pub(crate) fn fold_parts(op: Op, get: &dyn Fn(u8) -> Option<u64>, parts: Parts) -> Option<u64> {
+    let dst = op.facts().writes.single()?;
+    let mut regs: [Option<u64>; 16] = std::array::from_fn(|r| get(r as u8));
+    for part in parts.as_slice() {
+        let written = part.facts().writes.single()?;
+        let value = part.fold(|r| regs[usize::from(r & 15)])?;
+        regs[usize::from(written & 15)] = Some(value);
+    }
+    regs[usize::from(dst & 15)]
+}
+
 /// Applies a row's `direct` form to a proven place.
 pub(crate) fn direct_form(form: impl FnOnce(u16, u32) -> Op, region: u16, offset: u32) -> Op {
     form(region, offset)
@@ -153,6 +178,13 @@ macro_rules! define_ops {
     (@weight [$parts:expr]) => { ($parts).len() as u8 };
     (@parts $this:ident []) => { $crate::ir::define::Parts::one($this) };
     (@parts $this:ident [$parts:expr]) => { $parts };
+    (@fold $this:ident $get:ident [$fold:expr] []) => {
+        $crate::ir::define::fold_with($this.facts(), &$get, $fold)
+    };
+    (@fold $this:ident $get:ident [] [$parts:expr]) => {
+        $crate::ir::define::fold_parts($this, &$get, $parts)
+    };
+    (@fold $this:ident $get:ident [] []) => { None };
     (@direct $region:ident $offset:ident []) => { None };
     (@direct $region:ident $offset:ident [$direct:expr]) => {
         Some($crate::ir::define::direct_form($direct, $region, $offset))
@@ -174,6 +206,7 @@ macro_rules! define_ops {
             $(#[doc = $doc:literal])*
             $name:ident $({ $($field:ident : $fty:ty),* $(,)? })?
                 = $facts:expr
+                $(, fold $fold:expr)?
                 $(, direct $direct:expr)?
                 $(, parts $parts:expr)?
                 => $text:literal;
@@ -207,6 +240,21 @@ macro_rules! define_ops {
                 let this = *self;
                 match this {
                     $( Op::$name $({ $($field),* })? => define_ops!(@parts this [$($parts)?]), )*
+                }
+            }
+
+            /// The value this op leaves in the register it writes, given the
+            /// values of the registers it reads (`None` where `get` does not
+            /// know one), computed with [`crate::ir::alu`]; `None` for ops
+            /// that do not compute one register from registers and constants.
+            #[allow(unused_variables)]
+            pub fn fold(&self, get: impl Fn(u8) -> Option<u64>) -> Option<u64> {
+                let this = *self;
+                match this {
+                    $(
+                        Op::$name $({ $($field),* })? =>
+                            define_ops!(@fold this get [$($fold)?] [$($parts)?]),
+                    )*
                 }
             }
 

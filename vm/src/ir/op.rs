@@ -16,12 +16,17 @@
 //!
 //! ```text
 //! /// doc
-//! Name { field: type, ... } = FACTS [, direct |region, offset| OP] [, parts PARTS] => "TEXT";
+//! Name { field: type, ... } = FACTS [, fold |r| VALUE] [, direct |region, offset| OP] [, parts PARTS]
+//!     => "TEXT";
 //! ```
 //!
 //! - `FACTS` builds the op's [`Facts`] (registers read, registers written,
 //!   memory touched, where control goes, the value it leaves) with the
 //!   constructors of [`crate::ir::facts`], from the row's fields.
+//! - `fold`: for an op that computes one register from registers and
+//!   constants, that value, from `r(reg)` (a register's value) and the
+//!   fields, with [`crate::ir::alu`] ([`Op::fold`]); a fused op folds
+//!   through its parts.
 //! - `direct`: for a checked load or store, the op that makes the same access
 //!   at an address proven inside a map's value area (`region`, `offset`).
 //! - `parts`: for a fused op, the instructions it stands for, in program
@@ -56,6 +61,7 @@
 
 use std::fmt;
 
+use crate::ir::alu;
 use crate::ir::define::{Parts, define_ops};
 #[allow(clippy::wildcard_imports)]
 use crate::ir::facts::*;
@@ -63,78 +69,188 @@ use crate::ir::facts::*;
 define_ops! {
     // ---- 64-bit arithmetic with an immediate, sign-extended to 64 bits at
     // translation (shift amounts already masked to 0..63)
-    Add64Imm { dst: u8, imm: u64 } = alu(dst, Value::Offset(dst, imm)) => "add {dst}, {imm}";
-    Sub64Imm { dst: u8, imm: u64 } = alu(dst, Value::Offset(dst, imm.wrapping_neg())) => "sub {dst}, {imm}";
-    Mul64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any) => "mul {dst}, {imm}";
-    Div64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any) => "div {dst}, {imm}";
-    SDiv64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any) => "sdiv {dst}, {imm}";
-    Mod64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any) => "mod {dst}, {imm}";
-    SMod64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any) => "smod {dst}, {imm}";
-    Or64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any) => "or {dst}, {imm}";
-    And64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any) => "and {dst}, {imm}";
-    Lsh64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any) => "lsh {dst}, {imm}";
-    Rsh64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any) => "rsh {dst}, {imm}";
-    Arsh64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any) => "arsh {dst}, {imm}";
-    Xor64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any) => "xor {dst}, {imm}";
-    Mov64Imm { dst: u8, imm: u64 } = set(dst, Value::Const(imm)) => "mov {dst}, {imm}";
+    Add64Imm { dst: u8, imm: u64 } = alu(dst, Value::Offset(dst, imm)),
+        fold |r| alu::add64(r(dst), imm)
+        => "add {dst}, {imm}";
+    Sub64Imm { dst: u8, imm: u64 } = alu(dst, Value::Offset(dst, imm.wrapping_neg())),
+        fold |r| alu::sub64(r(dst), imm)
+        => "sub {dst}, {imm}";
+    Mul64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any),
+        fold |r| alu::mul64(r(dst), imm)
+        => "mul {dst}, {imm}";
+    Div64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any),
+        fold |r| alu::div64(r(dst), imm)
+        => "div {dst}, {imm}";
+    SDiv64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any),
+        fold |r| alu::sdiv64(r(dst), imm)
+        => "sdiv {dst}, {imm}";
+    Mod64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any),
+        fold |r| alu::mod64(r(dst), imm)
+        => "mod {dst}, {imm}";
+    SMod64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any),
+        fold |r| alu::smod64(r(dst), imm)
+        => "smod {dst}, {imm}";
+    Or64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any),
+        fold |r| alu::or64(r(dst), imm)
+        => "or {dst}, {imm}";
+    And64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any),
+        fold |r| alu::and64(r(dst), imm)
+        => "and {dst}, {imm}";
+    Lsh64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any),
+        fold |r| alu::lsh64(r(dst), imm)
+        => "lsh {dst}, {imm}";
+    Rsh64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any),
+        fold |r| alu::rsh64(r(dst), imm)
+        => "rsh {dst}, {imm}";
+    Arsh64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any),
+        fold |r| alu::arsh64(r(dst), imm)
+        => "arsh {dst}, {imm}";
+    Xor64Imm { dst: u8, imm: u64 } = alu(dst, Value::Any),
+        fold |r| alu::xor64(r(dst), imm)
+        => "xor {dst}, {imm}";
+    Mov64Imm { dst: u8, imm: u64 } = set(dst, Value::Const(imm)), fold |_| imm => "mov {dst}, {imm}";
     // ---- 64-bit arithmetic with a register
-    Add64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any) => "add {dst}, {src}";
-    Sub64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any) => "sub {dst}, {src}";
-    Mul64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any) => "mul {dst}, {src}";
-    Div64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any) => "div {dst}, {src}";
-    SDiv64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any) => "sdiv {dst}, {src}";
-    Mod64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any) => "mod {dst}, {src}";
-    SMod64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any) => "smod {dst}, {src}";
-    Or64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any) => "or {dst}, {src}";
-    And64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any) => "and {dst}, {src}";
-    Lsh64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any) => "lsh {dst}, {src}";
-    Rsh64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any) => "rsh {dst}, {src}";
-    Arsh64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any) => "arsh {dst}, {src}";
-    Xor64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any) => "xor {dst}, {src}";
-    Mov64Reg { dst: u8, src: u8 } = unary(dst, src, Value::Copy(src)) => "mov {dst}, {src}";
+    Add64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any),
+        fold |r| alu::add64(r(dst), r(src))
+        => "add {dst}, {src}";
+    Sub64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any),
+        fold |r| alu::sub64(r(dst), r(src))
+        => "sub {dst}, {src}";
+    Mul64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any),
+        fold |r| alu::mul64(r(dst), r(src))
+        => "mul {dst}, {src}";
+    Div64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any),
+        fold |r| alu::div64(r(dst), r(src))
+        => "div {dst}, {src}";
+    SDiv64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any),
+        fold |r| alu::sdiv64(r(dst), r(src))
+        => "sdiv {dst}, {src}";
+    Mod64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any),
+        fold |r| alu::mod64(r(dst), r(src))
+        => "mod {dst}, {src}";
+    SMod64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any),
+        fold |r| alu::smod64(r(dst), r(src))
+        => "smod {dst}, {src}";
+    Or64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any),
+        fold |r| alu::or64(r(dst), r(src))
+        => "or {dst}, {src}";
+    And64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any),
+        fold |r| alu::and64(r(dst), r(src))
+        => "and {dst}, {src}";
+    Lsh64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any),
+        fold |r| alu::lsh64(r(dst), r(src))
+        => "lsh {dst}, {src}";
+    Rsh64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any),
+        fold |r| alu::rsh64(r(dst), r(src))
+        => "rsh {dst}, {src}";
+    Arsh64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any),
+        fold |r| alu::arsh64(r(dst), r(src))
+        => "arsh {dst}, {src}";
+    Xor64Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Any),
+        fold |r| alu::xor64(r(dst), r(src))
+        => "xor {dst}, {src}";
+    Mov64Reg { dst: u8, src: u8 } = unary(dst, src, Value::Copy(src)), fold |r| r(src) => "mov {dst}, {src}";
     /// `dst = sign_extend(src, bits)` for bits 8, 16, 32.
-    MovSx64 { dst: u8, src: u8, bits: u8 } = unary(dst, src, Value::Narrow) => "movsx{bits}64 {dst}, {src}";
-    Neg64 { dst: u8 } = alu(dst, Value::Any) => "neg {dst}";
+    MovSx64 { dst: u8, src: u8, bits: u8 } = unary(dst, src, Value::Narrow),
+        fold |r| alu::sign_extend(r(src), bits)
+        => "movsx{bits}64 {dst}, {src}";
+    Neg64 { dst: u8 } = alu(dst, Value::Any), fold |r| alu::neg64(r(dst)) => "neg {dst}";
     // ---- 32-bit arithmetic; results are zero-extended (shift amounts masked to 0..31)
-    Add32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow) => "add32 {dst}, {imm}";
-    Sub32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow) => "sub32 {dst}, {imm}";
-    Mul32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow) => "mul32 {dst}, {imm}";
-    Div32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow) => "div32 {dst}, {imm}";
-    SDiv32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow) => "sdiv32 {dst}, {imm}";
-    Mod32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow) => "mod32 {dst}, {imm}";
-    SMod32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow) => "smod32 {dst}, {imm}";
-    Or32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow) => "or32 {dst}, {imm}";
-    And32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow) => "and32 {dst}, {imm}";
-    Lsh32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow) => "lsh32 {dst}, {imm}";
-    Rsh32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow) => "rsh32 {dst}, {imm}";
-    Arsh32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow) => "arsh32 {dst}, {imm}";
-    Xor32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow) => "xor32 {dst}, {imm}";
-    Mov32Imm { dst: u8, imm: u32 } = set(dst, Value::Const(u64::from(imm))) => "mov32 {dst}, {imm}";
-    Add32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow) => "add32 {dst}, {src}";
-    Sub32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow) => "sub32 {dst}, {src}";
-    Mul32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow) => "mul32 {dst}, {src}";
-    Div32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow) => "div32 {dst}, {src}";
-    SDiv32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow) => "sdiv32 {dst}, {src}";
-    Mod32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow) => "mod32 {dst}, {src}";
-    SMod32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow) => "smod32 {dst}, {src}";
-    Or32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow) => "or32 {dst}, {src}";
-    And32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow) => "and32 {dst}, {src}";
-    Lsh32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow) => "lsh32 {dst}, {src}";
-    Rsh32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow) => "rsh32 {dst}, {src}";
-    Arsh32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow) => "arsh32 {dst}, {src}";
-    Xor32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow) => "xor32 {dst}, {src}";
-    Mov32Reg { dst: u8, src: u8 } = unary(dst, src, Value::Narrow) => "mov32 {dst}, {src}";
+    Add32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow),
+        fold |r| alu::add32(r(dst), u64::from(imm))
+        => "add32 {dst}, {imm}";
+    Sub32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow),
+        fold |r| alu::sub32(r(dst), u64::from(imm))
+        => "sub32 {dst}, {imm}";
+    Mul32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow),
+        fold |r| alu::mul32(r(dst), u64::from(imm))
+        => "mul32 {dst}, {imm}";
+    Div32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow),
+        fold |r| alu::div32(r(dst), u64::from(imm))
+        => "div32 {dst}, {imm}";
+    SDiv32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow),
+        fold |r| alu::sdiv32(r(dst), u64::from(imm))
+        => "sdiv32 {dst}, {imm}";
+    Mod32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow),
+        fold |r| alu::mod32(r(dst), u64::from(imm))
+        => "mod32 {dst}, {imm}";
+    SMod32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow),
+        fold |r| alu::smod32(r(dst), u64::from(imm))
+        => "smod32 {dst}, {imm}";
+    Or32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow),
+        fold |r| alu::or32(r(dst), u64::from(imm))
+        => "or32 {dst}, {imm}";
+    And32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow),
+        fold |r| alu::and32(r(dst), u64::from(imm))
+        => "and32 {dst}, {imm}";
+    Lsh32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow),
+        fold |r| alu::lsh32(r(dst), u64::from(imm))
+        => "lsh32 {dst}, {imm}";
+    Rsh32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow),
+        fold |r| alu::rsh32(r(dst), u64::from(imm))
+        => "rsh32 {dst}, {imm}";
+    Arsh32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow),
+        fold |r| alu::arsh32(r(dst), u64::from(imm))
+        => "arsh32 {dst}, {imm}";
+    Xor32Imm { dst: u8, imm: u32 } = alu(dst, Value::Narrow),
+        fold |r| alu::xor32(r(dst), u64::from(imm))
+        => "xor32 {dst}, {imm}";
+    Mov32Imm { dst: u8, imm: u32 } = set(dst, Value::Const(u64::from(imm))),
+        fold |_| u64::from(imm)
+        => "mov32 {dst}, {imm}";
+    Add32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow),
+        fold |r| alu::add32(r(dst), r(src))
+        => "add32 {dst}, {src}";
+    Sub32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow),
+        fold |r| alu::sub32(r(dst), r(src))
+        => "sub32 {dst}, {src}";
+    Mul32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow),
+        fold |r| alu::mul32(r(dst), r(src))
+        => "mul32 {dst}, {src}";
+    Div32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow),
+        fold |r| alu::div32(r(dst), r(src))
+        => "div32 {dst}, {src}";
+    SDiv32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow),
+        fold |r| alu::sdiv32(r(dst), r(src))
+        => "sdiv32 {dst}, {src}";
+    Mod32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow),
+        fold |r| alu::mod32(r(dst), r(src))
+        => "mod32 {dst}, {src}";
+    SMod32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow),
+        fold |r| alu::smod32(r(dst), r(src))
+        => "smod32 {dst}, {src}";
+    Or32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow),
+        fold |r| alu::or32(r(dst), r(src))
+        => "or32 {dst}, {src}";
+    And32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow),
+        fold |r| alu::and32(r(dst), r(src))
+        => "and32 {dst}, {src}";
+    Lsh32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow),
+        fold |r| alu::lsh32(r(dst), r(src))
+        => "lsh32 {dst}, {src}";
+    Rsh32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow),
+        fold |r| alu::rsh32(r(dst), r(src))
+        => "rsh32 {dst}, {src}";
+    Arsh32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow),
+        fold |r| alu::arsh32(r(dst), r(src))
+        => "arsh32 {dst}, {src}";
+    Xor32Reg { dst: u8, src: u8 } = alu_reg(dst, src, Value::Narrow),
+        fold |r| alu::xor32(r(dst), r(src))
+        => "xor32 {dst}, {src}";
+    Mov32Reg { dst: u8, src: u8 } = unary(dst, src, Value::Narrow), fold |r| alu::mov32(r(src)) => "mov32 {dst}, {src}";
     /// 32-bit `dst = sign_extend(src, bits)` for bits 8, 16, zero-extended.
-    MovSx32 { dst: u8, src: u8, bits: u8 } = unary(dst, src, Value::Narrow) => "movsx{bits}32 {dst}, {src}";
-    Neg32 { dst: u8 } = alu(dst, Value::Narrow) => "neg32 {dst}";
+    MovSx32 { dst: u8, src: u8, bits: u8 } = unary(dst, src, Value::Narrow),
+        fold |r| alu::sign_extend32(r(src), bits)
+        => "movsx{bits}32 {dst}, {src}";
+    Neg32 { dst: u8 } = alu(dst, Value::Narrow), fold |r| alu::neg32(r(dst)) => "neg32 {dst}";
     /// Convert to little-endian: truncate to `bits` (a no-op swap on this host).
-    ToLe { dst: u8, bits: u8 } = alu(dst, Value::Any) => "le{bits} {dst}";
+    ToLe { dst: u8, bits: u8 } = alu(dst, Value::Any), fold |r| alu::truncate(r(dst), bits) => "le{bits} {dst}";
     /// Convert to big-endian: swap the low `bits` and truncate.
-    ToBe { dst: u8, bits: u8 } = alu(dst, Value::Any) => "be{bits} {dst}";
+    ToBe { dst: u8, bits: u8 } = alu(dst, Value::Any), fold |r| alu::swap(r(dst), bits) => "be{bits} {dst}";
     /// Unconditional byte swap of the low `bits`, truncating.
-    Bswap { dst: u8, bits: u8 } = alu(dst, Value::Any) => "bswap{bits} {dst}";
+    Bswap { dst: u8, bits: u8 } = alu(dst, Value::Any), fold |r| alu::swap(r(dst), bits) => "bswap{bits} {dst}";
     /// `dst = imm` for `lddw`, including resolved map handles and value addresses.
-    LoadImm64 { dst: u8, imm: u64 } = set(dst, Value::Const(imm)) => "lddw {dst}, {imm}";
+    LoadImm64 { dst: u8, imm: u64 } = set(dst, Value::Const(imm)), fold |_| imm => "lddw {dst}, {imm}";
     /// The second slot of an `lddw`; never executed (nothing may jump into it).
     LddwTail = Facts::NOTHING, parts Parts::NONE => "(second slot of lddw)";
 
@@ -260,7 +376,8 @@ define_ops! {
     // ---- what the lookup rewrite and the later passes make
     /// A rewritten constant-key lookup: `r0 = imm`, the element's address (or 0).
     /// Same effect as `LoadImm64 { dst: 0, .. }`, kept apart so `disasm` can mark it.
-    LookupConst { imm: u64 } = set(0, Value::Const(imm)) => "mov %r0, {imm} (constant-key lookup)";
+    LookupConst { imm: u64 } = set(0, Value::Const(imm)), fold |_| imm
+        => "mov %r0, {imm} (constant-key lookup)";
     /// A rewritten run-time-key lookup into array map `map`: reads the u32 key at r2,
     /// then `r0 = key < max_entries ? start + key * elem_size : 0`.
     LookupInline { map: u16 } = lookup_inline() => "inline lookup %r0 = map {map}[*(u32 *)%r2]";

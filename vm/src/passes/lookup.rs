@@ -15,6 +15,7 @@ use tinybpf_maps::ArrayMap;
 
 use crate::exec::helpers::Helpers;
 use crate::exec::memory::{FRAME_SIZE, map_value_start};
+use crate::ir::alu as ir_alu;
 use crate::ir::op::Op;
 use crate::isa::insn::{Insn, alu, atomic, class, jmp, mode, opcode, pseudo, size, source};
 use crate::passes::pipeline::Env;
@@ -604,19 +605,11 @@ fn decide_null_test(test: NullTest, value: Val) -> Option<bool> {
 }
 
 fn sign_extend(v: u64, bits: i16) -> u64 {
-    match bits {
-        8 => v as u8 as i8 as u64,
-        16 => v as u16 as i16 as u64,
-        _ => v as u32 as i32 as u64,
-    }
+    ir_alu::sign_extend(v, bits as u8)
 }
 
 fn swap(v: u64, bits: i32) -> u64 {
-    match bits {
-        16 => u64::from((v as u16).swap_bytes()),
-        32 => u64::from((v as u32).swap_bytes()),
-        _ => v.swap_bytes(),
-    }
+    ir_alu::swap(v, bits as u8)
 }
 
 /// The result of an ALU instruction on abstract operands, as the VM computes it.
@@ -690,49 +683,45 @@ fn eval_alu(insn: &Insn, dst: Val, src: Val) -> Val {
     let value = if is64 {
         alu64(operation, signed, a, b)
     } else {
-        alu32(operation, signed, a as u32, b as u32).map(u64::from)
+        alu32(operation, signed, a, b)
     };
     value.map_or(Val::Unknown, Val::Const)
 }
 
 fn alu64(operation: u8, signed: bool, a: u64, b: u64) -> Option<u64> {
     Some(match (operation, signed) {
-        (alu::ADD, _) => a.wrapping_add(b),
-        (alu::SUB, _) => a.wrapping_sub(b),
-        (alu::MUL, _) => a.wrapping_mul(b),
-        (alu::DIV, false) => a.checked_div(b).unwrap_or(0),
-        (alu::DIV, true) if b == 0 => 0,
-        (alu::DIV, true) => (a as i64).wrapping_div(b as i64) as u64,
-        (alu::MOD, false) => a.checked_rem(b).unwrap_or(a),
-        (alu::MOD, true) if b == 0 => a,
-        (alu::MOD, true) => (a as i64).wrapping_rem(b as i64) as u64,
-        (alu::OR, _) => a | b,
-        (alu::AND, _) => a & b,
-        (alu::XOR, _) => a ^ b,
-        (alu::LSH, _) => a << (b & 63),
-        (alu::RSH, _) => a >> (b & 63),
-        (alu::ARSH, _) => ((a as i64) >> (b & 63)) as u64,
+        (alu::ADD, _) => ir_alu::add64(a, b),
+        (alu::SUB, _) => ir_alu::sub64(a, b),
+        (alu::MUL, _) => ir_alu::mul64(a, b),
+        (alu::DIV, false) => ir_alu::div64(a, b),
+        (alu::DIV, true) => ir_alu::sdiv64(a, b),
+        (alu::MOD, false) => ir_alu::mod64(a, b),
+        (alu::MOD, true) => ir_alu::smod64(a, b),
+        (alu::OR, _) => ir_alu::or64(a, b),
+        (alu::AND, _) => ir_alu::and64(a, b),
+        (alu::XOR, _) => ir_alu::xor64(a, b),
+        (alu::LSH, _) => ir_alu::lsh64(a, b),
+        (alu::RSH, _) => ir_alu::rsh64(a, b),
+        (alu::ARSH, _) => ir_alu::arsh64(a, b),
         _ => return None,
     })
 }
 
-fn alu32(operation: u8, signed: bool, a: u32, b: u32) -> Option<u32> {
+fn alu32(operation: u8, signed: bool, a: u64, b: u64) -> Option<u64> {
     Some(match (operation, signed) {
-        (alu::ADD, _) => a.wrapping_add(b),
-        (alu::SUB, _) => a.wrapping_sub(b),
-        (alu::MUL, _) => a.wrapping_mul(b),
-        (alu::DIV, false) => a.checked_div(b).unwrap_or(0),
-        (alu::DIV, true) if b == 0 => 0,
-        (alu::DIV, true) => (a as i32).wrapping_div(b as i32) as u32,
-        (alu::MOD, false) => a.checked_rem(b).unwrap_or(a),
-        (alu::MOD, true) if b == 0 => a,
-        (alu::MOD, true) => (a as i32).wrapping_rem(b as i32) as u32,
-        (alu::OR, _) => a | b,
-        (alu::AND, _) => a & b,
-        (alu::XOR, _) => a ^ b,
-        (alu::LSH, _) => a << (b & 31),
-        (alu::RSH, _) => a >> (b & 31),
-        (alu::ARSH, _) => ((a as i32) >> (b & 31)) as u32,
+        (alu::ADD, _) => ir_alu::add32(a, b),
+        (alu::SUB, _) => ir_alu::sub32(a, b),
+        (alu::MUL, _) => ir_alu::mul32(a, b),
+        (alu::DIV, false) => ir_alu::div32(a, b),
+        (alu::DIV, true) => ir_alu::sdiv32(a, b),
+        (alu::MOD, false) => ir_alu::mod32(a, b),
+        (alu::MOD, true) => ir_alu::smod32(a, b),
+        (alu::OR, _) => ir_alu::or32(a, b),
+        (alu::AND, _) => ir_alu::and32(a, b),
+        (alu::XOR, _) => ir_alu::xor32(a, b),
+        (alu::LSH, _) => ir_alu::lsh32(a, b),
+        (alu::RSH, _) => ir_alu::rsh32(a, b),
+        (alu::ARSH, _) => ir_alu::arsh32(a, b),
         _ => return None,
     })
 }
