@@ -5,8 +5,8 @@
 //! table ([`crate::ir::op`]), written with the constructors below; nothing
 //! else in the crate matches ops by hand to learn these things.
 
-use crate::ir::op::AtomicOp;
 use crate::ir::regs::Regs;
+use crate::isa::decode::AtomicOp;
 
 /// The facts of one op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,23 +95,39 @@ pub enum Memory {
 /// The kind of a memory access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccessKind {
-    /// Reads.
-    Load,
-    /// Writes.
-    Store,
+    /// Reads `width` bytes into the register the op writes, zero- or
+    /// sign-extended.
+    Load {
+        /// Sign-extending (`ldxs*`).
+        sign_extend: bool,
+    },
+    /// Writes the low `width` bytes of this operand.
+    Store(Stored),
     /// Reads, then writes (atomics).
     Atomic,
 }
 
+/// What a store writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// A register's value.
+    Reg(u8),
+    /// A constant (the immediate, sign-extended to 64 bits).
+    Imm(u64),
+}
+
 impl AccessKind {
+    /// A load that zero-extends.
+    pub const LOAD: AccessKind = AccessKind::Load { sign_extend: false };
+
     /// Whether the access reads memory.
     pub const fn reads(self) -> bool {
-        matches!(self, AccessKind::Load | AccessKind::Atomic)
+        matches!(self, AccessKind::Load { .. } | AccessKind::Atomic)
     }
 
     /// Whether the access writes memory.
     pub const fn writes(self) -> bool {
-        matches!(self, AccessKind::Store | AccessKind::Atomic)
+        matches!(self, AccessKind::Store(_) | AccessKind::Atomic)
     }
 }
 
@@ -215,7 +231,7 @@ impl Facts {
         let quiet_memory = match self.memory {
             Memory::None => true,
             Memory::Stack { kind, .. } | Memory::Direct { kind, .. } => {
-                matches!(kind, AccessKind::Load)
+                matches!(kind, AccessKind::Load { .. })
             }
             Memory::Checked { .. } | Memory::LookupKey | Memory::Helper | Memory::Call => false,
         };
@@ -255,56 +271,51 @@ pub const fn binary(dst: u8, src: u8, src2: u8, value: Value) -> Facts {
     Facts::plain(Regs::of(src).union(Regs::of(src2)), Regs::of(dst), value)
 }
 
+/// The registers a store reads besides its base.
+const fn stored_reads(value: Stored) -> Regs {
+    match value {
+        Stored::Reg(src) => Regs::of(src),
+        Stored::Imm(_) => Regs::NONE,
+    }
+}
+
 /// `dst = *(base + off)`, checked.
-pub const fn load(dst: u8, base: u8, off: i16, width: u8) -> Facts {
+pub const fn load(dst: u8, base: u8, off: i16, width: u8, sign_extend: bool) -> Facts {
     Facts::plain(Regs::of(base), Regs::of(dst), loaded(width)).with_memory(Memory::Checked {
         base,
         off,
         width,
-        kind: AccessKind::Load,
+        kind: AccessKind::Load { sign_extend },
     })
 }
 
-/// `*(base + off) = imm`, checked.
-pub const fn store(base: u8, off: i16, width: u8) -> Facts {
-    Facts::plain(Regs::of(base), Regs::NONE, Value::None).with_memory(Memory::Checked {
+/// `*(base + off) = value`, checked.
+pub const fn store(base: u8, off: i16, width: u8, value: Stored) -> Facts {
+    let reads = Regs::of(base).union(stored_reads(value));
+    Facts::plain(reads, Regs::NONE, Value::None).with_memory(Memory::Checked {
         base,
         off,
         width,
-        kind: AccessKind::Store,
+        kind: AccessKind::Store(value),
     })
-}
-
-/// `*(base + off) = src`, checked.
-pub const fn store_reg(base: u8, src: u8, off: i16, width: u8) -> Facts {
-    let mut facts = store(base, off, width);
-    facts.reads = facts.reads.union(Regs::of(src));
-    facts
 }
 
 /// `dst = *(r10 + off)`, proven.
-pub const fn stack_load(dst: u8, off: i16, width: u8) -> Facts {
+pub const fn stack_load(dst: u8, off: i16, width: u8, sign_extend: bool) -> Facts {
     Facts::plain(Regs::NONE, Regs::of(dst), loaded(width)).with_memory(Memory::Stack {
         off,
         width,
-        kind: AccessKind::Load,
+        kind: AccessKind::Load { sign_extend },
     })
 }
 
-/// `*(r10 + off) = imm`, proven.
-pub const fn stack_store(off: i16, width: u8) -> Facts {
-    Facts::plain(Regs::NONE, Regs::NONE, Value::None).with_memory(Memory::Stack {
+/// `*(r10 + off) = value`, proven.
+pub const fn stack_store(off: i16, width: u8, value: Stored) -> Facts {
+    Facts::plain(stored_reads(value), Regs::NONE, Value::None).with_memory(Memory::Stack {
         off,
         width,
-        kind: AccessKind::Store,
+        kind: AccessKind::Store(value),
     })
-}
-
-/// `*(r10 + off) = src`, proven.
-pub const fn stack_store_reg(src: u8, off: i16, width: u8) -> Facts {
-    let mut facts = stack_store(off, width);
-    facts.reads = Regs::of(src);
-    facts
 }
 
 /// `dst = *(map region + offset)`, proven.
@@ -313,25 +324,18 @@ pub const fn direct_load(dst: u8, region: u16, offset: u32, width: u8) -> Facts 
         region,
         offset,
         width,
-        kind: AccessKind::Load,
+        kind: AccessKind::LOAD,
     })
 }
 
-/// `*(map region + offset) = imm`, proven.
-pub const fn direct_store(region: u16, offset: u32, width: u8) -> Facts {
-    Facts::plain(Regs::NONE, Regs::NONE, Value::None).with_memory(Memory::Direct {
+/// `*(map region + offset) = value`, proven.
+pub const fn direct_store(region: u16, offset: u32, width: u8, value: Stored) -> Facts {
+    Facts::plain(stored_reads(value), Regs::NONE, Value::None).with_memory(Memory::Direct {
         region,
         offset,
         width,
-        kind: AccessKind::Store,
+        kind: AccessKind::Store(value),
     })
-}
-
-/// `*(map region + offset) = src`, proven.
-pub const fn direct_store_reg(src: u8, region: u16, offset: u32, width: u8) -> Facts {
-    let mut facts = direct_store(region, offset, width);
-    facts.reads = Regs::of(src);
-    facts
 }
 
 /// An atomic read-modify-write of `*(base + off)` with `src` (and r0 for

@@ -59,12 +59,11 @@
 //! assert_eq!(fused.parts().as_slice()[1], Op::Add64Imm { dst: 1, imm: 8 });
 //! ```
 
-use std::fmt;
-
 use crate::ir::alu;
 use crate::ir::define::{Parts, define_ops};
 #[allow(clippy::wildcard_imports)]
 use crate::ir::facts::*;
+pub use crate::isa::decode::AtomicOp;
 
 define_ops! {
     // ---- 64-bit arithmetic with an immediate, sign-extended to 64 bits at
@@ -255,61 +254,61 @@ define_ops! {
     LddwTail = Facts::NOTHING, parts Parts::NONE => "(second slot of lddw)";
 
     // ---- loads and stores through a register, checked against the regions at run time
-    LdxB { dst: u8, src: u8, off: i16 } = load(dst, src, off, 1),
+    LdxB { dst: u8, src: u8, off: i16 } = load(dst, src, off, 1, false),
         direct |region, offset| Op::DirectLdxB { dst, region, offset }
         => "ldxb {dst}, [{src}{off}]";
-    LdxH { dst: u8, src: u8, off: i16 } = load(dst, src, off, 2),
+    LdxH { dst: u8, src: u8, off: i16 } = load(dst, src, off, 2, false),
         direct |region, offset| Op::DirectLdxH { dst, region, offset }
         => "ldxh {dst}, [{src}{off}]";
-    LdxW { dst: u8, src: u8, off: i16 } = load(dst, src, off, 4),
+    LdxW { dst: u8, src: u8, off: i16 } = load(dst, src, off, 4, false),
         direct |region, offset| Op::DirectLdxW { dst, region, offset }
         => "ldxw {dst}, [{src}{off}]";
-    LdxDW { dst: u8, src: u8, off: i16 } = load(dst, src, off, 8),
+    LdxDW { dst: u8, src: u8, off: i16 } = load(dst, src, off, 8, false),
         direct |region, offset| Op::DirectLdxDW { dst, region, offset }
         => "ldxdw {dst}, [{src}{off}]";
-    LdxSB { dst: u8, src: u8, off: i16 } = load(dst, src, off, 1) => "ldxsb {dst}, [{src}{off}]";
-    LdxSH { dst: u8, src: u8, off: i16 } = load(dst, src, off, 2) => "ldxsh {dst}, [{src}{off}]";
-    LdxSW { dst: u8, src: u8, off: i16 } = load(dst, src, off, 4) => "ldxsw {dst}, [{src}{off}]";
-    StB { dst: u8, off: i16, imm: u64 } = store(dst, off, 1),
+    LdxSB { dst: u8, src: u8, off: i16 } = load(dst, src, off, 1, true) => "ldxsb {dst}, [{src}{off}]";
+    LdxSH { dst: u8, src: u8, off: i16 } = load(dst, src, off, 2, true) => "ldxsh {dst}, [{src}{off}]";
+    LdxSW { dst: u8, src: u8, off: i16 } = load(dst, src, off, 4, true) => "ldxsw {dst}, [{src}{off}]";
+    StB { dst: u8, off: i16, imm: u64 } = store(dst, off, 1, Stored::Imm(imm)),
         direct |region, offset| Op::DirectStB { imm, region, offset }
         => "stb [{dst}{off}], {imm}";
-    StH { dst: u8, off: i16, imm: u64 } = store(dst, off, 2),
+    StH { dst: u8, off: i16, imm: u64 } = store(dst, off, 2, Stored::Imm(imm)),
         direct |region, offset| Op::DirectStH { imm, region, offset }
         => "sth [{dst}{off}], {imm}";
-    StW { dst: u8, off: i16, imm: u64 } = store(dst, off, 4),
+    StW { dst: u8, off: i16, imm: u64 } = store(dst, off, 4, Stored::Imm(imm)),
         direct |region, offset| Op::DirectStW { imm, region, offset }
         => "stw [{dst}{off}], {imm}";
-    StDW { dst: u8, off: i16, imm: u64 } = store(dst, off, 8),
+    StDW { dst: u8, off: i16, imm: u64 } = store(dst, off, 8, Stored::Imm(imm)),
         direct |region, offset| Op::DirectStDW { imm, region, offset }
         => "stdw [{dst}{off}], {imm}";
-    StxB { dst: u8, src: u8, off: i16 } = store_reg(dst, src, off, 1),
+    StxB { dst: u8, src: u8, off: i16 } = store(dst, off, 1, Stored::Reg(src)),
         direct |region, offset| Op::DirectStxB { src, region, offset }
         => "stxb [{dst}{off}], {src}";
-    StxH { dst: u8, src: u8, off: i16 } = store_reg(dst, src, off, 2),
+    StxH { dst: u8, src: u8, off: i16 } = store(dst, off, 2, Stored::Reg(src)),
         direct |region, offset| Op::DirectStxH { src, region, offset }
         => "stxh [{dst}{off}], {src}";
-    StxW { dst: u8, src: u8, off: i16 } = store_reg(dst, src, off, 4),
+    StxW { dst: u8, src: u8, off: i16 } = store(dst, off, 4, Stored::Reg(src)),
         direct |region, offset| Op::DirectStxW { src, region, offset }
         => "stxw [{dst}{off}], {src}";
-    StxDW { dst: u8, src: u8, off: i16 } = store_reg(dst, src, off, 8),
+    StxDW { dst: u8, src: u8, off: i16 } = store(dst, off, 8, Stored::Reg(src)),
         direct |region, offset| Op::DirectStxDW { src, region, offset }
         => "stxdw [{dst}{off}], {src}";
     // ---- accesses at a constant offset from r10, proven inside the current frame at load time
-    StackLdxB { dst: u8, off: i16 } = stack_load(dst, off, 1) => "ldxb {dst}, [%r10{off}]";
-    StackLdxH { dst: u8, off: i16 } = stack_load(dst, off, 2) => "ldxh {dst}, [%r10{off}]";
-    StackLdxW { dst: u8, off: i16 } = stack_load(dst, off, 4) => "ldxw {dst}, [%r10{off}]";
-    StackLdxDW { dst: u8, off: i16 } = stack_load(dst, off, 8) => "ldxdw {dst}, [%r10{off}]";
-    StackLdxSB { dst: u8, off: i16 } = stack_load(dst, off, 1) => "ldxsb {dst}, [%r10{off}]";
-    StackLdxSH { dst: u8, off: i16 } = stack_load(dst, off, 2) => "ldxsh {dst}, [%r10{off}]";
-    StackLdxSW { dst: u8, off: i16 } = stack_load(dst, off, 4) => "ldxsw {dst}, [%r10{off}]";
-    StackStB { off: i16, imm: u64 } = stack_store(off, 1) => "stb [%r10{off}], {imm}";
-    StackStH { off: i16, imm: u64 } = stack_store(off, 2) => "sth [%r10{off}], {imm}";
-    StackStW { off: i16, imm: u64 } = stack_store(off, 4) => "stw [%r10{off}], {imm}";
-    StackStDW { off: i16, imm: u64 } = stack_store(off, 8) => "stdw [%r10{off}], {imm}";
-    StackStxB { src: u8, off: i16 } = stack_store_reg(src, off, 1) => "stxb [%r10{off}], {src}";
-    StackStxH { src: u8, off: i16 } = stack_store_reg(src, off, 2) => "stxh [%r10{off}], {src}";
-    StackStxW { src: u8, off: i16 } = stack_store_reg(src, off, 4) => "stxw [%r10{off}], {src}";
-    StackStxDW { src: u8, off: i16 } = stack_store_reg(src, off, 8) => "stxdw [%r10{off}], {src}";
+    StackLdxB { dst: u8, off: i16 } = stack_load(dst, off, 1, false) => "ldxb {dst}, [%r10{off}]";
+    StackLdxH { dst: u8, off: i16 } = stack_load(dst, off, 2, false) => "ldxh {dst}, [%r10{off}]";
+    StackLdxW { dst: u8, off: i16 } = stack_load(dst, off, 4, false) => "ldxw {dst}, [%r10{off}]";
+    StackLdxDW { dst: u8, off: i16 } = stack_load(dst, off, 8, false) => "ldxdw {dst}, [%r10{off}]";
+    StackLdxSB { dst: u8, off: i16 } = stack_load(dst, off, 1, true) => "ldxsb {dst}, [%r10{off}]";
+    StackLdxSH { dst: u8, off: i16 } = stack_load(dst, off, 2, true) => "ldxsh {dst}, [%r10{off}]";
+    StackLdxSW { dst: u8, off: i16 } = stack_load(dst, off, 4, true) => "ldxsw {dst}, [%r10{off}]";
+    StackStB { off: i16, imm: u64 } = stack_store(off, 1, Stored::Imm(imm)) => "stb [%r10{off}], {imm}";
+    StackStH { off: i16, imm: u64 } = stack_store(off, 2, Stored::Imm(imm)) => "sth [%r10{off}], {imm}";
+    StackStW { off: i16, imm: u64 } = stack_store(off, 4, Stored::Imm(imm)) => "stw [%r10{off}], {imm}";
+    StackStDW { off: i16, imm: u64 } = stack_store(off, 8, Stored::Imm(imm)) => "stdw [%r10{off}], {imm}";
+    StackStxB { src: u8, off: i16 } = stack_store(off, 1, Stored::Reg(src)) => "stxb [%r10{off}], {src}";
+    StackStxH { src: u8, off: i16 } = stack_store(off, 2, Stored::Reg(src)) => "stxh [%r10{off}], {src}";
+    StackStxW { src: u8, off: i16 } = stack_store(off, 4, Stored::Reg(src)) => "stxw [%r10{off}], {src}";
+    StackStxDW { src: u8, off: i16 } = stack_store(off, 8, Stored::Reg(src)) => "stxdw [%r10{off}], {src}";
     /// An atomic read-modify-write of 4 bytes (`wide == false`) or 8 bytes.
     Atomic { op: AtomicOp, wide: bool, dst: u8, src: u8, off: i16 } = atomic(op, dst, src, off, wide)
         => "lock {op}{wide} [{dst}{off}], {src}";
@@ -395,21 +394,21 @@ define_ops! {
         => "ldxw {dst}, [map {region} + {offset}]";
     DirectLdxDW { dst: u8, region: u16, offset: u32 } = direct_load(dst, region, offset, 8)
         => "ldxdw {dst}, [map {region} + {offset}]";
-    DirectStxB { src: u8, region: u16, offset: u32 } = direct_store_reg(src, region, offset, 1)
+    DirectStxB { src: u8, region: u16, offset: u32 } = direct_store(region, offset, 1, Stored::Reg(src))
         => "stxb [map {region} + {offset}], {src}";
-    DirectStxH { src: u8, region: u16, offset: u32 } = direct_store_reg(src, region, offset, 2)
+    DirectStxH { src: u8, region: u16, offset: u32 } = direct_store(region, offset, 2, Stored::Reg(src))
         => "stxh [map {region} + {offset}], {src}";
-    DirectStxW { src: u8, region: u16, offset: u32 } = direct_store_reg(src, region, offset, 4)
+    DirectStxW { src: u8, region: u16, offset: u32 } = direct_store(region, offset, 4, Stored::Reg(src))
         => "stxw [map {region} + {offset}], {src}";
-    DirectStxDW { src: u8, region: u16, offset: u32 } = direct_store_reg(src, region, offset, 8)
+    DirectStxDW { src: u8, region: u16, offset: u32 } = direct_store(region, offset, 8, Stored::Reg(src))
         => "stxdw [map {region} + {offset}], {src}";
-    DirectStB { imm: u64, region: u16, offset: u32 } = direct_store(region, offset, 1)
+    DirectStB { imm: u64, region: u16, offset: u32 } = direct_store(region, offset, 1, Stored::Imm(imm))
         => "stb [map {region} + {offset}], {imm}";
-    DirectStH { imm: u64, region: u16, offset: u32 } = direct_store(region, offset, 2)
+    DirectStH { imm: u64, region: u16, offset: u32 } = direct_store(region, offset, 2, Stored::Imm(imm))
         => "sth [map {region} + {offset}], {imm}";
-    DirectStW { imm: u64, region: u16, offset: u32 } = direct_store(region, offset, 4)
+    DirectStW { imm: u64, region: u16, offset: u32 } = direct_store(region, offset, 4, Stored::Imm(imm))
         => "stw [map {region} + {offset}], {imm}";
-    DirectStDW { imm: u64, region: u16, offset: u32 } = direct_store(region, offset, 8)
+    DirectStDW { imm: u64, region: u16, offset: u32 } = direct_store(region, offset, 8, Stored::Imm(imm))
         => "stdw [map {region} + {offset}], {imm}";
 
     // ---- superinstructions made by compaction: `mov dst, src` followed by an
@@ -514,52 +513,6 @@ const fn extension_parts(dst: u8, src: u8, insns: u8, shift: Op) -> Parts {
     }
 }
 
-/// The operation of an atomic instruction (`fetch`: also return the old value in src).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AtomicOp {
-    /// `*p += src`, optionally returning the old value in src.
-    Add {
-        /// Whether the old value is returned.
-        fetch: bool,
-    },
-    /// `*p |= src`
-    Or {
-        /// Whether the old value is returned.
-        fetch: bool,
-    },
-    /// `*p &= src`
-    And {
-        /// Whether the old value is returned.
-        fetch: bool,
-    },
-    /// `*p ^= src`
-    Xor {
-        /// Whether the old value is returned.
-        fetch: bool,
-    },
-    /// Exchange with src.
-    Xchg,
-    /// Compare with r0 and exchange; old value in r0.
-    CmpXchg,
-}
-
-impl fmt::Display for AtomicOp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (name, fetch) = match *self {
-            AtomicOp::Add { fetch } => ("add", fetch),
-            AtomicOp::Or { fetch } => ("or", fetch),
-            AtomicOp::And { fetch } => ("and", fetch),
-            AtomicOp::Xor { fetch } => ("xor", fetch),
-            AtomicOp::Xchg => ("xchg", false),
-            AtomicOp::CmpXchg => ("cmpxchg", false),
-        };
-        if fetch {
-            f.write_str("fetch ")?;
-        }
-        f.write_str(name)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -588,6 +541,12 @@ mod tests {
             }
             if let Value::Const(_) | Value::Copy(_) | Value::Offset(..) = facts.value {
                 assert!(facts.writes.single().is_some(), "{op:?}");
+            }
+            if let Memory::Checked { kind, .. } | Memory::Stack { kind, .. } = facts.memory
+                && let AccessKind::Load { sign_extend } = kind
+            {
+                let text = op.to_string();
+                assert_eq!(sign_extend, text.starts_with("ldxs"), "{op:?}");
             }
         }
     }

@@ -196,8 +196,8 @@ fn stack_access(facts: &Facts, may_stack: Regs, in_subprogram: bool) -> StackAcc
     }
     match facts.memory {
         Memory::Stack { off, width, kind } => match kind {
-            AccessKind::Load => StackAccess::Read(frame_range(off, width)),
-            AccessKind::Store => StackAccess::Write(frame_range(off, width)),
+            AccessKind::Load { .. } => StackAccess::Read(frame_range(off, width)),
+            AccessKind::Store(_) => StackAccess::Write(frame_range(off, width)),
             // The translator never makes a stack atomic (r10 atomics are checked).
             AccessKind::Atomic => StackAccess::ReadAll,
         },

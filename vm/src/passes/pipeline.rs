@@ -224,7 +224,7 @@ pub(crate) fn build(
     };
     check(&program, "translation")?;
     let rewrites = if passes.lookup_rewrite && inline_lookups {
-        let sites = rewrite_lookups(&mut program.ops, env);
+        let sites = rewrite_lookups(&mut program.ops, &program.helpers, env);
         check(&program, "lookup rewrite")?;
         sites
     } else {

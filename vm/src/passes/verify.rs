@@ -29,7 +29,7 @@
 use crate::error::VerifyError;
 use crate::exec::helpers::Helper;
 use crate::exec::memory::FRAME_SIZE;
-use crate::ir::facts::{AccessKind, Memory};
+use crate::ir::facts::Memory;
 use crate::ir::op::Op;
 use crate::ir::regs::Regs;
 use crate::passes::pipeline::Env;
@@ -154,7 +154,7 @@ fn check_op(
             if u64::from(offset) + u64::from(width) > area.len {
                 return Err(format!("`{op}` reaches outside the map's value area"));
             }
-            if kind != AccessKind::Load && !area.writable {
+            if kind.writes() && !area.writable {
                 return Err(format!("`{op}` writes a read-only map"));
             }
         }
