@@ -65,6 +65,7 @@ pub struct LoadedProgram {
     ops: Box<[Op]>,
     origin: Box<[u32]>,
     weight_prefix: Box<[u64]>,
+    run_weight: Box<[u64]>,
     rewrites: Box<[RewriteSite]>,
     eliminated: Box<[usize]>,
     kind: ProgramKind,
@@ -131,6 +132,7 @@ impl LoadedProgram {
             ops: built.ops.into(),
             origin: built.origin.into(),
             weight_prefix: built.weight_prefix.into(),
+            run_weight: built.run_weight.into(),
             rewrites: built.rewrites.into(),
             eliminated: built.eliminated.into(),
             kind,
@@ -200,6 +202,10 @@ impl LoadedProgram {
 
     pub(crate) fn weight_prefix(&self) -> &[u64] {
         &self.weight_prefix
+    }
+
+    pub(crate) fn run_weight(&self) -> &[u64] {
+        &self.run_weight
     }
 
     pub(crate) fn map_regions(&self) -> &[Region] {

@@ -12,7 +12,11 @@ pub const DEFAULT_SEED: u64 = 0x2545_f491_4f6c_dd1d;
 /// and the captured `trace_printk` lines. Reuse one per thread across runs.
 #[derive(Debug, Clone)]
 pub struct RunContext {
-    /// Most instructions a run may execute; checked at every taken jump and call.
+    /// Most instructions a run may execute, counting the units helpers charge
+    /// ([`HelperContext::charge`](crate::HelperContext::charge)); a run that
+    /// would exceed it stops with
+    /// [`RunError::BudgetExhausted`](crate::RunError::BudgetExhausted) at the
+    /// first instruction it did not execute.
     pub insn_budget: u64,
     /// Value returned by `bpf_get_smp_processor_id`.
     pub cpu_id: u32,

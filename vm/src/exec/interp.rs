@@ -1,14 +1,36 @@
 //! The interpreter loop: one flat dispatch per op over the translated program.
+//!
+//! # The instruction budget
+//!
+//! A run executes at most `insn_budget` instructions (an `lddw` counts once,
+//! a fused op its parts), plus the units helpers charge
+//! ([`HelperContext::charge`]); when the next instruction would exceed it, the
+//! run stops with [`RunError::BudgetExhausted`] naming that instruction's
+//! slot, having executed exactly the budget.
+//!
+//! Counting stays per straight-line run, not per instruction. Compaction
+//! gives every op the weight of the straight-line run that starts at it
+//! (ops up to the next jump, call or exit, through branches not taken:
+//! `run_weight`). Control enters a run at the start, at a taken jump or
+//! branch, at a callee's first op, at a return, and after a helper that
+//! charged; there the fast loop checks that the whole run fits in what is
+//! left. If it does, nothing is checked until the next entry: whatever path
+//! the run takes, it executes at most that weight. If it does not, the run
+//! continues in the exact instance of the same loop (`EXACT = true`), which
+//! checks before every op and, when only some parts of a fused op fit,
+//! executes those parts alone. A compiled tier would do the same: check the
+//! run weight at every block entry, and hand over to the exact interpreter
+//! (at that op, with its registers and frames) when it fails.
 
 use tinybpf_maps::shared_mem;
 
-use crate::ProgramKind;
 use crate::error::{Access, HelperError, RunError};
+use crate::exec::atomic::atomic_rmw;
+use crate::exec::budget::exhaust;
 use crate::exec::context::{RunContext, RunOutcome};
 use crate::exec::helpers::{Helper, HelperContext};
 use crate::exec::memory::{
-    AddressSpace, CONTEXT_START, FRAME_SIZE, INPUT_START, MAP_HANDLE_BASE, MAX_FRAMES,
-    MAX_INPUT_LEN, Region, STACK_SIZE, STACK_START, XDP_MD_SIZE, frame_pointer, map_value_start,
+    AddressSpace, FRAME_SIZE, MAP_HANDLE_BASE, MAX_FRAMES, frame_pointer, map_value_start,
 };
 use crate::ir::alu;
 use crate::ir::op::{AtomicOp, Op};
@@ -28,72 +50,48 @@ pub(crate) struct MapShape {
     pub elem_size: u64,
 }
 
-/// Runs `program` over `input`.
-pub(crate) fn execute(
-    program: &LoadedProgram,
-    input: &mut [u8],
-    ctx: &mut RunContext,
-) -> Result<RunOutcome, RunError> {
-    if input.len() > MAX_INPUT_LEN {
-        return Err(RunError::InputTooLarge {
-            len: input.len(),
-            limit: MAX_INPUT_LEN,
-        });
-    }
-    let input_len = input.len() as u64;
-    let mut stack = [0u64; STACK_SIZE / 8];
-    let stack_host = stack.as_mut_ptr().cast::<u8>();
-    let mut xdp_md = [0u8; XDP_MD_SIZE];
-    let mut regs = [0u64; 16];
-    let input_region = Region {
-        start: INPUT_START,
-        len: input_len,
-        host: input.as_mut_ptr(),
-        writable: true,
-    };
-    let context_region = match program.kind() {
-        ProgramKind::Memory => {
-            regs[1] = INPUT_START;
-            regs[2] = input_len;
-            Region::EMPTY
-        }
-        ProgramKind::Xdp => {
-            // MAX_INPUT_LEN keeps INPUT_START + len below 4 GiB.
-            let data = INPUT_START as u32;
-            let data_end = (INPUT_START + input_len) as u32;
-            let fields = [data, data_end, data, 1, 0, 0];
-            for (chunk, field) in xdp_md.chunks_exact_mut(4).zip(fields) {
-                chunk.copy_from_slice(&field.to_le_bytes());
-            }
-            regs[1] = CONTEXT_START;
-            Region {
-                start: CONTEXT_START,
-                len: XDP_MD_SIZE as u64,
-                host: xdp_md.as_mut_ptr(),
-                writable: false,
-            }
-        }
-    };
-    let space = AddressSpace {
-        run: [
-            input_region,
-            context_region,
-            Region {
-                start: STACK_START,
-                len: STACK_SIZE as u64,
-                host: stack_host,
-                writable: true,
-            },
-        ],
-        maps: program.map_regions(),
-    };
-    regs[10] = frame_pointer(0);
-    interpret(program, &space, stack_host, &mut regs, ctx)
+/// Where a run is, besides its registers and memory: what one instance of
+/// the loop hands the other.
+#[derive(Clone, Copy)]
+pub(crate) struct Resume {
+    /// The next op.
+    pc: usize,
+    /// Instructions counted up to `segment`, plus helper units charged.
+    count: u64,
+    /// Helper units charged so far (in `count`, not in the instructions).
+    charged: u64,
+    /// The op the current straight-line stretch started at.
+    segment: usize,
+    /// Nested local calls.
+    depth: usize,
+    /// Byte index in the stack buffer of the current frame's r10.
+    frame_top: usize,
+    /// The callers' saved state.
+    frames: [Frame; MAX_FRAMES],
 }
 
-/// Calls a helper with r1..r5; its fault becomes the run's error at `pc`.
-/// Kept out of line so the interpreter loop stays small.
+impl Resume {
+    /// A run's start: op 0, the outermost frame at the top of a stack buffer
+    /// of `stack_len` bytes.
+    pub(crate) fn start(stack_len: usize) -> Resume {
+        Resume {
+            pc: 0,
+            count: 0,
+            charged: 0,
+            segment: 0,
+            depth: 0,
+            frame_top: stack_len,
+            frames: [Frame::default(); MAX_FRAMES],
+        }
+    }
+}
+
+/// Calls a helper with r1..r5 and `fuel` budget units left; returns r0 and
+/// the units it charged. Its fault becomes the run's error at `pc`; a
+/// charge past the fuel ends the run there with `BudgetExhausted`. Kept out
+/// of line so the interpreter loop stays small.
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 fn call_helper(
     program: &LoadedProgram,
     helper: &Helper,
@@ -101,17 +99,22 @@ fn call_helper(
     ctx: &mut RunContext,
     args: [u64; 5],
     pc: usize,
-) -> Result<u64, RunError> {
-    let mut hctx = HelperContext {
-        space,
-        maps: program.maps(),
-        run: ctx,
-    };
-    (helper.func)(&mut hctx, args).map_err(|source| RunError::Helper {
-        pc,
-        id: helper.id,
-        source,
-    })
+    fuel: u64,
+) -> Result<(u64, u64), RunError> {
+    let budget = ctx.insn_budget;
+    let mut hctx = HelperContext::new(space, program.maps(), ctx, fuel);
+    let result = (helper.func)(&mut hctx, args);
+    if hctx.exhausted() {
+        return Err(RunError::BudgetExhausted { pc, budget });
+    }
+    let charged = hctx.charged();
+    result
+        .map(|r0| (r0, charged))
+        .map_err(|source| RunError::Helper {
+            pc,
+            id: helper.id,
+            source,
+        })
 }
 
 #[cold]
@@ -145,38 +148,62 @@ fn idx(r: u8) -> usize {
     usize::from(r) & 15
 }
 
-/// The interpreter loop.
+/// The interpreter loop, from `start`. `EXACT`: check the budget before
+/// every op (see the module doc); otherwise at every entry to a straight-line
+/// run, handing over to the exact instance when the run does not fit.
 #[allow(clippy::too_many_lines)]
-fn interpret(
+pub(crate) fn interpret<const EXACT: bool>(
     program: &LoadedProgram,
     space: &AddressSpace<'_>,
     stack_host: *mut u8,
     regs: &mut [u64; 16],
     ctx: &mut RunContext,
+    start: Resume,
 ) -> Result<RunOutcome, RunError> {
     let ops = program.ops();
     let at = |index: usize| program.origin(index);
     let budget = ctx.insn_budget;
-    let mut pc: usize = 0;
-    let mut count: u64 = 0;
-    let mut depth: usize = 0;
-    // Byte index in the stack buffer of the current frame's r10.
-    let mut frame_top: usize = STACK_SIZE;
-    let mut frames = [Frame::default(); MAX_FRAMES];
+    let Resume {
+        mut pc,
+        mut count,
+        mut charged,
+        mut segment,
+        mut depth,
+        mut frame_top,
+        mut frames,
+    } = start;
 
     macro_rules! r {
         ($i:expr) => {
             regs[idx($i)]
         };
     }
-    // Instructions are counted per straight-line segment: when control
+    // Instructions are counted per straight-line stretch: when control
     // leaves one (a taken jump, a call, an exit), the weights of the ops from
     // its start to here are added at once from the prefix sums.
     let prefix = program.weight_prefix();
-    let mut segment: usize = 0;
+    let run_weight = program.run_weight();
     macro_rules! settle {
         () => {
             count += prefix[pc] - prefix[segment]
+        };
+    }
+    // Control enters the run at `pc` (settled: `segment == pc`): the fast
+    // loop goes on only if the whole run fits in the budget.
+    macro_rules! enter {
+        () => {
+            if !EXACT && count.saturating_add(run_weight[pc]) > budget {
+                let resume = Resume {
+                    pc,
+                    count,
+                    charged,
+                    segment,
+                    depth,
+                    frame_top,
+                    frames,
+                };
+                return interpret::<true>(program, space, stack_host, regs, ctx, resume);
+            }
         };
     }
     macro_rules! jump_if {
@@ -185,10 +212,28 @@ fn interpret(
                 settle!();
                 pc = $target as usize;
                 segment = pc;
-                if count > budget {
-                    return Err(RunError::BudgetExhausted { pc: at(pc), budget });
-                }
+                enter!();
             }
+        };
+    }
+    // A helper charged `units` budget units: they count, and the rest of the
+    // run must still fit.
+    macro_rules! charge {
+        ($units:expr) => {
+            let units = $units;
+            if units != 0 {
+                count += units;
+                charged += units;
+                settle!();
+                segment = pc;
+                enter!();
+            }
+        };
+    }
+    // The budget units left after the op before `pc`.
+    macro_rules! fuel {
+        () => {
+            budget - (count + (prefix[pc] - prefix[segment]))
         };
     }
     macro_rules! load {
@@ -260,7 +305,15 @@ fn interpret(
         }};
     }
 
+    enter!();
     loop {
+        if EXACT {
+            let done = count + (prefix[pc] - prefix[segment]);
+            let weight = prefix[pc + 1] - prefix[pc];
+            if done.saturating_add(weight) > budget {
+                return Err(exhaust(program, regs, pc, budget - done, budget));
+            }
+        }
         // SAFETY: pc is always a valid index: it starts at 0 (programs are
         // non-empty), every jump and call target was checked to be inside the
         // program, a return goes back to the slot after a call (which is not
@@ -392,7 +445,9 @@ fn interpret(
                 let Some(host) = space.resolve(addr, size, Access::Write) else {
                     return Err(out_of_bounds(at(pc - 1), addr, size, Access::Write));
                 };
-                let old = atomic_rmw(host, wide, op, r!(src), r!(0));
+                // SAFETY: `resolve` proved `size` bytes at `host` lie in a
+                // live, writable region, only accessed through `shared_mem`.
+                let old = unsafe { atomic_rmw(host, wide, op, r!(src), r!(0)) };
                 match op {
                     AtomicOp::CmpXchg => r!(0) = old,
                     AtomicOp::Xchg
@@ -631,7 +686,10 @@ fn interpret(
             Op::CallHelper { slot } => {
                 let helper = &program.helper_table()[slot as usize];
                 let args = [r!(1), r!(2), r!(3), r!(4), r!(5)];
-                r!(0) = call_helper(program, helper, space, ctx, args, at(pc - 1))?;
+                let (r0, units) =
+                    call_helper(program, helper, space, ctx, args, at(pc - 1), fuel!())?;
+                r!(0) = r0;
+                charge!(units);
             }
             Op::CallReg { reg } => {
                 let id = r!(reg);
@@ -642,7 +700,10 @@ fn interpret(
                     return Err(RunError::UnknownHelper { pc: at(pc - 1), id });
                 };
                 let args = [r!(1), r!(2), r!(3), r!(4), r!(5)];
-                r!(0) = call_helper(program, helper, space, ctx, args, at(pc - 1))?;
+                let (r0, units) =
+                    call_helper(program, helper, space, ctx, args, at(pc - 1), fuel!())?;
+                r!(0) = r0;
+                charge!(units);
             }
             Op::CallLocal { target } => {
                 if depth + 1 >= MAX_FRAMES {
@@ -661,16 +722,14 @@ fn interpret(
                 settle!();
                 pc = target as usize;
                 segment = pc;
-                if count > budget {
-                    return Err(RunError::BudgetExhausted { pc: at(pc), budget });
-                }
+                enter!();
             }
             Op::Exit => {
                 settle!();
                 if depth == 0 {
                     return Ok(RunOutcome {
                         retval: r!(0),
-                        insns: count,
+                        insns: count - charged,
                     });
                 }
                 depth -= 1;
@@ -680,6 +739,7 @@ fn interpret(
                 r!(10) = frame_pointer(depth);
                 pc = frame.return_pc;
                 segment = pc;
+                enter!();
             }
         }
     }
@@ -692,54 +752,4 @@ fn element_address(index: usize, shape: MapShape, key: u64) -> u64 {
     } else {
         0
     }
-}
-
-/// Performs an eBPF atomic operation on `width` bytes at `host` and returns the old value.
-fn atomic_rmw(host: *mut u8, wide: bool, op: AtomicOp, operand: u64, expected: u64) -> u64 {
-    let width = if wide { 8 } else { 4 };
-    // SAFETY: `translate` proved `width` bytes at `host` lie in a live,
-    // writable region whose memory is only accessed through `shared_mem`.
-    let atomic = unsafe {
-        match op {
-            AtomicOp::Add { .. } => shared_mem::fetch_add(host, width, operand),
-            AtomicOp::Or { .. } => shared_mem::fetch_or(host, width, operand),
-            AtomicOp::And { .. } => shared_mem::fetch_and(host, width, operand),
-            AtomicOp::Xor { .. } => shared_mem::fetch_xor(host, width, operand),
-            AtomicOp::Xchg => shared_mem::swap(host, width, operand),
-            AtomicOp::CmpXchg => shared_mem::compare_exchange(host, width, expected, operand),
-        }
-    };
-    if let Some(old) = atomic {
-        return old;
-    }
-    // The address is aligned in the VM but not on the host: only the caller's
-    // input buffer can be, and it is exclusively borrowed for the run, so a
-    // plain read-modify-write cannot be observed by anyone else.
-    // SAFETY: as above.
-    let old = unsafe { shared_mem::load(host, width) };
-    let new = rmw_value(op, old, operand, expected, wide);
-    // SAFETY: as above.
-    unsafe { shared_mem::store(host, width, new) };
-    old
-}
-
-/// The value an atomic operation stores, given the old one.
-fn rmw_value(op: AtomicOp, old: u64, operand: u64, expected: u64, wide: bool) -> u64 {
-    let mask = if wide { u64::MAX } else { u64::from(u32::MAX) };
-    let (old, operand, expected) = (old & mask, operand & mask, expected & mask);
-    let new = match op {
-        AtomicOp::Add { .. } => old.wrapping_add(operand),
-        AtomicOp::Or { .. } => old | operand,
-        AtomicOp::And { .. } => old & operand,
-        AtomicOp::Xor { .. } => old ^ operand,
-        AtomicOp::Xchg => operand,
-        AtomicOp::CmpXchg => {
-            if old == expected {
-                operand
-            } else {
-                old
-            }
-        }
-    };
-    new & mask
 }

@@ -578,6 +578,12 @@ mod tests {
             assert_eq!(facts.writes, written, "{op:?}");
             let last = parts.as_slice()[parts.len() - 1].facts();
             assert_eq!(facts.flow, last.flow, "{op:?}");
+            // The budget may stop a run inside a fused op: the parts before
+            // the last must run alone, as plain register ops.
+            for part in &parts.as_slice()[..parts.len() - 1] {
+                assert!(part.facts().writes.single().is_some(), "{op:?}: {part:?}");
+                assert!(part.fold(|_| Some(1)).is_some(), "{op:?}: {part:?}");
+            }
         }
     }
 

@@ -7,6 +7,7 @@
 //! wrote. A pair is fused only when its second instruction is not a jump
 //! target, so no path can enter it in the middle.
 
+use crate::ir::facts::Flow;
 use crate::ir::op::Op;
 use crate::passes::fuse::fuse;
 
@@ -19,6 +20,11 @@ pub(crate) struct Compacted {
     /// (`ops.len() + 1` entries), so a run counts a straight-line segment
     /// `a..b` as `weight_prefix[b] - weight_prefix[a]`.
     pub weight_prefix: Vec<u64>,
+    /// `run_weight[i]`: the instructions of the straight-line run that
+    /// starts at op `i` (ops up to and including the next jump, call or exit,
+    /// through branches not taken): the most a run entering at `i` executes
+    /// before control enters another run.
+    pub run_weight: Vec<u64>,
 }
 
 /// Compacts `slots` (one op per original slot), fusing when `fusion` is set.
@@ -73,11 +79,28 @@ pub(crate) fn compact(slots: &[Op], fusion: bool) -> Compacted {
         total += u64::from(op.facts().weight);
         weight_prefix.push(total);
     }
+    let run_weight = run_weights(&ops);
     Compacted {
         ops,
         origin,
         weight_prefix,
+        run_weight,
     }
+}
+
+/// The weight of the straight-line run starting at each op (see
+/// [`Compacted::run_weight`]).
+pub(crate) fn run_weights(ops: &[Op]) -> Vec<u64> {
+    let mut run_weight = vec![0u64; ops.len()];
+    for i in (0..ops.len()).rev() {
+        let facts = ops[i].facts();
+        let rest = match facts.flow {
+            Flow::Next | Flow::Branch(_) => run_weight.get(i + 1).copied().unwrap_or(0),
+            Flow::Jump(_) | Flow::Call(_) | Flow::Exit => 0,
+        };
+        run_weight[i] = u64::from(facts.weight) + rest;
+    }
+    run_weight
 }
 
 #[cfg(test)]

@@ -150,6 +150,8 @@ pub(crate) struct Built {
     pub origin: Vec<u32>,
     /// Prefix sums of the ops' weights (`ops.len() + 1` entries).
     pub weight_prefix: Vec<u64>,
+    /// The weight of the straight-line run starting at each op.
+    pub run_weight: Vec<u64>,
     /// The helpers `CallHelper` ops call, by slot.
     pub helpers: Vec<Helper>,
     /// The sites the lookup rewrite changed.
@@ -253,6 +255,7 @@ pub(crate) fn build(
         ops: compacted.ops,
         origin: compacted.origin,
         weight_prefix: compacted.weight_prefix,
+        run_weight: compacted.run_weight,
         helpers: program.helpers,
         rewrites,
         eliminated,
@@ -262,6 +265,7 @@ pub(crate) fn build(
             ops: &built.ops,
             origin: &built.origin,
             weight_prefix: &built.weight_prefix,
+            run_weight: &built.run_weight,
         },
         &built.helpers,
         env,

@@ -18,8 +18,9 @@
 //! - every helper slot and inline-lookup map index is in its table;
 //! - in the final form: no op that never runs (`lddw` tail, removed op) is
 //!   left, every op counts at least one instruction, the prefix sums add up
-//!   the weights, and each op's original slot is increasing and inside the
-//!   original program.
+//!   the weights, the straight-line run weights (what the budget checks at
+//!   each entry) add up the weights to the next jump, call or exit, and each
+//!   op's original slot is increasing and inside the original program.
 //!
 //! The pipeline runs this after every pass when asked (debug and fuzz
 //! builds) and always once after the last, before the program can run. A
@@ -32,6 +33,7 @@ use crate::exec::memory::FRAME_SIZE;
 use crate::ir::facts::Memory;
 use crate::ir::op::Op;
 use crate::ir::regs::Regs;
+use crate::passes::compact::run_weights;
 use crate::passes::pipeline::Env;
 
 /// The form being verified.
@@ -46,6 +48,8 @@ pub(crate) enum Form<'a> {
         origin: &'a [u32],
         /// The weight prefix sums.
         weight_prefix: &'a [u64],
+        /// The weight of the straight-line run starting at each op.
+        run_weight: &'a [u64],
     },
 }
 
@@ -82,10 +86,14 @@ pub(crate) fn verify(
         ops,
         origin,
         weight_prefix,
+        run_weight,
     } = form
     {
         check_tables(ops, origin, weight_prefix, env.insns.len())
             .map_err(|(index, problem)| fail(index, problem))?;
+        if run_weight != run_weights(ops).as_slice() {
+            return Err(fail(0, "the straight-line run weights are wrong".into()));
+        }
     }
     Ok(())
 }
@@ -335,6 +343,7 @@ mod tests {
                     ops,
                     origin,
                     weight_prefix,
+                    run_weight: &run_weights(ops),
                 },
                 &[],
                 &env,
