@@ -68,6 +68,7 @@ pub struct LoadedProgram {
     run_weight: Box<[u64]>,
     rewrites: Box<[RewriteSite]>,
     eliminated: Box<[usize]>,
+    stack_extent: usize,
     kind: ProgramKind,
     maps: Box<[ArrayMap]>,
     map_regions: Box<[Region]>,
@@ -135,6 +136,7 @@ impl LoadedProgram {
             run_weight: built.run_weight.into(),
             rewrites: built.rewrites.into(),
             eliminated: built.eliminated.into(),
+            stack_extent: built.stack_extent,
             kind,
             maps: maps.into(),
             map_regions: map_regions.into(),
@@ -183,6 +185,13 @@ impl LoadedProgram {
     /// reads, stack stores nothing reads), in order.
     pub fn eliminated(&self) -> &[usize] {
         &self.eliminated
+    }
+
+    /// How many bytes below the top of the stack a run can reach (the frame
+    /// extent, see [`crate::passes::pipeline`]): a run prepares (zeroes) only
+    /// these, and an access below them faults.
+    pub fn stack_extent(&self) -> usize {
+        self.stack_extent
     }
 
     /// How the program receives its input.

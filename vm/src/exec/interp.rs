@@ -256,8 +256,11 @@ pub(crate) fn interpret<const EXACT: bool>(
     // Accesses proven inside the current frame at load time.
     macro_rules! stack_ptr {
         ($off:expr) => {
-            // frame_top is in [FRAME_SIZE, STACK_SIZE] and the translator proved
-            // -FRAME_SIZE <= off and off + width <= 0, so the access lies in the buffer.
+            // frame_top is STACK_SIZE - depth * FRAME_SIZE and the translator
+            // proved -FRAME_SIZE <= off and off + width <= 0, so the access
+            // lies in the buffer; the verifier checked that no op reaches
+            // below the frame extent, whose bytes `run::execute` zeroed, so
+            // the bytes are initialised.
             stack_host
                 .wrapping_add(frame_top)
                 .wrapping_offset($off as isize)

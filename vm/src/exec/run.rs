@@ -1,6 +1,8 @@
 //! What a run starts from: the input or packet, the XDP context, the stack
 //! and the registers, set up as regions of the run's address space.
 
+use std::mem::MaybeUninit;
+
 use crate::ProgramKind;
 use crate::error::RunError;
 use crate::exec::context::{RunContext, RunOutcome};
@@ -25,8 +27,15 @@ pub(crate) fn execute(
         });
     }
     let input_len = input.len() as u64;
-    let mut stack = [0u64; STACK_SIZE / 8];
+    // Only the top `extent` bytes of the stack can be reached (see
+    // `passes::stack_depth`): they are zeroed, the rest stays uninitialised
+    // and outside the stack region.
+    let extent = program.stack_extent().min(STACK_SIZE);
+    let below = STACK_SIZE - extent;
+    let mut stack = [MaybeUninit::<u64>::uninit(); STACK_SIZE / 8];
     let stack_host = stack.as_mut_ptr().cast::<u8>();
+    // SAFETY: `below + extent == STACK_SIZE`, the buffer's length in bytes.
+    unsafe { stack_host.add(below).write_bytes(0, extent) };
     let mut xdp_md = [0u8; XDP_MD_SIZE];
     let mut regs = [0u64; 16];
     let input_region = Region {
@@ -63,9 +72,9 @@ pub(crate) fn execute(
             input_region,
             context_region,
             Region {
-                start: STACK_START,
-                len: STACK_SIZE as u64,
-                host: stack_host,
+                start: STACK_START + below as u64,
+                len: extent as u64,
+                host: stack_host.wrapping_add(below),
                 writable: true,
             },
         ],

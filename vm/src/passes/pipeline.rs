@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  raw slots ─▶ check and translate ─▶ per-slot ops (one per original slot)
-//!                                        │
+//!                                        │   ─▶ stack depth (the frame extent)
 //!    ┌───────────────────────────────────┘   each optimising pass: ops ─▶ ops,
 //!    ▼                                       verified after it in debug builds
 //!  lookup rewrite ─▶ dead code ─▶ dead stack stores [─▶ dead code]
@@ -35,6 +35,7 @@ use crate::passes::compact::compact;
 use crate::passes::const_addr::resolve_constant_addresses;
 use crate::passes::liveness::{eliminate_dead_code, eliminate_dead_stack_stores};
 use crate::passes::lookup::{RewriteSite, rewrite_lookups};
+use crate::passes::stack_depth::frame_extent;
 use crate::passes::translate::translate;
 use crate::passes::verify::{Form, verify};
 
@@ -158,6 +159,8 @@ pub(crate) struct Built {
     pub rewrites: Vec<RewriteSite>,
     /// The slots the elimination passes removed, ascending.
     pub eliminated: Vec<usize>,
+    /// How many bytes below the top of the stack a run can reach.
+    pub stack_extent: usize,
 }
 
 /// The optimising passes over the per-slot program. Each returns how many
@@ -218,9 +221,12 @@ pub(crate) fn build(
         ops: translation.ops,
         helpers: translation.helpers,
     };
+    // On the program as written, so that it does not depend on the switches.
+    let stack_extent = frame_extent(&program.ops);
     let check = |program: &SlotProgram, pass: &'static str| -> Result<(), VerifyError> {
         if passes.verify_each {
-            verify(Form::Slots(&program.ops), &program.helpers, env, pass)?;
+            let form = Form::Slots(&program.ops);
+            verify(form, &program.helpers, stack_extent, env, pass)?;
         }
         Ok(())
     };
@@ -259,6 +265,7 @@ pub(crate) fn build(
         helpers: program.helpers,
         rewrites,
         eliminated,
+        stack_extent,
     };
     verify(
         Form::Final {
@@ -268,6 +275,7 @@ pub(crate) fn build(
             run_weight: &built.run_weight,
         },
         &built.helpers,
+        built.stack_extent,
         env,
         "compaction",
     )?;

@@ -12,7 +12,9 @@
 //! - no op can fall through past the last one (a call returns to the op
 //!   after it, so a call is not last either);
 //! - every register an op names is r0..r10, and none writes r10;
-//! - every stack access lies inside the 512-byte frame;
+//! - every stack access lies inside the 512-byte frame, and no op reaches
+//!   below the frame extent a run prepares (see
+//!   [`stack_depth`](crate::passes::stack_depth));
 //! - every direct access lies inside its map's value area, and a direct
 //!   store's map is writable;
 //! - every helper slot and inline-lookup map index is in its table;
@@ -35,6 +37,7 @@ use crate::ir::op::Op;
 use crate::ir::regs::Regs;
 use crate::passes::compact::run_weights;
 use crate::passes::pipeline::Env;
+use crate::passes::stack_depth::frame_extent;
 
 /// The form being verified.
 pub(crate) enum Form<'a> {
@@ -58,6 +61,7 @@ pub(crate) enum Form<'a> {
 pub(crate) fn verify(
     form: Form<'_>,
     helpers: &[Helper],
+    stack_extent: usize,
     env: &Env<'_>,
     pass: &'static str,
 ) -> Result<(), VerifyError> {
@@ -81,6 +85,12 @@ pub(crate) fn verify(
     let is_final = matches!(form, Form::Final { .. });
     for (index, op) in ops.iter().enumerate() {
         check_op(index, op, ops, is_final, helpers, env).map_err(|problem| fail(index, problem))?;
+    }
+    if frame_extent(ops) > stack_extent {
+        return Err(fail(
+            0,
+            format!("the program reaches more than the {stack_extent} stack bytes a run prepares"),
+        ));
     }
     if let Form::Final {
         ops,
@@ -231,7 +241,7 @@ mod tests {
             shapes: &[],
             registry: &registry,
         };
-        verify(Form::Slots(ops), &[], &env, "test").map_err(|e| e.to_string())
+        verify(Form::Slots(ops), &[], 4096, &env, "test").map_err(|e| e.to_string())
     }
 
     #[test]
@@ -346,6 +356,7 @@ mod tests {
                     run_weight: &run_weights(ops),
                 },
                 &[],
+                4096,
                 &env,
                 "test",
             )
