@@ -7,7 +7,7 @@ use super::*;
 use crate::exec::memory::{FIRST_MAP_SLOT, MAP_HANDLE_BASE, STACK_SIZE, STACK_START};
 use crate::isa::insn::{alu, class, source};
 use crate::passes::translate::Translation;
-use crate::{LoadedProgram, MAX_MAPS, ProgramOptions};
+use crate::{LoadedProgram, MAX_MAPS, Passes, ProgramOptions};
 use tinybpf_maps::MapDef;
 
 // ---- slot builders -------------------------------------------------
@@ -1074,13 +1074,17 @@ struct Observed {
     rewrites: usize,
 }
 
-fn run_once(insns: &[Insn], inline: bool) -> Observed {
+fn run_once(insns: &[Insn], passes: Passes, inline: bool) -> Observed {
     let maps = fresh_maps();
     let program = LoadedProgram::from_insns(
         insns,
         ProgramOptions {
             maps: maps.clone(),
             inline_lookups: inline,
+            passes: Passes {
+                verify_each: true,
+                ..passes
+            },
             ..Default::default()
         },
     )
@@ -1097,10 +1101,19 @@ fn run_once(insns: &[Insn], inline: bool) -> Observed {
     }
 }
 
+/// The random differential test: every random program gives the same
+/// result (value or fault) and map contents with every optimising pass, with
+/// none (every `call 1` a helper call), and with each single pass off.
 #[test]
-fn rewritten_random_programs_behave_as_the_originals() {
+fn random_programs_behave_the_same_whatever_passes_run() {
     let mut rng = XorShift(0xdead_beef_cafe_f00d);
     let (mut rewritten, mut consts, mut runtime, mut tests) = (0, 0, 0, 0);
+    let mut configs = vec![(Passes::ALL, true), (Passes::NONE, true)];
+    configs.extend(
+        Passes::NAMES
+            .iter()
+            .map(|name| (Passes::all_but(name).unwrap(), true)),
+    );
     for _ in 0..1500 {
         let insns = random_program(&mut rng);
         let found = plan_lookup_rewrites(&insns, &fresh_maps());
@@ -1111,11 +1124,16 @@ fn rewritten_random_programs_behave_as_the_originals() {
                 LookupRewrite::NullTestDecided { .. } => tests += 1,
             }
         }
-        let plain = run_once(&insns, false);
-        let inlined = run_once(&insns, true);
-        assert_eq!(plain.result, inlined.result, "{insns:?}\n{found:?}");
-        assert_eq!(plain.maps, inlined.maps, "{insns:?}\n{found:?}");
-        rewritten += inlined.rewrites;
+        let plain = run_once(&insns, Passes::NONE, false);
+        for (passes, inline) in &configs {
+            let observed = run_once(&insns, *passes, *inline);
+            let context = format!("{passes:?}\n{insns:?}\n{found:?}");
+            assert_eq!(plain.result, observed.result, "{context}");
+            assert_eq!(plain.maps, observed.maps, "{context}");
+            if *passes == Passes::ALL {
+                rewritten += observed.rewrites;
+            }
+        }
     }
     assert!(
         consts > 500 && runtime > 1000 && tests > 500,
