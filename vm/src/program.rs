@@ -170,6 +170,27 @@ impl LoadedProgram {
         &self.ops
     }
 
+    /// The translated program as text, one op per line: its index, the
+    /// original slot it starts at, and the op as the op table prints it.
+    ///
+    /// ```
+    /// use tinybpf_vm::{LoadedProgram, ProgramOptions, isa::asm::assemble_bytes};
+    /// let code = assemble_bytes("mov %r0, %r1\nadd %r0, 2\nja +0\nexit").unwrap();
+    /// let program = LoadedProgram::load(&code, ProgramOptions::default()).unwrap();
+    /// assert_eq!(
+    ///     program.op_listing(),
+    ///     "0 (slot 0): mov+add %r0, %r1, 2\n1 (slot 2): ja @2\n2 (slot 3): exit\n"
+    /// );
+    /// ```
+    pub fn op_listing(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        for (index, op) in self.ops.iter().enumerate() {
+            let _ = writeln!(out, "{index} (slot {}): {op}", self.origin(index));
+        }
+        out
+    }
+
     /// The original instruction slot where op `index` of [`LoadedProgram::ops`] starts.
     #[inline]
     pub fn origin(&self, index: usize) -> usize {

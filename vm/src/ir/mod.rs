@@ -1,7 +1,7 @@
 //! The internal form programs are translated into and run from: the ops and
 //! their table ([`op`]), the facts the table gives each op ([`facts`]),
 //! register sets ([`regs`]), the control-flow view every pass shares
-//! ([`cfg`]) and the arithmetic the ops compute ([`alu`]).
+//! ([`cfg`](mod@cfg)) and the arithmetic the ops compute ([`alu`]).
 
 pub mod alu;
 pub mod cfg;

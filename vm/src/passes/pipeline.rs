@@ -18,7 +18,7 @@
 //! only speed and the instructions counted (dead code is not counted) may
 //! differ. `fuzz/` and the random differential test check exactly that, with
 //! every pass on against none and against each single pass off. The
-//! [verifier](crate::passes::verify) checks the translated form's invariants,
+//! verifier (`passes::verify`) checks the translated form's invariants,
 //! the ones the interpreter's unchecked fetch and proven accesses rely on,
 //! after every pass when [`Passes::verify_each`] is set (by default in
 //! debug builds, which fuzzing uses) and always once at the end.

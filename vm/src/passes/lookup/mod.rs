@@ -3,10 +3,10 @@
 //!
 //! The analysis runs on the translated per-slot ops (the same form every
 //! pass reads), in three parts: the abstract values and their joins
-//! ([`lattice`]), what each op does to them, read from the op table's facts
-//! ([`transfer`]), and the worklist over basic blocks ([`solver`]). It is
+//! (`lattice`), what each op does to them, read from the op table's facts
+//! (`transfer`), and the worklist over basic blocks (`solver`). It is
 //! sound because every transfer over-approximates the VM; anything not
-//! proven keeps the helper call. [`rewrite_lookups`] then replaces each
+//! proven keeps the helper call. `rewrite_lookups` then replaces each
 //! proven `call 1` in place:
 //!
 //! - a constant key in range becomes `LookupConst` (the element's address),
