@@ -188,21 +188,16 @@ pub(crate) fn interpret<const EXACT: bool>(
             count += prefix[pc] - prefix[segment]
         };
     }
+    // Budgets past 2^63 cannot run out in any run's lifetime; capping them
+    // keeps `count + run_weight` below u64::MAX (`count <= budget` always).
+    let cap = budget.min(u64::MAX >> 1);
     // Control enters the run at `pc` (settled: `segment == pc`): the fast
-    // loop goes on only if the whole run fits in the budget.
+    // loop goes on only if the whole run fits in the budget; otherwise it
+    // leaves for the exact instance (one shared exit, after the loop).
     macro_rules! enter {
         () => {
-            if !EXACT && count.saturating_add(run_weight[pc]) > budget {
-                let resume = Resume {
-                    pc,
-                    count,
-                    charged,
-                    segment,
-                    depth,
-                    frame_top,
-                    frames,
-                };
-                return interpret::<true>(program, space, stack_host, regs, ctx, resume);
+            if !EXACT && count + run_weight[pc] > cap {
+                break;
             }
         };
     }
@@ -308,7 +303,9 @@ pub(crate) fn interpret<const EXACT: bool>(
         }};
     }
 
-    enter!();
+    if !EXACT && count + run_weight[pc] > cap {
+        return exact(program, space, stack_host, regs, ctx, start);
+    }
     loop {
         if EXACT {
             let done = count + (prefix[pc] - prefix[segment]);
@@ -746,6 +743,32 @@ pub(crate) fn interpret<const EXACT: bool>(
             }
         }
     }
+    // Only the fast instance leaves the loop: the run entered at `pc` does
+    // not fit in what is left of the budget.
+    let resume = Resume {
+        pc,
+        count,
+        charged,
+        segment,
+        depth,
+        frame_top,
+        frames,
+    };
+    exact(program, space, stack_host, regs, ctx, resume)
+}
+
+/// Continues a run in the exact instance of the loop.
+#[cold]
+#[inline(never)]
+fn exact(
+    program: &LoadedProgram,
+    space: &AddressSpace<'_>,
+    stack_host: *mut u8,
+    regs: &mut [u64; 16],
+    ctx: &mut RunContext,
+    resume: Resume,
+) -> Result<RunOutcome, RunError> {
+    interpret::<true>(program, space, stack_host, regs, ctx, resume)
 }
 
 #[inline(always)]
