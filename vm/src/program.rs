@@ -64,8 +64,7 @@ pub struct LoadedProgram {
     insns: Box<[Insn]>,
     ops: Box<[Op]>,
     origin: Box<[u32]>,
-    weight_prefix: Box<[u64]>,
-    run_weight: Box<[u64]>,
+    counts: Box<[Count]>,
     rewrites: Box<[RewriteSite]>,
     eliminated: Box<[usize]>,
     stack_extent: usize,
@@ -132,8 +131,15 @@ impl LoadedProgram {
             insns: insns.into(),
             ops: built.ops.into(),
             origin: built.origin.into(),
-            weight_prefix: built.weight_prefix.into(),
-            run_weight: built.run_weight.into(),
+            counts: built
+                .weight_prefix
+                .iter()
+                .enumerate()
+                .map(|(i, &prefix)| Count {
+                    prefix,
+                    run: built.run_weight.get(i).copied().unwrap_or(0),
+                })
+                .collect(),
             rewrites: built.rewrites.into(),
             eliminated: built.eliminated.into(),
             stack_extent: built.stack_extent,
@@ -230,12 +236,10 @@ impl LoadedProgram {
         &self.registry
     }
 
-    pub(crate) fn weight_prefix(&self) -> &[u64] {
-        &self.weight_prefix
-    }
-
-    pub(crate) fn run_weight(&self) -> &[u64] {
-        &self.run_weight
+    /// For each op (and one past the last): the instructions counted before
+    /// it and the weight of the straight-line run starting at it.
+    pub(crate) fn counts(&self) -> &[Count] {
+        &self.counts
     }
 
     pub(crate) fn map_regions(&self) -> &[Region] {
@@ -256,4 +260,14 @@ impl LoadedProgram {
         let index = usize::try_from(index).ok()?;
         self.shapes.get(index).map(|s| (index, *s))
     }
+}
+
+/// The counting facts of one op, side by side for the interpreter.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Count {
+    /// Instructions the ops before this one stand for (a prefix sum of
+    /// weights).
+    pub prefix: u64,
+    /// The weight of the straight-line run that starts here (0 past the end).
+    pub run: u64,
 }

@@ -23,6 +23,11 @@ pub struct RunContext {
     /// Lines printed by `bpf_trace_printk`, oldest first.
     pub trace: Vec<String>,
     rng_state: u64,
+    /// Budget units helpers charged in the current run (kept here, out of
+    /// the interpreter's registers, since charges are rare).
+    pub(crate) charged: u64,
+    /// Units the last helper call charged, not yet counted by the loop.
+    pub(crate) pending_charge: u64,
 }
 
 impl Default for RunContext {
@@ -39,6 +44,8 @@ impl RunContext {
             cpu_id: 0,
             trace: Vec::new(),
             rng_state: DEFAULT_SEED,
+            charged: 0,
+            pending_charge: 0,
         }
     }
 

@@ -25,7 +25,9 @@ use tinybpf_maps::{ArrayMap, MapError};
 
 use crate::error::{Access, HelperError};
 use crate::exec::RunContext;
+use crate::exec::interp::Spent;
 use crate::exec::memory::{AddressSpace, MAP_HANDLE_BASE, map_value_start};
+use crate::program::LoadedProgram;
 
 /// Helper ids of the built-in helpers (from `linux/bpf.h`).
 pub mod ids {
@@ -152,45 +154,49 @@ impl Helpers {
 /// what is left of the run's instruction budget.
 pub struct HelperContext<'a> {
     space: &'a AddressSpace<'a>,
-    maps: &'a [ArrayMap],
+    program: &'a LoadedProgram,
     run: &'a mut RunContext,
-    /// Budget units left.
-    fuel: u64,
-    /// Units charged so far.
+    /// What the run used before the call (the budget left is worked out
+    /// only when a helper asks: most never do).
+    spent: &'a Spent,
+    /// Units charged so far; [`EXHAUSTED`] once a charge ran past the budget.
     charged: u64,
-    /// Whether a charge ran past the budget.
-    exhausted: bool,
 }
+
+/// `HelperContext::charged` after a charge ran past the budget.
+const EXHAUSTED: u64 = u64::MAX;
 
 impl<'a> HelperContext<'a> {
     pub(crate) fn new(
         space: &'a AddressSpace<'a>,
-        maps: &'a [ArrayMap],
+        program: &'a LoadedProgram,
         run: &'a mut RunContext,
-        fuel: u64,
+        spent: &'a Spent,
     ) -> Self {
         HelperContext {
             space,
-            maps,
+            program,
             run,
-            fuel,
+            spent,
             charged: 0,
-            exhausted: false,
         }
     }
 
     /// The map a register value produced by `lddw rX, map` stands for.
     pub fn map(&self, handle: u64) -> Option<(usize, &'a ArrayMap)> {
         let index = usize::try_from(handle.checked_sub(MAP_HANDLE_BASE)?).ok()?;
-        self.maps.get(index).map(|m| (index, m))
+        self.program.maps().get(index).map(|m| (index, m))
     }
 
-    pub(crate) fn charged(&self) -> u64 {
-        self.charged
+    /// Units charged, or [`EXHAUSTED`] (as `None`) when a charge ran past
+    /// the budget; one compare in the common case of no charge.
+    pub(crate) fn charged(&self) -> Option<u64> {
+        (self.charged != EXHAUSTED).then_some(self.charged)
     }
 
-    pub(crate) fn exhausted(&self) -> bool {
-        self.exhausted
+    /// Whether the helper charged anything (or tried to charge too much).
+    pub(crate) fn touched_budget(&self) -> bool {
+        self.charged != 0
     }
 }
 
@@ -226,18 +232,21 @@ impl HelperContext<'_> {
     /// );
     /// ```
     pub fn charge(&mut self, units: u64) -> Result<(), HelperError> {
-        if units > self.fuel {
-            self.exhausted = true;
+        if self.charged == EXHAUSTED || units > self.budget_left() {
+            self.charged = EXHAUSTED;
             return Err(HelperError::BudgetExhausted);
         }
-        self.fuel -= units;
         self.charged += units;
         Ok(())
     }
 
     /// Budget units the helper may still charge.
     pub fn budget_left(&self) -> u64 {
-        self.fuel
+        if self.charged == EXHAUSTED {
+            return 0;
+        }
+        let used = self.spent.used(self.program) + self.charged;
+        self.run.insn_budget.saturating_sub(used)
     }
 
     /// Copies `out.len()` bytes of program memory at `addr` into `out`.

@@ -56,10 +56,9 @@ pub(crate) struct MapShape {
 pub(crate) struct Resume {
     /// The next op.
     pc: usize,
-    /// Instructions counted up to `segment`, plus helper units charged.
+    /// Instructions counted up to `segment`, plus helper units charged
+    /// (`RunContext::charged`).
     count: u64,
-    /// Helper units charged so far (in `count`, not in the instructions).
-    charged: u64,
     /// The op the current straight-line stretch started at.
     segment: usize,
     /// Nested local calls.
@@ -77,7 +76,6 @@ impl Resume {
         Resume {
             pc: 0,
             count: 0,
-            charged: 0,
             segment: 0,
             depth: 0,
             frame_top: stack_len,
@@ -86,35 +84,71 @@ impl Resume {
     }
 }
 
-/// Calls a helper with r1..r5 and `fuel` budget units left; returns r0 and
-/// the units it charged. Its fault becomes the run's error at `pc`; a
-/// charge past the fuel ends the run there with `BudgetExhausted`. Kept out
-/// of line so the interpreter loop stays small.
+/// How much of the budget a run has used: `count` plus the weights of the
+/// ops from `segment` to `next` (the op after the current one).
+#[derive(Clone, Copy)]
+pub(crate) struct Spent {
+    count: u64,
+    segment: usize,
+    next: usize,
+}
+
+impl Spent {
+    /// Instructions and units used so far.
+    pub(crate) fn used(&self, program: &LoadedProgram) -> u64 {
+        let counts = program.counts();
+        self.count + (counts[self.next].prefix - counts[self.segment].prefix)
+    }
+}
+
+/// Calls a helper with r1..r5 and what is left of the budget; returns r0
+/// and leaves the units it charged in `ctx.pending_charge` (and in
+/// `ctx.charged`). Its fault becomes the run's error at the call;
+/// a charge past the budget ends the run there with `BudgetExhausted`. Kept
+/// out of line (with the budget and fault bookkeeping) so the interpreter
+/// loop stays small.
 #[inline(never)]
-#[allow(clippy::too_many_arguments)]
 fn call_helper(
     program: &LoadedProgram,
     helper: &Helper,
     space: &AddressSpace<'_>,
     ctx: &mut RunContext,
     args: [u64; 5],
-    pc: usize,
-    fuel: u64,
-) -> Result<(u64, u64), RunError> {
-    let budget = ctx.insn_budget;
-    let mut hctx = HelperContext::new(space, program.maps(), ctx, fuel);
+    spent: Spent,
+) -> Result<u64, RunError> {
+    let mut hctx = HelperContext::new(space, program, ctx, &spent);
     let result = (helper.func)(&mut hctx, args);
-    if hctx.exhausted() {
-        return Err(RunError::BudgetExhausted { pc, budget });
+    if hctx.touched_budget() {
+        let charged = hctx.charged();
+        charged_call(program, ctx, spent, charged)?;
     }
-    let charged = hctx.charged();
-    result
-        .map(|r0| (r0, charged))
-        .map_err(|source| RunError::Helper {
-            pc,
-            id: helper.id,
-            source,
-        })
+    result.map_err(|source| RunError::Helper {
+        pc: program.origin(spent.next - 1),
+        id: helper.id,
+        source,
+    })
+}
+
+/// After a helper that charged: the run ends at the call if a charge ran
+/// past the budget; otherwise the units wait in `ctx.pending_charge` for
+/// the loop to count them.
+#[cold]
+#[inline(never)]
+fn charged_call(
+    program: &LoadedProgram,
+    ctx: &mut RunContext,
+    spent: Spent,
+    charged: Option<u64>,
+) -> Result<(), RunError> {
+    let Some(charged) = charged else {
+        return Err(RunError::BudgetExhausted {
+            pc: program.origin(spent.next - 1),
+            budget: ctx.insn_budget,
+        });
+    };
+    ctx.charged += charged;
+    ctx.pending_charge = charged;
+    Ok(())
 }
 
 #[cold]
@@ -166,7 +200,6 @@ pub(crate) fn interpret<const EXACT: bool>(
     let Resume {
         mut pc,
         mut count,
-        mut charged,
         mut segment,
         mut depth,
         mut frame_top,
@@ -181,11 +214,10 @@ pub(crate) fn interpret<const EXACT: bool>(
     // Instructions are counted per straight-line stretch: when control
     // leaves one (a taken jump, a call, an exit), the weights of the ops from
     // its start to here are added at once from the prefix sums.
-    let prefix = program.weight_prefix();
-    let run_weight = program.run_weight();
+    let counts = program.counts();
     macro_rules! settle {
         () => {
-            count += prefix[pc] - prefix[segment]
+            count += counts[pc].prefix - counts[segment].prefix
         };
     }
     // Budgets past 2^63 cannot run out in any run's lifetime; capping them
@@ -196,7 +228,7 @@ pub(crate) fn interpret<const EXACT: bool>(
     // leaves for the exact instance (one shared exit, after the loop).
     macro_rules! enter {
         () => {
-            if !EXACT && count + run_weight[pc] > cap {
+            if !EXACT && count + counts[pc].run > cap {
                 break;
             }
         };
@@ -211,24 +243,28 @@ pub(crate) fn interpret<const EXACT: bool>(
             }
         };
     }
-    // A helper charged `units` budget units: they count, and the rest of the
-    // run must still fit.
+    // A helper charged budget units: they count, and the rest of the run
+    // must still fit.
     macro_rules! charge {
-        ($units:expr) => {
-            let units = $units;
+        () => {
+            let units = ctx.pending_charge;
             if units != 0 {
+                ctx.pending_charge = 0;
                 count += units;
-                charged += units;
                 settle!();
                 segment = pc;
                 enter!();
             }
         };
     }
-    // The budget units left after the op before `pc`.
-    macro_rules! fuel {
+    // What the run has used so far, for a helper call.
+    macro_rules! spent {
         () => {
-            budget - (count + (prefix[pc] - prefix[segment]))
+            Spent {
+                count,
+                segment,
+                next: pc,
+            }
         };
     }
     macro_rules! load {
@@ -303,13 +339,13 @@ pub(crate) fn interpret<const EXACT: bool>(
         }};
     }
 
-    if !EXACT && count + run_weight[pc] > cap {
+    if !EXACT && count + counts[pc].run > cap {
         return exact(program, space, stack_host, regs, ctx, start);
     }
     loop {
         if EXACT {
-            let done = count + (prefix[pc] - prefix[segment]);
-            let weight = prefix[pc + 1] - prefix[pc];
+            let done = count + (counts[pc].prefix - counts[segment].prefix);
+            let weight = counts[pc + 1].prefix - counts[pc].prefix;
             if done.saturating_add(weight) > budget {
                 return Err(exhaust(program, regs, pc, budget - done, budget));
             }
@@ -686,10 +722,8 @@ pub(crate) fn interpret<const EXACT: bool>(
             Op::CallHelper { slot } => {
                 let helper = &program.helper_table()[slot as usize];
                 let args = [r!(1), r!(2), r!(3), r!(4), r!(5)];
-                let (r0, units) =
-                    call_helper(program, helper, space, ctx, args, at(pc - 1), fuel!())?;
-                r!(0) = r0;
-                charge!(units);
+                r!(0) = call_helper(program, helper, space, ctx, args, spent!())?;
+                charge!();
             }
             Op::CallReg { reg } => {
                 let id = r!(reg);
@@ -700,10 +734,8 @@ pub(crate) fn interpret<const EXACT: bool>(
                     return Err(RunError::UnknownHelper { pc: at(pc - 1), id });
                 };
                 let args = [r!(1), r!(2), r!(3), r!(4), r!(5)];
-                let (r0, units) =
-                    call_helper(program, helper, space, ctx, args, at(pc - 1), fuel!())?;
-                r!(0) = r0;
-                charge!(units);
+                r!(0) = call_helper(program, helper, space, ctx, args, spent!())?;
+                charge!();
             }
             Op::CallLocal { target } => {
                 if depth + 1 >= MAX_FRAMES {
@@ -729,7 +761,7 @@ pub(crate) fn interpret<const EXACT: bool>(
                 if depth == 0 {
                     return Ok(RunOutcome {
                         retval: r!(0),
-                        insns: count - charged,
+                        insns: count - ctx.charged,
                     });
                 }
                 depth -= 1;
@@ -748,7 +780,6 @@ pub(crate) fn interpret<const EXACT: bool>(
     let resume = Resume {
         pc,
         count,
-        charged,
         segment,
         depth,
         frame_top,

@@ -27,6 +27,8 @@ pub(crate) fn execute(
         });
     }
     let input_len = input.len() as u64;
+    ctx.charged = 0;
+    ctx.pending_charge = 0;
     // Only the top `extent` bytes of the stack can be reached (see
     // `passes::stack_depth`): they are zeroed, the rest stays uninitialised
     // and outside the stack region.
