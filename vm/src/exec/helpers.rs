@@ -25,7 +25,7 @@ use tinybpf_maps::{ArrayMap, MapError};
 
 use crate::error::{Access, HelperError};
 use crate::exec::RunContext;
-use crate::exec::interp::Spent;
+use crate::exec::call::Spent;
 use crate::exec::memory::{AddressSpace, MAP_HANDLE_BASE, map_value_start};
 use crate::program::LoadedProgram;
 

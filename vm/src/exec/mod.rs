@@ -3,6 +3,7 @@
 
 mod atomic;
 mod budget;
+mod call;
 mod context;
 pub mod helpers;
 mod interp;
