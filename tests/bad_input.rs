@@ -668,12 +668,17 @@ fn stack_underflow_and_overflow_through_a_copy_of_r10() {
         ),
         out_of_bounds(3, top + 1, 1, Write)
     );
-    // The whole stack region is addressable (the lowest byte of frame 7).
+    // The stack a program can reach is addressable: here frame 0 whole (r10
+    // escapes), zeroed; below it (frames no call of this program uses) faults.
     assert_eq!(
-        run("mov %r2, %r10\nadd %r2, -4096\nldxb %r0, [%r2]\nexit", m)
+        run("mov %r2, %r10\nadd %r2, -512\nldxb %r0, [%r2]\nexit", m)
             .unwrap()
             .retval,
         0
+    );
+    assert_eq!(
+        run("mov %r2, %r10\nadd %r2, -513\nldxb %r0, [%r2]\nexit", m),
+        out_of_bounds(2, top - 513, 1, Read)
     );
     for (text, offset, size) in [
         ("stb [%r10], 1\nexit", 0, 1),

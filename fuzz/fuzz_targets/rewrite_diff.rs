@@ -1,6 +1,7 @@
 //! `rewrite_diff`: a valid program generated from the fuzz bytes (see
-//! `tinybpf_fuzz::generator`) must behave the same with and without the
-//! lookup rewrite: same results or fault kinds, same map bytes, same input.
+//! `tinybpf_fuzz::generator`) must behave the same with every optimising
+//! pass, with none, and with each single pass off (`tinybpf_fuzz::diff`):
+//! same results or faults, same map bytes, same input.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -28,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
             )
         }
         Err(difference) => panic!(
-            "inline_lookups changes behaviour: {difference}\nprogram:\n{}\nmaps: {:?}\ninput: {:02x?}",
+            "the passes change behaviour: {difference}\nprogram:\n{}\nmaps: {:?}\ninput: {:02x?}",
             tinybpf::vm::isa::disasm::disassemble(&generated.insns),
             generated.maps,
             generated.input

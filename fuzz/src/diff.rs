@@ -1,11 +1,15 @@
-//! The differential check: one program loaded twice, with and without the
-//! lookup rewrite, each over its own freshly created maps (same definitions,
-//! same initial contents), run several times over its own copy of the input.
-//! Results, errors, map bytes and input bytes must agree.
+//! The differential check: one program loaded in several pass
+//! configurations (every optimising pass; none, with every `call 1` a plain
+//! helper call; and every pass but one, for each pass), each over its own
+//! freshly created maps (same definitions, same initial contents), run
+//! several times over its own copy of the input. Results, errors, map bytes
+//! and input bytes must agree with the configuration without passes; and
+//! where only fusion differs, so must the instruction counts and the
+//! instruction a budget stops at.
 
 use tinybpf::maps::{ArrayMap, shared_mem};
 use tinybpf::vm::{
-    Helpers, LoadedProgram, ProgramKind, ProgramOptions, RunContext, RunError, RunOutcome,
+    Helpers, LoadedProgram, Passes, ProgramKind, ProgramOptions, RunContext, RunError, RunOutcome,
     VerifyError,
 };
 
@@ -28,10 +32,69 @@ pub struct DiffCase<'a> {
     pub budget: u64,
 }
 
-/// How far the two modes got.
+/// One way of loading the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// A name for messages.
+    pub name: &'static str,
+    /// The passes.
+    pub passes: Passes,
+    /// `ProgramOptions::inline_lookups`.
+    pub inline_lookups: bool,
+}
+
+/// The configurations compared, the reference (no pass, plain helper calls)
+/// first.
+pub fn configs() -> Vec<Config> {
+    let mut configs = vec![
+        Config {
+            name: "no pass",
+            passes: Passes::NONE,
+            inline_lookups: false,
+        },
+        Config {
+            name: "every pass",
+            passes: Passes::ALL,
+            inline_lookups: true,
+        },
+        Config {
+            name: "no pass, inline lookups",
+            passes: Passes::NONE,
+            inline_lookups: true,
+        },
+        Config {
+            name: "fusion only",
+            passes: Passes {
+                fusion: true,
+                ..Passes::NONE
+            },
+            inline_lookups: false,
+        },
+    ];
+    for name in Passes::NAMES {
+        configs.push(Config {
+            name,
+            passes: Passes::all_but(name).expect("a pass name"),
+            inline_lookups: true,
+        });
+    }
+    configs
+}
+
+/// Whether two configurations differ only in fusion (so they must count the
+/// same instructions).
+fn only_fusion_differs(a: &Config, b: &Config) -> bool {
+    let unfused = |c: &Config| Passes {
+        fusion: false,
+        ..c.passes
+    };
+    a.inline_lookups == b.inline_lookups && unfused(a) == unfused(b)
+}
+
+/// How far the configurations got.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Agreement {
-    /// Both loads failed with the same error.
+    /// Every load failed with the same error.
     BothRejected(VerifyError),
     /// Every run agreed, and so did the maps and the input afterwards.
     Agreed {
@@ -43,7 +106,7 @@ pub enum Agreement {
 }
 
 /// The built-in helpers, with `ktime_get_ns` (5) replaced by a constant so
-/// that both modes see the same values. Helpers 1 to 3 stay the built-in
+/// that every configuration sees the same values. Helpers 1 to 3 stay the built-in
 /// ones, so the analysis may still rewrite lookups.
 pub fn deterministic_helpers() -> Helpers {
     let mut helpers = Helpers::with_builtins();
@@ -60,30 +123,22 @@ pub fn snapshot(map: &ArrayMap) -> Vec<u8> {
     bytes
 }
 
-/// A run's result with the instruction count and the fault's pc left out
-/// (the rewrite executes fewer instructions; both faults name original slots,
-/// but a fused op may name its first slot).
+/// A run's result with the instruction count left out (dead code is not
+/// counted), and the budget's stopping point (it depends on the count).
+/// Every fault names the same instruction in every configuration: no pass
+/// removes, fuses or moves an op that can fault.
 fn summary(result: &Result<RunOutcome, RunError>) -> String {
     match result {
         Ok(outcome) => format!("Ok(retval {:#x})", outcome.retval),
-        Err(RunError::OutOfBounds {
-            addr, size, access, ..
-        }) => format!("OutOfBounds({access} {size} at {addr:#x})"),
-        Err(RunError::MisalignedAtomic { addr, size, .. }) => {
-            format!("MisalignedAtomic({size} at {addr:#x})")
-        }
         Err(RunError::BudgetExhausted { .. }) => "BudgetExhausted".to_owned(),
-        Err(RunError::CallDepthExceeded { limit, .. }) => format!("CallDepthExceeded({limit})"),
-        Err(RunError::UnknownHelper { id, .. }) => format!("UnknownHelper({id})"),
-        Err(RunError::Helper { id, source, .. }) => format!("Helper({id}: {source})"),
-        Err(RunError::InputTooLarge { len, limit }) => format!("InputTooLarge({len}, {limit})"),
+        Err(other) => format!("{other:?}"),
     }
 }
 
 fn load(
     case: &DiffCase<'_>,
     maps: &[ArrayMap],
-    inline: bool,
+    config: &Config,
 ) -> Result<LoadedProgram, VerifyError> {
     LoadedProgram::load(
         case.code,
@@ -91,67 +146,111 @@ fn load(
             kind: case.kind,
             maps: maps.to_vec(),
             helpers: deterministic_helpers(),
-            inline_lookups: inline,
+            inline_lookups: config.inline_lookups,
+            passes: Passes {
+                // Check the translated form after every pass.
+                verify_each: true,
+                ..config.passes
+            },
         },
     )
 }
 
-/// Runs `case` in both modes; `Err` describes the first disagreement.
+/// One configuration's program, maps and input.
+struct Loaded {
+    config: Config,
+    program: LoadedProgram,
+    maps: Vec<ArrayMap>,
+    input: Vec<u8>,
+}
+
+/// Runs `case` in every configuration of [`configs`]; `Err` describes the
+/// first disagreement with the reference.
 pub fn compare(case: &DiffCase<'_>) -> Result<Agreement, String> {
-    let maps_on: Vec<ArrayMap> = case.maps.iter().map(MapSpec::create).collect();
-    let maps_off: Vec<ArrayMap> = case.maps.iter().map(MapSpec::create).collect();
-    let (on, off) = match (load(case, &maps_on, true), load(case, &maps_off, false)) {
-        (Ok(on), Ok(off)) => (on, off),
-        (Err(a), Err(b)) if a == b => return Ok(Agreement::BothRejected(a)),
-        (a, b) => {
-            return Err(format!(
-                "load differs: inline {:?} / plain {:?}",
-                a.err(),
-                b.err()
-            ));
-        }
-    };
-    let mut input_on = case.input.to_vec();
-    let mut input_off = case.input.to_vec();
-    let mut ok_runs = 0;
-    for run in 0..case.runs {
-        let result_on = on.run_with(
-            &mut input_on,
-            &mut RunContext::new().with_budget(case.budget),
-        );
-        let result_off = off.run_with(
-            &mut input_off,
-            &mut RunContext::new().with_budget(case.budget),
-        );
-        // The rewrite runs fewer instructions, so one mode may run out of
-        // budget where the other does not: nothing to compare from there on.
-        if matches!(result_on, Err(RunError::BudgetExhausted { .. }))
-            || matches!(result_off, Err(RunError::BudgetExhausted { .. }))
-        {
-            return Ok(Agreement::Agreed { runs: run, ok_runs });
-        }
-        let (a, b) = (summary(&result_on), summary(&result_off));
-        if a != b {
-            return Err(format!(
-                "run {run}: inline {result_on:?} / plain {result_off:?}"
-            ));
-        }
-        if result_on.is_ok() {
-            ok_runs += 1;
-        }
-        for (index, (m_on, m_off)) in maps_on.iter().zip(&maps_off).enumerate() {
-            let (a, b) = (snapshot(m_on), snapshot(m_off));
-            if a != b {
+    let mut loaded = Vec::new();
+    let mut rejected = None;
+    for config in configs() {
+        let maps: Vec<ArrayMap> = case.maps.iter().map(MapSpec::create).collect();
+        match (load(case, &maps, &config), &rejected, loaded.is_empty()) {
+            (Ok(program), None, _) => loaded.push(Loaded {
+                config,
+                program,
+                maps,
+                input: case.input.to_vec(),
+            }),
+            (Err(e), None, true) => rejected = Some(e),
+            (Err(e), Some(first), _) if e == *first => {}
+            (result, _, _) => {
                 return Err(format!(
-                    "run {run} ({}): map {index} differs:\n inline {a:02x?}\n plain  {b:02x?}",
-                    summary(&result_on)
+                    "load differs: {} gives {:?}, the reference {:?}",
+                    config.name,
+                    result.err(),
+                    rejected
                 ));
             }
         }
-        if input_on != input_off {
-            return Err(format!(
-                "run {run}: input differs:\n inline {input_on:02x?}\n plain  {input_off:02x?}"
-            ));
+    }
+    if let Some(error) = rejected {
+        return Ok(Agreement::BothRejected(error));
+    }
+    let mut ok_runs = 0;
+    for run in 0..case.runs {
+        let results: Vec<Result<RunOutcome, RunError>> = loaded
+            .iter_mut()
+            .map(|l| {
+                l.program.run_with(
+                    &mut l.input,
+                    &mut RunContext::new().with_budget(case.budget),
+                )
+            })
+            .collect();
+        let (reference, others) = loaded.split_first().expect("the reference loaded");
+        let expected = &results[0];
+        // Configurations that differ only in fusion count the same
+        // instructions and stop a budget at the same instruction.
+        for (i, a) in loaded.iter().enumerate() {
+            for (j, b) in loaded.iter().enumerate().skip(i + 1) {
+                if only_fusion_differs(&a.config, &b.config) && results[i] != results[j] {
+                    return Err(format!(
+                        "run {run}: {} gives {:?}, {} gives {:?}",
+                        a.config.name, results[i], b.config.name, results[j]
+                    ));
+                }
+            }
+        }
+        // Dead code runs fewer instructions, so a budget may run out in one
+        // configuration and not another: nothing to compare from there on.
+        if results
+            .iter()
+            .any(|r| matches!(r, Err(RunError::BudgetExhausted { .. })))
+        {
+            return Ok(Agreement::Agreed { runs: run, ok_runs });
+        }
+        for (other, result) in others.iter().zip(&results[1..]) {
+            let name = other.config.name;
+            if summary(result) != summary(expected) {
+                return Err(format!(
+                    "run {run}: {name} gives {result:?}, no pass gives {expected:?}"
+                ));
+            }
+            for (index, (mine, theirs)) in other.maps.iter().zip(&reference.maps).enumerate() {
+                let (a, b) = (snapshot(mine), snapshot(theirs));
+                if a != b {
+                    return Err(format!(
+                        "run {run} ({}): map {index} differs:\n {name} {a:02x?}\n no pass {b:02x?}",
+                        summary(result)
+                    ));
+                }
+            }
+            if other.input != reference.input {
+                return Err(format!(
+                    "run {run}: input differs:\n {name} {:02x?}\n no pass {:02x?}",
+                    other.input, reference.input
+                ));
+            }
+        }
+        if expected.is_ok() {
+            ok_runs += 1;
         }
     }
     Ok(Agreement::Agreed {

@@ -3,6 +3,10 @@
 
 use thiserror::Error;
 
+use crate::exec::memory::{
+    CONTEXT_SLOT, FIRST_MAP_SLOT, INPUT_SLOT, INPUT_START, MAP_HANDLE_BASE, STACK_SLOT, XDP_MD_SIZE,
+};
+
 /// Why a program was rejected at load time.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum VerifyError {
@@ -38,6 +42,18 @@ pub enum VerifyError {
         index: usize,
         /// Value area length.
         len: usize,
+    },
+    /// A pass produced a program that breaks the translated form's invariants
+    /// (see `passes::verify`): a bug in tinybpf. The program is refused,
+    /// never run.
+    #[error("internal error: after {pass}, op {index}: {problem}")]
+    Internal {
+        /// The pass that produced the program.
+        pass: &'static str,
+        /// The op (per-slot or final index).
+        index: usize,
+        /// What is wrong.
+        problem: String,
     },
     /// One instruction is invalid.
     #[error("instruction {pc}: {kind}")]
@@ -156,9 +172,7 @@ impl std::fmt::Display for Access {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RunError {
     /// A memory access outside every region the program may use (or a write to a read-only one).
-    #[error(
-        "instruction {pc}: {access} of {size} bytes at address {addr:#x} is outside the memory the program may {access}"
-    )]
+    #[error("instruction {pc}: {}", explain_access(*.addr, *.size, *.access))]
     OutOfBounds {
         /// Slot of the faulting instruction.
         pc: usize,
@@ -179,10 +193,12 @@ pub enum RunError {
         /// Operand size.
         size: u64,
     },
-    /// The instruction budget ran out (an endless or too long loop).
+    /// The instruction budget ran out (an endless or too long loop): the run
+    /// executed exactly `budget` instructions and helper units.
     #[error("instruction {pc}: the budget of {budget} instructions is exhausted")]
     BudgetExhausted {
-        /// Slot where the budget was found exhausted.
+        /// Slot of the first instruction not executed (or of the helper
+        /// call whose work did not fit).
         pc: usize,
         /// The budget.
         budget: u64,
@@ -227,7 +243,7 @@ pub enum RunError {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum HelperError {
     /// A pointer argument does not point to enough memory the program may use.
-    #[error("{access} of {size} bytes at address {addr:#x} is outside the program's memory")]
+    #[error("{}", explain_access(*.addr, *.size, *.access))]
     OutOfBounds {
         /// Virtual address.
         addr: u64,
@@ -236,7 +252,118 @@ pub enum HelperError {
         /// Load or store.
         access: Access,
     },
+    /// The helper's work would exceed the run's instruction budget (see
+    /// [`HelperContext::charge`](crate::HelperContext::charge)); the run ends
+    /// with [`RunError::BudgetExhausted`].
+    #[error("the run's instruction budget is exhausted")]
+    BudgetExhausted,
     /// Any other fault, described.
     #[error("{0}")]
     Other(String),
+}
+
+/// `1 byte` or `N bytes`.
+fn bytes(size: u64) -> String {
+    if size == 1 {
+        "1 byte".to_owned()
+    } else {
+        format!("{size} bytes")
+    }
+}
+
+/// Why an access of `size` bytes at `addr` faulted, from where the address
+/// points: past the input (with the `data_end` check that prevents it), a
+/// NULL pointer, a map handle, the read-only context, the stack or a map.
+fn explain_access(addr: u64, size: u64, access: Access) -> String {
+    let what = format!("{access} of {} at address {addr:#x}", bytes(size));
+    let verb = match access {
+        Access::Read => "reading",
+        Access::Write => "writing",
+    };
+    let slot = addr >> 32;
+    if addr >= MAP_HANDLE_BASE && addr - MAP_HANDLE_BASE <= u64::from(u16::MAX) {
+        return format!(
+            "{what} uses map {}'s handle (lddw of a map) as a pointer; look an element up first",
+            addr - MAP_HANDLE_BASE
+        );
+    }
+    match slot {
+        INPUT_SLOT if addr >= INPUT_START => {
+            let needed = (addr - INPUT_START).saturating_add(size);
+            format!(
+                "{what} runs past the end of the input or packet (it needs {} of it); \
+                 check data + {needed} <= data_end before {verb}",
+                bytes(needed)
+            )
+        }
+        INPUT_SLOT if addr < 4096 => {
+            format!("{what} dereferences a NULL (or small integer) pointer; test it for 0 first")
+        }
+        CONTEXT_SLOT => match access {
+            Access::Write => format!("{what} is in the read-only XDP context or past its end"),
+            Access::Read => format!(
+                "{what} is outside the {XDP_MD_SIZE}-byte XDP context (or the program has none)"
+            ),
+        },
+        STACK_SLOT => format!("{what} is outside the stack frames the program uses"),
+        slot if slot >= FIRST_MAP_SLOT && slot - FIRST_MAP_SLOT < 1 << 16 => {
+            let map = slot - FIRST_MAP_SLOT;
+            match access {
+                Access::Read => format!("{what} is outside map {map}'s value area"),
+                Access::Write => {
+                    format!("{what} is outside map {map}'s value area, or the map is read-only")
+                }
+            }
+        }
+        _ => format!("{what} is outside the memory the program may {access}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::memory::{CONTEXT_START, STACK_START, map_value_start};
+
+    fn message(addr: u64, size: u64, access: Access) -> String {
+        RunError::OutOfBounds {
+            pc: 7,
+            addr,
+            size,
+            access,
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn out_of_bounds_messages_say_where_the_address_points() {
+        assert_eq!(
+            message(INPUT_START + 64, 1, Access::Read),
+            "instruction 7: read of 1 byte at address 0x10000040 runs past the end of the \
+             input or packet (it needs 65 bytes of it); check data + 65 <= data_end before reading"
+        );
+        assert!(
+            message(INPUT_START + 60, 8, Access::Write)
+                .contains("write of 8 bytes at address 0x1000003c runs past the end")
+        );
+        assert!(
+            message(INPUT_START + 60, 8, Access::Write)
+                .contains("data + 68 <= data_end before writing")
+        );
+        assert!(message(0, 4, Access::Read).contains("NULL"));
+        assert!(message(MAP_HANDLE_BASE + 2, 8, Access::Read).contains("map 2's handle"));
+        assert!(message(CONTEXT_START, 4, Access::Write).contains("read-only XDP context"));
+        assert!(message(STACK_START, 8, Access::Read).contains("stack frames"));
+        assert!(message(map_value_start(3) + 40, 8, Access::Write).contains("map 3's value area"));
+        assert!(message(0x7_0000_0000_0000, 8, Access::Read).contains("outside the memory"));
+        let helper = HelperError::OutOfBounds {
+            addr: INPUT_START + 8,
+            size: 16,
+            access: Access::Read,
+        };
+        assert!(
+            helper
+                .to_string()
+                .starts_with("read of 16 bytes at address 0x10000008")
+        );
+    }
 }

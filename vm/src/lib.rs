@@ -7,17 +7,17 @@
 //! any number of times, on any number of threads, each run with its own
 //! registers and stack over shared maps. Programs see only virtual addresses
 //! (see [`exec::memory`]); every access is checked against the regions the
-//! program may use, an instruction budget ends endless loops, and calls nest
-//! at most 8 frames deep.
+//! program may use or proven at load, an exact instruction budget ends
+//! endless loops, and calls nest at most 8 frames deep.
 //!
 //! The source tree follows the stages a program goes through:
 //!
 //! | folder | stage |
 //! |---|---|
-//! | [`isa`] | the instruction set as bytes and text: encoding, assembler, disassembler, conformance files |
-//! | [`ir`] | the translated form ([`ir::op::Op`]) |
-//! | [`passes`] | load time: check and translate, lookup analysis and rewrite, dead code, constant addresses, compaction |
-//! | [`exec`] | run time: address space, run context, helpers, interpreter |
+//! | [`isa`] | the instruction set as bytes and text: encoding, the one field check, assembler, disassembler, conformance files |
+//! | [`ir`] | the translated form: the op table ([`ir::op::Op`] and its facts), registers, control flow, ALU semantics |
+//! | [`passes`] | load time, in [`passes::pipeline`]'s order: check and translate, stack depth, lookup analysis and rewrite, dead code and dead stores, constant addresses, compaction and fusion, the verifier |
+//! | [`exec`] | run time: address space, run setup, interpreter and budget, helpers |
 //!
 //! ```
 //! use tinybpf_vm::{LoadedProgram, ProgramOptions, isa::asm::assemble_bytes};
@@ -33,6 +33,7 @@
 //! assert_eq!(program.run(&mut []).unwrap().retval, 55);
 //! ```
 #![warn(missing_docs)]
+#![deny(clippy::wildcard_enum_match_arm)]
 
 pub mod error;
 pub mod exec;
@@ -44,8 +45,10 @@ mod program;
 pub use error::{Access, HelperError, InvalidInsn, RunError, VerifyError};
 pub use exec::helpers::{Helper, HelperContext, Helpers};
 pub use exec::{DEFAULT_INSN_BUDGET, RunContext, RunOutcome};
+pub use passes::lookup::{RewriteKind, RewriteSite};
+pub use passes::pipeline::Passes;
 pub use passes::translate::MAX_INSNS;
-pub use program::{LoadedProgram, MAX_MAPS, ProgramOptions, RewriteKind, RewriteSite};
+pub use program::{LoadedProgram, MAX_MAPS, ProgramOptions};
 
 /// How a program receives its input, chosen by the loader from the section name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -10,11 +10,8 @@ use crate::exec::memory::{Region, map_value_start};
 use crate::exec::{MapShape, RunContext, RunOutcome, execute};
 use crate::ir::op::Op;
 use crate::isa::insn::{Insn, decode_all};
-use crate::passes::compact::{compact, jump_target};
-use crate::passes::const_addr::resolve_constant_addresses;
-use crate::passes::liveness::{eliminate_dead_code, eliminate_dead_stack_stores};
-use crate::passes::lookup::{LookupRewrite, plan_lookup_rewrites_for};
-use crate::passes::translate::translate;
+use crate::passes::lookup::RewriteSite;
+use crate::passes::pipeline::{Env, Passes, build};
 
 /// Most maps one program may use (the kernel's `MAX_USED_MAPS`).
 pub const MAX_MAPS: usize = 64;
@@ -34,6 +31,9 @@ pub struct ProgramOptions {
     /// specialised path. Off: every `call 1` is an ordinary helper call.
     /// On by default.
     pub inline_lookups: bool,
+    /// Which optimising passes run (all by default; see
+    /// [`crate::passes::pipeline`]).
+    pub passes: Passes,
 }
 
 impl Default for ProgramOptions {
@@ -43,6 +43,7 @@ impl Default for ProgramOptions {
             maps: Vec::new(),
             helpers: Helpers::with_builtins(),
             inline_lookups: true,
+            passes: Passes::default(),
         }
     }
 }
@@ -63,9 +64,10 @@ pub struct LoadedProgram {
     insns: Box<[Insn]>,
     ops: Box<[Op]>,
     origin: Box<[u32]>,
-    weight_prefix: Box<[u64]>,
+    counts: Box<[Count]>,
     rewrites: Box<[RewriteSite]>,
     eliminated: Box<[usize]>,
+    stack_extent: usize,
     kind: ProgramKind,
     maps: Box<[ArrayMap]>,
     map_regions: Box<[Region]>,
@@ -91,6 +93,7 @@ impl LoadedProgram {
             maps,
             helpers,
             inline_lookups,
+            passes,
         } = options;
         if maps.len() > MAX_MAPS {
             return Err(VerifyError::TooManyMaps {
@@ -116,46 +119,35 @@ impl LoadedProgram {
                 elem_size: map.elem_size() as u64,
             });
         }
-        let mut translation = translate(insns, &maps, &helpers, inline_lookups)?;
-        let rewrites = if inline_lookups {
-            apply_rewrites(
-                &mut translation.ops,
-                &plan_lookup_rewrites_for(insns, &maps, &helpers),
-                &shapes,
-            )
-        } else {
-            Vec::new()
+        let env = Env {
+            insns,
+            maps: &maps,
+            regions: &map_regions,
+            shapes: &shapes,
+            registry: &helpers,
         };
-        let before: Vec<bool> = translation.ops.iter().map(|op| *op == Op::Nop).collect();
-        eliminate_dead_code(&mut translation.ops);
-        if eliminate_dead_stack_stores(&mut translation.ops) > 0 {
-            eliminate_dead_code(&mut translation.ops);
-        }
-        if resolve_constant_addresses(&mut translation.ops, &map_regions) > 0 {
-            // Accesses that became direct no longer read their base register.
-            eliminate_dead_code(&mut translation.ops);
-        }
-        let eliminated: Vec<usize> = translation
-            .ops
-            .iter()
-            .zip(&before)
-            .enumerate()
-            .filter(|(_, (op, was_nop))| **op == Op::Nop && !**was_nop)
-            .map(|(slot, _)| slot)
-            .collect();
-        let compacted = compact(&translation.ops);
+        let built = build(&env, passes, inline_lookups)?;
         Ok(LoadedProgram {
             insns: insns.into(),
-            ops: compacted.ops.into(),
-            origin: compacted.origin.into(),
-            weight_prefix: compacted.weight_prefix.into(),
-            rewrites: rewrites.into(),
-            eliminated: eliminated.into(),
+            ops: built.ops.into(),
+            origin: built.origin.into(),
+            counts: built
+                .weight_prefix
+                .iter()
+                .enumerate()
+                .map(|(i, &prefix)| Count {
+                    prefix,
+                    run: built.run_weight.get(i).copied().unwrap_or(0),
+                })
+                .collect(),
+            rewrites: built.rewrites.into(),
+            eliminated: built.eliminated.into(),
+            stack_extent: built.stack_extent,
             kind,
             maps: maps.into(),
             map_regions: map_regions.into(),
             shapes: shapes.into(),
-            helper_table: translation.helpers.into(),
+            helper_table: built.helpers.into(),
             registry: helpers,
         })
     }
@@ -184,6 +176,27 @@ impl LoadedProgram {
         &self.ops
     }
 
+    /// The translated program as text, one op per line: its index, the
+    /// original slot it starts at, and the op as the op table prints it.
+    ///
+    /// ```
+    /// use tinybpf_vm::{LoadedProgram, ProgramOptions, isa::asm::assemble_bytes};
+    /// let code = assemble_bytes("mov %r0, %r1\nadd %r0, 2\nja +0\nexit").unwrap();
+    /// let program = LoadedProgram::load(&code, ProgramOptions::default()).unwrap();
+    /// assert_eq!(
+    ///     program.op_listing(),
+    ///     "0 (slot 0): mov+add %r0, %r1, 2\n1 (slot 2): ja @2\n2 (slot 3): exit\n"
+    /// );
+    /// ```
+    pub fn op_listing(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        for (index, op) in self.ops.iter().enumerate() {
+            let _ = writeln!(out, "{index} (slot {}): {op}", self.origin(index));
+        }
+        out
+    }
+
     /// The original instruction slot where op `index` of [`LoadedProgram::ops`] starts.
     #[inline]
     pub fn origin(&self, index: usize) -> usize {
@@ -201,6 +214,13 @@ impl LoadedProgram {
         &self.eliminated
     }
 
+    /// How many bytes below the top of the stack a run can reach (the frame
+    /// extent, see [`crate::passes::pipeline`]): a run prepares (zeroes) only
+    /// these, and an access below them faults.
+    pub fn stack_extent(&self) -> usize {
+        self.stack_extent
+    }
+
     /// How the program receives its input.
     pub fn kind(&self) -> ProgramKind {
         self.kind
@@ -216,8 +236,10 @@ impl LoadedProgram {
         &self.registry
     }
 
-    pub(crate) fn weight_prefix(&self) -> &[u64] {
-        &self.weight_prefix
+    /// For each op (and one past the last): the instructions counted before
+    /// it and the weight of the straight-line run starting at it.
+    pub(crate) fn counts(&self) -> &[Count] {
+        &self.counts
     }
 
     pub(crate) fn map_regions(&self) -> &[Region] {
@@ -240,106 +262,12 @@ impl LoadedProgram {
     }
 }
 
-/// One instruction the lookup rewrite changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RewriteSite {
-    /// Slot of the instruction in the original program.
-    pub pc: usize,
-    /// What it became.
-    pub kind: RewriteKind,
-}
-
-/// What a rewritten instruction became.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RewriteKind {
-    /// `call 1` with a constant in-range key: `r0 = address of element key of map`.
-    ConstKey {
-        /// Map index.
-        map: usize,
-        /// The key.
-        key: u32,
-    },
-    /// `call 1` with a constant key past the end: `r0 = 0`.
-    ConstKeyMissing {
-        /// Map index.
-        map: usize,
-        /// The key.
-        key: u32,
-    },
-    /// `call 1` with a run-time key: bounds check and arithmetic, no helper call.
-    RuntimeKey {
-        /// Map index.
-        map: usize,
-    },
-    /// A NULL test of a proven non-NULL element pointer: removed.
-    NullTestRemoved,
-    /// A NULL test of a proven non-NULL element pointer: now an unconditional jump.
-    NullTestAlwaysTaken,
-}
-
-/// Applies the analysis' findings to the per-slot ops; returns what changed.
-fn apply_rewrites(ops: &mut [Op], plan: &[LookupRewrite], shapes: &[MapShape]) -> Vec<RewriteSite> {
-    let mut sites = Vec::new();
-    for rewrite in plan {
-        let (pc, new_op, kind) = match *rewrite {
-            LookupRewrite::ConstKey { pc, map, key } => {
-                let Some(shape) = shapes.get(map) else {
-                    continue;
-                };
-                if u64::from(key) < shape.max_entries {
-                    let imm = map_value_start(map) + u64::from(key) * shape.elem_size;
-                    (
-                        pc,
-                        Op::LookupConst { imm },
-                        RewriteKind::ConstKey { map, key },
-                    )
-                } else {
-                    let kind = RewriteKind::ConstKeyMissing { map, key };
-                    (pc, Op::LookupConst { imm: 0 }, kind)
-                }
-            }
-            LookupRewrite::RuntimeKey { pc, map } => {
-                let Ok(index) = u16::try_from(map) else {
-                    continue;
-                };
-                if map >= shapes.len() {
-                    continue;
-                }
-                (
-                    pc,
-                    Op::LookupInline { map: index },
-                    RewriteKind::RuntimeKey { map },
-                )
-            }
-            LookupRewrite::NullTestDecided { pc, taken } => {
-                let Some(op) = ops.get(pc) else { continue };
-                let Some(target) = jump_target(op) else {
-                    continue;
-                };
-                if taken {
-                    (pc, Op::Ja { target }, RewriteKind::NullTestAlwaysTaken)
-                } else {
-                    (pc, Op::Nop, RewriteKind::NullTestRemoved)
-                }
-            }
-        };
-        let Some(slot) = ops.get_mut(pc) else {
-            continue;
-        };
-        let expected = match kind {
-            RewriteKind::NullTestRemoved | RewriteKind::NullTestAlwaysTaken => matches!(
-                slot,
-                Op::JeqImm { imm: 0, .. }
-                    | Op::JneImm { imm: 0, .. }
-                    | Op::Jeq32Imm { imm: 0, .. }
-                    | Op::Jne32Imm { imm: 0, .. }
-            ),
-            _ => *slot == Op::MapLookup,
-        };
-        if expected {
-            *slot = new_op;
-            sites.push(RewriteSite { pc, kind });
-        }
-    }
-    sites
+/// The counting facts of one op, side by side for the interpreter.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Count {
+    /// Instructions the ops before this one stand for (a prefix sum of
+    /// weights).
+    pub prefix: u64,
+    /// The weight of the straight-line run that starts here (0 past the end).
+    pub run: u64,
 }

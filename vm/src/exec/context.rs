@@ -12,13 +12,22 @@ pub const DEFAULT_SEED: u64 = 0x2545_f491_4f6c_dd1d;
 /// and the captured `trace_printk` lines. Reuse one per thread across runs.
 #[derive(Debug, Clone)]
 pub struct RunContext {
-    /// Most instructions a run may execute; checked at every taken jump and call.
+    /// Most instructions a run may execute, counting the units helpers charge
+    /// ([`HelperContext::charge`](crate::HelperContext::charge)); a run that
+    /// would exceed it stops with
+    /// [`RunError::BudgetExhausted`](crate::RunError::BudgetExhausted) at the
+    /// first instruction it did not execute.
     pub insn_budget: u64,
     /// Value returned by `bpf_get_smp_processor_id`.
     pub cpu_id: u32,
     /// Lines printed by `bpf_trace_printk`, oldest first.
     pub trace: Vec<String>,
     rng_state: u64,
+    /// Budget units helpers charged in the current run (kept here, out of
+    /// the interpreter's registers, since charges are rare).
+    pub(crate) charged: u64,
+    /// Units the last helper call charged, not yet counted by the loop.
+    pub(crate) pending_charge: u64,
 }
 
 impl Default for RunContext {
@@ -35,6 +44,8 @@ impl RunContext {
             cpu_id: 0,
             trace: Vec::new(),
             rng_state: DEFAULT_SEED,
+            charged: 0,
+            pending_charge: 0,
         }
     }
 

@@ -25,7 +25,9 @@ use tinybpf_maps::{ArrayMap, MapError};
 
 use crate::error::{Access, HelperError};
 use crate::exec::RunContext;
+use crate::exec::call::Spent;
 use crate::exec::memory::{AddressSpace, MAP_HANDLE_BASE, map_value_start};
+use crate::program::LoadedProgram;
 
 /// Helper ids of the built-in helpers (from `linux/bpf.h`).
 pub mod ids {
@@ -148,14 +150,105 @@ impl Helpers {
 }
 
 /// What a helper may touch while it runs: the program's memory (checked),
-/// its maps, and the run's context (trace output, random state, cpu id).
+/// its maps, the run's context (trace output, random state, cpu id), and
+/// what is left of the run's instruction budget.
 pub struct HelperContext<'a> {
-    pub(crate) space: &'a AddressSpace<'a>,
-    pub(crate) maps: &'a [ArrayMap],
-    pub(crate) run: &'a mut RunContext,
+    space: &'a AddressSpace<'a>,
+    program: &'a LoadedProgram,
+    run: &'a mut RunContext,
+    /// What the run used before the call (the budget left is worked out
+    /// only when a helper asks: most never do).
+    spent: &'a Spent,
+    /// Units charged so far; [`EXHAUSTED`] once a charge ran past the budget.
+    charged: u64,
+}
+
+/// `HelperContext::charged` after a charge ran past the budget.
+const EXHAUSTED: u64 = u64::MAX;
+
+impl<'a> HelperContext<'a> {
+    pub(crate) fn new(
+        space: &'a AddressSpace<'a>,
+        program: &'a LoadedProgram,
+        run: &'a mut RunContext,
+        spent: &'a Spent,
+    ) -> Self {
+        HelperContext {
+            space,
+            program,
+            run,
+            spent,
+            charged: 0,
+        }
+    }
+
+    /// The map a register value produced by `lddw rX, map` stands for.
+    pub fn map(&self, handle: u64) -> Option<(usize, &'a ArrayMap)> {
+        let index = usize::try_from(handle.checked_sub(MAP_HANDLE_BASE)?).ok()?;
+        self.program.maps().get(index).map(|m| (index, m))
+    }
+
+    /// Units charged, or [`EXHAUSTED`] (as `None`) when a charge ran past
+    /// the budget; one compare in the common case of no charge.
+    pub(crate) fn charged(&self) -> Option<u64> {
+        (self.charged != EXHAUSTED).then_some(self.charged)
+    }
+
+    /// Whether the helper charged anything (or tried to charge too much).
+    pub(crate) fn touched_budget(&self) -> bool {
+        self.charged != 0
+    }
 }
 
 impl HelperContext<'_> {
+    /// Charges `units` of the run's instruction budget for work the helper
+    /// does in proportion to its input. One unit stands for one
+    /// instruction's work, which moves at most 8 bytes: the built-ins charge
+    /// one unit per 8 bytes (rounded up) they copy or format
+    /// (`map_update_elem` its value, `trace_printk` its format and output).
+    ///
+    /// When fewer units are left, nothing is charged, the error is
+    /// [`HelperError::BudgetExhausted`] (return it with `?`), and the run
+    /// ends with [`RunError::BudgetExhausted`](crate::RunError::BudgetExhausted)
+    /// at the call, whatever the helper returns.
+    ///
+    /// ```
+    /// use tinybpf_vm::{HelperContext, Helpers, LoadedProgram, ProgramOptions, RunContext, RunError};
+    /// use tinybpf_vm::isa::asm::assemble_bytes;
+    /// let mut helpers = Helpers::with_builtins();
+    /// // helper 100: work in proportion to r1
+    /// helpers.register(100, "work", |ctx: &mut HelperContext<'_>, args: [u64; 5]| {
+    ///     ctx.charge(args[0])?;
+    ///     Ok(0)
+    /// });
+    /// let code = assemble_bytes("mov %r1, 50\ncall 100\nexit").unwrap();
+    /// let program = LoadedProgram::load(&code, ProgramOptions { helpers, ..Default::default() }).unwrap();
+    /// let mut ctx = RunContext::new().with_budget(100);
+    /// assert_eq!(program.run_with(&mut [], &mut ctx).unwrap().insns, 3);
+    /// let mut ctx = RunContext::new().with_budget(40);
+    /// assert_eq!(
+    ///     program.run_with(&mut [], &mut ctx).unwrap_err(),
+    ///     RunError::BudgetExhausted { pc: 1, budget: 40 }
+    /// );
+    /// ```
+    pub fn charge(&mut self, units: u64) -> Result<(), HelperError> {
+        if self.charged == EXHAUSTED || units > self.budget_left() {
+            self.charged = EXHAUSTED;
+            return Err(HelperError::BudgetExhausted);
+        }
+        self.charged += units;
+        Ok(())
+    }
+
+    /// Budget units the helper may still charge.
+    pub fn budget_left(&self) -> u64 {
+        if self.charged == EXHAUSTED {
+            return 0;
+        }
+        let used = self.spent.used(self.program) + self.charged;
+        self.run.insn_budget.saturating_sub(used)
+    }
+
     /// Copies `out.len()` bytes of program memory at `addr` into `out`.
     pub fn read(&self, addr: u64, out: &mut [u8]) -> Result<(), HelperError> {
         self.space
@@ -176,12 +269,6 @@ impl HelperContext<'_> {
                 size: data.len() as u64,
                 access: Access::Write,
             })
-    }
-
-    /// The map a register value produced by `lddw rX, map` stands for.
-    pub fn map(&self, handle: u64) -> Option<(usize, &ArrayMap)> {
-        let index = usize::try_from(handle.checked_sub(MAP_HANDLE_BASE)?).ok()?;
-        self.maps.get(index).map(|m| (index, m))
     }
 
     /// The next value of the run's pseudo-random generator (xorshift64*).
@@ -217,6 +304,11 @@ fn errno_result(result: Result<(), MapError>) -> u64 {
 
 const EINVAL: u64 = (-22i64) as u64;
 
+/// Budget units for copying or formatting `bytes` bytes: one per 8, rounded up.
+fn units_for(bytes: usize) -> u64 {
+    bytes.div_ceil(8) as u64
+}
+
 /// Helper 1 through the generic path (used by `callx`; `call 1` has its own op).
 fn map_lookup_elem(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, HelperError> {
     let Some((index, map)) = ctx.map(args[0]) else {
@@ -238,6 +330,7 @@ fn map_update_elem(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, H
     };
     let key = ctx.read_key(map, args[1])?;
     let size = map.def().value_size as usize;
+    ctx.charge(units_for(size))?;
     let mut small = [0u8; 256];
     let mut large = Vec::new();
     let value = if size <= small.len() {
@@ -276,6 +369,7 @@ fn trace_printk(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, Help
     if size == 0 || size > MAX_TRACE_FORMAT {
         return Ok(EINVAL);
     }
+    ctx.charge(units_for(size as usize))?;
     let mut fmt = vec![0u8; size as usize];
     ctx.read(args[0], &mut fmt)?;
     let Some(nul) = fmt.iter().position(|&b| b == 0) else {
@@ -285,6 +379,7 @@ fn trace_printk(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, Help
     let Some(line) = format_trace(ctx, &fmt, [args[2], args[3], args[4]]) else {
         return Ok(EINVAL);
     };
+    ctx.charge(units_for(line.len()))?;
     let len = line.len() as u64;
     let line = line.strip_suffix('\n').unwrap_or(&line).to_string();
     ctx.trace(line);

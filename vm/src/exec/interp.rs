@@ -1,15 +1,38 @@
 //! The interpreter loop: one flat dispatch per op over the translated program.
+//!
+//! # The instruction budget
+//!
+//! A run executes at most `insn_budget` instructions (an `lddw` counts once,
+//! a fused op its parts), plus the units helpers charge
+//! ([`HelperContext::charge`]); when the next instruction would exceed it, the
+//! run stops with [`RunError::BudgetExhausted`] naming that instruction's
+//! slot, having executed exactly the budget.
+//!
+//! Counting stays per straight-line run, not per instruction. Compaction
+//! gives every op the weight of the straight-line run that starts at it
+//! (ops up to the next jump, call or exit, through branches not taken:
+//! `run_weight`). Control enters a run at the start, at a taken jump or
+//! branch, at a callee's first op, at a return, and after a helper that
+//! charged; there the fast loop checks that the whole run fits in what is
+//! left. If it does, nothing is checked until the next entry: whatever path
+//! the run takes, it executes at most that weight. If it does not, the run
+//! continues in the exact instance of the same loop (`EXACT = true`), which
+//! checks before every op and, when only some parts of a fused op fit,
+//! executes those parts alone. A compiled tier would do the same: check the
+//! run weight at every block entry, and hand over to the exact interpreter
+//! (at that op, with its registers and frames) when it fails.
 
 use tinybpf_maps::shared_mem;
 
-use crate::ProgramKind;
 use crate::error::{Access, HelperError, RunError};
+use crate::exec::atomic::atomic_rmw;
+use crate::exec::budget::exhaust;
+use crate::exec::call::{Spent, call_helper};
 use crate::exec::context::{RunContext, RunOutcome};
-use crate::exec::helpers::{Helper, HelperContext};
 use crate::exec::memory::{
-    AddressSpace, CONTEXT_START, FRAME_SIZE, INPUT_START, MAP_HANDLE_BASE, MAX_FRAMES,
-    MAX_INPUT_LEN, Region, STACK_SIZE, STACK_START, XDP_MD_SIZE, frame_pointer, map_value_start,
+    AddressSpace, FRAME_SIZE, MAP_HANDLE_BASE, MAX_FRAMES, frame_pointer, map_value_start,
 };
+use crate::ir::alu;
 use crate::ir::op::{AtomicOp, Op};
 use crate::program::LoadedProgram;
 
@@ -27,90 +50,38 @@ pub(crate) struct MapShape {
     pub elem_size: u64,
 }
 
-/// Runs `program` over `input`.
-pub(crate) fn execute(
-    program: &LoadedProgram,
-    input: &mut [u8],
-    ctx: &mut RunContext,
-) -> Result<RunOutcome, RunError> {
-    if input.len() > MAX_INPUT_LEN {
-        return Err(RunError::InputTooLarge {
-            len: input.len(),
-            limit: MAX_INPUT_LEN,
-        });
-    }
-    let input_len = input.len() as u64;
-    let mut stack = [0u64; STACK_SIZE / 8];
-    let stack_host = stack.as_mut_ptr().cast::<u8>();
-    let mut xdp_md = [0u8; XDP_MD_SIZE];
-    let mut regs = [0u64; 16];
-    let input_region = Region {
-        start: INPUT_START,
-        len: input_len,
-        host: input.as_mut_ptr(),
-        writable: true,
-    };
-    let context_region = match program.kind() {
-        ProgramKind::Memory => {
-            regs[1] = INPUT_START;
-            regs[2] = input_len;
-            Region::EMPTY
-        }
-        ProgramKind::Xdp => {
-            // MAX_INPUT_LEN keeps INPUT_START + len below 4 GiB.
-            let data = INPUT_START as u32;
-            let data_end = (INPUT_START + input_len) as u32;
-            let fields = [data, data_end, data, 1, 0, 0];
-            for (chunk, field) in xdp_md.chunks_exact_mut(4).zip(fields) {
-                chunk.copy_from_slice(&field.to_le_bytes());
-            }
-            regs[1] = CONTEXT_START;
-            Region {
-                start: CONTEXT_START,
-                len: XDP_MD_SIZE as u64,
-                host: xdp_md.as_mut_ptr(),
-                writable: false,
-            }
-        }
-    };
-    let space = AddressSpace {
-        run: [
-            input_region,
-            context_region,
-            Region {
-                start: STACK_START,
-                len: STACK_SIZE as u64,
-                host: stack_host,
-                writable: true,
-            },
-        ],
-        maps: program.map_regions(),
-    };
-    regs[10] = frame_pointer(0);
-    interpret(program, &space, stack_host, &mut regs, ctx)
+/// Where a run is, besides its registers and memory: what one instance of
+/// the loop hands the other.
+#[derive(Clone, Copy)]
+pub(crate) struct Resume {
+    /// The next op.
+    pc: usize,
+    /// Instructions counted up to `segment`, plus helper units charged
+    /// (`RunContext::charged`).
+    count: u64,
+    /// The op the current straight-line stretch started at.
+    segment: usize,
+    /// Nested local calls.
+    depth: usize,
+    /// Byte index in the stack buffer of the current frame's r10.
+    frame_top: usize,
+    /// The callers' saved state.
+    frames: [Frame; MAX_FRAMES],
 }
 
-/// Calls a helper with r1..r5; its fault becomes the run's error at `pc`.
-/// Kept out of line so the interpreter loop stays small.
-#[inline(never)]
-fn call_helper(
-    program: &LoadedProgram,
-    helper: &Helper,
-    space: &AddressSpace<'_>,
-    ctx: &mut RunContext,
-    args: [u64; 5],
-    pc: usize,
-) -> Result<u64, RunError> {
-    let mut hctx = HelperContext {
-        space,
-        maps: program.maps(),
-        run: ctx,
-    };
-    (helper.func)(&mut hctx, args).map_err(|source| RunError::Helper {
-        pc,
-        id: helper.id,
-        source,
-    })
+impl Resume {
+    /// A run's start: op 0, the outermost frame at the top of a stack buffer
+    /// of `stack_len` bytes.
+    pub(crate) fn start(stack_len: usize) -> Resume {
+        Resume {
+            pc: 0,
+            count: 0,
+            segment: 0,
+            depth: 0,
+            frame_top: stack_len,
+            frames: [Frame::default(); MAX_FRAMES],
+        }
+    }
 }
 
 #[cold]
@@ -144,38 +115,55 @@ fn idx(r: u8) -> usize {
     usize::from(r) & 15
 }
 
-/// The interpreter loop.
+/// The interpreter loop, from `start`. `EXACT`: check the budget before
+/// every op (see the module doc); otherwise at every entry to a straight-line
+/// run, handing over to the exact instance when the run does not fit.
 #[allow(clippy::too_many_lines)]
-fn interpret(
+pub(crate) fn interpret<const EXACT: bool>(
     program: &LoadedProgram,
     space: &AddressSpace<'_>,
     stack_host: *mut u8,
     regs: &mut [u64; 16],
     ctx: &mut RunContext,
+    start: Resume,
 ) -> Result<RunOutcome, RunError> {
     let ops = program.ops();
     let at = |index: usize| program.origin(index);
     let budget = ctx.insn_budget;
-    let mut pc: usize = 0;
-    let mut count: u64 = 0;
-    let mut depth: usize = 0;
-    // Byte index in the stack buffer of the current frame's r10.
-    let mut frame_top: usize = STACK_SIZE;
-    let mut frames = [Frame::default(); MAX_FRAMES];
+    let Resume {
+        mut pc,
+        mut count,
+        mut segment,
+        mut depth,
+        mut frame_top,
+        mut frames,
+    } = start;
 
     macro_rules! r {
         ($i:expr) => {
             regs[idx($i)]
         };
     }
-    // Instructions are counted per straight-line segment: when control
+    // Instructions are counted per straight-line stretch: when control
     // leaves one (a taken jump, a call, an exit), the weights of the ops from
     // its start to here are added at once from the prefix sums.
-    let prefix = program.weight_prefix();
-    let mut segment: usize = 0;
+    let counts = program.counts();
     macro_rules! settle {
         () => {
-            count += prefix[pc] - prefix[segment]
+            count += counts[pc].prefix - counts[segment].prefix
+        };
+    }
+    // Budgets past 2^63 cannot run out in any run's lifetime; capping them
+    // keeps `count + run_weight` below u64::MAX (`count <= budget` always).
+    let cap = budget.min(u64::MAX >> 1);
+    // Control enters the run at `pc` (settled: `segment == pc`): the fast
+    // loop goes on only if the whole run fits in the budget; otherwise it
+    // leaves for the exact instance (one shared exit, after the loop).
+    macro_rules! enter {
+        () => {
+            if !EXACT && count + counts[pc].run > cap {
+                break;
+            }
         };
     }
     macro_rules! jump_if {
@@ -184,9 +172,31 @@ fn interpret(
                 settle!();
                 pc = $target as usize;
                 segment = pc;
-                if count > budget {
-                    return Err(RunError::BudgetExhausted { pc: at(pc), budget });
-                }
+                enter!();
+            }
+        };
+    }
+    // A helper charged budget units: they count, and the rest of the run
+    // must still fit.
+    macro_rules! charge {
+        () => {
+            let units = ctx.pending_charge;
+            if units != 0 {
+                ctx.pending_charge = 0;
+                count += units;
+                settle!();
+                segment = pc;
+                enter!();
+            }
+        };
+    }
+    // What the run has used so far, for a helper call.
+    macro_rules! spent {
+        () => {
+            Spent {
+                count,
+                segment,
+                next: pc,
             }
         };
     }
@@ -210,8 +220,11 @@ fn interpret(
     // Accesses proven inside the current frame at load time.
     macro_rules! stack_ptr {
         ($off:expr) => {
-            // frame_top is in [FRAME_SIZE, STACK_SIZE] and the translator proved
-            // -FRAME_SIZE <= off and off + width <= 0, so the access lies in the buffer.
+            // frame_top is STACK_SIZE - depth * FRAME_SIZE and the translator
+            // proved -FRAME_SIZE <= off and off + width <= 0, so the access
+            // lies in the buffer; the verifier checked that no op reaches
+            // below the frame extent, whose bytes `run::execute` zeroed, so
+            // the bytes are initialised.
             stack_host
                 .wrapping_add(frame_top)
                 .wrapping_offset($off as isize)
@@ -259,7 +272,17 @@ fn interpret(
         }};
     }
 
+    if !EXACT && count + counts[pc].run > cap {
+        return exact(program, space, stack_host, regs, ctx, start);
+    }
     loop {
+        if EXACT {
+            let done = count + (counts[pc].prefix - counts[segment].prefix);
+            let weight = counts[pc + 1].prefix - counts[pc].prefix;
+            if done.saturating_add(weight) > budget {
+                return Err(exhaust(program, regs, pc, budget - done, budget));
+            }
+        }
         // SAFETY: pc is always a valid index: it starts at 0 (programs are
         // non-empty), every jump and call target was checked to be inside the
         // program, a return goes back to the slot after a call (which is not
@@ -268,92 +291,68 @@ fn interpret(
         let op = unsafe { *ops.get_unchecked(pc) };
         pc += 1;
         match op {
-            Op::Add64Imm { dst, imm } => r!(dst) = r!(dst).wrapping_add(imm),
-            Op::Sub64Imm { dst, imm } => r!(dst) = r!(dst).wrapping_sub(imm),
-            Op::Mul64Imm { dst, imm } => r!(dst) = r!(dst).wrapping_mul(imm),
-            Op::Div64Imm { dst, imm } => r!(dst) = r!(dst).checked_div(imm).unwrap_or(0),
-            Op::SDiv64Imm { dst, imm } => r!(dst) = sdiv64(r!(dst), imm),
-            Op::Mod64Imm { dst, imm } => r!(dst) = umod64(r!(dst), imm),
-            Op::SMod64Imm { dst, imm } => r!(dst) = smod64(r!(dst), imm),
-            Op::Or64Imm { dst, imm } => r!(dst) |= imm,
-            Op::And64Imm { dst, imm } => r!(dst) &= imm,
-            Op::Lsh64Imm { dst, imm } => r!(dst) <<= imm,
-            Op::Rsh64Imm { dst, imm } => r!(dst) >>= imm,
-            Op::Arsh64Imm { dst, imm } => r!(dst) = ((r!(dst) as i64) >> imm) as u64,
-            Op::Xor64Imm { dst, imm } => r!(dst) ^= imm,
+            Op::Add64Imm { dst, imm } => r!(dst) = alu::add64(r!(dst), imm),
+            Op::Sub64Imm { dst, imm } => r!(dst) = alu::sub64(r!(dst), imm),
+            Op::Mul64Imm { dst, imm } => r!(dst) = alu::mul64(r!(dst), imm),
+            Op::Div64Imm { dst, imm } => r!(dst) = alu::div64(r!(dst), imm),
+            Op::SDiv64Imm { dst, imm } => r!(dst) = alu::sdiv64(r!(dst), imm),
+            Op::Mod64Imm { dst, imm } => r!(dst) = alu::mod64(r!(dst), imm),
+            Op::SMod64Imm { dst, imm } => r!(dst) = alu::smod64(r!(dst), imm),
+            Op::Or64Imm { dst, imm } => r!(dst) = alu::or64(r!(dst), imm),
+            Op::And64Imm { dst, imm } => r!(dst) = alu::and64(r!(dst), imm),
+            Op::Lsh64Imm { dst, imm } => r!(dst) = alu::lsh64(r!(dst), imm),
+            Op::Rsh64Imm { dst, imm } => r!(dst) = alu::rsh64(r!(dst), imm),
+            Op::Arsh64Imm { dst, imm } => r!(dst) = alu::arsh64(r!(dst), imm),
+            Op::Xor64Imm { dst, imm } => r!(dst) = alu::xor64(r!(dst), imm),
             Op::Mov64Imm { dst, imm } => r!(dst) = imm,
-            Op::Add64Reg { dst, src } => r!(dst) = r!(dst).wrapping_add(r!(src)),
-            Op::Sub64Reg { dst, src } => r!(dst) = r!(dst).wrapping_sub(r!(src)),
-            Op::Mul64Reg { dst, src } => r!(dst) = r!(dst).wrapping_mul(r!(src)),
-            Op::Div64Reg { dst, src } => r!(dst) = r!(dst).checked_div(r!(src)).unwrap_or(0),
-            Op::SDiv64Reg { dst, src } => r!(dst) = sdiv64(r!(dst), r!(src)),
-            Op::Mod64Reg { dst, src } => r!(dst) = umod64(r!(dst), r!(src)),
-            Op::SMod64Reg { dst, src } => r!(dst) = smod64(r!(dst), r!(src)),
-            Op::Or64Reg { dst, src } => r!(dst) |= r!(src),
-            Op::And64Reg { dst, src } => r!(dst) &= r!(src),
-            Op::Lsh64Reg { dst, src } => r!(dst) <<= r!(src) & 63,
-            Op::Rsh64Reg { dst, src } => r!(dst) >>= r!(src) & 63,
-            Op::Arsh64Reg { dst, src } => {
-                r!(dst) = ((r!(dst) as i64) >> (r!(src) & 63)) as u64;
-            }
-            Op::Xor64Reg { dst, src } => r!(dst) ^= r!(src),
+            Op::Add64Reg { dst, src } => r!(dst) = alu::add64(r!(dst), r!(src)),
+            Op::Sub64Reg { dst, src } => r!(dst) = alu::sub64(r!(dst), r!(src)),
+            Op::Mul64Reg { dst, src } => r!(dst) = alu::mul64(r!(dst), r!(src)),
+            Op::Div64Reg { dst, src } => r!(dst) = alu::div64(r!(dst), r!(src)),
+            Op::SDiv64Reg { dst, src } => r!(dst) = alu::sdiv64(r!(dst), r!(src)),
+            Op::Mod64Reg { dst, src } => r!(dst) = alu::mod64(r!(dst), r!(src)),
+            Op::SMod64Reg { dst, src } => r!(dst) = alu::smod64(r!(dst), r!(src)),
+            Op::Or64Reg { dst, src } => r!(dst) = alu::or64(r!(dst), r!(src)),
+            Op::And64Reg { dst, src } => r!(dst) = alu::and64(r!(dst), r!(src)),
+            Op::Lsh64Reg { dst, src } => r!(dst) = alu::lsh64(r!(dst), r!(src)),
+            Op::Rsh64Reg { dst, src } => r!(dst) = alu::rsh64(r!(dst), r!(src)),
+            Op::Arsh64Reg { dst, src } => r!(dst) = alu::arsh64(r!(dst), r!(src)),
+            Op::Xor64Reg { dst, src } => r!(dst) = alu::xor64(r!(dst), r!(src)),
             Op::Mov64Reg { dst, src } => r!(dst) = r!(src),
-            Op::MovSx64 { dst, src, bits } => r!(dst) = sign_extend(r!(src), bits),
-            Op::Neg64 { dst } => r!(dst) = r!(dst).wrapping_neg(),
-            Op::Add32Imm { dst, imm } => r!(dst) = u64::from((r!(dst) as u32).wrapping_add(imm)),
-            Op::Sub32Imm { dst, imm } => r!(dst) = u64::from((r!(dst) as u32).wrapping_sub(imm)),
-            Op::Mul32Imm { dst, imm } => r!(dst) = u64::from((r!(dst) as u32).wrapping_mul(imm)),
-            Op::Div32Imm { dst, imm } => r!(dst) = u64::from(udiv32(r!(dst) as u32, imm)),
-            Op::SDiv32Imm { dst, imm } => r!(dst) = u64::from(sdiv32(r!(dst) as u32, imm)),
-            Op::Mod32Imm { dst, imm } => r!(dst) = u64::from(umod32(r!(dst) as u32, imm)),
-            Op::SMod32Imm { dst, imm } => r!(dst) = u64::from(smod32(r!(dst) as u32, imm)),
-            Op::Or32Imm { dst, imm } => r!(dst) = u64::from(r!(dst) as u32 | imm),
-            Op::And32Imm { dst, imm } => r!(dst) = u64::from(r!(dst) as u32 & imm),
-            Op::Lsh32Imm { dst, imm } => r!(dst) = u64::from((r!(dst) as u32) << imm),
-            Op::Rsh32Imm { dst, imm } => r!(dst) = u64::from((r!(dst) as u32) >> imm),
-            Op::Arsh32Imm { dst, imm } => r!(dst) = u64::from(((r!(dst) as i32) >> imm) as u32),
-            Op::Xor32Imm { dst, imm } => r!(dst) = u64::from(r!(dst) as u32 ^ imm),
+            Op::MovSx64 { dst, src, bits } => r!(dst) = alu::sign_extend(r!(src), bits),
+            Op::Neg64 { dst } => r!(dst) = alu::neg64(r!(dst)),
+            Op::Add32Imm { dst, imm } => r!(dst) = alu::add32(r!(dst), u64::from(imm)),
+            Op::Sub32Imm { dst, imm } => r!(dst) = alu::sub32(r!(dst), u64::from(imm)),
+            Op::Mul32Imm { dst, imm } => r!(dst) = alu::mul32(r!(dst), u64::from(imm)),
+            Op::Div32Imm { dst, imm } => r!(dst) = alu::div32(r!(dst), u64::from(imm)),
+            Op::SDiv32Imm { dst, imm } => r!(dst) = alu::sdiv32(r!(dst), u64::from(imm)),
+            Op::Mod32Imm { dst, imm } => r!(dst) = alu::mod32(r!(dst), u64::from(imm)),
+            Op::SMod32Imm { dst, imm } => r!(dst) = alu::smod32(r!(dst), u64::from(imm)),
+            Op::Or32Imm { dst, imm } => r!(dst) = alu::or32(r!(dst), u64::from(imm)),
+            Op::And32Imm { dst, imm } => r!(dst) = alu::and32(r!(dst), u64::from(imm)),
+            Op::Lsh32Imm { dst, imm } => r!(dst) = alu::lsh32(r!(dst), u64::from(imm)),
+            Op::Rsh32Imm { dst, imm } => r!(dst) = alu::rsh32(r!(dst), u64::from(imm)),
+            Op::Arsh32Imm { dst, imm } => r!(dst) = alu::arsh32(r!(dst), u64::from(imm)),
+            Op::Xor32Imm { dst, imm } => r!(dst) = alu::xor32(r!(dst), u64::from(imm)),
             Op::Mov32Imm { dst, imm } => r!(dst) = u64::from(imm),
-            Op::Add32Reg { dst, src } => {
-                r!(dst) = u64::from((r!(dst) as u32).wrapping_add(r!(src) as u32));
-            }
-            Op::Sub32Reg { dst, src } => {
-                r!(dst) = u64::from((r!(dst) as u32).wrapping_sub(r!(src) as u32));
-            }
-            Op::Mul32Reg { dst, src } => {
-                r!(dst) = u64::from((r!(dst) as u32).wrapping_mul(r!(src) as u32));
-            }
-            Op::Div32Reg { dst, src } => {
-                r!(dst) = u64::from(udiv32(r!(dst) as u32, r!(src) as u32));
-            }
-            Op::SDiv32Reg { dst, src } => {
-                r!(dst) = u64::from(sdiv32(r!(dst) as u32, r!(src) as u32));
-            }
-            Op::Mod32Reg { dst, src } => {
-                r!(dst) = u64::from(umod32(r!(dst) as u32, r!(src) as u32));
-            }
-            Op::SMod32Reg { dst, src } => {
-                r!(dst) = u64::from(smod32(r!(dst) as u32, r!(src) as u32));
-            }
-            Op::Or32Reg { dst, src } => r!(dst) = u64::from((r!(dst) | r!(src)) as u32),
-            Op::And32Reg { dst, src } => r!(dst) = u64::from((r!(dst) & r!(src)) as u32),
-            Op::Lsh32Reg { dst, src } => {
-                r!(dst) = u64::from((r!(dst) as u32) << (r!(src) & 31));
-            }
-            Op::Rsh32Reg { dst, src } => {
-                r!(dst) = u64::from((r!(dst) as u32) >> (r!(src) & 31));
-            }
-            Op::Arsh32Reg { dst, src } => {
-                r!(dst) = u64::from(((r!(dst) as i32) >> (r!(src) & 31)) as u32);
-            }
-            Op::Xor32Reg { dst, src } => r!(dst) = u64::from((r!(dst) ^ r!(src)) as u32),
-            Op::Mov32Reg { dst, src } => r!(dst) = u64::from(r!(src) as u32),
-            Op::MovSx32 { dst, src, bits } => {
-                r!(dst) = u64::from(sign_extend(r!(src), bits) as u32);
-            }
-            Op::Neg32 { dst } => r!(dst) = u64::from((r!(dst) as u32).wrapping_neg()),
-            Op::ToLe { dst, bits } => r!(dst) = truncate(r!(dst), bits),
-            Op::ToBe { dst, bits } | Op::Bswap { dst, bits } => r!(dst) = swap(r!(dst), bits),
+            Op::Add32Reg { dst, src } => r!(dst) = alu::add32(r!(dst), r!(src)),
+            Op::Sub32Reg { dst, src } => r!(dst) = alu::sub32(r!(dst), r!(src)),
+            Op::Mul32Reg { dst, src } => r!(dst) = alu::mul32(r!(dst), r!(src)),
+            Op::Div32Reg { dst, src } => r!(dst) = alu::div32(r!(dst), r!(src)),
+            Op::SDiv32Reg { dst, src } => r!(dst) = alu::sdiv32(r!(dst), r!(src)),
+            Op::Mod32Reg { dst, src } => r!(dst) = alu::mod32(r!(dst), r!(src)),
+            Op::SMod32Reg { dst, src } => r!(dst) = alu::smod32(r!(dst), r!(src)),
+            Op::Or32Reg { dst, src } => r!(dst) = alu::or32(r!(dst), r!(src)),
+            Op::And32Reg { dst, src } => r!(dst) = alu::and32(r!(dst), r!(src)),
+            Op::Lsh32Reg { dst, src } => r!(dst) = alu::lsh32(r!(dst), r!(src)),
+            Op::Rsh32Reg { dst, src } => r!(dst) = alu::rsh32(r!(dst), r!(src)),
+            Op::Arsh32Reg { dst, src } => r!(dst) = alu::arsh32(r!(dst), r!(src)),
+            Op::Xor32Reg { dst, src } => r!(dst) = alu::xor32(r!(dst), r!(src)),
+            Op::Mov32Reg { dst, src } => r!(dst) = alu::mov32(r!(src)),
+            Op::MovSx32 { dst, src, bits } => r!(dst) = alu::sign_extend32(r!(src), bits),
+            Op::Neg32 { dst } => r!(dst) = alu::neg32(r!(dst)),
+            Op::ToLe { dst, bits } => r!(dst) = alu::truncate(r!(dst), bits),
+            Op::ToBe { dst, bits } | Op::Bswap { dst, bits } => r!(dst) = alu::swap(r!(dst), bits),
             Op::LoadImm64 { dst, imm } => r!(dst) = imm,
             // Removed when the program is compacted.
             Op::LddwTail | Op::Nop => debug_assert!(false, "executed a compacted-away op"),
@@ -415,7 +414,9 @@ fn interpret(
                 let Some(host) = space.resolve(addr, size, Access::Write) else {
                     return Err(out_of_bounds(at(pc - 1), addr, size, Access::Write));
                 };
-                let old = atomic_rmw(host, wide, op, r!(src), r!(0));
+                // SAFETY: `resolve` proved `size` bytes at `host` lie in a
+                // live, writable region, only accessed through `shared_mem`.
+                let old = unsafe { atomic_rmw(host, wide, op, r!(src), r!(0)) };
                 match op {
                     AtomicOp::CmpXchg => r!(0) = old,
                     AtomicOp::Xchg
@@ -423,7 +424,10 @@ fn interpret(
                     | AtomicOp::Or { fetch: true }
                     | AtomicOp::And { fetch: true }
                     | AtomicOp::Xor { fetch: true } => r!(src) = old,
-                    _ => {}
+                    AtomicOp::Add { fetch: false }
+                    | AtomicOp::Or { fetch: false }
+                    | AtomicOp::And { fetch: false }
+                    | AtomicOp::Xor { fetch: false } => {}
                 }
             }
 
@@ -511,61 +515,29 @@ fn interpret(
                 jump_if!((r!(dst) as i32) <= r!(src) as i32, target)
             }
 
-            Op::MovAdd64Imm { dst, src, imm } => {
-                r!(dst) = r!(src).wrapping_add(imm);
-            }
-            Op::MovSub64Imm { dst, src, imm } => {
-                r!(dst) = r!(src).wrapping_sub(imm);
-            }
-            Op::MovMul64Imm { dst, src, imm } => {
-                r!(dst) = r!(src).wrapping_mul(imm);
-            }
-            Op::MovAnd64Imm { dst, src, imm } => {
-                r!(dst) = r!(src) & imm;
-            }
-            Op::MovOr64Imm { dst, src, imm } => {
-                r!(dst) = r!(src) | imm;
-            }
-            Op::MovXor64Imm { dst, src, imm } => {
-                r!(dst) = r!(src) ^ imm;
-            }
-            Op::MovLsh64Imm { dst, src, imm } => {
-                r!(dst) = r!(src) << imm;
-            }
-            Op::MovRsh64Imm { dst, src, imm } => {
-                r!(dst) = r!(src) >> imm;
-            }
-            Op::MovArsh64Imm { dst, src, imm } => {
-                r!(dst) = ((r!(src) as i64) >> imm) as u64;
-            }
-            Op::MovAdd64Reg { dst, src, src2 } => {
-                r!(dst) = r!(src).wrapping_add(r!(src2));
-            }
-            Op::MovSub64Reg { dst, src, src2 } => {
-                r!(dst) = r!(src).wrapping_sub(r!(src2));
-            }
-            Op::MovAnd64Reg { dst, src, src2 } => {
-                r!(dst) = r!(src) & r!(src2);
-            }
-            Op::MovOr64Reg { dst, src, src2 } => {
-                r!(dst) = r!(src) | r!(src2);
-            }
-            Op::MovXor64Reg { dst, src, src2 } => {
-                r!(dst) = r!(src) ^ r!(src2);
-            }
-            Op::XorShl64 { dst, src, imm } => {
-                r!(dst) = r!(src) ^ (r!(src) << imm);
-            }
-            Op::XorShr64 { dst, src, imm } => {
-                r!(dst) = r!(src) ^ (r!(src) >> imm);
-            }
+            Op::MovAdd64Imm { dst, src, imm } => r!(dst) = alu::add64(r!(src), imm),
+            Op::MovSub64Imm { dst, src, imm } => r!(dst) = alu::sub64(r!(src), imm),
+            Op::MovMul64Imm { dst, src, imm } => r!(dst) = alu::mul64(r!(src), imm),
+            Op::MovAnd64Imm { dst, src, imm } => r!(dst) = alu::and64(r!(src), imm),
+            Op::MovOr64Imm { dst, src, imm } => r!(dst) = alu::or64(r!(src), imm),
+            Op::MovXor64Imm { dst, src, imm } => r!(dst) = alu::xor64(r!(src), imm),
+            Op::MovLsh64Imm { dst, src, imm } => r!(dst) = alu::lsh64(r!(src), imm),
+            Op::MovRsh64Imm { dst, src, imm } => r!(dst) = alu::rsh64(r!(src), imm),
+            Op::MovArsh64Imm { dst, src, imm } => r!(dst) = alu::arsh64(r!(src), imm),
+            Op::MovAdd64Reg { dst, src, src2 } => r!(dst) = alu::add64(r!(src), r!(src2)),
+            Op::MovSub64Reg { dst, src, src2 } => r!(dst) = alu::sub64(r!(src), r!(src2)),
+            Op::MovAnd64Reg { dst, src, src2 } => r!(dst) = alu::and64(r!(src), r!(src2)),
+            Op::MovOr64Reg { dst, src, src2 } => r!(dst) = alu::or64(r!(src), r!(src2)),
+            Op::MovXor64Reg { dst, src, src2 } => r!(dst) = alu::xor64(r!(src), r!(src2)),
+            Op::XorShl64 { dst, src, imm } => r!(dst) = r!(src) ^ alu::lsh64(r!(src), imm),
+            Op::XorShr64 { dst, src, imm } => r!(dst) = r!(src) ^ alu::rsh64(r!(src), imm),
             Op::AddJeqImm {
                 dst,
                 imm,
                 cmp,
                 target,
             } => {
-                r!(dst) = r!(dst).wrapping_add(imm as i64 as u64);
+                r!(dst) = alu::add64(r!(dst), imm as i64 as u64);
                 jump_if!(r!(dst) == cmp as i64 as u64, target);
             }
             Op::AddJneImm {
@@ -574,7 +546,7 @@ fn interpret(
                 cmp,
                 target,
             } => {
-                r!(dst) = r!(dst).wrapping_add(imm as i64 as u64);
+                r!(dst) = alu::add64(r!(dst), imm as i64 as u64);
                 jump_if!(r!(dst) != cmp as i64 as u64, target);
             }
             Op::AndJeqImm {
@@ -583,7 +555,7 @@ fn interpret(
                 cmp,
                 target,
             } => {
-                r!(dst) &= imm as i64 as u64;
+                r!(dst) = alu::and64(r!(dst), imm as i64 as u64);
                 jump_if!(r!(dst) == cmp as i64 as u64, target);
             }
             Op::AndJneImm {
@@ -592,15 +564,11 @@ fn interpret(
                 cmp,
                 target,
             } => {
-                r!(dst) &= imm as i64 as u64;
+                r!(dst) = alu::and64(r!(dst), imm as i64 as u64);
                 jump_if!(r!(dst) != cmp as i64 as u64, target);
             }
-            Op::Zext32 { dst, src, .. } => {
-                r!(dst) = u64::from(r!(src) as u32);
-            }
-            Op::Sext32 { dst, src, .. } => {
-                r!(dst) = r!(src) as u32 as i32 as u64;
-            }
+            Op::Zext32 { dst, src, .. } => r!(dst) = alu::mov32(r!(src)),
+            Op::Sext32 { dst, src, .. } => r!(dst) = alu::sext32(r!(src)),
 
             Op::DirectLdxB {
                 dst,
@@ -687,7 +655,8 @@ fn interpret(
             Op::CallHelper { slot } => {
                 let helper = &program.helper_table()[slot as usize];
                 let args = [r!(1), r!(2), r!(3), r!(4), r!(5)];
-                r!(0) = call_helper(program, helper, space, ctx, args, at(pc - 1))?;
+                r!(0) = call_helper(program, helper, space, ctx, args, spent!())?;
+                charge!();
             }
             Op::CallReg { reg } => {
                 let id = r!(reg);
@@ -698,7 +667,8 @@ fn interpret(
                     return Err(RunError::UnknownHelper { pc: at(pc - 1), id });
                 };
                 let args = [r!(1), r!(2), r!(3), r!(4), r!(5)];
-                r!(0) = call_helper(program, helper, space, ctx, args, at(pc - 1))?;
+                r!(0) = call_helper(program, helper, space, ctx, args, spent!())?;
+                charge!();
             }
             Op::CallLocal { target } => {
                 if depth + 1 >= MAX_FRAMES {
@@ -717,16 +687,14 @@ fn interpret(
                 settle!();
                 pc = target as usize;
                 segment = pc;
-                if count > budget {
-                    return Err(RunError::BudgetExhausted { pc: at(pc), budget });
-                }
+                enter!();
             }
             Op::Exit => {
                 settle!();
                 if depth == 0 {
                     return Ok(RunOutcome {
                         retval: r!(0),
-                        insns: count,
+                        insns: count - ctx.charged,
                     });
                 }
                 depth -= 1;
@@ -736,9 +704,35 @@ fn interpret(
                 r!(10) = frame_pointer(depth);
                 pc = frame.return_pc;
                 segment = pc;
+                enter!();
             }
         }
     }
+    // Only the fast instance leaves the loop: the run entered at `pc` does
+    // not fit in what is left of the budget.
+    let resume = Resume {
+        pc,
+        count,
+        segment,
+        depth,
+        frame_top,
+        frames,
+    };
+    exact(program, space, stack_host, regs, ctx, resume)
+}
+
+/// Continues a run in the exact instance of the loop.
+#[cold]
+#[inline(never)]
+fn exact(
+    program: &LoadedProgram,
+    space: &AddressSpace<'_>,
+    stack_host: *mut u8,
+    regs: &mut [u64; 16],
+    ctx: &mut RunContext,
+    resume: Resume,
+) -> Result<RunOutcome, RunError> {
+    interpret::<true>(program, space, stack_host, regs, ctx, resume)
 }
 
 #[inline(always)]
@@ -747,133 +741,5 @@ fn element_address(index: usize, shape: MapShape, key: u64) -> u64 {
         map_value_start(index) + key * shape.elem_size
     } else {
         0
-    }
-}
-
-/// Performs an eBPF atomic operation on `width` bytes at `host` and returns the old value.
-fn atomic_rmw(host: *mut u8, wide: bool, op: AtomicOp, operand: u64, expected: u64) -> u64 {
-    let width = if wide { 8 } else { 4 };
-    // SAFETY: `translate` proved `width` bytes at `host` lie in a live,
-    // writable region whose memory is only accessed through `shared_mem`.
-    let atomic = unsafe {
-        match op {
-            AtomicOp::Add { .. } => shared_mem::fetch_add(host, width, operand),
-            AtomicOp::Or { .. } => shared_mem::fetch_or(host, width, operand),
-            AtomicOp::And { .. } => shared_mem::fetch_and(host, width, operand),
-            AtomicOp::Xor { .. } => shared_mem::fetch_xor(host, width, operand),
-            AtomicOp::Xchg => shared_mem::swap(host, width, operand),
-            AtomicOp::CmpXchg => shared_mem::compare_exchange(host, width, expected, operand),
-        }
-    };
-    if let Some(old) = atomic {
-        return old;
-    }
-    // The address is aligned in the VM but not on the host: only the caller's
-    // input buffer can be, and it is exclusively borrowed for the run, so a
-    // plain read-modify-write cannot be observed by anyone else.
-    // SAFETY: as above.
-    let old = unsafe { shared_mem::load(host, width) };
-    let new = rmw_value(op, old, operand, expected, wide);
-    // SAFETY: as above.
-    unsafe { shared_mem::store(host, width, new) };
-    old
-}
-
-/// The value an atomic operation stores, given the old one.
-fn rmw_value(op: AtomicOp, old: u64, operand: u64, expected: u64, wide: bool) -> u64 {
-    let mask = if wide { u64::MAX } else { u64::from(u32::MAX) };
-    let (old, operand, expected) = (old & mask, operand & mask, expected & mask);
-    let new = match op {
-        AtomicOp::Add { .. } => old.wrapping_add(operand),
-        AtomicOp::Or { .. } => old | operand,
-        AtomicOp::And { .. } => old & operand,
-        AtomicOp::Xor { .. } => old ^ operand,
-        AtomicOp::Xchg => operand,
-        AtomicOp::CmpXchg => {
-            if old == expected {
-                operand
-            } else {
-                old
-            }
-        }
-    };
-    new & mask
-}
-
-#[inline(always)]
-fn sign_extend(v: u64, bits: u8) -> u64 {
-    match bits {
-        8 => v as u8 as i8 as u64,
-        16 => v as u16 as i16 as u64,
-        _ => v as u32 as i32 as u64,
-    }
-}
-
-#[inline(always)]
-fn truncate(v: u64, bits: u8) -> u64 {
-    match bits {
-        16 => v & 0xffff,
-        32 => v & 0xffff_ffff,
-        _ => v,
-    }
-}
-
-#[inline(always)]
-fn swap(v: u64, bits: u8) -> u64 {
-    match bits {
-        16 => u64::from((v as u16).swap_bytes()),
-        32 => u64::from((v as u32).swap_bytes()),
-        _ => v.swap_bytes(),
-    }
-}
-
-#[inline(always)]
-fn sdiv64(a: u64, b: u64) -> u64 {
-    if b == 0 {
-        0
-    } else {
-        (a as i64).wrapping_div(b as i64) as u64
-    }
-}
-
-#[inline(always)]
-fn umod64(a: u64, b: u64) -> u64 {
-    if b == 0 { a } else { a % b }
-}
-
-#[inline(always)]
-fn smod64(a: u64, b: u64) -> u64 {
-    if b == 0 {
-        a
-    } else {
-        (a as i64).wrapping_rem(b as i64) as u64
-    }
-}
-
-#[inline(always)]
-fn udiv32(a: u32, b: u32) -> u32 {
-    a.checked_div(b).unwrap_or(0)
-}
-
-#[inline(always)]
-fn sdiv32(a: u32, b: u32) -> u32 {
-    if b == 0 {
-        0
-    } else {
-        (a as i32).wrapping_div(b as i32) as u32
-    }
-}
-
-#[inline(always)]
-fn umod32(a: u32, b: u32) -> u32 {
-    if b == 0 { a } else { a % b }
-}
-
-#[inline(always)]
-fn smod32(a: u32, b: u32) -> u32 {
-    if b == 0 {
-        a
-    } else {
-        (a as i32).wrapping_rem(b as i32) as u32
     }
 }

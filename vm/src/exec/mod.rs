@@ -1,10 +1,15 @@
 //! The runtime: the address space a program sees, the per-run context, the
 //! helpers, and the interpreter loop.
 
+mod atomic;
+mod budget;
+mod call;
 mod context;
 pub mod helpers;
 mod interp;
 pub mod memory;
+mod run;
 
 pub use context::{DEFAULT_INSN_BUDGET, DEFAULT_SEED, RunContext, RunOutcome};
-pub(crate) use interp::{MapShape, execute};
+pub(crate) use interp::MapShape;
+pub(crate) use run::execute;
