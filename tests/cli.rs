@@ -967,7 +967,8 @@ fn an_unchecked_packet_read_faults_at_run_time_on_a_short_packet() {
     let line = fails(&["run", &path, "--program", "unchecked_read"]);
     assert!(
         line.contains("program unchecked_read: instruction 1:")
-            && line.contains("outside the memory the program may read"),
+            && line.contains("runs past the end of the input or packet")
+            && line.contains("check data + 101 <= data_end"),
         "{line}"
     );
     // On 101 bytes or more it runs.
