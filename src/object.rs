@@ -154,6 +154,7 @@ impl Object {
                 maps: maps.iter().map(|m| m.array.clone()).collect(),
                 helpers: options.helpers,
                 inline_lookups: options.inline_lookups,
+                ..ProgramOptions::default()
             },
         )
         .map_err(|source| {

@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
             maps: maps.clone(),
             helpers: deterministic_helpers(),
             inline_lookups: case.inline_lookups,
+            ..ProgramOptions::default()
         },
     );
     let Ok(program) = loaded else { return };

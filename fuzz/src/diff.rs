@@ -92,6 +92,7 @@ fn load(
             maps: maps.to_vec(),
             helpers: deterministic_helpers(),
             inline_lookups: inline,
+            ..ProgramOptions::default()
         },
     )
 }

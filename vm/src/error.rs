@@ -39,6 +39,18 @@ pub enum VerifyError {
         /// Value area length.
         len: usize,
     },
+    /// A pass produced a program that breaks the translated form's invariants
+    /// (see `passes::verify`): a bug in tinybpf. The program is refused,
+    /// never run.
+    #[error("internal error: after {pass}, op {index}: {problem}")]
+    Internal {
+        /// The pass that produced the program.
+        pass: &'static str,
+        /// The op (per-slot or final index).
+        index: usize,
+        /// What is wrong.
+        problem: String,
+    },
     /// One instruction is invalid.
     #[error("instruction {pc}: {kind}")]
     Invalid {

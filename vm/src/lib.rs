@@ -33,6 +33,7 @@
 //! assert_eq!(program.run(&mut []).unwrap().retval, 55);
 //! ```
 #![warn(missing_docs)]
+#![deny(clippy::wildcard_enum_match_arm)]
 
 pub mod error;
 pub mod exec;
@@ -44,8 +45,10 @@ mod program;
 pub use error::{Access, HelperError, InvalidInsn, RunError, VerifyError};
 pub use exec::helpers::{Helper, HelperContext, Helpers};
 pub use exec::{DEFAULT_INSN_BUDGET, RunContext, RunOutcome};
+pub use passes::lookup::{RewriteKind, RewriteSite};
+pub use passes::pipeline::Passes;
 pub use passes::translate::MAX_INSNS;
-pub use program::{LoadedProgram, MAX_MAPS, ProgramOptions, RewriteKind, RewriteSite};
+pub use program::{LoadedProgram, MAX_MAPS, ProgramOptions};
 
 /// How a program receives its input, chosen by the loader from the section name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

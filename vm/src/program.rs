@@ -10,11 +10,8 @@ use crate::exec::memory::{Region, map_value_start};
 use crate::exec::{MapShape, RunContext, RunOutcome, execute};
 use crate::ir::op::Op;
 use crate::isa::insn::{Insn, decode_all};
-use crate::passes::compact::{compact, jump_target};
-use crate::passes::const_addr::resolve_constant_addresses;
-use crate::passes::liveness::{eliminate_dead_code, eliminate_dead_stack_stores};
-use crate::passes::lookup::{LookupRewrite, plan_lookup_rewrites_for};
-use crate::passes::translate::translate;
+use crate::passes::lookup::RewriteSite;
+use crate::passes::pipeline::{Env, Passes, build};
 
 /// Most maps one program may use (the kernel's `MAX_USED_MAPS`).
 pub const MAX_MAPS: usize = 64;
@@ -34,6 +31,9 @@ pub struct ProgramOptions {
     /// specialised path. Off: every `call 1` is an ordinary helper call.
     /// On by default.
     pub inline_lookups: bool,
+    /// Which optimising passes run (all by default; see
+    /// [`crate::passes::pipeline`]).
+    pub passes: Passes,
 }
 
 impl Default for ProgramOptions {
@@ -43,6 +43,7 @@ impl Default for ProgramOptions {
             maps: Vec::new(),
             helpers: Helpers::with_builtins(),
             inline_lookups: true,
+            passes: Passes::default(),
         }
     }
 }
@@ -91,6 +92,7 @@ impl LoadedProgram {
             maps,
             helpers,
             inline_lookups,
+            passes,
         } = options;
         if maps.len() > MAX_MAPS {
             return Err(VerifyError::TooManyMaps {
@@ -116,46 +118,26 @@ impl LoadedProgram {
                 elem_size: map.elem_size() as u64,
             });
         }
-        let mut translation = translate(insns, &maps, &helpers, inline_lookups)?;
-        let rewrites = if inline_lookups {
-            apply_rewrites(
-                &mut translation.ops,
-                &plan_lookup_rewrites_for(insns, &maps, &helpers),
-                &shapes,
-            )
-        } else {
-            Vec::new()
+        let env = Env {
+            insns,
+            maps: &maps,
+            regions: &map_regions,
+            shapes: &shapes,
+            registry: &helpers,
         };
-        let before: Vec<bool> = translation.ops.iter().map(|op| *op == Op::Nop).collect();
-        eliminate_dead_code(&mut translation.ops);
-        if eliminate_dead_stack_stores(&mut translation.ops) > 0 {
-            eliminate_dead_code(&mut translation.ops);
-        }
-        if resolve_constant_addresses(&mut translation.ops, &map_regions) > 0 {
-            // Accesses that became direct no longer read their base register.
-            eliminate_dead_code(&mut translation.ops);
-        }
-        let eliminated: Vec<usize> = translation
-            .ops
-            .iter()
-            .zip(&before)
-            .enumerate()
-            .filter(|(_, (op, was_nop))| **op == Op::Nop && !**was_nop)
-            .map(|(slot, _)| slot)
-            .collect();
-        let compacted = compact(&translation.ops);
+        let built = build(&env, passes, inline_lookups)?;
         Ok(LoadedProgram {
             insns: insns.into(),
-            ops: compacted.ops.into(),
-            origin: compacted.origin.into(),
-            weight_prefix: compacted.weight_prefix.into(),
-            rewrites: rewrites.into(),
-            eliminated: eliminated.into(),
+            ops: built.ops.into(),
+            origin: built.origin.into(),
+            weight_prefix: built.weight_prefix.into(),
+            rewrites: built.rewrites.into(),
+            eliminated: built.eliminated.into(),
             kind,
             maps: maps.into(),
             map_regions: map_regions.into(),
             shapes: shapes.into(),
-            helper_table: translation.helpers.into(),
+            helper_table: built.helpers.into(),
             registry: helpers,
         })
     }
@@ -238,108 +220,4 @@ impl LoadedProgram {
         let index = usize::try_from(index).ok()?;
         self.shapes.get(index).map(|s| (index, *s))
     }
-}
-
-/// One instruction the lookup rewrite changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RewriteSite {
-    /// Slot of the instruction in the original program.
-    pub pc: usize,
-    /// What it became.
-    pub kind: RewriteKind,
-}
-
-/// What a rewritten instruction became.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RewriteKind {
-    /// `call 1` with a constant in-range key: `r0 = address of element key of map`.
-    ConstKey {
-        /// Map index.
-        map: usize,
-        /// The key.
-        key: u32,
-    },
-    /// `call 1` with a constant key past the end: `r0 = 0`.
-    ConstKeyMissing {
-        /// Map index.
-        map: usize,
-        /// The key.
-        key: u32,
-    },
-    /// `call 1` with a run-time key: bounds check and arithmetic, no helper call.
-    RuntimeKey {
-        /// Map index.
-        map: usize,
-    },
-    /// A NULL test of a proven non-NULL element pointer: removed.
-    NullTestRemoved,
-    /// A NULL test of a proven non-NULL element pointer: now an unconditional jump.
-    NullTestAlwaysTaken,
-}
-
-/// Applies the analysis' findings to the per-slot ops; returns what changed.
-fn apply_rewrites(ops: &mut [Op], plan: &[LookupRewrite], shapes: &[MapShape]) -> Vec<RewriteSite> {
-    let mut sites = Vec::new();
-    for rewrite in plan {
-        let (pc, new_op, kind) = match *rewrite {
-            LookupRewrite::ConstKey { pc, map, key } => {
-                let Some(shape) = shapes.get(map) else {
-                    continue;
-                };
-                if u64::from(key) < shape.max_entries {
-                    let imm = map_value_start(map) + u64::from(key) * shape.elem_size;
-                    (
-                        pc,
-                        Op::LookupConst { imm },
-                        RewriteKind::ConstKey { map, key },
-                    )
-                } else {
-                    let kind = RewriteKind::ConstKeyMissing { map, key };
-                    (pc, Op::LookupConst { imm: 0 }, kind)
-                }
-            }
-            LookupRewrite::RuntimeKey { pc, map } => {
-                let Ok(index) = u16::try_from(map) else {
-                    continue;
-                };
-                if map >= shapes.len() {
-                    continue;
-                }
-                (
-                    pc,
-                    Op::LookupInline { map: index },
-                    RewriteKind::RuntimeKey { map },
-                )
-            }
-            LookupRewrite::NullTestDecided { pc, taken } => {
-                let Some(op) = ops.get(pc) else { continue };
-                let Some(target) = jump_target(op) else {
-                    continue;
-                };
-                if taken {
-                    (pc, Op::Ja { target }, RewriteKind::NullTestAlwaysTaken)
-                } else {
-                    (pc, Op::Nop, RewriteKind::NullTestRemoved)
-                }
-            }
-        };
-        let Some(slot) = ops.get_mut(pc) else {
-            continue;
-        };
-        let expected = match kind {
-            RewriteKind::NullTestRemoved | RewriteKind::NullTestAlwaysTaken => matches!(
-                slot,
-                Op::JeqImm { imm: 0, .. }
-                    | Op::JneImm { imm: 0, .. }
-                    | Op::Jeq32Imm { imm: 0, .. }
-                    | Op::Jne32Imm { imm: 0, .. }
-            ),
-            _ => *slot == Op::MapLookup,
-        };
-        if expected {
-            *slot = new_op;
-            sites.push(RewriteSite { pc, kind });
-        }
-    }
-    sites
 }

@@ -10,6 +10,7 @@ use crate::exec::memory::{
     AddressSpace, CONTEXT_START, FRAME_SIZE, INPUT_START, MAP_HANDLE_BASE, MAX_FRAMES,
     MAX_INPUT_LEN, Region, STACK_SIZE, STACK_START, XDP_MD_SIZE, frame_pointer, map_value_start,
 };
+use crate::ir::alu;
 use crate::ir::op::{AtomicOp, Op};
 use crate::program::LoadedProgram;
 
@@ -268,92 +269,68 @@ fn interpret(
         let op = unsafe { *ops.get_unchecked(pc) };
         pc += 1;
         match op {
-            Op::Add64Imm { dst, imm } => r!(dst) = r!(dst).wrapping_add(imm),
-            Op::Sub64Imm { dst, imm } => r!(dst) = r!(dst).wrapping_sub(imm),
-            Op::Mul64Imm { dst, imm } => r!(dst) = r!(dst).wrapping_mul(imm),
-            Op::Div64Imm { dst, imm } => r!(dst) = r!(dst).checked_div(imm).unwrap_or(0),
-            Op::SDiv64Imm { dst, imm } => r!(dst) = sdiv64(r!(dst), imm),
-            Op::Mod64Imm { dst, imm } => r!(dst) = umod64(r!(dst), imm),
-            Op::SMod64Imm { dst, imm } => r!(dst) = smod64(r!(dst), imm),
-            Op::Or64Imm { dst, imm } => r!(dst) |= imm,
-            Op::And64Imm { dst, imm } => r!(dst) &= imm,
-            Op::Lsh64Imm { dst, imm } => r!(dst) <<= imm,
-            Op::Rsh64Imm { dst, imm } => r!(dst) >>= imm,
-            Op::Arsh64Imm { dst, imm } => r!(dst) = ((r!(dst) as i64) >> imm) as u64,
-            Op::Xor64Imm { dst, imm } => r!(dst) ^= imm,
+            Op::Add64Imm { dst, imm } => r!(dst) = alu::add64(r!(dst), imm),
+            Op::Sub64Imm { dst, imm } => r!(dst) = alu::sub64(r!(dst), imm),
+            Op::Mul64Imm { dst, imm } => r!(dst) = alu::mul64(r!(dst), imm),
+            Op::Div64Imm { dst, imm } => r!(dst) = alu::div64(r!(dst), imm),
+            Op::SDiv64Imm { dst, imm } => r!(dst) = alu::sdiv64(r!(dst), imm),
+            Op::Mod64Imm { dst, imm } => r!(dst) = alu::mod64(r!(dst), imm),
+            Op::SMod64Imm { dst, imm } => r!(dst) = alu::smod64(r!(dst), imm),
+            Op::Or64Imm { dst, imm } => r!(dst) = alu::or64(r!(dst), imm),
+            Op::And64Imm { dst, imm } => r!(dst) = alu::and64(r!(dst), imm),
+            Op::Lsh64Imm { dst, imm } => r!(dst) = alu::lsh64(r!(dst), imm),
+            Op::Rsh64Imm { dst, imm } => r!(dst) = alu::rsh64(r!(dst), imm),
+            Op::Arsh64Imm { dst, imm } => r!(dst) = alu::arsh64(r!(dst), imm),
+            Op::Xor64Imm { dst, imm } => r!(dst) = alu::xor64(r!(dst), imm),
             Op::Mov64Imm { dst, imm } => r!(dst) = imm,
-            Op::Add64Reg { dst, src } => r!(dst) = r!(dst).wrapping_add(r!(src)),
-            Op::Sub64Reg { dst, src } => r!(dst) = r!(dst).wrapping_sub(r!(src)),
-            Op::Mul64Reg { dst, src } => r!(dst) = r!(dst).wrapping_mul(r!(src)),
-            Op::Div64Reg { dst, src } => r!(dst) = r!(dst).checked_div(r!(src)).unwrap_or(0),
-            Op::SDiv64Reg { dst, src } => r!(dst) = sdiv64(r!(dst), r!(src)),
-            Op::Mod64Reg { dst, src } => r!(dst) = umod64(r!(dst), r!(src)),
-            Op::SMod64Reg { dst, src } => r!(dst) = smod64(r!(dst), r!(src)),
-            Op::Or64Reg { dst, src } => r!(dst) |= r!(src),
-            Op::And64Reg { dst, src } => r!(dst) &= r!(src),
-            Op::Lsh64Reg { dst, src } => r!(dst) <<= r!(src) & 63,
-            Op::Rsh64Reg { dst, src } => r!(dst) >>= r!(src) & 63,
-            Op::Arsh64Reg { dst, src } => {
-                r!(dst) = ((r!(dst) as i64) >> (r!(src) & 63)) as u64;
-            }
-            Op::Xor64Reg { dst, src } => r!(dst) ^= r!(src),
+            Op::Add64Reg { dst, src } => r!(dst) = alu::add64(r!(dst), r!(src)),
+            Op::Sub64Reg { dst, src } => r!(dst) = alu::sub64(r!(dst), r!(src)),
+            Op::Mul64Reg { dst, src } => r!(dst) = alu::mul64(r!(dst), r!(src)),
+            Op::Div64Reg { dst, src } => r!(dst) = alu::div64(r!(dst), r!(src)),
+            Op::SDiv64Reg { dst, src } => r!(dst) = alu::sdiv64(r!(dst), r!(src)),
+            Op::Mod64Reg { dst, src } => r!(dst) = alu::mod64(r!(dst), r!(src)),
+            Op::SMod64Reg { dst, src } => r!(dst) = alu::smod64(r!(dst), r!(src)),
+            Op::Or64Reg { dst, src } => r!(dst) = alu::or64(r!(dst), r!(src)),
+            Op::And64Reg { dst, src } => r!(dst) = alu::and64(r!(dst), r!(src)),
+            Op::Lsh64Reg { dst, src } => r!(dst) = alu::lsh64(r!(dst), r!(src)),
+            Op::Rsh64Reg { dst, src } => r!(dst) = alu::rsh64(r!(dst), r!(src)),
+            Op::Arsh64Reg { dst, src } => r!(dst) = alu::arsh64(r!(dst), r!(src)),
+            Op::Xor64Reg { dst, src } => r!(dst) = alu::xor64(r!(dst), r!(src)),
             Op::Mov64Reg { dst, src } => r!(dst) = r!(src),
-            Op::MovSx64 { dst, src, bits } => r!(dst) = sign_extend(r!(src), bits),
-            Op::Neg64 { dst } => r!(dst) = r!(dst).wrapping_neg(),
-            Op::Add32Imm { dst, imm } => r!(dst) = u64::from((r!(dst) as u32).wrapping_add(imm)),
-            Op::Sub32Imm { dst, imm } => r!(dst) = u64::from((r!(dst) as u32).wrapping_sub(imm)),
-            Op::Mul32Imm { dst, imm } => r!(dst) = u64::from((r!(dst) as u32).wrapping_mul(imm)),
-            Op::Div32Imm { dst, imm } => r!(dst) = u64::from(udiv32(r!(dst) as u32, imm)),
-            Op::SDiv32Imm { dst, imm } => r!(dst) = u64::from(sdiv32(r!(dst) as u32, imm)),
-            Op::Mod32Imm { dst, imm } => r!(dst) = u64::from(umod32(r!(dst) as u32, imm)),
-            Op::SMod32Imm { dst, imm } => r!(dst) = u64::from(smod32(r!(dst) as u32, imm)),
-            Op::Or32Imm { dst, imm } => r!(dst) = u64::from(r!(dst) as u32 | imm),
-            Op::And32Imm { dst, imm } => r!(dst) = u64::from(r!(dst) as u32 & imm),
-            Op::Lsh32Imm { dst, imm } => r!(dst) = u64::from((r!(dst) as u32) << imm),
-            Op::Rsh32Imm { dst, imm } => r!(dst) = u64::from((r!(dst) as u32) >> imm),
-            Op::Arsh32Imm { dst, imm } => r!(dst) = u64::from(((r!(dst) as i32) >> imm) as u32),
-            Op::Xor32Imm { dst, imm } => r!(dst) = u64::from(r!(dst) as u32 ^ imm),
+            Op::MovSx64 { dst, src, bits } => r!(dst) = alu::sign_extend(r!(src), bits),
+            Op::Neg64 { dst } => r!(dst) = alu::neg64(r!(dst)),
+            Op::Add32Imm { dst, imm } => r!(dst) = alu::add32(r!(dst), u64::from(imm)),
+            Op::Sub32Imm { dst, imm } => r!(dst) = alu::sub32(r!(dst), u64::from(imm)),
+            Op::Mul32Imm { dst, imm } => r!(dst) = alu::mul32(r!(dst), u64::from(imm)),
+            Op::Div32Imm { dst, imm } => r!(dst) = alu::div32(r!(dst), u64::from(imm)),
+            Op::SDiv32Imm { dst, imm } => r!(dst) = alu::sdiv32(r!(dst), u64::from(imm)),
+            Op::Mod32Imm { dst, imm } => r!(dst) = alu::mod32(r!(dst), u64::from(imm)),
+            Op::SMod32Imm { dst, imm } => r!(dst) = alu::smod32(r!(dst), u64::from(imm)),
+            Op::Or32Imm { dst, imm } => r!(dst) = alu::or32(r!(dst), u64::from(imm)),
+            Op::And32Imm { dst, imm } => r!(dst) = alu::and32(r!(dst), u64::from(imm)),
+            Op::Lsh32Imm { dst, imm } => r!(dst) = alu::lsh32(r!(dst), u64::from(imm)),
+            Op::Rsh32Imm { dst, imm } => r!(dst) = alu::rsh32(r!(dst), u64::from(imm)),
+            Op::Arsh32Imm { dst, imm } => r!(dst) = alu::arsh32(r!(dst), u64::from(imm)),
+            Op::Xor32Imm { dst, imm } => r!(dst) = alu::xor32(r!(dst), u64::from(imm)),
             Op::Mov32Imm { dst, imm } => r!(dst) = u64::from(imm),
-            Op::Add32Reg { dst, src } => {
-                r!(dst) = u64::from((r!(dst) as u32).wrapping_add(r!(src) as u32));
-            }
-            Op::Sub32Reg { dst, src } => {
-                r!(dst) = u64::from((r!(dst) as u32).wrapping_sub(r!(src) as u32));
-            }
-            Op::Mul32Reg { dst, src } => {
-                r!(dst) = u64::from((r!(dst) as u32).wrapping_mul(r!(src) as u32));
-            }
-            Op::Div32Reg { dst, src } => {
-                r!(dst) = u64::from(udiv32(r!(dst) as u32, r!(src) as u32));
-            }
-            Op::SDiv32Reg { dst, src } => {
-                r!(dst) = u64::from(sdiv32(r!(dst) as u32, r!(src) as u32));
-            }
-            Op::Mod32Reg { dst, src } => {
-                r!(dst) = u64::from(umod32(r!(dst) as u32, r!(src) as u32));
-            }
-            Op::SMod32Reg { dst, src } => {
-                r!(dst) = u64::from(smod32(r!(dst) as u32, r!(src) as u32));
-            }
-            Op::Or32Reg { dst, src } => r!(dst) = u64::from((r!(dst) | r!(src)) as u32),
-            Op::And32Reg { dst, src } => r!(dst) = u64::from((r!(dst) & r!(src)) as u32),
-            Op::Lsh32Reg { dst, src } => {
-                r!(dst) = u64::from((r!(dst) as u32) << (r!(src) & 31));
-            }
-            Op::Rsh32Reg { dst, src } => {
-                r!(dst) = u64::from((r!(dst) as u32) >> (r!(src) & 31));
-            }
-            Op::Arsh32Reg { dst, src } => {
-                r!(dst) = u64::from(((r!(dst) as i32) >> (r!(src) & 31)) as u32);
-            }
-            Op::Xor32Reg { dst, src } => r!(dst) = u64::from((r!(dst) ^ r!(src)) as u32),
-            Op::Mov32Reg { dst, src } => r!(dst) = u64::from(r!(src) as u32),
-            Op::MovSx32 { dst, src, bits } => {
-                r!(dst) = u64::from(sign_extend(r!(src), bits) as u32);
-            }
-            Op::Neg32 { dst } => r!(dst) = u64::from((r!(dst) as u32).wrapping_neg()),
-            Op::ToLe { dst, bits } => r!(dst) = truncate(r!(dst), bits),
-            Op::ToBe { dst, bits } | Op::Bswap { dst, bits } => r!(dst) = swap(r!(dst), bits),
+            Op::Add32Reg { dst, src } => r!(dst) = alu::add32(r!(dst), r!(src)),
+            Op::Sub32Reg { dst, src } => r!(dst) = alu::sub32(r!(dst), r!(src)),
+            Op::Mul32Reg { dst, src } => r!(dst) = alu::mul32(r!(dst), r!(src)),
+            Op::Div32Reg { dst, src } => r!(dst) = alu::div32(r!(dst), r!(src)),
+            Op::SDiv32Reg { dst, src } => r!(dst) = alu::sdiv32(r!(dst), r!(src)),
+            Op::Mod32Reg { dst, src } => r!(dst) = alu::mod32(r!(dst), r!(src)),
+            Op::SMod32Reg { dst, src } => r!(dst) = alu::smod32(r!(dst), r!(src)),
+            Op::Or32Reg { dst, src } => r!(dst) = alu::or32(r!(dst), r!(src)),
+            Op::And32Reg { dst, src } => r!(dst) = alu::and32(r!(dst), r!(src)),
+            Op::Lsh32Reg { dst, src } => r!(dst) = alu::lsh32(r!(dst), r!(src)),
+            Op::Rsh32Reg { dst, src } => r!(dst) = alu::rsh32(r!(dst), r!(src)),
+            Op::Arsh32Reg { dst, src } => r!(dst) = alu::arsh32(r!(dst), r!(src)),
+            Op::Xor32Reg { dst, src } => r!(dst) = alu::xor32(r!(dst), r!(src)),
+            Op::Mov32Reg { dst, src } => r!(dst) = alu::mov32(r!(src)),
+            Op::MovSx32 { dst, src, bits } => r!(dst) = alu::sign_extend32(r!(src), bits),
+            Op::Neg32 { dst } => r!(dst) = alu::neg32(r!(dst)),
+            Op::ToLe { dst, bits } => r!(dst) = alu::truncate(r!(dst), bits),
+            Op::ToBe { dst, bits } | Op::Bswap { dst, bits } => r!(dst) = alu::swap(r!(dst), bits),
             Op::LoadImm64 { dst, imm } => r!(dst) = imm,
             // Removed when the program is compacted.
             Op::LddwTail | Op::Nop => debug_assert!(false, "executed a compacted-away op"),
@@ -423,7 +400,10 @@ fn interpret(
                     | AtomicOp::Or { fetch: true }
                     | AtomicOp::And { fetch: true }
                     | AtomicOp::Xor { fetch: true } => r!(src) = old,
-                    _ => {}
+                    AtomicOp::Add { fetch: false }
+                    | AtomicOp::Or { fetch: false }
+                    | AtomicOp::And { fetch: false }
+                    | AtomicOp::Xor { fetch: false } => {}
                 }
             }
 
@@ -511,61 +491,29 @@ fn interpret(
                 jump_if!((r!(dst) as i32) <= r!(src) as i32, target)
             }
 
-            Op::MovAdd64Imm { dst, src, imm } => {
-                r!(dst) = r!(src).wrapping_add(imm);
-            }
-            Op::MovSub64Imm { dst, src, imm } => {
-                r!(dst) = r!(src).wrapping_sub(imm);
-            }
-            Op::MovMul64Imm { dst, src, imm } => {
-                r!(dst) = r!(src).wrapping_mul(imm);
-            }
-            Op::MovAnd64Imm { dst, src, imm } => {
-                r!(dst) = r!(src) & imm;
-            }
-            Op::MovOr64Imm { dst, src, imm } => {
-                r!(dst) = r!(src) | imm;
-            }
-            Op::MovXor64Imm { dst, src, imm } => {
-                r!(dst) = r!(src) ^ imm;
-            }
-            Op::MovLsh64Imm { dst, src, imm } => {
-                r!(dst) = r!(src) << imm;
-            }
-            Op::MovRsh64Imm { dst, src, imm } => {
-                r!(dst) = r!(src) >> imm;
-            }
-            Op::MovArsh64Imm { dst, src, imm } => {
-                r!(dst) = ((r!(src) as i64) >> imm) as u64;
-            }
-            Op::MovAdd64Reg { dst, src, src2 } => {
-                r!(dst) = r!(src).wrapping_add(r!(src2));
-            }
-            Op::MovSub64Reg { dst, src, src2 } => {
-                r!(dst) = r!(src).wrapping_sub(r!(src2));
-            }
-            Op::MovAnd64Reg { dst, src, src2 } => {
-                r!(dst) = r!(src) & r!(src2);
-            }
-            Op::MovOr64Reg { dst, src, src2 } => {
-                r!(dst) = r!(src) | r!(src2);
-            }
-            Op::MovXor64Reg { dst, src, src2 } => {
-                r!(dst) = r!(src) ^ r!(src2);
-            }
-            Op::XorShl64 { dst, src, imm } => {
-                r!(dst) = r!(src) ^ (r!(src) << imm);
-            }
-            Op::XorShr64 { dst, src, imm } => {
-                r!(dst) = r!(src) ^ (r!(src) >> imm);
-            }
+            Op::MovAdd64Imm { dst, src, imm } => r!(dst) = alu::add64(r!(src), imm),
+            Op::MovSub64Imm { dst, src, imm } => r!(dst) = alu::sub64(r!(src), imm),
+            Op::MovMul64Imm { dst, src, imm } => r!(dst) = alu::mul64(r!(src), imm),
+            Op::MovAnd64Imm { dst, src, imm } => r!(dst) = alu::and64(r!(src), imm),
+            Op::MovOr64Imm { dst, src, imm } => r!(dst) = alu::or64(r!(src), imm),
+            Op::MovXor64Imm { dst, src, imm } => r!(dst) = alu::xor64(r!(src), imm),
+            Op::MovLsh64Imm { dst, src, imm } => r!(dst) = alu::lsh64(r!(src), imm),
+            Op::MovRsh64Imm { dst, src, imm } => r!(dst) = alu::rsh64(r!(src), imm),
+            Op::MovArsh64Imm { dst, src, imm } => r!(dst) = alu::arsh64(r!(src), imm),
+            Op::MovAdd64Reg { dst, src, src2 } => r!(dst) = alu::add64(r!(src), r!(src2)),
+            Op::MovSub64Reg { dst, src, src2 } => r!(dst) = alu::sub64(r!(src), r!(src2)),
+            Op::MovAnd64Reg { dst, src, src2 } => r!(dst) = alu::and64(r!(src), r!(src2)),
+            Op::MovOr64Reg { dst, src, src2 } => r!(dst) = alu::or64(r!(src), r!(src2)),
+            Op::MovXor64Reg { dst, src, src2 } => r!(dst) = alu::xor64(r!(src), r!(src2)),
+            Op::XorShl64 { dst, src, imm } => r!(dst) = r!(src) ^ alu::lsh64(r!(src), imm),
+            Op::XorShr64 { dst, src, imm } => r!(dst) = r!(src) ^ alu::rsh64(r!(src), imm),
             Op::AddJeqImm {
                 dst,
                 imm,
                 cmp,
                 target,
             } => {
-                r!(dst) = r!(dst).wrapping_add(imm as i64 as u64);
+                r!(dst) = alu::add64(r!(dst), imm as i64 as u64);
                 jump_if!(r!(dst) == cmp as i64 as u64, target);
             }
             Op::AddJneImm {
@@ -574,7 +522,7 @@ fn interpret(
                 cmp,
                 target,
             } => {
-                r!(dst) = r!(dst).wrapping_add(imm as i64 as u64);
+                r!(dst) = alu::add64(r!(dst), imm as i64 as u64);
                 jump_if!(r!(dst) != cmp as i64 as u64, target);
             }
             Op::AndJeqImm {
@@ -583,7 +531,7 @@ fn interpret(
                 cmp,
                 target,
             } => {
-                r!(dst) &= imm as i64 as u64;
+                r!(dst) = alu::and64(r!(dst), imm as i64 as u64);
                 jump_if!(r!(dst) == cmp as i64 as u64, target);
             }
             Op::AndJneImm {
@@ -592,15 +540,11 @@ fn interpret(
                 cmp,
                 target,
             } => {
-                r!(dst) &= imm as i64 as u64;
+                r!(dst) = alu::and64(r!(dst), imm as i64 as u64);
                 jump_if!(r!(dst) != cmp as i64 as u64, target);
             }
-            Op::Zext32 { dst, src, .. } => {
-                r!(dst) = u64::from(r!(src) as u32);
-            }
-            Op::Sext32 { dst, src, .. } => {
-                r!(dst) = r!(src) as u32 as i32 as u64;
-            }
+            Op::Zext32 { dst, src, .. } => r!(dst) = alu::mov32(r!(src)),
+            Op::Sext32 { dst, src, .. } => r!(dst) = alu::sext32(r!(src)),
 
             Op::DirectLdxB {
                 dst,
@@ -798,82 +742,4 @@ fn rmw_value(op: AtomicOp, old: u64, operand: u64, expected: u64, wide: bool) ->
         }
     };
     new & mask
-}
-
-#[inline(always)]
-fn sign_extend(v: u64, bits: u8) -> u64 {
-    match bits {
-        8 => v as u8 as i8 as u64,
-        16 => v as u16 as i16 as u64,
-        _ => v as u32 as i32 as u64,
-    }
-}
-
-#[inline(always)]
-fn truncate(v: u64, bits: u8) -> u64 {
-    match bits {
-        16 => v & 0xffff,
-        32 => v & 0xffff_ffff,
-        _ => v,
-    }
-}
-
-#[inline(always)]
-fn swap(v: u64, bits: u8) -> u64 {
-    match bits {
-        16 => u64::from((v as u16).swap_bytes()),
-        32 => u64::from((v as u32).swap_bytes()),
-        _ => v.swap_bytes(),
-    }
-}
-
-#[inline(always)]
-fn sdiv64(a: u64, b: u64) -> u64 {
-    if b == 0 {
-        0
-    } else {
-        (a as i64).wrapping_div(b as i64) as u64
-    }
-}
-
-#[inline(always)]
-fn umod64(a: u64, b: u64) -> u64 {
-    if b == 0 { a } else { a % b }
-}
-
-#[inline(always)]
-fn smod64(a: u64, b: u64) -> u64 {
-    if b == 0 {
-        a
-    } else {
-        (a as i64).wrapping_rem(b as i64) as u64
-    }
-}
-
-#[inline(always)]
-fn udiv32(a: u32, b: u32) -> u32 {
-    a.checked_div(b).unwrap_or(0)
-}
-
-#[inline(always)]
-fn sdiv32(a: u32, b: u32) -> u32 {
-    if b == 0 {
-        0
-    } else {
-        (a as i32).wrapping_div(b as i32) as u32
-    }
-}
-
-#[inline(always)]
-fn umod32(a: u32, b: u32) -> u32 {
-    if b == 0 { a } else { a % b }
-}
-
-#[inline(always)]
-fn smod32(a: u32, b: u32) -> u32 {
-    if b == 0 {
-        a
-    } else {
-        (a as i32).wrapping_rem(b as i32) as u32
-    }
 }

@@ -433,7 +433,12 @@ impl Form {
             Form::Neg { .. } | Form::End { .. } | Form::Ja | Form::Ja32 => 1,
             Form::Exit => 0,
             Form::Jump { .. } => 3,
-            _ => 2,
+            Form::Alu { .. }
+            | Form::MovSx { .. }
+            | Form::Lddw
+            | Form::Ldx { .. }
+            | Form::St { .. }
+            | Form::Stx { .. } => 2,
         }
     }
 }

@@ -291,7 +291,7 @@ pub fn parse_case(name: &str, text: &str) -> Result<ConformanceCase, CaseError> 
                         Section::Asm => case.asm_line = line + 1,
                         Section::Raw => case.raw = Some(Vec::new()),
                         Section::Error => case.error = Some(String::new()),
-                        _ => {}
+                        Section::Preamble | Section::Mem | Section::Result | Section::Ignored => {}
                     }
                     continue;
                 }

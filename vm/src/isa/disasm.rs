@@ -4,16 +4,18 @@
 //! signed slot offsets (`+3`, `-2`). Its output always re-assembles to the
 //! same bytes: a slot that is not a valid instruction (unknown opcode, a
 //! register above r10, a non-zero unused field, an `lddw` without a proper
-//! second slot) prints as a raw `.insn opcode, dst, src, off, imm` line,
-//! followed by a comment that says what is wrong with it.
+//! second slot; the same check the translator makes, [`decode`]) prints as a
+//! raw `.insn opcode, dst, src, off, imm` line, followed by a comment that
+//! says what is wrong with it.
 //!
 //! [`disassemble_with`] can also name maps, global variables and helpers
 //! through a [`SymbolResolver`]; its named operands are for display.
 
 use crate::isa::asm::{
-    ALU_MNEMONICS, ATOMIC_MNEMONICS, JMP_MNEMONICS, MOVSX_MNEMONICS, SIZE_SUFFIXES, i32_to_bits,
+    ALU_MNEMONICS, ATOMIC_MNEMONICS, JMP_MNEMONICS, MOVSX_MNEMONICS, i32_to_bits,
 };
-use crate::isa::insn::{Insn, alu, atomic, class, jmp, mode, opcode, pseudo, size, source};
+use crate::isa::decode::{AtomicOp, ByteOrder, Instruction, Operand, decode};
+use crate::isa::insn::{Insn, atomic, class, pseudo};
 
 /// Names for the numbers a program refers to, for [`disassemble_with`].
 ///
@@ -126,23 +128,16 @@ fn describe(insns: &[Insn], pc: usize, names: &dyn SymbolResolver) -> (String, u
     let Some(insn) = insns.get(pc) else {
         return (format!("# pc {pc} is past the end of the program"), 0);
     };
-    match decode(insns, pc, insn, names) {
-        Ok(found) => found,
-        Err(reason) => (
+    match decode(insns, pc) {
+        Ok(instruction) => (text(insn, &instruction, names), instruction.slots()),
+        Err(error) => (
             format!(
-                ".insn {:#04x}, {}, {}, {}, {} # invalid: {reason}",
-                insn.opcode, insn.dst, insn.src, insn.off, insn.imm
+                ".insn {:#04x}, {}, {}, {}, {} # invalid: {}",
+                insn.opcode, insn.dst, insn.src, insn.off, insn.imm, error.reason
             ),
             1,
         ),
     }
-}
-
-/// Why a slot is not a valid instruction.
-type Invalid = &'static str;
-
-fn require(condition: bool, reason: Invalid) -> Result<(), Invalid> {
-    if condition { Ok(()) } else { Err(reason) }
 }
 
 fn reg(number: u8) -> String {
@@ -174,277 +169,182 @@ fn memory(base: u8, off: i16) -> String {
     }
 }
 
-fn size_suffix(insn: &Insn) -> &'static str {
-    SIZE_SUFFIXES
-        .iter()
-        .find(|(_, sz)| *sz == insn.size())
-        .map_or("?", |(name, _)| *name)
+fn operand(operand: Operand) -> String {
+    match operand {
+        Operand::Reg(r) => reg(r),
+        Operand::Imm(value) => imm(value),
+    }
 }
 
-fn decode(
-    insns: &[Insn],
-    pc: usize,
-    insn: &Insn,
-    names: &dyn SymbolResolver,
-) -> Result<(String, usize), Invalid> {
-    require(insn.dst <= 10 && insn.src <= 10, "register field above 10")?;
-    let text = match insn.class() {
-        class::ALU | class::ALU64 => arithmetic(insn)?,
-        class::JMP | class::JMP32 => jump(insn, names)?,
-        class::LD => return lddw(insns, pc, insn, names),
-        class::LDX => {
-            require(insn.imm == 0, "unused imm field is set")?;
-            let sign = match insn.mode() {
-                mode::MEM => "",
-                mode::MEMSX if insn.size() != size::DW => "s",
-                _ => return Err("unknown load mode"),
-            };
-            format!(
-                "ldx{sign}{} {}, {}",
-                size_suffix(insn),
-                reg(insn.dst),
-                memory(insn.src, insn.off)
-            )
-        }
-        class::ST => {
-            require(insn.mode() == mode::MEM, "unknown store mode")?;
-            require(insn.src == 0, "unused src field is set")?;
-            format!(
-                "st{} {}, {}",
-                size_suffix(insn),
-                memory(insn.dst, insn.off),
-                imm(insn.imm)
-            )
-        }
-        _ => store_register(insn)?,
-    };
-    Ok((text, 1))
+fn size_suffix(width: u8) -> &'static str {
+    match width {
+        1 => "b",
+        2 => "h",
+        4 => "w",
+        _ => "dw",
+    }
 }
 
-fn arithmetic(insn: &Insn) -> Result<String, Invalid> {
-    let wide = insn.class() == class::ALU64;
-    let suffix = if wide { "" } else { "32" };
-    let dst = reg(insn.dst);
-    let register_source = insn.source() == source::X;
-    match insn.operation() {
-        alu::NEG => {
-            require(!register_source, "neg has no register form")?;
-            require(
-                insn.src == 0 && insn.off == 0 && insn.imm == 0,
-                "unused field of neg is set",
-            )?;
-            return Ok(format!("neg{suffix} {dst}"));
+/// The text of a slot [`decode`] accepted, in the assembler's syntax; the
+/// mnemonics come from the assembler's tables.
+fn text(insn: &Insn, instruction: &Instruction, names: &dyn SymbolResolver) -> String {
+    let width = |wide: bool| if wide { "" } else { "32" };
+    match *instruction {
+        Instruction::Alu { wide, dst, src, .. } => {
+            let name = ALU_MNEMONICS
+                .iter()
+                .find(|(_, operation, off)| *operation == insn.operation() && *off == insn.off)
+                .map_or("?", |(name, _, _)| *name);
+            format!("{name}{} {}, {}", width(wide), reg(dst), operand(src))
         }
-        alu::END => {
-            let name = match (wide, register_source) {
-                (false, false) => "le",
-                (false, true) => "be",
-                (true, false) => "bswap",
-                (true, true) => return Err("byte swap has no register form"),
-            };
-            require(
-                matches!(insn.imm, 16 | 32 | 64),
-                "byte-order width is not 16, 32 or 64",
-            )?;
-            require(
-                insn.src == 0 && insn.off == 0,
-                "unused field of a byte-order operation is set",
-            )?;
-            return Ok(format!("{name}{} {dst}", insn.imm));
-        }
-        alu::MOV if register_source && insn.off != 0 => {
-            require(insn.imm == 0, "unused imm field is set")?;
-            let (name, _, _) = MOVSX_MNEMONICS
+        Instruction::Neg { wide, dst } => format!("neg{} {}", width(wide), reg(dst)),
+        Instruction::MovSx { dst, src, .. } => {
+            let name = MOVSX_MNEMONICS
                 .iter()
                 .find(|(_, cls, off)| *cls == insn.class() && *off == insn.off)
-                .ok_or("movsx width is not 8, 16 or (64-bit only) 32")?;
-            return Ok(format!("{name} {dst}, {}", reg(insn.src)));
+                .map_or("?", |(name, _, _)| *name);
+            format!("{name} {}, {}", reg(dst), reg(src))
         }
-        _ => {}
-    }
-    let (name, _, _) = ALU_MNEMONICS
-        .iter()
-        .find(|(_, operation, off)| *operation == insn.operation() && *off == insn.off)
-        .ok_or(match insn.operation() {
-            alu::DIV | alu::MOD => "division offset is not 0 (unsigned) or 1 (signed)",
-            alu::MOV => "unused off field of mov is set",
-            operation
-                if ALU_MNEMONICS
-                    .iter()
-                    .any(|(_, known, _)| *known == operation) =>
-            {
-                "unused off field is set"
-            }
-            _ => "unknown arithmetic operation",
-        })?;
-    if register_source {
-        require(insn.imm == 0, "unused imm field is set")?;
-        Ok(format!("{name}{suffix} {dst}, {}", reg(insn.src)))
-    } else {
-        require(insn.src == 0, "unused src field is set")?;
-        Ok(format!("{name}{suffix} {dst}, {}", imm(insn.imm)))
-    }
-}
-
-fn jump(insn: &Insn, names: &dyn SymbolResolver) -> Result<String, Invalid> {
-    let narrow = insn.class() == class::JMP32;
-    let register_source = insn.source() == source::X;
-    match insn.operation() {
-        jmp::JA => {
-            require(!register_source, "ja has no register form")?;
-            if narrow {
-                require(
-                    insn.dst == 0 && insn.src == 0 && insn.off == 0,
-                    "unused field of ja32 is set",
-                )?;
-                return Ok(format!("ja32 {}", target(insn.imm)));
-            }
-            require(
-                insn.dst == 0 && insn.src == 0 && insn.imm == 0,
-                "unused field of ja is set",
-            )?;
-            return Ok(format!("ja {}", target(insn.off)));
-        }
-        jmp::CALL => {
-            require(!narrow, "call is not a 32-bit jump")?;
-            require(insn.off == 0, "unused off field of call is set")?;
-            if register_source {
-                require(
-                    insn.src == 0 && insn.imm == 0,
-                    "unused field of callx is set",
-                )?;
-                return Ok(format!("call {}", reg(insn.dst)));
-            }
-            require(insn.dst == 0, "unused dst field of call is set")?;
-            return match insn.src {
-                pseudo::CALL_HELPER => Ok(match names.helper_name(insn.imm) {
-                    Some(name) => format!("call {} # {name}", imm(insn.imm)),
-                    None => format!("call {}", imm(insn.imm)),
-                }),
-                pseudo::CALL_LOCAL => Ok(format!("call local {}", target(insn.imm))),
-                pseudo::CALL_KFUNC => Ok(format!("call runtime {}", imm(insn.imm))),
-                _ => Err("unknown call source"),
+        Instruction::ByteOrder { order, dst, bits } => {
+            let name = match order {
+                ByteOrder::ToLe => "le",
+                ByteOrder::ToBe => "be",
+                ByteOrder::Swap => "bswap",
             };
+            format!("{name}{bits} {}", reg(dst))
         }
-        jmp::EXIT => {
-            require(!narrow && !register_source, "unknown exit form")?;
-            require(
-                insn.dst == 0 && insn.src == 0 && insn.off == 0 && insn.imm == 0,
-                "unused field of exit is set",
-            )?;
-            return Ok("exit".to_string());
+        Instruction::Lddw {
+            dst,
+            source,
+            imm: first,
+            next_imm,
+        } => lddw(dst, source, first, next_imm, names),
+        Instruction::Load {
+            width,
+            sign_extend,
+            dst,
+            base,
+            off,
+        } => {
+            let sign = if sign_extend { "s" } else { "" };
+            format!(
+                "ldx{sign}{} {}, {}",
+                size_suffix(width),
+                reg(dst),
+                memory(base, off)
+            )
         }
-        _ => {}
-    }
-    let (name, _) = JMP_MNEMONICS
-        .iter()
-        .find(|(_, operation)| *operation == insn.operation())
-        .ok_or("unknown jump operation")?;
-    let suffix = if narrow { "32" } else { "" };
-    let operand = if register_source {
-        require(insn.imm == 0, "unused imm field is set")?;
-        reg(insn.src)
-    } else {
-        require(insn.src == 0, "unused src field is set")?;
-        imm(insn.imm)
-    };
-    Ok(format!(
-        "{name}{suffix} {}, {operand}, {}",
-        reg(insn.dst),
-        target(insn.off)
-    ))
-}
-
-fn store_register(insn: &Insn) -> Result<String, Invalid> {
-    match insn.mode() {
-        mode::MEM => {
-            require(insn.imm == 0, "unused imm field is set")?;
-            Ok(format!(
-                "stx{} {}, {}",
-                size_suffix(insn),
-                memory(insn.dst, insn.off),
-                reg(insn.src)
-            ))
-        }
-        mode::ATOMIC => {
-            let suffix = match insn.size() {
-                size::DW => "",
-                size::W => "32",
-                _ => return Err("atomic operations are 32 or 64 bits wide"),
-            };
-            let fetch = insn.imm & atomic::FETCH != 0;
-            let (name, _) = ATOMIC_MNEMONICS
-                .iter()
-                .find(|(_, operation)| {
-                    *operation == insn.imm || (fetch && *operation == insn.imm & !atomic::FETCH)
-                })
-                .ok_or("unknown atomic operation")?;
-            let always_fetches = matches!(insn.imm, atomic::XCHG | atomic::CMPXCHG);
-            let fetch_word = if fetch && !always_fetches {
-                "fetch "
+        Instruction::Store {
+            width,
+            base,
+            off,
+            value,
+        } => {
+            let stx = if matches!(value, Operand::Reg(_)) {
+                "x"
             } else {
                 ""
             };
-            Ok(format!(
-                "lock {fetch_word}{name}{suffix} {}, {}",
-                memory(insn.dst, insn.off),
-                reg(insn.src)
-            ))
+            format!(
+                "st{stx}{} {}, {}",
+                size_suffix(width),
+                memory(base, off),
+                operand(value)
+            )
         }
-        _ => Err("unknown store mode"),
+        Instruction::Atomic {
+            wide,
+            op,
+            base,
+            src,
+            off,
+        } => {
+            let name = ATOMIC_MNEMONICS
+                .iter()
+                .find(|(_, operation)| {
+                    *operation == insn.imm || *operation == insn.imm & !atomic::FETCH
+                })
+                .map_or("?", |(name, _)| *name);
+            let fetch = match op {
+                AtomicOp::Add { fetch }
+                | AtomicOp::Or { fetch }
+                | AtomicOp::And { fetch }
+                | AtomicOp::Xor { fetch } => fetch,
+                AtomicOp::Xchg | AtomicOp::CmpXchg => false,
+            };
+            let fetch_word = if fetch { "fetch " } else { "" };
+            format!(
+                "lock {fetch_word}{name}{} {}, {}",
+                width(wide),
+                memory(base, off),
+                reg(src)
+            )
+        }
+        Instruction::Ja { offset } => {
+            if insn.class() == class::JMP32 {
+                format!("ja32 {}", target(offset))
+            } else {
+                format!("ja {}", target(offset))
+            }
+        }
+        Instruction::Branch {
+            wide,
+            dst,
+            src,
+            off,
+            ..
+        } => {
+            let name = JMP_MNEMONICS
+                .iter()
+                .find(|(_, operation)| *operation == insn.operation())
+                .map_or("?", |(name, _)| *name);
+            format!(
+                "{name}{} {}, {}, {}",
+                width(wide),
+                reg(dst),
+                operand(src),
+                target(off)
+            )
+        }
+        Instruction::Call { source, imm: id } => match source {
+            pseudo::CALL_HELPER => match names.helper_name(id) {
+                Some(name) => format!("call {} # {name}", imm(id)),
+                None => format!("call {}", imm(id)),
+            },
+            pseudo::CALL_LOCAL => format!("call local {}", target(id)),
+            _ => format!("call runtime {}", imm(id)),
+        },
+        Instruction::CallReg { reg: r } => format!("call {}", reg(r)),
+        Instruction::Exit => "exit".to_string(),
     }
 }
 
-fn lddw(
-    insns: &[Insn],
-    pc: usize,
-    insn: &Insn,
-    names: &dyn SymbolResolver,
-) -> Result<(String, usize), Invalid> {
-    require(
-        insn.opcode == opcode::LDDW,
-        "legacy packet loads and unknown loads are not supported",
-    )?;
-    require(insn.off == 0, "unused off field of lddw is set")?;
-    let next = pc
-        .checked_add(1)
-        .and_then(|at| insns.get(at))
-        .ok_or("lddw without its second slot")?;
-    require(
-        next.opcode == 0 && next.dst == 0 && next.src == 0 && next.off == 0,
-        "the slot after lddw is not its second half",
-    )?;
-    let dst = reg(insn.dst);
-    let value = match insn.src {
-        pseudo::IMM64 => {
-            let bits = u64::from(i32_to_bits(next.imm)) << 32 | u64::from(i32_to_bits(insn.imm));
+fn lddw(dst: u8, source: u8, first: i32, next_imm: i32, names: &dyn SymbolResolver) -> String {
+    let dst = reg(dst);
+    let value = match source {
+        pseudo::MAP_FD | pseudo::MAP_IDX => match names.map_name(source, first) {
+            Some(name) => format!("map:{name}"),
+            None if source == pseudo::MAP_FD => format!("map_fd:{}", imm(first)),
+            None => format!("map_idx:{}", imm(first)),
+        },
+        pseudo::MAP_VALUE | pseudo::MAP_IDX_VALUE => {
+            let offset = target(next_imm);
+            match names.map_name(source, first) {
+                Some(name) if next_imm == 0 => name,
+                Some(name) => format!("{name}{offset}"),
+                None if source == pseudo::MAP_VALUE => {
+                    format!("map_value:{}{offset}", imm(first))
+                }
+                None => format!("map_idx_value:{}{offset}", imm(first)),
+            }
+        }
+        // `decode` accepted only a plain immediate besides.
+        _ => {
+            let bits = u64::from(i32_to_bits(next_imm)) << 32 | u64::from(i32_to_bits(first));
             format!("{bits:#x}")
         }
-        pseudo::MAP_FD | pseudo::MAP_IDX => {
-            require(
-                next.imm == 0,
-                "a map reference has a non-zero second immediate",
-            )?;
-            match names.map_name(insn.src, insn.imm) {
-                Some(name) => format!("map:{name}"),
-                None if insn.src == pseudo::MAP_FD => format!("map_fd:{}", imm(insn.imm)),
-                None => format!("map_idx:{}", imm(insn.imm)),
-            }
-        }
-        pseudo::MAP_VALUE | pseudo::MAP_IDX_VALUE => {
-            let offset = target(next.imm);
-            match names.map_name(insn.src, insn.imm) {
-                Some(name) if next.imm == 0 => name,
-                Some(name) => format!("{name}{offset}"),
-                None if insn.src == pseudo::MAP_VALUE => {
-                    format!("map_value:{}{offset}", imm(insn.imm))
-                }
-                None => format!("map_idx_value:{}{offset}", imm(insn.imm)),
-            }
-        }
-        _ => return Err("unknown lddw source"),
     };
-    Ok((format!("lddw {dst}, {value}"), 2))
+    format!("lddw {dst}, {value}")
 }
 
 #[cfg(test)]

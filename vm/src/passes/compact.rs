@@ -1,6 +1,6 @@
 //! The last translation step: drop the slots that never execute (second
-//! halves of `lddw`, NULL tests removed by a rewrite), fuse common pairs into
-//! three-operand superinstructions, and renumber jump targets.
+//! halves of `lddw`, ops removed by a pass), fuse common pairs into
+//! superinstructions (see [`crate::passes::fuse`]), and renumber jump targets.
 //!
 //! The result keeps, for every op, the slot of the original instruction it
 //! starts at, so errors still name instruction indices of the program the user
@@ -8,6 +8,7 @@
 //! target, so no path can enter it in the middle.
 
 use crate::ir::op::Op;
+use crate::passes::fuse::fuse;
 
 /// The compacted program.
 pub(crate) struct Compacted {
@@ -20,38 +21,11 @@ pub(crate) struct Compacted {
     pub weight_prefix: Vec<u64>,
 }
 
-/// How many original instructions `op` stands for (an `lddw` counts once).
-fn weight(op: &Op) -> u64 {
-    match op {
-        Op::XorShl64 { .. } | Op::XorShr64 { .. } => 3,
-        Op::Zext32 { insns, .. } | Op::Sext32 { insns, .. } => u64::from(*insns),
-        Op::MovAdd64Imm { .. }
-        | Op::MovSub64Imm { .. }
-        | Op::MovMul64Imm { .. }
-        | Op::MovAnd64Imm { .. }
-        | Op::MovOr64Imm { .. }
-        | Op::MovXor64Imm { .. }
-        | Op::MovLsh64Imm { .. }
-        | Op::MovRsh64Imm { .. }
-        | Op::MovArsh64Imm { .. }
-        | Op::MovAdd64Reg { .. }
-        | Op::MovSub64Reg { .. }
-        | Op::MovAnd64Reg { .. }
-        | Op::MovOr64Reg { .. }
-        | Op::MovXor64Reg { .. }
-        | Op::AddJeqImm { .. }
-        | Op::AddJneImm { .. }
-        | Op::AndJeqImm { .. }
-        | Op::AndJneImm { .. } => 2,
-        _ => 1,
-    }
-}
-
-/// Compacts and fuses `slots` (one op per original slot).
-pub(crate) fn compact(slots: &[Op]) -> Compacted {
+/// Compacts `slots` (one op per original slot), fusing when `fusion` is set.
+pub(crate) fn compact(slots: &[Op], fusion: bool) -> Compacted {
     let mut is_target = vec![false; slots.len()];
     for op in slots {
-        if let Some(target) = jump_target(op) {
+        if let Some(target) = op.facts().target() {
             is_target[target as usize] = true;
         }
     }
@@ -75,7 +49,12 @@ pub(crate) fn compact(slots: &[Op]) -> Compacted {
                 None
             }
         };
-        let (op, used) = fuse(slots[slot], next(1), next(2));
+        let fused = if fusion {
+            fuse(slots[slot], next(1), next(2))
+        } else {
+            None
+        };
+        let (op, used) = fused.unwrap_or((slots[slot], 1));
         new_index[slot..slot + used].fill(here);
         ops.push(op);
         origin.push(slot as u32);
@@ -83,7 +62,7 @@ pub(crate) fn compact(slots: &[Op]) -> Compacted {
     }
     new_index[slots.len()] = ops.len() as u32;
     for op in &mut ops {
-        if let Some(target) = jump_target_mut(op) {
+        if let Some(target) = op.target_mut() {
             *target = new_index[*target as usize];
         }
     }
@@ -91,221 +70,13 @@ pub(crate) fn compact(slots: &[Op]) -> Compacted {
     let mut total = 0;
     weight_prefix.push(0);
     for op in &ops {
-        total += weight(op);
+        total += u64::from(op.facts().weight);
         weight_prefix.push(total);
     }
     Compacted {
         ops,
         origin,
         weight_prefix,
-    }
-}
-
-/// Tries to fuse `first` with the ops after it; returns the op and how many slots it covers.
-fn fuse(first: Op, second: Option<Op>, third: Option<Op>) -> (Op, usize) {
-    if let Some(op) = second.and_then(|second| fuse_alu_jump(first, second)) {
-        return (op, 2);
-    }
-    let Op::Mov64Reg { dst, src } = first else {
-        return match (first, second) {
-            (Op::Lsh64Imm { dst, imm: 32 }, Some(second)) => match extend32(dst, second) {
-                Some(op) => (with_count(op, 2), 2),
-                None => (first, 1),
-            },
-            _ => (first, 1),
-        };
-    };
-    let Some(second) = second else {
-        return (first, 1);
-    };
-    if let (Op::Lsh64Imm { dst: d2, imm: 32 }, Some(third)) = (second, third)
-        && d2 == dst
-        && let Some(op) = extend32(dst, third)
-    {
-        let op = match op {
-            Op::Zext32 { dst, .. } => Op::Zext32 { dst, src, insns: 3 },
-            Op::Sext32 { dst, .. } => Op::Sext32 { dst, src, insns: 3 },
-            other => other,
-        };
-        return (op, 3);
-    }
-    if src != dst
-        && let Some(Op::Xor64Reg { dst: d3, src: s3 }) = third
-        && d3 == dst
-        && s3 == src
-    {
-        match second {
-            Op::Lsh64Imm { dst: d, imm } if d == dst => return (Op::XorShl64 { dst, src, imm }, 3),
-            Op::Rsh64Imm { dst: d, imm } if d == dst => return (Op::XorShr64 { dst, src, imm }, 3),
-            _ => {}
-        }
-    }
-    let fused = match second {
-        Op::Add64Imm { dst: d, imm } if d == dst => Op::MovAdd64Imm { dst, src, imm },
-        Op::Sub64Imm { dst: d, imm } if d == dst => Op::MovSub64Imm { dst, src, imm },
-        Op::Mul64Imm { dst: d, imm } if d == dst => Op::MovMul64Imm { dst, src, imm },
-        Op::And64Imm { dst: d, imm } if d == dst => Op::MovAnd64Imm { dst, src, imm },
-        Op::Or64Imm { dst: d, imm } if d == dst => Op::MovOr64Imm { dst, src, imm },
-        Op::Xor64Imm { dst: d, imm } if d == dst => Op::MovXor64Imm { dst, src, imm },
-        Op::Lsh64Imm { dst: d, imm } if d == dst => Op::MovLsh64Imm { dst, src, imm },
-        Op::Rsh64Imm { dst: d, imm } if d == dst => Op::MovRsh64Imm { dst, src, imm },
-        Op::Arsh64Imm { dst: d, imm } if d == dst => Op::MovArsh64Imm { dst, src, imm },
-        // `dst = src; dst op= src2` reads src2 after dst changed, so src2 must not be dst.
-        Op::Add64Reg { dst: d, src: src2 } if d == dst && src2 != dst => {
-            Op::MovAdd64Reg { dst, src, src2 }
-        }
-        Op::Sub64Reg { dst: d, src: src2 } if d == dst && src2 != dst => {
-            Op::MovSub64Reg { dst, src, src2 }
-        }
-        Op::And64Reg { dst: d, src: src2 } if d == dst && src2 != dst => {
-            Op::MovAnd64Reg { dst, src, src2 }
-        }
-        Op::Or64Reg { dst: d, src: src2 } if d == dst && src2 != dst => {
-            Op::MovOr64Reg { dst, src, src2 }
-        }
-        Op::Xor64Reg { dst: d, src: src2 } if d == dst && src2 != dst => {
-            Op::MovXor64Reg { dst, src, src2 }
-        }
-        _ => return (first, 1),
-    };
-    (fused, 2)
-}
-
-/// `add`/`and` of an immediate followed by `jeq`/`jne` of the same register
-/// against an immediate. Both immediates came from 32-bit fields, so they
-/// are stored as such and sign-extended again when run.
-fn fuse_alu_jump(first: Op, second: Op) -> Option<Op> {
-    let narrow = |v: u64| i32::try_from(v as i64).ok();
-    let (is_add, dst, imm) = match first {
-        Op::Add64Imm { dst, imm } => (true, dst, narrow(imm)?),
-        Op::And64Imm { dst, imm } => (false, dst, narrow(imm)?),
-        _ => return None,
-    };
-    let (is_eq, cmp, target) = match second {
-        Op::JeqImm {
-            dst: d,
-            imm,
-            target,
-        } if d == dst => (true, narrow(imm)?, target),
-        Op::JneImm {
-            dst: d,
-            imm,
-            target,
-        } if d == dst => (false, narrow(imm)?, target),
-        _ => return None,
-    };
-    Some(match (is_add, is_eq) {
-        (true, true) => Op::AddJeqImm {
-            dst,
-            imm,
-            cmp,
-            target,
-        },
-        (true, false) => Op::AddJneImm {
-            dst,
-            imm,
-            cmp,
-            target,
-        },
-        (false, true) => Op::AndJeqImm {
-            dst,
-            imm,
-            cmp,
-            target,
-        },
-        (false, false) => Op::AndJneImm {
-            dst,
-            imm,
-            cmp,
-            target,
-        },
-    })
-}
-
-/// `rsh dst, 32` or `arsh dst, 32` after `lsh dst, 32`.
-fn extend32(dst: u8, next: Op) -> Option<Op> {
-    match next {
-        Op::Rsh64Imm { dst: d, imm: 32 } if d == dst => Some(Op::Zext32 {
-            dst,
-            src: dst,
-            insns: 2,
-        }),
-        Op::Arsh64Imm { dst: d, imm: 32 } if d == dst => Some(Op::Sext32 {
-            dst,
-            src: dst,
-            insns: 2,
-        }),
-        _ => None,
-    }
-}
-
-fn with_count(op: Op, insns: u8) -> Op {
-    match op {
-        Op::Zext32 { dst, src, .. } => Op::Zext32 { dst, src, insns },
-        Op::Sext32 { dst, src, .. } => Op::Sext32 { dst, src, insns },
-        other => other,
-    }
-}
-
-/// The absolute target slot of a jump or local call.
-pub(crate) fn jump_target(op: &Op) -> Option<u32> {
-    let mut copy = *op;
-    jump_target_mut(&mut copy).map(|t| *t)
-}
-
-fn jump_target_mut(op: &mut Op) -> Option<&mut u32> {
-    match op {
-        Op::Ja { target }
-        | Op::CallLocal { target }
-        | Op::AddJeqImm { target, .. }
-        | Op::AddJneImm { target, .. }
-        | Op::AndJeqImm { target, .. }
-        | Op::AndJneImm { target, .. }
-        | Op::JeqImm { target, .. }
-        | Op::JgtImm { target, .. }
-        | Op::JgeImm { target, .. }
-        | Op::JsetImm { target, .. }
-        | Op::JneImm { target, .. }
-        | Op::JsgtImm { target, .. }
-        | Op::JsgeImm { target, .. }
-        | Op::JltImm { target, .. }
-        | Op::JleImm { target, .. }
-        | Op::JsltImm { target, .. }
-        | Op::JsleImm { target, .. }
-        | Op::JeqReg { target, .. }
-        | Op::JgtReg { target, .. }
-        | Op::JgeReg { target, .. }
-        | Op::JsetReg { target, .. }
-        | Op::JneReg { target, .. }
-        | Op::JsgtReg { target, .. }
-        | Op::JsgeReg { target, .. }
-        | Op::JltReg { target, .. }
-        | Op::JleReg { target, .. }
-        | Op::JsltReg { target, .. }
-        | Op::JsleReg { target, .. }
-        | Op::Jeq32Imm { target, .. }
-        | Op::Jgt32Imm { target, .. }
-        | Op::Jge32Imm { target, .. }
-        | Op::Jset32Imm { target, .. }
-        | Op::Jne32Imm { target, .. }
-        | Op::Jsgt32Imm { target, .. }
-        | Op::Jsge32Imm { target, .. }
-        | Op::Jlt32Imm { target, .. }
-        | Op::Jle32Imm { target, .. }
-        | Op::Jslt32Imm { target, .. }
-        | Op::Jsle32Imm { target, .. }
-        | Op::Jeq32Reg { target, .. }
-        | Op::Jgt32Reg { target, .. }
-        | Op::Jge32Reg { target, .. }
-        | Op::Jset32Reg { target, .. }
-        | Op::Jne32Reg { target, .. }
-        | Op::Jsgt32Reg { target, .. }
-        | Op::Jsge32Reg { target, .. }
-        | Op::Jlt32Reg { target, .. }
-        | Op::Jle32Reg { target, .. }
-        | Op::Jslt32Reg { target, .. }
-        | Op::Jsle32Reg { target, .. } => Some(target),
-        _ => None,
     }
 }
 
@@ -320,7 +91,7 @@ mod tests {
             Op::Lsh64Imm { dst: 4, imm: 13 },
             Op::Exit,
         ];
-        let c = compact(&slots);
+        let c = compact(&slots, true);
         assert_eq!(
             c.ops,
             vec![
@@ -349,7 +120,7 @@ mod tests {
             Op::Add64Reg { dst: 3, src: 3 },
             Op::Exit,
         ];
-        let c = compact(&slots);
+        let c = compact(&slots, true);
         assert_eq!(c.ops.len(), 6);
         assert_eq!(
             c.ops[0],
@@ -370,7 +141,7 @@ mod tests {
             Op::Ja { target: 4 },
             Op::Exit,
         ];
-        let c = compact(&slots);
+        let c = compact(&slots, true);
         assert_eq!(
             c.ops,
             vec![
@@ -393,7 +164,7 @@ mod tests {
             Op::Xor64Reg { dst: 5, src: 3 },
             Op::Exit,
         ];
-        let c = compact(&slots);
+        let c = compact(&slots, true);
         assert_eq!(
             c.ops,
             vec![
@@ -436,7 +207,7 @@ mod tests {
             },
             Op::Exit,
         ];
-        let c = compact(&slots);
+        let c = compact(&slots, true);
         assert_eq!(
             &c.ops[..2],
             &[
@@ -467,7 +238,7 @@ mod tests {
             Op::Arsh64Imm { dst: 3, imm: 32 },
             Op::Exit,
         ];
-        let c = compact(&slots);
+        let c = compact(&slots, true);
         assert_eq!(
             c.ops,
             vec![

@@ -11,8 +11,9 @@
 //! r0..r5, and a subprogram starts knowing nothing.
 
 use crate::exec::memory::{FIRST_MAP_SLOT, Region};
+use crate::ir::cfg::ControlFlow;
+use crate::ir::facts::{Facts, Memory, Value};
 use crate::ir::op::Op;
-use crate::passes::compact::jump_target;
 
 /// Register constants: `known` bit i set means `value[i]` holds for register i.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -57,29 +58,16 @@ impl Consts {
     }
 }
 
-/// The registers `op` writes (any value), for forgetting.
-fn written(op: &Op) -> u16 {
-    crate::passes::liveness::written_registers(op)
-}
-
-fn transfer(op: &Op, mut c: Consts) -> Consts {
-    match *op {
-        Op::Mov64Imm { dst, imm } | Op::LoadImm64 { dst, imm } => c.set(dst, Some(imm)),
-        Op::Mov32Imm { dst, imm } => c.set(dst, Some(u64::from(imm))),
-        Op::LookupConst { imm } => c.set(0, Some(imm)),
-        Op::Mov64Reg { dst, src } => c.set(dst, c.get(src)),
-        Op::Add64Imm { dst, imm } => c.set(dst, c.get(dst).map(|v| v.wrapping_add(imm))),
-        Op::Sub64Imm { dst, imm } => c.set(dst, c.get(dst).map(|v| v.wrapping_sub(imm))),
-        Op::MovAdd64Imm { dst, src, imm } => c.set(dst, c.get(src).map(|v| v.wrapping_add(imm))),
-        Op::CallLocal { .. } => {
-            for r in 0..=5 {
-                c.set(r, None);
-            }
-        }
-        _ => {
-            let w = written(op);
-            c.known &= !w;
-        }
+/// The constants after an op with `facts`: moves, `lddw`, rewritten lookups
+/// and additions of constants keep them (see [`Value`]); every other write,
+/// a local call's included, forgets what it may write.
+fn transfer(facts: &Facts, mut c: Consts) -> Consts {
+    let dst = facts.writes.single();
+    match (facts.value, dst) {
+        (Value::Const(imm), Some(dst)) => c.set(dst, Some(imm)),
+        (Value::Copy(src), Some(dst)) => c.set(dst, c.get(src)),
+        (Value::Offset(src, k), Some(dst)) => c.set(dst, c.get(src).map(|v| v.wrapping_add(k))),
+        _ => c.known &= !facts.may_write.bits(),
     }
     c
 }
@@ -94,37 +82,21 @@ pub(crate) fn resolve_constant_addresses(ops: &mut [Op], maps: &[Region]) -> usi
     let mut state: Vec<Option<Consts>> = vec![None; n];
     state[0] = Some(Consts::NONE);
     let mut work = vec![0usize];
-    for op in ops.iter() {
-        if let Op::CallLocal { target } = op {
-            let t = *target as usize;
-            if t < n {
-                state[t] = Some(Consts::NONE);
-                work.push(t);
-            }
-        }
+    let cfg = ControlFlow::new(ops);
+    for &entry in cfg.callee_entries() {
+        state[entry] = Some(Consts::NONE);
+        work.push(entry);
     }
     // Each slot's state only loses constants, 11 at most, so this ends.
     while let Some(i) = work.pop() {
         let Some(before) = state[i] else { continue };
-        let op = &ops[i];
-        let after = transfer(op, before);
-        let flow = |next: usize, state: &mut Vec<Option<Consts>>, work: &mut Vec<usize>| {
-            if next >= n {
-                return;
-            }
+        let after = transfer(&ops[i].facts(), before);
+        for next in cfg.successors(i) {
             let merged = state[next].map_or(after, |old| old.join(&after));
             if state[next] != Some(merged) {
                 state[next] = Some(merged);
                 work.push(next);
             }
-        };
-        if !matches!(op, Op::Ja { .. } | Op::Exit) {
-            flow(i + 1, &mut state, &mut work);
-        }
-        if let Some(target) = jump_target(op)
-            && !matches!(op, Op::CallLocal { .. })
-        {
-            flow(target as usize, &mut state, &mut work);
         }
     }
     let mut resolved = 0;
@@ -141,93 +113,18 @@ pub(crate) fn resolve_constant_addresses(ops: &mut [Op], maps: &[Region]) -> usi
             }
             Some((u16::try_from(index).ok()?, u32::try_from(offset).ok()?))
         };
-        let direct = match ops[i] {
-            Op::LdxB { dst, src, off } => {
-                place(src, off, 1, false).map(|(region, offset)| Op::DirectLdxB {
-                    dst,
-                    region,
-                    offset,
-                })
-            }
-            Op::LdxH { dst, src, off } => {
-                place(src, off, 2, false).map(|(region, offset)| Op::DirectLdxH {
-                    dst,
-                    region,
-                    offset,
-                })
-            }
-            Op::LdxW { dst, src, off } => {
-                place(src, off, 4, false).map(|(region, offset)| Op::DirectLdxW {
-                    dst,
-                    region,
-                    offset,
-                })
-            }
-            Op::LdxDW { dst, src, off } => {
-                place(src, off, 8, false).map(|(region, offset)| Op::DirectLdxDW {
-                    dst,
-                    region,
-                    offset,
-                })
-            }
-            Op::StxB { dst, src, off } => {
-                place(dst, off, 1, true).map(|(region, offset)| Op::DirectStxB {
-                    src,
-                    region,
-                    offset,
-                })
-            }
-            Op::StxH { dst, src, off } => {
-                place(dst, off, 2, true).map(|(region, offset)| Op::DirectStxH {
-                    src,
-                    region,
-                    offset,
-                })
-            }
-            Op::StxW { dst, src, off } => {
-                place(dst, off, 4, true).map(|(region, offset)| Op::DirectStxW {
-                    src,
-                    region,
-                    offset,
-                })
-            }
-            Op::StxDW { dst, src, off } => {
-                place(dst, off, 8, true).map(|(region, offset)| Op::DirectStxDW {
-                    src,
-                    region,
-                    offset,
-                })
-            }
-            Op::StB { dst, off, imm } => {
-                place(dst, off, 1, true).map(|(region, offset)| Op::DirectStB {
-                    imm,
-                    region,
-                    offset,
-                })
-            }
-            Op::StH { dst, off, imm } => {
-                place(dst, off, 2, true).map(|(region, offset)| Op::DirectStH {
-                    imm,
-                    region,
-                    offset,
-                })
-            }
-            Op::StW { dst, off, imm } => {
-                place(dst, off, 4, true).map(|(region, offset)| Op::DirectStW {
-                    imm,
-                    region,
-                    offset,
-                })
-            }
-            Op::StDW { dst, off, imm } => {
-                place(dst, off, 8, true).map(|(region, offset)| Op::DirectStDW {
-                    imm,
-                    region,
-                    offset,
-                })
-            }
-            _ => None,
+        let facts = ops[i].facts();
+        let Memory::Checked {
+            base,
+            off,
+            width,
+            kind,
+        } = facts.memory
+        else {
+            continue;
         };
+        let direct = place(base, off, u64::from(width), kind.writes())
+            .and_then(|(region, offset)| ops[i].direct(region, offset));
         if let Some(op) = direct {
             ops[i] = op;
             resolved += 1;

@@ -16,262 +16,22 @@
 //! assumed to write any, so it kills nothing.
 
 use crate::exec::memory::STACK_SLOT;
-use crate::ir::op::{AtomicOp, Op};
-use crate::passes::compact::jump_target;
-
-type Regs = u16;
-
-const fn bit(r: u8) -> Regs {
-    1 << (r & 15)
-}
-
-const ARGS: Regs = bit(1) | bit(2) | bit(3) | bit(4) | bit(5);
-const ALL: Regs = 0x3ff;
-
-/// Registers an op reads, registers it certainly writes, and whether it may be
-/// removed when none of those written registers is live afterwards.
-fn effects(op: &Op) -> (Regs, Regs, bool) {
-    use Op::*;
-    match *op {
-        Add64Imm { dst, .. }
-        | Sub64Imm { dst, .. }
-        | Mul64Imm { dst, .. }
-        | Div64Imm { dst, .. }
-        | SDiv64Imm { dst, .. }
-        | Mod64Imm { dst, .. }
-        | SMod64Imm { dst, .. }
-        | Or64Imm { dst, .. }
-        | And64Imm { dst, .. }
-        | Lsh64Imm { dst, .. }
-        | Rsh64Imm { dst, .. }
-        | Arsh64Imm { dst, .. }
-        | Xor64Imm { dst, .. }
-        | Neg64 { dst }
-        | Add32Imm { dst, .. }
-        | Sub32Imm { dst, .. }
-        | Mul32Imm { dst, .. }
-        | Div32Imm { dst, .. }
-        | SDiv32Imm { dst, .. }
-        | Mod32Imm { dst, .. }
-        | SMod32Imm { dst, .. }
-        | Or32Imm { dst, .. }
-        | And32Imm { dst, .. }
-        | Lsh32Imm { dst, .. }
-        | Rsh32Imm { dst, .. }
-        | Arsh32Imm { dst, .. }
-        | Xor32Imm { dst, .. }
-        | Neg32 { dst }
-        | ToLe { dst, .. }
-        | ToBe { dst, .. }
-        | Bswap { dst, .. } => (bit(dst), bit(dst), true),
-        Mov64Imm { dst, .. } | Mov32Imm { dst, .. } | LoadImm64 { dst, .. } => (0, bit(dst), true),
-        Add64Reg { dst, src }
-        | Sub64Reg { dst, src }
-        | Mul64Reg { dst, src }
-        | Div64Reg { dst, src }
-        | SDiv64Reg { dst, src }
-        | Mod64Reg { dst, src }
-        | SMod64Reg { dst, src }
-        | Or64Reg { dst, src }
-        | And64Reg { dst, src }
-        | Lsh64Reg { dst, src }
-        | Rsh64Reg { dst, src }
-        | Arsh64Reg { dst, src }
-        | Xor64Reg { dst, src }
-        | Add32Reg { dst, src }
-        | Sub32Reg { dst, src }
-        | Mul32Reg { dst, src }
-        | Div32Reg { dst, src }
-        | SDiv32Reg { dst, src }
-        | Mod32Reg { dst, src }
-        | SMod32Reg { dst, src }
-        | Or32Reg { dst, src }
-        | And32Reg { dst, src }
-        | Lsh32Reg { dst, src }
-        | Rsh32Reg { dst, src }
-        | Arsh32Reg { dst, src }
-        | Xor32Reg { dst, src } => (bit(dst) | bit(src), bit(dst), true),
-        Mov64Reg { dst, src }
-        | Mov32Reg { dst, src }
-        | MovSx64 { dst, src, .. }
-        | MovSx32 { dst, src, .. } => (bit(src), bit(dst), true),
-        // Proven inside the frame: cannot fault.
-        StackLdxB { dst, .. }
-        | StackLdxH { dst, .. }
-        | StackLdxW { dst, .. }
-        | StackLdxDW { dst, .. }
-        | StackLdxSB { dst, .. }
-        | StackLdxSH { dst, .. }
-        | StackLdxSW { dst, .. } => (0, bit(dst), true),
-        // Checked loads may fault: they stay.
-        LdxB { dst, src, .. }
-        | LdxH { dst, src, .. }
-        | LdxW { dst, src, .. }
-        | LdxDW { dst, src, .. }
-        | LdxSB { dst, src, .. }
-        | LdxSH { dst, src, .. }
-        | LdxSW { dst, src, .. } => (bit(src), bit(dst), false),
-        StB { dst, .. } | StH { dst, .. } | StW { dst, .. } | StDW { dst, .. } => {
-            (bit(dst), 0, false)
-        }
-        StxB { dst, src, .. }
-        | StxH { dst, src, .. }
-        | StxW { dst, src, .. }
-        | StxDW { dst, src, .. } => (bit(dst) | bit(src), 0, false),
-        StackStB { .. } | StackStH { .. } | StackStW { .. } | StackStDW { .. } => (0, 0, false),
-        StackStxB { src, .. }
-        | StackStxH { src, .. }
-        | StackStxW { src, .. }
-        | StackStxDW { src, .. } => (bit(src), 0, false),
-        Atomic { op, dst, src, .. } => {
-            let reads = bit(dst) | bit(src) | if op == AtomicOp::CmpXchg { bit(0) } else { 0 };
-            let writes = match op {
-                AtomicOp::CmpXchg => bit(0),
-                AtomicOp::Xchg
-                | AtomicOp::Add { fetch: true }
-                | AtomicOp::Or { fetch: true }
-                | AtomicOp::And { fetch: true }
-                | AtomicOp::Xor { fetch: true } => bit(src),
-                _ => 0,
-            };
-            (reads, writes, false)
-        }
-        Ja { .. } => (0, 0, false),
-        JeqImm { dst, .. }
-        | JgtImm { dst, .. }
-        | JgeImm { dst, .. }
-        | JsetImm { dst, .. }
-        | JneImm { dst, .. }
-        | JsgtImm { dst, .. }
-        | JsgeImm { dst, .. }
-        | JltImm { dst, .. }
-        | JleImm { dst, .. }
-        | JsltImm { dst, .. }
-        | JsleImm { dst, .. }
-        | Jeq32Imm { dst, .. }
-        | Jgt32Imm { dst, .. }
-        | Jge32Imm { dst, .. }
-        | Jset32Imm { dst, .. }
-        | Jne32Imm { dst, .. }
-        | Jsgt32Imm { dst, .. }
-        | Jsge32Imm { dst, .. }
-        | Jlt32Imm { dst, .. }
-        | Jle32Imm { dst, .. }
-        | Jslt32Imm { dst, .. }
-        | Jsle32Imm { dst, .. } => (bit(dst), 0, false),
-        JeqReg { dst, src, .. }
-        | JgtReg { dst, src, .. }
-        | JgeReg { dst, src, .. }
-        | JsetReg { dst, src, .. }
-        | JneReg { dst, src, .. }
-        | JsgtReg { dst, src, .. }
-        | JsgeReg { dst, src, .. }
-        | JltReg { dst, src, .. }
-        | JleReg { dst, src, .. }
-        | JsltReg { dst, src, .. }
-        | JsleReg { dst, src, .. }
-        | Jeq32Reg { dst, src, .. }
-        | Jgt32Reg { dst, src, .. }
-        | Jge32Reg { dst, src, .. }
-        | Jset32Reg { dst, src, .. }
-        | Jne32Reg { dst, src, .. }
-        | Jsgt32Reg { dst, src, .. }
-        | Jsge32Reg { dst, src, .. }
-        | Jlt32Reg { dst, src, .. }
-        | Jle32Reg { dst, src, .. }
-        | Jslt32Reg { dst, src, .. }
-        | Jsle32Reg { dst, src, .. } => (bit(dst) | bit(src), 0, false),
-        MapLookup | CallHelper { .. } => (ARGS, bit(0), false),
-        CallReg { reg } => (ARGS | bit(reg), bit(0), false),
-        // The callee starts with all of the caller's registers, r0 included.
-        CallLocal { .. } => (ALL, 0, false),
-        Exit => (bit(0) | ARGS, 0, false),
-        LookupConst { .. } => (0, bit(0), true),
-        // Reads the key through r2: may fault, so it stays.
-        LookupInline { .. } => (bit(2), bit(0), false),
-        Nop | LddwTail => (0, 0, false),
-        AddJeqImm { dst, .. }
-        | AddJneImm { dst, .. }
-        | AndJeqImm { dst, .. }
-        | AndJneImm { dst, .. } => (bit(dst), bit(dst), false),
-        DirectLdxB { dst, .. }
-        | DirectLdxH { dst, .. }
-        | DirectLdxW { dst, .. }
-        | DirectLdxDW { dst, .. } => (0, bit(dst), true),
-        DirectStxB { src, .. }
-        | DirectStxH { src, .. }
-        | DirectStxW { src, .. }
-        | DirectStxDW { src, .. } => (bit(src), 0, false),
-        DirectStB { .. } | DirectStH { .. } | DirectStW { .. } | DirectStDW { .. } => (0, 0, false),
-        MovAdd64Imm { dst, src, .. }
-        | MovSub64Imm { dst, src, .. }
-        | MovMul64Imm { dst, src, .. }
-        | MovAnd64Imm { dst, src, .. }
-        | MovOr64Imm { dst, src, .. }
-        | MovXor64Imm { dst, src, .. }
-        | MovLsh64Imm { dst, src, .. }
-        | MovRsh64Imm { dst, src, .. }
-        | MovArsh64Imm { dst, src, .. }
-        | Zext32 { dst, src, .. }
-        | Sext32 { dst, src, .. }
-        | XorShl64 { dst, src, .. }
-        | XorShr64 { dst, src, .. } => (bit(src), bit(dst), true),
-        MovAdd64Reg { dst, src, src2 }
-        | MovSub64Reg { dst, src, src2 }
-        | MovAnd64Reg { dst, src, src2 }
-        | MovOr64Reg { dst, src, src2 }
-        | MovXor64Reg { dst, src, src2 } => (bit(src) | bit(src2), bit(dst), true),
-    }
-}
-
-/// The registers `op` may write.
-pub(crate) fn written_registers(op: &Op) -> Regs {
-    match *op {
-        Op::CallLocal { .. } => bit(0) | ARGS,
-        _ => effects(op).1,
-    }
-}
-
-/// Whether execution can continue at the next slot after `op`.
-fn falls_through(op: &Op) -> bool {
-    !matches!(op, Op::Ja { .. } | Op::Exit)
-}
-
-/// Slots reachable from `roots` without entering calls.
-fn reachable(ops: &[Op], roots: impl Iterator<Item = usize>) -> Vec<bool> {
-    let mut seen = vec![false; ops.len()];
-    let mut work: Vec<usize> = roots.filter(|&r| r < ops.len()).collect();
-    while let Some(i) = work.pop() {
-        if std::mem::replace(&mut seen[i], true) {
-            continue;
-        }
-        let op = &ops[i];
-        if falls_through(op) && i + 1 < ops.len() {
-            work.push(i + 1);
-        }
-        if let Some(target) = jump_target(op)
-            && !matches!(op, Op::CallLocal { .. })
-        {
-            work.push(target as usize);
-        }
-    }
-    seen
-}
+use crate::ir::cfg::ControlFlow;
+use crate::ir::facts::{AccessKind, Facts, Flow, Memory, Value};
+use crate::ir::op::Op;
+use crate::ir::regs::Regs;
 
 /// Replaces dead pure ops by [`Op::Nop`]; returns how many were removed.
 pub(crate) fn eliminate_dead_code(ops: &mut [Op]) -> usize {
     let n = ops.len();
-    let callee_entries = ops.iter().filter_map(|op| match op {
-        Op::CallLocal { target } => Some(*target as usize),
-        _ => None,
-    });
-    let in_subprogram = reachable(ops, callee_entries.collect::<Vec<_>>().into_iter());
+    // Removing an op (it falls through, as Nop does) never changes the flow.
+    let cfg = ControlFlow::new(ops);
     let mut removed = 0;
     // Each round removes the last op of every dead chain; real programs need
     // two or three. The cap keeps a pathological chain from costing n^2.
     for _ in 0..MAX_ROUNDS {
         // live_in[i]: registers live before slot i.
-        let mut live_in = vec![0 as Regs; n];
+        let mut live_in = vec![Regs::NONE; n];
         let mut changed = true;
         let mut passes = 0;
         while changed {
@@ -282,22 +42,17 @@ pub(crate) fn eliminate_dead_code(ops: &mut [Op]) -> usize {
             }
             changed = false;
             for i in (0..n).rev() {
-                let op = &ops[i];
-                let mut out: Regs = 0;
-                if falls_through(op) && i + 1 < n {
-                    out |= live_in[i + 1];
+                let facts = ops[i].facts();
+                let mut out = Regs::NONE;
+                for next in cfg.successors(i) {
+                    out |= live_in[next];
                 }
-                if let Some(target) = jump_target(op)
-                    && !matches!(op, Op::CallLocal { .. })
-                {
-                    out |= live_in.get(target as usize).copied().unwrap_or(ALL);
-                }
-                let (mut reads, writes, _) = effects(op);
-                if matches!(op, Op::Exit) && !in_subprogram[i] {
+                let mut reads = facts.reads;
+                if ops[i] == Op::Exit && !cfg.in_subprogram(i) {
                     // The end of the program: only r0 is seen.
-                    reads = bit(0);
+                    reads = Regs::RETURN;
                 }
-                let new = reads | (out & !writes);
+                let new = reads | out.minus(facts.writes);
                 if new != live_in[i] {
                     live_in[i] = new;
                     changed = true;
@@ -306,12 +61,16 @@ pub(crate) fn eliminate_dead_code(ops: &mut [Op]) -> usize {
         }
         let mut round = 0;
         for i in 0..n {
-            let (_, writes, pure) = effects(&ops[i]);
-            if !pure {
+            let facts = ops[i].facts();
+            if !facts.removable() {
                 continue;
             }
-            let out = if i + 1 < n { live_in[i + 1] } else { 0 };
-            if writes & out == 0 {
+            let out = if i + 1 < n {
+                live_in[i + 1]
+            } else {
+                Regs::NONE
+            };
+            if !facts.writes.intersects(out) {
                 ops[i] = Op::Nop;
                 round += 1;
             }
@@ -347,15 +106,8 @@ pub(crate) fn eliminate_dead_stack_stores(ops: &mut [Op]) -> usize {
     if n == 0 {
         return 0;
     }
-    let callee_entries: Vec<usize> = ops
-        .iter()
-        .filter_map(|op| match op {
-            Op::CallLocal { target } => Some(*target as usize),
-            _ => None,
-        })
-        .collect();
-    let in_subprogram = reachable(ops, callee_entries.iter().copied());
-    let may_stack = stack_pointer_registers(ops, &callee_entries);
+    let cfg = ControlFlow::new(ops);
+    let may_stack = stack_pointer_registers(ops, &cfg);
     const ALL_BYTES: Frame = [u64::MAX; FRAME_WORDS];
     let mut live_in = vec![[0u64; FRAME_WORDS]; n];
     let mut changed = true;
@@ -367,20 +119,12 @@ pub(crate) fn eliminate_dead_stack_stores(ops: &mut [Op]) -> usize {
         }
         changed = false;
         for i in (0..n).rev() {
-            let op = &ops[i];
+            let facts = ops[i].facts();
             let mut live = [0u64; FRAME_WORDS];
-            if falls_through(op) && i + 1 < n {
-                or_into(&mut live, &live_in[i + 1]);
+            for next in cfg.successors(i) {
+                or_into(&mut live, &live_in[next]);
             }
-            if let Some(target) = jump_target(op)
-                && !matches!(op, Op::CallLocal { .. })
-            {
-                or_into(
-                    &mut live,
-                    live_in.get(target as usize).unwrap_or(&ALL_BYTES),
-                );
-            }
-            match stack_access(op, may_stack[i], in_subprogram[i]) {
+            match stack_access(&facts, may_stack[i], cfg.in_subprogram(i)) {
                 StackAccess::None => {}
                 StackAccess::Write(range) => clear(&mut live, range),
                 StackAccess::Read(range) => set(&mut live, range),
@@ -395,7 +139,9 @@ pub(crate) fn eliminate_dead_stack_stores(ops: &mut [Op]) -> usize {
     }
     let mut removed = 0;
     for i in 0..n {
-        if let StackAccess::Write(range) = stack_access(&ops[i], may_stack[i], in_subprogram[i]) {
+        if let StackAccess::Write(range) =
+            stack_access(&ops[i].facts(), may_stack[i], cfg.in_subprogram(i))
+        {
             let after = if i + 1 < n {
                 &live_in[i + 1]
             } else {
@@ -425,157 +171,93 @@ enum StackAccess {
     ReadNothing,
 }
 
-fn frame_range(off: i16, width: usize) -> ByteRange {
+fn frame_range(off: i16, width: u8) -> ByteRange {
     // The translator proved -512 <= off and off + width <= 0.
     let start = (crate::exec::memory::FRAME_SIZE as i64 + i64::from(off)) as usize;
-    (start, start + width)
+    (start, start + usize::from(width))
 }
 
-/// How `op` touches the current frame; `may_stack` are the registers that may
-/// hold a stack address before it.
-fn stack_access(op: &Op, may_stack: Regs, in_subprogram: bool) -> StackAccess {
-    use Op::*;
+/// How an op with `facts` touches the current frame; `may_stack` are the
+/// registers that may hold a stack address before it.
+fn stack_access(facts: &Facts, may_stack: Regs, in_subprogram: bool) -> StackAccess {
     let through = |base: u8| {
-        if may_stack & bit(base) != 0 {
+        if may_stack.contains(base) {
             StackAccess::ReadAll
         } else {
             StackAccess::None
         }
     };
-    match *op {
-        StackLdxB { off, .. } | StackLdxSB { off, .. } => StackAccess::Read(frame_range(off, 1)),
-        StackLdxH { off, .. } | StackLdxSH { off, .. } => StackAccess::Read(frame_range(off, 2)),
-        StackLdxW { off, .. } | StackLdxSW { off, .. } => StackAccess::Read(frame_range(off, 4)),
-        StackLdxDW { off, .. } => StackAccess::Read(frame_range(off, 8)),
-        StackStB { off, .. } | StackStxB { off, .. } => StackAccess::Write(frame_range(off, 1)),
-        StackStH { off, .. } | StackStxH { off, .. } => StackAccess::Write(frame_range(off, 2)),
-        StackStW { off, .. } | StackStxW { off, .. } => StackAccess::Write(frame_range(off, 4)),
-        StackStDW { off, .. } | StackStxDW { off, .. } => StackAccess::Write(frame_range(off, 8)),
-        LdxB { src, .. }
-        | LdxH { src, .. }
-        | LdxW { src, .. }
-        | LdxDW { src, .. }
-        | LdxSB { src, .. }
-        | LdxSH { src, .. }
-        | LdxSW { src, .. } => through(src),
-        Atomic { dst, .. } => through(dst),
-        MapLookup | LookupInline { .. } => through(2),
-        CallHelper { .. } | CallReg { .. } | CallLocal { .. } => StackAccess::ReadAll,
-        Exit if in_subprogram => StackAccess::ReadAll,
-        Exit => StackAccess::ReadNothing,
-        _ => StackAccess::None,
+    if facts.flow == Flow::Exit {
+        return if in_subprogram {
+            StackAccess::ReadAll
+        } else {
+            StackAccess::ReadNothing
+        };
+    }
+    match facts.memory {
+        Memory::Stack { off, width, kind } => match kind {
+            AccessKind::Load { .. } => StackAccess::Read(frame_range(off, width)),
+            AccessKind::Store(_) => StackAccess::Write(frame_range(off, width)),
+            // The translator never makes a stack atomic (r10 atomics are checked).
+            AccessKind::Atomic => StackAccess::ReadAll,
+        },
+        Memory::Checked { base, kind, .. } if kind.reads() => through(base),
+        Memory::LookupKey => through(2),
+        Memory::Helper | Memory::Call => StackAccess::ReadAll,
+        Memory::Checked { .. } | Memory::None | Memory::Direct { .. } => StackAccess::None,
     }
 }
 
 /// For each slot, the registers that may hold a stack address on entry.
-fn stack_pointer_registers(ops: &[Op], callee_entries: &[usize]) -> Vec<Regs> {
-    use Op::*;
+fn stack_pointer_registers(ops: &[Op], cfg: &ControlFlow) -> Vec<Regs> {
     let n = ops.len();
     let mut state: Vec<Option<Regs>> = vec![None; n];
     let mut work = vec![0usize];
-    state[0] = Some(bit(10));
-    for &entry in callee_entries {
-        if entry < n {
-            state[entry] = Some(ALL | bit(10));
-            work.push(entry);
-        }
+    state[0] = Some(Regs::FRAME_POINTER);
+    for &entry in cfg.callee_entries() {
+        state[entry] = Some(Regs::ALL);
+        work.push(entry);
     }
     while let Some(i) = work.pop() {
         let Some(before) = state[i] else { continue };
-        let op = &ops[i];
-        let copy = |src: u8| before & bit(src) != 0;
-        let set_if = |regs: Regs, dst: u8, yes: bool| {
-            if yes {
-                regs | bit(dst)
-            } else {
-                regs & !bit(dst)
+        let after = stack_pointers_after(&ops[i].facts(), before);
+        for next in cfg.successors(i) {
+            let merged = state[next].map_or(after, |old| old | after);
+            if state[next] != Some(merged) {
+                state[next] = Some(merged);
+                work.push(next);
             }
-        };
-        let written = written_registers(op);
-        let after = match *op {
-            Mov64Reg { dst, src } => set_if(before, dst, copy(src)),
-            // A 64-bit constant may itself be a stack address.
-            LoadImm64 { dst, imm } => set_if(before, dst, imm >> 32 == STACK_SLOT),
-            // Values that can never be a stack address (it lies above 4 GiB):
-            // sign-extended 32-bit immediates, 32-bit or narrower results,
-            // and lookup results (an element address or 0).
-            Mov64Imm { .. }
-            | Mov32Imm { .. }
-            | Mov32Reg { .. }
-            | MovSx32 { .. }
-            | MovSx64 { .. }
-            | Zext32 { .. }
-            | Sext32 { .. }
-            | Add32Imm { .. }
-            | Sub32Imm { .. }
-            | Mul32Imm { .. }
-            | Div32Imm { .. }
-            | SDiv32Imm { .. }
-            | Mod32Imm { .. }
-            | SMod32Imm { .. }
-            | Or32Imm { .. }
-            | And32Imm { .. }
-            | Lsh32Imm { .. }
-            | Rsh32Imm { .. }
-            | Arsh32Imm { .. }
-            | Xor32Imm { .. }
-            | Neg32 { .. }
-            | Add32Reg { .. }
-            | Sub32Reg { .. }
-            | Mul32Reg { .. }
-            | Div32Reg { .. }
-            | SDiv32Reg { .. }
-            | Mod32Reg { .. }
-            | SMod32Reg { .. }
-            | Or32Reg { .. }
-            | And32Reg { .. }
-            | Lsh32Reg { .. }
-            | Rsh32Reg { .. }
-            | Arsh32Reg { .. }
-            | Xor32Reg { .. }
-            | LdxB { .. }
-            | LdxH { .. }
-            | LdxW { .. }
-            | LdxSB { .. }
-            | LdxSH { .. }
-            | LdxSW { .. }
-            | StackLdxB { .. }
-            | StackLdxH { .. }
-            | StackLdxW { .. }
-            | StackLdxSB { .. }
-            | StackLdxSH { .. }
-            | StackLdxSW { .. }
-            | DirectLdxB { .. }
-            | DirectLdxH { .. }
-            | DirectLdxW { .. }
-            | MapLookup
-            | LookupConst { .. }
-            | LookupInline { .. } => before & !written,
-            // Anything else a register receives may be a stack address:
-            // 64-bit arithmetic can forge one even from constants, a 64-bit
-            // load may bring back a spilled one, and helpers and callees may
-            // return one.
-            _ => before | written,
-        };
-        let mut push = |next: usize, state: &mut Vec<Option<Regs>>| {
-            if next < n {
-                let merged = state[next].map_or(after, |old| old | after);
-                if state[next] != Some(merged) {
-                    state[next] = Some(merged);
-                    work.push(next);
-                }
-            }
-        };
-        if falls_through(op) {
-            push(i + 1, &mut state);
-        }
-        if let Some(target) = jump_target(op)
-            && !matches!(op, CallLocal { .. })
-        {
-            push(target as usize, &mut state);
         }
     }
-    state.into_iter().map(|s| s.unwrap_or(ALL)).collect()
+    state
+        .into_iter()
+        .map(|s| s.unwrap_or(Regs::GENERAL))
+        .collect()
+}
+
+/// The registers that may hold a stack address after an op with `facts`,
+/// given those that may before it.
+fn stack_pointers_after(facts: &Facts, before: Regs) -> Regs {
+    let set_if = |regs: Regs, written: Regs, yes: bool| {
+        if yes {
+            regs | written
+        } else {
+            regs.minus(written)
+        }
+    };
+    match facts.value {
+        Value::None => before,
+        Value::Copy(src) => set_if(before, facts.writes, before.contains(src)),
+        // A 64-bit constant may itself be a stack address.
+        Value::Const(c) => set_if(before, facts.writes, c >> 32 == STACK_SLOT),
+        // Values that can never be a stack address (it lies above 4 GiB):
+        // 32-bit or narrower results and lookup results (an element address or 0).
+        Value::Narrow | Value::MapValue => before.minus(facts.may_write),
+        // Anything else a register receives may be a stack address: 64-bit
+        // arithmetic can forge one even from constants, a 64-bit load may
+        // bring back a spilled one, and helpers and callees may return one.
+        Value::Offset(..) | Value::Any => before | facts.may_write,
+    }
 }
 
 fn or_into(dst: &mut Frame, src: &Frame) {

@@ -1,20 +1,23 @@
 //! The load-time check and translation of raw instructions into [`Op`]s.
 //!
-//! Every slot is checked as the kernel's verifier checks its structure: known
-//! opcode, registers r0..r10, no write to r10, unused fields zero, jump and
-//! call targets inside the program and not inside an `lddw`, map references
-//! in the map table, and a last instruction that cannot fall through. The
-//! translation then resolves what can be resolved once: immediates, absolute
-//! targets, map handles and value addresses, helper functions, and r10-relative
-//! accesses proven to stay inside the frame.
+//! Every slot's fields are checked by [`decode`] (known opcode, registers
+//! r0..r10, unused fields zero, an `lddw`'s second slot), then against the
+//! program around it, as the kernel's verifier checks structure: no write to
+//! r10, arithmetic on r10 only by 64-bit mov/add/sub, jump and call targets
+//! inside the program and not inside an `lddw`, map references in the map
+//! table, registered helpers, and a last instruction that cannot fall
+//! through. The translation then resolves what can be resolved once:
+//! immediates, absolute targets, map handles and value addresses, helper
+//! functions, and r10-relative accesses proven to stay inside the frame.
 
 use tinybpf_maps::ArrayMap;
 
 use crate::error::{InvalidInsn, VerifyError};
 use crate::exec::helpers::{Helper, Helpers, ids};
 use crate::exec::memory::{FRAME_SIZE, MAP_HANDLE_BASE, map_value_start};
-use crate::ir::op::{AtomicOp, Op};
-use crate::isa::insn::{Insn, alu, atomic, class, jmp, mode, opcode, pseudo, size, source};
+use crate::ir::op::Op;
+use crate::isa::decode::{AluOp, ByteOrder, Cond, Instruction, Operand, decode};
+use crate::isa::insn::{Insn, pseudo};
 
 /// Most slots a program may have (the kernel's limit for privileged programs).
 pub const MAX_INSNS: usize = 1_000_000;
@@ -86,7 +89,7 @@ pub(crate) fn translate(
         ops.push(op);
     }
     let last = insns.len() - 1;
-    if !matches!(ops[last], Op::Exit | Op::Ja { .. }) {
+    if ops[last].facts().falls_through() {
         return Err(invalid(last, InvalidInsn::FallsOffEnd));
     }
     Ok(Translation {
@@ -99,41 +102,121 @@ fn invalid(pc: usize, kind: InvalidInsn) -> VerifyError {
     VerifyError::Invalid { pc, kind }
 }
 
-fn field_zero(field: &'static str, value: i64) -> Check<()> {
-    if value == 0 {
-        Ok(())
-    } else {
-        Err(InvalidInsn::BadField { field, value })
-    }
-}
-
-fn reg(r: u8) -> Check<u8> {
-    if r <= 10 {
-        Ok(r)
-    } else {
-        Err(InvalidInsn::BadRegister(r))
-    }
-}
-
 /// A register the instruction writes: r0..r9.
-fn dst_reg(r: u8) -> Check<u8> {
-    match reg(r)? {
-        10 => Err(InvalidInsn::WritesFramePointer),
-        r => Ok(r),
+fn written(r: u8) -> Check<u8> {
+    if r == 10 {
+        Err(InvalidInsn::WritesFramePointer)
+    } else {
+        Ok(r)
     }
 }
 
 impl Translator<'_> {
     fn translate_one(&mut self, pc: usize) -> Check<Op> {
-        let insn = self.insns[pc];
-        match insn.class() {
-            class::ALU | class::ALU64 => alu_op(insn),
-            class::JMP | class::JMP32 => self.jump_op(pc, insn),
-            class::LD => self.ld_op(pc, insn),
-            class::LDX => ldx_op(insn),
-            class::ST => st_op(insn),
-            _ => stx_op(insn),
-        }
+        let instruction = decode(self.insns, pc).map_err(|e| e.kind)?;
+        Ok(match instruction {
+            Instruction::Alu { wide, op, dst, src } => {
+                let dst = written(dst)?;
+                match src {
+                    Operand::Reg(src) => {
+                        let pointer_arithmetic = matches!(op, AluOp::Mov | AluOp::Add | AluOp::Sub);
+                        if src == 10 && !(wide && pointer_arithmetic) {
+                            return Err(InvalidInsn::FramePointerArithmetic);
+                        }
+                        alu_reg(op, wide, dst, src)
+                    }
+                    Operand::Imm(imm) => alu_imm(op, wide, dst, imm),
+                }
+            }
+            Instruction::Neg { wide, dst } => {
+                let dst = written(dst)?;
+                if wide {
+                    Op::Neg64 { dst }
+                } else {
+                    Op::Neg32 { dst }
+                }
+            }
+            Instruction::MovSx {
+                wide,
+                dst,
+                src,
+                bits,
+            } => {
+                let dst = written(dst)?;
+                if src == 10 {
+                    return Err(InvalidInsn::FramePointerArithmetic);
+                }
+                if wide {
+                    Op::MovSx64 { dst, src, bits }
+                } else {
+                    Op::MovSx32 { dst, src, bits }
+                }
+            }
+            Instruction::ByteOrder { order, dst, bits } => {
+                let dst = written(dst)?;
+                match order {
+                    ByteOrder::ToLe => Op::ToLe { dst, bits },
+                    ByteOrder::ToBe => Op::ToBe { dst, bits },
+                    ByteOrder::Swap => Op::Bswap { dst, bits },
+                }
+            }
+            Instruction::Lddw {
+                dst,
+                source,
+                imm,
+                next_imm,
+            } => self.lddw(written(dst)?, source, imm, next_imm)?,
+            Instruction::Load {
+                width,
+                sign_extend,
+                dst,
+                base,
+                off,
+            } => load(width, sign_extend, written(dst)?, base, off)?,
+            Instruction::Store {
+                width,
+                base,
+                off,
+                value,
+            } => store(width, base, off, value)?,
+            Instruction::Atomic {
+                wide,
+                op,
+                base,
+                src,
+                off,
+            } => {
+                if op.writes_src() && src == 10 {
+                    return Err(InvalidInsn::WritesFramePointer);
+                }
+                Op::Atomic {
+                    op,
+                    wide,
+                    dst: base,
+                    src,
+                    off,
+                }
+            }
+            Instruction::Ja { offset } => Op::Ja {
+                target: self.target(pc, offset)?,
+            },
+            Instruction::Branch {
+                cond,
+                wide,
+                dst,
+                src,
+                off,
+            } => {
+                let target = self.target(pc, off.into())?;
+                match src {
+                    Operand::Reg(src) => cond_reg(cond, wide, dst, src, target),
+                    Operand::Imm(imm) => cond_imm(cond, wide, dst, imm, target),
+                }
+            }
+            Instruction::Call { source, imm } => self.call(pc, source, imm)?,
+            Instruction::CallReg { reg } => Op::CallReg { reg },
+            Instruction::Exit => Op::Exit,
+        })
     }
 
     fn target(&self, pc: usize, offset: i64) -> Check<u32> {
@@ -149,31 +232,13 @@ impl Translator<'_> {
         Ok(target as u32)
     }
 
-    fn ld_op(&mut self, pc: usize, insn: Insn) -> Check<Op> {
-        match insn.mode() {
-            mode::ABS | mode::IND => return Err(InvalidInsn::LegacyPacketAccess),
-            _ if insn.opcode != opcode::LDDW => {
-                return Err(InvalidInsn::UnknownOpcode(insn.opcode));
-            }
-            _ => {}
-        }
-        let dst = dst_reg(insn.dst)?;
-        field_zero("off", insn.off.into())?;
-        let next = self.insns[pc + 1];
-        if next.opcode != 0 || next.dst != 0 || next.src != 0 || next.off != 0 {
-            return Err(InvalidInsn::IncompleteLddw);
-        }
-        let low = u64::from(insn.imm as u32);
-        let high = u64::from(next.imm as u32);
-        let imm = match insn.src {
-            pseudo::IMM64 => low | (high << 32),
-            pseudo::MAP_FD | pseudo::MAP_IDX => {
-                let index = self.map_index(insn.imm)?;
-                field_zero("imm of the second slot", next.imm.into())?;
-                MAP_HANDLE_BASE + index as u64
-            }
+    fn lddw(&self, dst: u8, source: u8, imm: i32, next_imm: i32) -> Check<Op> {
+        let low = u64::from(imm as u32);
+        let high = u64::from(next_imm as u32);
+        let imm = match source {
+            pseudo::MAP_FD | pseudo::MAP_IDX => MAP_HANDLE_BASE + self.map_index(imm)? as u64,
             pseudo::MAP_VALUE | pseudo::MAP_IDX_VALUE => {
-                let index = self.map_index(insn.imm)?;
+                let index = self.map_index(imm)?;
                 let value_size = self.maps[index].def().value_size;
                 if high >= u64::from(value_size) {
                     return Err(InvalidInsn::MapValueOffset {
@@ -184,7 +249,8 @@ impl Translator<'_> {
                 }
                 map_value_start(index) + high
             }
-            other => return Err(InvalidInsn::UnsupportedLddwSource(other)),
+            // `decode` accepted no other source.
+            _ => low | (high << 32),
         };
         Ok(Op::LoadImm64 { dst, imm })
     }
@@ -199,72 +265,13 @@ impl Translator<'_> {
             })
     }
 
-    fn jump_op(&mut self, pc: usize, insn: Insn) -> Check<Op> {
-        let is32 = insn.class() == class::JMP32;
-        let operation = insn.operation();
-        let by_reg = insn.source() == source::X;
-        match operation {
-            jmp::JA => {
-                if by_reg {
-                    return Err(InvalidInsn::UnknownOpcode(insn.opcode));
-                }
-                field_zero("dst", insn.dst.into())?;
-                field_zero("src", insn.src.into())?;
-                let offset = if is32 {
-                    field_zero("off", insn.off.into())?;
-                    i64::from(insn.imm)
-                } else {
-                    field_zero("imm", insn.imm.into())?;
-                    i64::from(insn.off)
-                };
-                return Ok(Op::Ja {
-                    target: self.target(pc, offset)?,
-                });
-            }
-            jmp::CALL if !is32 => return self.call_op(pc, insn),
-            jmp::EXIT if !is32 && !by_reg => {
-                field_zero("dst", insn.dst.into())?;
-                field_zero("src", insn.src.into())?;
-                field_zero("off", insn.off.into())?;
-                field_zero("imm", insn.imm.into())?;
-                return Ok(Op::Exit);
-            }
-            jmp::CALL | jmp::EXIT | 0xe0 | 0xf0 => {
-                return Err(InvalidInsn::UnknownOpcode(insn.opcode));
-            }
-            _ => {}
-        }
-        let dst = reg(insn.dst)?;
-        let target = self.target(pc, insn.off.into())?;
-        if by_reg {
-            let src = reg(insn.src)?;
-            field_zero("imm", insn.imm.into())?;
-            Ok(cond_reg(operation, is32, dst, src, target))
-        } else {
-            field_zero("src", insn.src.into())?;
-            Ok(cond_imm(operation, is32, dst, insn.imm, target))
-        }
-    }
-
-    fn call_op(&mut self, pc: usize, insn: Insn) -> Check<Op> {
-        field_zero("off", insn.off.into())?;
-        if insn.opcode == opcode::CALLX {
-            // callx: the register is in dst (as LLVM encodes it); its value is a helper id.
-            field_zero("src", insn.src.into())?;
-            field_zero("imm", insn.imm.into())?;
-            return Ok(Op::CallReg {
-                reg: reg(insn.dst)?,
-            });
-        }
-        field_zero("dst", insn.dst.into())?;
-        match insn.src {
+    fn call(&mut self, pc: usize, source: u8, imm: i32) -> Check<Op> {
+        match source {
             pseudo::CALL_HELPER => {
-                let helper = u32::try_from(insn.imm)
+                let helper = u32::try_from(imm)
                     .ok()
                     .and_then(|id| self.registry.get(id))
-                    .ok_or(InvalidInsn::UnknownHelper {
-                        id: insn.imm.into(),
-                    })?;
+                    .ok_or(InvalidInsn::UnknownHelper { id: imm.into() })?;
                 if self.builtin_lookup && helper.id == ids::MAP_LOOKUP_ELEM && helper.builtin {
                     return Ok(Op::MapLookup);
                 }
@@ -272,13 +279,10 @@ impl Translator<'_> {
                 Ok(Op::CallHelper { slot })
             }
             pseudo::CALL_LOCAL => Ok(Op::CallLocal {
-                target: self.target(pc, insn.imm.into())?,
+                target: self.target(pc, imm.into())?,
             }),
-            pseudo::CALL_KFUNC => Err(InvalidInsn::Kfunc),
-            other => Err(InvalidInsn::BadField {
-                field: "src",
-                value: other.into(),
-            }),
+            // `decode` accepted only kfuncs besides.
+            _ => Err(InvalidInsn::Kfunc),
         }
     }
 
@@ -291,350 +295,221 @@ impl Translator<'_> {
     }
 }
 
-fn cond_imm(operation: u8, is32: bool, dst: u8, imm: i32, target: u32) -> Op {
-    if is32 {
-        let imm = imm as u32;
-        match operation {
-            jmp::JEQ => Op::Jeq32Imm { dst, imm, target },
-            jmp::JGT => Op::Jgt32Imm { dst, imm, target },
-            jmp::JGE => Op::Jge32Imm { dst, imm, target },
-            jmp::JSET => Op::Jset32Imm { dst, imm, target },
-            jmp::JNE => Op::Jne32Imm { dst, imm, target },
-            jmp::JSGT => Op::Jsgt32Imm { dst, imm, target },
-            jmp::JSGE => Op::Jsge32Imm { dst, imm, target },
-            jmp::JLT => Op::Jlt32Imm { dst, imm, target },
-            jmp::JLE => Op::Jle32Imm { dst, imm, target },
-            jmp::JSLT => Op::Jslt32Imm { dst, imm, target },
-            _ => Op::Jsle32Imm { dst, imm, target },
-        }
-    } else {
+fn cond_imm(cond: Cond, wide: bool, dst: u8, imm: i32, target: u32) -> Op {
+    if wide {
         let imm = imm as i64 as u64;
-        match operation {
-            jmp::JEQ => Op::JeqImm { dst, imm, target },
-            jmp::JGT => Op::JgtImm { dst, imm, target },
-            jmp::JGE => Op::JgeImm { dst, imm, target },
-            jmp::JSET => Op::JsetImm { dst, imm, target },
-            jmp::JNE => Op::JneImm { dst, imm, target },
-            jmp::JSGT => Op::JsgtImm { dst, imm, target },
-            jmp::JSGE => Op::JsgeImm { dst, imm, target },
-            jmp::JLT => Op::JltImm { dst, imm, target },
-            jmp::JLE => Op::JleImm { dst, imm, target },
-            jmp::JSLT => Op::JsltImm { dst, imm, target },
-            _ => Op::JsleImm { dst, imm, target },
-        }
-    }
-}
-
-fn cond_reg(operation: u8, is32: bool, dst: u8, src: u8, target: u32) -> Op {
-    if is32 {
-        match operation {
-            jmp::JEQ => Op::Jeq32Reg { dst, src, target },
-            jmp::JGT => Op::Jgt32Reg { dst, src, target },
-            jmp::JGE => Op::Jge32Reg { dst, src, target },
-            jmp::JSET => Op::Jset32Reg { dst, src, target },
-            jmp::JNE => Op::Jne32Reg { dst, src, target },
-            jmp::JSGT => Op::Jsgt32Reg { dst, src, target },
-            jmp::JSGE => Op::Jsge32Reg { dst, src, target },
-            jmp::JLT => Op::Jlt32Reg { dst, src, target },
-            jmp::JLE => Op::Jle32Reg { dst, src, target },
-            jmp::JSLT => Op::Jslt32Reg { dst, src, target },
-            _ => Op::Jsle32Reg { dst, src, target },
-        }
-    } else {
-        match operation {
-            jmp::JEQ => Op::JeqReg { dst, src, target },
-            jmp::JGT => Op::JgtReg { dst, src, target },
-            jmp::JGE => Op::JgeReg { dst, src, target },
-            jmp::JSET => Op::JsetReg { dst, src, target },
-            jmp::JNE => Op::JneReg { dst, src, target },
-            jmp::JSGT => Op::JsgtReg { dst, src, target },
-            jmp::JSGE => Op::JsgeReg { dst, src, target },
-            jmp::JLT => Op::JltReg { dst, src, target },
-            jmp::JLE => Op::JleReg { dst, src, target },
-            jmp::JSLT => Op::JsltReg { dst, src, target },
-            _ => Op::JsleReg { dst, src, target },
-        }
-    }
-}
-
-fn alu_op(insn: Insn) -> Check<Op> {
-    let is64 = insn.class() == class::ALU64;
-    let operation = insn.operation();
-    let by_reg = insn.source() == source::X;
-    match operation {
-        alu::END => {
-            let dst = dst_reg(insn.dst)?;
-            field_zero("src", insn.src.into())?;
-            field_zero("off", insn.off.into())?;
-            let bits = match insn.imm {
-                16 | 32 | 64 => insn.imm as u8,
-                other => {
-                    return Err(InvalidInsn::BadField {
-                        field: "imm",
-                        value: other.into(),
-                    });
-                }
-            };
-            return match (is64, by_reg) {
-                (false, false) => Ok(Op::ToLe { dst, bits }),
-                (false, true) => Ok(Op::ToBe { dst, bits }),
-                (true, false) => Ok(Op::Bswap { dst, bits }),
-                (true, true) => Err(InvalidInsn::UnknownOpcode(insn.opcode)),
-            };
-        }
-        alu::NEG => {
-            if by_reg {
-                return Err(InvalidInsn::UnknownOpcode(insn.opcode));
-            }
-            let dst = dst_reg(insn.dst)?;
-            field_zero("src", insn.src.into())?;
-            field_zero("off", insn.off.into())?;
-            field_zero("imm", insn.imm.into())?;
-            return Ok(if is64 {
-                Op::Neg64 { dst }
-            } else {
-                Op::Neg32 { dst }
-            });
-        }
-        0xe0 | 0xf0 => return Err(InvalidInsn::UnknownOpcode(insn.opcode)),
-        _ => {}
-    }
-    let dst = dst_reg(insn.dst)?;
-    // `off` selects signed division and sign-extending moves; elsewhere it must be 0.
-    let signed = match (operation, insn.off) {
-        (_, 0) => false,
-        (alu::DIV | alu::MOD, 1) => true,
-        (alu::MOV, 8 | 16) if by_reg => true,
-        (alu::MOV, 32) if by_reg && is64 => true,
-        (_, off) => {
-            return Err(InvalidInsn::BadField {
-                field: "off",
-                value: off.into(),
-            });
-        }
-    };
-    if by_reg {
-        let src = reg(insn.src)?;
-        field_zero("imm", insn.imm.into())?;
-        if src == 10 && !(is64 && !signed && matches!(operation, alu::MOV | alu::ADD | alu::SUB)) {
-            return Err(InvalidInsn::FramePointerArithmetic);
-        }
-        if operation == alu::MOV && signed {
-            let bits = insn.off as u8;
-            return Ok(if is64 {
-                Op::MovSx64 { dst, src, bits }
-            } else {
-                Op::MovSx32 { dst, src, bits }
-            });
-        }
-        Ok(alu_reg(operation, is64, signed, dst, src))
-    } else {
-        field_zero("src", insn.src.into())?;
-        Ok(alu_imm(operation, is64, signed, dst, insn.imm))
-    }
-}
-
-fn alu_imm(operation: u8, is64: bool, signed: bool, dst: u8, imm: i32) -> Op {
-    if is64 {
-        let imm = imm as i64 as u64;
-        match (operation, signed) {
-            (alu::ADD, _) => Op::Add64Imm { dst, imm },
-            (alu::SUB, _) => Op::Sub64Imm { dst, imm },
-            (alu::MUL, _) => Op::Mul64Imm { dst, imm },
-            (alu::DIV, false) => Op::Div64Imm { dst, imm },
-            (alu::DIV, true) => Op::SDiv64Imm { dst, imm },
-            (alu::MOD, false) => Op::Mod64Imm { dst, imm },
-            (alu::MOD, true) => Op::SMod64Imm { dst, imm },
-            (alu::OR, _) => Op::Or64Imm { dst, imm },
-            (alu::AND, _) => Op::And64Imm { dst, imm },
-            (alu::LSH, _) => Op::Lsh64Imm { dst, imm: imm & 63 },
-            (alu::RSH, _) => Op::Rsh64Imm { dst, imm: imm & 63 },
-            (alu::ARSH, _) => Op::Arsh64Imm { dst, imm: imm & 63 },
-            (alu::XOR, _) => Op::Xor64Imm { dst, imm },
-            _ => Op::Mov64Imm { dst, imm },
+        match cond {
+            Cond::Eq => Op::JeqImm { dst, imm, target },
+            Cond::Gt => Op::JgtImm { dst, imm, target },
+            Cond::Ge => Op::JgeImm { dst, imm, target },
+            Cond::Set => Op::JsetImm { dst, imm, target },
+            Cond::Ne => Op::JneImm { dst, imm, target },
+            Cond::Sgt => Op::JsgtImm { dst, imm, target },
+            Cond::Sge => Op::JsgeImm { dst, imm, target },
+            Cond::Lt => Op::JltImm { dst, imm, target },
+            Cond::Le => Op::JleImm { dst, imm, target },
+            Cond::Slt => Op::JsltImm { dst, imm, target },
+            Cond::Sle => Op::JsleImm { dst, imm, target },
         }
     } else {
         let imm = imm as u32;
-        match (operation, signed) {
-            (alu::ADD, _) => Op::Add32Imm { dst, imm },
-            (alu::SUB, _) => Op::Sub32Imm { dst, imm },
-            (alu::MUL, _) => Op::Mul32Imm { dst, imm },
-            (alu::DIV, false) => Op::Div32Imm { dst, imm },
-            (alu::DIV, true) => Op::SDiv32Imm { dst, imm },
-            (alu::MOD, false) => Op::Mod32Imm { dst, imm },
-            (alu::MOD, true) => Op::SMod32Imm { dst, imm },
-            (alu::OR, _) => Op::Or32Imm { dst, imm },
-            (alu::AND, _) => Op::And32Imm { dst, imm },
-            (alu::LSH, _) => Op::Lsh32Imm { dst, imm: imm & 31 },
-            (alu::RSH, _) => Op::Rsh32Imm { dst, imm: imm & 31 },
-            (alu::ARSH, _) => Op::Arsh32Imm { dst, imm: imm & 31 },
-            (alu::XOR, _) => Op::Xor32Imm { dst, imm },
-            _ => Op::Mov32Imm { dst, imm },
+        match cond {
+            Cond::Eq => Op::Jeq32Imm { dst, imm, target },
+            Cond::Gt => Op::Jgt32Imm { dst, imm, target },
+            Cond::Ge => Op::Jge32Imm { dst, imm, target },
+            Cond::Set => Op::Jset32Imm { dst, imm, target },
+            Cond::Ne => Op::Jne32Imm { dst, imm, target },
+            Cond::Sgt => Op::Jsgt32Imm { dst, imm, target },
+            Cond::Sge => Op::Jsge32Imm { dst, imm, target },
+            Cond::Lt => Op::Jlt32Imm { dst, imm, target },
+            Cond::Le => Op::Jle32Imm { dst, imm, target },
+            Cond::Slt => Op::Jslt32Imm { dst, imm, target },
+            Cond::Sle => Op::Jsle32Imm { dst, imm, target },
         }
     }
 }
 
-fn alu_reg(operation: u8, is64: bool, signed: bool, dst: u8, src: u8) -> Op {
-    if is64 {
-        match (operation, signed) {
-            (alu::ADD, _) => Op::Add64Reg { dst, src },
-            (alu::SUB, _) => Op::Sub64Reg { dst, src },
-            (alu::MUL, _) => Op::Mul64Reg { dst, src },
-            (alu::DIV, false) => Op::Div64Reg { dst, src },
-            (alu::DIV, true) => Op::SDiv64Reg { dst, src },
-            (alu::MOD, false) => Op::Mod64Reg { dst, src },
-            (alu::MOD, true) => Op::SMod64Reg { dst, src },
-            (alu::OR, _) => Op::Or64Reg { dst, src },
-            (alu::AND, _) => Op::And64Reg { dst, src },
-            (alu::LSH, _) => Op::Lsh64Reg { dst, src },
-            (alu::RSH, _) => Op::Rsh64Reg { dst, src },
-            (alu::ARSH, _) => Op::Arsh64Reg { dst, src },
-            (alu::XOR, _) => Op::Xor64Reg { dst, src },
-            _ => Op::Mov64Reg { dst, src },
+fn cond_reg(cond: Cond, wide: bool, dst: u8, src: u8, target: u32) -> Op {
+    if wide {
+        match cond {
+            Cond::Eq => Op::JeqReg { dst, src, target },
+            Cond::Gt => Op::JgtReg { dst, src, target },
+            Cond::Ge => Op::JgeReg { dst, src, target },
+            Cond::Set => Op::JsetReg { dst, src, target },
+            Cond::Ne => Op::JneReg { dst, src, target },
+            Cond::Sgt => Op::JsgtReg { dst, src, target },
+            Cond::Sge => Op::JsgeReg { dst, src, target },
+            Cond::Lt => Op::JltReg { dst, src, target },
+            Cond::Le => Op::JleReg { dst, src, target },
+            Cond::Slt => Op::JsltReg { dst, src, target },
+            Cond::Sle => Op::JsleReg { dst, src, target },
         }
     } else {
-        match (operation, signed) {
-            (alu::ADD, _) => Op::Add32Reg { dst, src },
-            (alu::SUB, _) => Op::Sub32Reg { dst, src },
-            (alu::MUL, _) => Op::Mul32Reg { dst, src },
-            (alu::DIV, false) => Op::Div32Reg { dst, src },
-            (alu::DIV, true) => Op::SDiv32Reg { dst, src },
-            (alu::MOD, false) => Op::Mod32Reg { dst, src },
-            (alu::MOD, true) => Op::SMod32Reg { dst, src },
-            (alu::OR, _) => Op::Or32Reg { dst, src },
-            (alu::AND, _) => Op::And32Reg { dst, src },
-            (alu::LSH, _) => Op::Lsh32Reg { dst, src },
-            (alu::RSH, _) => Op::Rsh32Reg { dst, src },
-            (alu::ARSH, _) => Op::Arsh32Reg { dst, src },
-            (alu::XOR, _) => Op::Xor32Reg { dst, src },
-            _ => Op::Mov32Reg { dst, src },
+        match cond {
+            Cond::Eq => Op::Jeq32Reg { dst, src, target },
+            Cond::Gt => Op::Jgt32Reg { dst, src, target },
+            Cond::Ge => Op::Jge32Reg { dst, src, target },
+            Cond::Set => Op::Jset32Reg { dst, src, target },
+            Cond::Ne => Op::Jne32Reg { dst, src, target },
+            Cond::Sgt => Op::Jsgt32Reg { dst, src, target },
+            Cond::Sge => Op::Jsge32Reg { dst, src, target },
+            Cond::Lt => Op::Jlt32Reg { dst, src, target },
+            Cond::Le => Op::Jle32Reg { dst, src, target },
+            Cond::Slt => Op::Jslt32Reg { dst, src, target },
+            Cond::Sle => Op::Jsle32Reg { dst, src, target },
+        }
+    }
+}
+
+fn alu_imm(op: AluOp, wide: bool, dst: u8, imm: i32) -> Op {
+    if wide {
+        let imm = imm as i64 as u64;
+        match op {
+            AluOp::Add => Op::Add64Imm { dst, imm },
+            AluOp::Sub => Op::Sub64Imm { dst, imm },
+            AluOp::Mul => Op::Mul64Imm { dst, imm },
+            AluOp::Div => Op::Div64Imm { dst, imm },
+            AluOp::SDiv => Op::SDiv64Imm { dst, imm },
+            AluOp::Mod => Op::Mod64Imm { dst, imm },
+            AluOp::SMod => Op::SMod64Imm { dst, imm },
+            AluOp::Or => Op::Or64Imm { dst, imm },
+            AluOp::And => Op::And64Imm { dst, imm },
+            AluOp::Lsh => Op::Lsh64Imm { dst, imm: imm & 63 },
+            AluOp::Rsh => Op::Rsh64Imm { dst, imm: imm & 63 },
+            AluOp::Arsh => Op::Arsh64Imm { dst, imm: imm & 63 },
+            AluOp::Xor => Op::Xor64Imm { dst, imm },
+            AluOp::Mov => Op::Mov64Imm { dst, imm },
+        }
+    } else {
+        let imm = imm as u32;
+        match op {
+            AluOp::Add => Op::Add32Imm { dst, imm },
+            AluOp::Sub => Op::Sub32Imm { dst, imm },
+            AluOp::Mul => Op::Mul32Imm { dst, imm },
+            AluOp::Div => Op::Div32Imm { dst, imm },
+            AluOp::SDiv => Op::SDiv32Imm { dst, imm },
+            AluOp::Mod => Op::Mod32Imm { dst, imm },
+            AluOp::SMod => Op::SMod32Imm { dst, imm },
+            AluOp::Or => Op::Or32Imm { dst, imm },
+            AluOp::And => Op::And32Imm { dst, imm },
+            AluOp::Lsh => Op::Lsh32Imm { dst, imm: imm & 31 },
+            AluOp::Rsh => Op::Rsh32Imm { dst, imm: imm & 31 },
+            AluOp::Arsh => Op::Arsh32Imm { dst, imm: imm & 31 },
+            AluOp::Xor => Op::Xor32Imm { dst, imm },
+            AluOp::Mov => Op::Mov32Imm { dst, imm },
+        }
+    }
+}
+
+fn alu_reg(op: AluOp, wide: bool, dst: u8, src: u8) -> Op {
+    if wide {
+        match op {
+            AluOp::Add => Op::Add64Reg { dst, src },
+            AluOp::Sub => Op::Sub64Reg { dst, src },
+            AluOp::Mul => Op::Mul64Reg { dst, src },
+            AluOp::Div => Op::Div64Reg { dst, src },
+            AluOp::SDiv => Op::SDiv64Reg { dst, src },
+            AluOp::Mod => Op::Mod64Reg { dst, src },
+            AluOp::SMod => Op::SMod64Reg { dst, src },
+            AluOp::Or => Op::Or64Reg { dst, src },
+            AluOp::And => Op::And64Reg { dst, src },
+            AluOp::Lsh => Op::Lsh64Reg { dst, src },
+            AluOp::Rsh => Op::Rsh64Reg { dst, src },
+            AluOp::Arsh => Op::Arsh64Reg { dst, src },
+            AluOp::Xor => Op::Xor64Reg { dst, src },
+            AluOp::Mov => Op::Mov64Reg { dst, src },
+        }
+    } else {
+        match op {
+            AluOp::Add => Op::Add32Reg { dst, src },
+            AluOp::Sub => Op::Sub32Reg { dst, src },
+            AluOp::Mul => Op::Mul32Reg { dst, src },
+            AluOp::Div => Op::Div32Reg { dst, src },
+            AluOp::SDiv => Op::SDiv32Reg { dst, src },
+            AluOp::Mod => Op::Mod32Reg { dst, src },
+            AluOp::SMod => Op::SMod32Reg { dst, src },
+            AluOp::Or => Op::Or32Reg { dst, src },
+            AluOp::And => Op::And32Reg { dst, src },
+            AluOp::Lsh => Op::Lsh32Reg { dst, src },
+            AluOp::Rsh => Op::Rsh32Reg { dst, src },
+            AluOp::Arsh => Op::Arsh32Reg { dst, src },
+            AluOp::Xor => Op::Xor32Reg { dst, src },
+            AluOp::Mov => Op::Mov32Reg { dst, src },
         }
     }
 }
 
 /// Checks that an r10-relative access of `width` bytes at `off` stays in the frame.
-fn stack_offset(off: i16, width: usize) -> Check<i16> {
+fn stack_offset(off: i16, width: u8) -> Check<i16> {
     let start = i64::from(off);
-    if start >= -(FRAME_SIZE as i64) && start + width as i64 <= 0 {
+    if start >= -(FRAME_SIZE as i64) && start + i64::from(width) <= 0 {
         Ok(off)
     } else {
         Err(InvalidInsn::StackOutOfFrame {
             offset: start,
-            size: width,
+            size: usize::from(width),
         })
     }
 }
 
-fn ldx_op(insn: Insn) -> Check<Op> {
-    let sx = match insn.mode() {
-        mode::MEM => false,
-        mode::MEMSX if insn.size() != size::DW => true,
-        _ => return Err(InvalidInsn::UnknownOpcode(insn.opcode)),
-    };
-    let dst = dst_reg(insn.dst)?;
-    let src = reg(insn.src)?;
-    field_zero("imm", insn.imm.into())?;
-    let off = insn.off;
-    if src == 10 {
-        let off = stack_offset(off, size::bytes(insn.size()))?;
-        return Ok(match (insn.size(), sx) {
-            (size::B, false) => Op::StackLdxB { dst, off },
-            (size::H, false) => Op::StackLdxH { dst, off },
-            (size::W, false) => Op::StackLdxW { dst, off },
-            (size::DW, _) => Op::StackLdxDW { dst, off },
-            (size::B, true) => Op::StackLdxSB { dst, off },
-            (size::H, true) => Op::StackLdxSH { dst, off },
-            _ => Op::StackLdxSW { dst, off },
+fn load(width: u8, sign_extend: bool, dst: u8, base: u8, off: i16) -> Check<Op> {
+    if base == 10 {
+        let off = stack_offset(off, width)?;
+        return Ok(match (width, sign_extend) {
+            (1, false) => Op::StackLdxB { dst, off },
+            (2, false) => Op::StackLdxH { dst, off },
+            (4, false) => Op::StackLdxW { dst, off },
+            (1, true) => Op::StackLdxSB { dst, off },
+            (2, true) => Op::StackLdxSH { dst, off },
+            (4, true) => Op::StackLdxSW { dst, off },
+            _ => Op::StackLdxDW { dst, off },
         });
     }
-    Ok(match (insn.size(), sx) {
-        (size::B, false) => Op::LdxB { dst, src, off },
-        (size::H, false) => Op::LdxH { dst, src, off },
-        (size::W, false) => Op::LdxW { dst, src, off },
-        (size::DW, _) => Op::LdxDW { dst, src, off },
-        (size::B, true) => Op::LdxSB { dst, src, off },
-        (size::H, true) => Op::LdxSH { dst, src, off },
-        _ => Op::LdxSW { dst, src, off },
+    let src = base;
+    Ok(match (width, sign_extend) {
+        (1, false) => Op::LdxB { dst, src, off },
+        (2, false) => Op::LdxH { dst, src, off },
+        (4, false) => Op::LdxW { dst, src, off },
+        (1, true) => Op::LdxSB { dst, src, off },
+        (2, true) => Op::LdxSH { dst, src, off },
+        (4, true) => Op::LdxSW { dst, src, off },
+        _ => Op::LdxDW { dst, src, off },
     })
 }
 
-fn st_op(insn: Insn) -> Check<Op> {
-    if insn.mode() != mode::MEM {
-        return Err(InvalidInsn::UnknownOpcode(insn.opcode));
-    }
-    let dst = reg(insn.dst)?;
-    field_zero("src", insn.src.into())?;
-    let imm = insn.imm as i64 as u64;
-    let off = insn.off;
-    if dst == 10 {
-        let off = stack_offset(off, size::bytes(insn.size()))?;
-        return Ok(match insn.size() {
-            size::B => Op::StackStB { off, imm },
-            size::H => Op::StackStH { off, imm },
-            size::W => Op::StackStW { off, imm },
-            _ => Op::StackStDW { off, imm },
+fn store(width: u8, base: u8, off: i16, value: Operand) -> Check<Op> {
+    let dst = base;
+    if base == 10 {
+        let off = stack_offset(off, width)?;
+        return Ok(match (value, width) {
+            (Operand::Imm(imm), width) => {
+                let imm = imm as i64 as u64;
+                match width {
+                    1 => Op::StackStB { off, imm },
+                    2 => Op::StackStH { off, imm },
+                    4 => Op::StackStW { off, imm },
+                    _ => Op::StackStDW { off, imm },
+                }
+            }
+            (Operand::Reg(src), 1) => Op::StackStxB { src, off },
+            (Operand::Reg(src), 2) => Op::StackStxH { src, off },
+            (Operand::Reg(src), 4) => Op::StackStxW { src, off },
+            (Operand::Reg(src), _) => Op::StackStxDW { src, off },
         });
     }
-    Ok(match insn.size() {
-        size::B => Op::StB { dst, off, imm },
-        size::H => Op::StH { dst, off, imm },
-        size::W => Op::StW { dst, off, imm },
-        _ => Op::StDW { dst, off, imm },
+    Ok(match (value, width) {
+        (Operand::Imm(imm), width) => {
+            let imm = imm as i64 as u64;
+            match width {
+                1 => Op::StB { dst, off, imm },
+                2 => Op::StH { dst, off, imm },
+                4 => Op::StW { dst, off, imm },
+                _ => Op::StDW { dst, off, imm },
+            }
+        }
+        (Operand::Reg(src), 1) => Op::StxB { dst, src, off },
+        (Operand::Reg(src), 2) => Op::StxH { dst, src, off },
+        (Operand::Reg(src), 4) => Op::StxW { dst, src, off },
+        (Operand::Reg(src), _) => Op::StxDW { dst, src, off },
     })
-}
-
-fn stx_op(insn: Insn) -> Check<Op> {
-    let dst = reg(insn.dst)?;
-    let src = reg(insn.src)?;
-    let off = insn.off;
-    match insn.mode() {
-        mode::MEM => {
-            field_zero("imm", insn.imm.into())?;
-            if dst == 10 {
-                let off = stack_offset(off, size::bytes(insn.size()))?;
-                return Ok(match insn.size() {
-                    size::B => Op::StackStxB { src, off },
-                    size::H => Op::StackStxH { src, off },
-                    size::W => Op::StackStxW { src, off },
-                    _ => Op::StackStxDW { src, off },
-                });
-            }
-            Ok(match insn.size() {
-                size::B => Op::StxB { dst, src, off },
-                size::H => Op::StxH { dst, src, off },
-                size::W => Op::StxW { dst, src, off },
-                _ => Op::StxDW { dst, src, off },
-            })
-        }
-        mode::ATOMIC if matches!(insn.size(), size::W | size::DW) => {
-            let fetch = insn.imm & atomic::FETCH != 0;
-            let op = match insn.imm {
-                atomic::XCHG => AtomicOp::Xchg,
-                atomic::CMPXCHG => AtomicOp::CmpXchg,
-                imm => match imm & !atomic::FETCH {
-                    atomic::ADD => AtomicOp::Add { fetch },
-                    atomic::OR => AtomicOp::Or { fetch },
-                    atomic::AND => AtomicOp::And { fetch },
-                    atomic::XOR => AtomicOp::Xor { fetch },
-                    _ => {
-                        return Err(InvalidInsn::BadField {
-                            field: "imm",
-                            value: imm.into(),
-                        });
-                    }
-                },
-            };
-            if fetch && op != AtomicOp::CmpXchg && src == 10 {
-                return Err(InvalidInsn::WritesFramePointer);
-            }
-            Ok(Op::Atomic {
-                op,
-                wide: insn.size() == size::DW,
-                dst,
-                src,
-                off,
-            })
-        }
-        _ => Err(InvalidInsn::UnknownOpcode(insn.opcode)),
-    }
 }
