@@ -13,8 +13,9 @@ use std::fmt::Write as _;
 use tinybpf::vm::RunContext;
 use tinybpf::{LoadOptions, Object};
 
-/// A map's entries: (index, value bytes), in index order.
-type Entries = Vec<(u32, Vec<u8>)>;
+/// A map's entries: (key bytes, value bytes), in the map's order (arrays:
+/// index order).
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// The state of one object after a test run.
 struct Observed {
@@ -65,11 +66,7 @@ fn observe(file: &str, program: &str, input: &[u8], repeat: u32, inline: bool) -
             def.value_size,
             def.max_entries,
             def.map_flags,
-            if map.array().is_frozen() {
-                ", frozen"
-            } else {
-                ""
-            }
+            if map.is_frozen() { ", frozen" } else { "" }
         );
         text.push_str(&map.dump(true));
     }
@@ -78,7 +75,7 @@ fn observe(file: &str, program: &str, input: &[u8], repeat: u32, inline: bool) -
         maps: object
             .maps()
             .iter()
-            .map(|m| (m.name().to_owned(), m.entries()))
+            .map(|m| (m.name().to_owned(), m.entries().collect()))
             .collect(),
         text,
         rewritten: loaded.vm().rewrites().len(),
@@ -141,19 +138,21 @@ fn u64v(v: u64) -> Vec<u8> {
 /// exactly `expected` (map, index, value bytes), in map then index order.
 fn assert_expected(observed: &Observed, retval: u64, expected: &[(&str, u32, Vec<u8>)]) {
     assert_eq!(observed.retval, retval, "retval");
-    let nonzero: Vec<(&str, u32, &[u8])> = observed
+    let nonzero: Vec<(&str, &[u8], &[u8])> = observed
         .maps
         .iter()
         .flat_map(|(name, entries)| {
             entries
                 .iter()
                 .filter(|(_, v)| v.iter().any(|&b| b != 0))
-                .map(move |(i, v)| (name.as_str(), *i, v.as_slice()))
+                .map(move |(k, v)| (name.as_str(), k.as_slice(), v.as_slice()))
         })
         .collect();
-    let expected: Vec<(&str, u32, &[u8])> = expected
+    let keys: Vec<[u8; 4]> = expected.iter().map(|(_, i, _)| i.to_le_bytes()).collect();
+    let expected: Vec<(&str, &[u8], &[u8])> = expected
         .iter()
-        .map(|(name, i, v)| (*name, *i, v.as_slice()))
+        .zip(&keys)
+        .map(|((name, _, v), key)| (*name, key.as_slice(), v.as_slice()))
         .collect();
     assert_eq!(nonzero, expected, "non-zero map entries");
 }
@@ -161,7 +160,8 @@ fn assert_expected(observed: &Observed, retval: u64, expected: &[(&str, u32, Vec
 /// The value of entry `index` of map `name`.
 fn entry<'a>(observed: &'a Observed, name: &str, index: u32) -> &'a [u8] {
     let (_, entries) = observed.maps.iter().find(|(n, _)| n == name).unwrap();
-    &entries[index as usize].1
+    let key = index.to_le_bytes();
+    &entries.iter().find(|(k, _)| k == &key).unwrap().1
 }
 
 fn seed_globals_value(lat_ave: u64, lat_sum: u64, missed: u64, max_lat: u64, num: u32) -> Vec<u8> {
@@ -699,10 +699,10 @@ fn separate_runs_match_one_repeated_test_run() {
         }
         let repeated = observe(file, name, &input, 1000, true);
         assert_eq!(last, repeated.retval, "{file}");
-        let separate: Vec<_> = object
+        let separate: Vec<(String, Entries)> = object
             .maps()
             .iter()
-            .map(|m| (m.name().to_owned(), m.entries()))
+            .map(|m| (m.name().to_owned(), m.entries().collect()))
             .collect();
         assert_eq!(separate, repeated.maps, "{file}");
     }

@@ -3,7 +3,7 @@
 //! same initial contents), run several times over its own copy of the input.
 //! Results, errors, map bytes and input bytes must agree.
 
-use tinybpf::maps::{ArrayMap, shared_mem};
+use tinybpf::maps::{ArrayMap, BpfMap, shared_mem};
 use tinybpf::vm::{
     Helpers, LoadedProgram, ProgramKind, ProgramOptions, RunContext, RunError, RunOutcome,
     VerifyError,
@@ -77,6 +77,9 @@ fn summary(result: &Result<RunOutcome, RunError>) -> String {
         Err(RunError::UnknownHelper { id, .. }) => format!("UnknownHelper({id})"),
         Err(RunError::Helper { id, source, .. }) => format!("Helper({id}: {source})"),
         Err(RunError::InputTooLarge { len, limit }) => format!("InputTooLarge({len}, {limit})"),
+        Err(RunError::CpuOutOfRange { cpu, possible_cpus }) => {
+            format!("CpuOutOfRange({cpu}, {possible_cpus})")
+        }
     }
 }
 
@@ -89,7 +92,10 @@ fn load(
         case.code,
         ProgramOptions {
             kind: case.kind,
-            maps: maps.to_vec(),
+            maps: maps
+                .iter()
+                .map(|m| BpfMap::from_array(m.clone(), 1))
+                .collect(),
             helpers: deterministic_helpers(),
             inline_lookups: inline,
             ..ProgramOptions::default()

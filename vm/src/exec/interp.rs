@@ -1,6 +1,6 @@
 //! The interpreter loop: one flat dispatch per op over the translated program.
 
-use tinybpf_maps::shared_mem;
+use tinybpf_maps::{BpfMap, MapType, shared_mem};
 
 use crate::ProgramKind;
 use crate::error::{Access, HelperError, RunError};
@@ -26,6 +26,20 @@ struct Frame {
 pub(crate) struct MapShape {
     pub max_entries: u64,
     pub elem_size: u64,
+    /// An `ARRAY` or `PERCPU_ARRAY`, whose element `i` lies at
+    /// `i * elem_size` in the region: lookups are inlined. Other types
+    /// look up through the helper.
+    pub inline: bool,
+}
+
+impl MapShape {
+    pub(crate) fn of(map: &BpfMap) -> MapShape {
+        MapShape {
+            max_entries: u64::from(map.def().max_entries),
+            elem_size: u64::from(map.def().value_size.next_multiple_of(8)),
+            inline: matches!(map.map_type(), MapType::Array | MapType::PercpuArray),
+        }
+    }
 }
 
 /// Runs `program` over `input`.
@@ -40,6 +54,13 @@ pub(crate) fn execute(
             limit: MAX_INPUT_LEN,
         });
     }
+    let regions = program.map_regions();
+    let Some(map_regions) = regions.for_cpu(ctx.cpu_id) else {
+        return Err(RunError::CpuOutOfRange {
+            cpu: ctx.cpu_id,
+            possible_cpus: regions.cpus(),
+        });
+    };
     let input_len = input.len() as u64;
     let mut stack = [0u64; STACK_SIZE / 8];
     let stack_host = stack.as_mut_ptr().cast::<u8>();
@@ -85,10 +106,24 @@ pub(crate) fn execute(
                 writable: true,
             },
         ],
-        maps: program.map_regions(),
+        maps: map_regions,
+        views: regions.views(),
     };
     regs[10] = frame_pointer(0);
     interpret(program, &space, stack_host, &mut regs, ctx)
+}
+
+/// `bpf_map_lookup_elem` of a map type whose lookups are not inlined (a
+/// hash, an LPM trie, a devmap...), as the helper does it.
+#[inline(never)]
+fn lookup_through_helper(
+    program: &LoadedProgram,
+    space: &AddressSpace<'_>,
+    ctx: &RunContext,
+    handle: u64,
+    key_addr: u64,
+) -> Result<u64, HelperError> {
+    crate::exec::helpers::lookup_elem(program.maps(), space, ctx.cpu_id, handle, key_addr)
 }
 
 /// Calls a helper with r1..r5; its fault becomes the run's error at `pc`.
@@ -236,7 +271,9 @@ fn interpret(
         }};
     }
 
-    let map_regions = program.map_regions();
+    // The run's CPU's map regions: a per-CPU element has the same address
+    // and length on every CPU.
+    let map_regions = space.maps;
     // Accesses proven at load time to lie inside a map's value area (see
     // `constprop`); the area never moves while the program holds the map.
     macro_rules! direct_ptr {
@@ -609,12 +646,18 @@ fn interpret(
             Op::MapLookup => {
                 let (handle, key_addr) = (r!(1), r!(2));
                 r!(0) = match program.map_shape(handle.wrapping_sub(MAP_HANDLE_BASE)) {
-                    Some((index, shape)) => {
+                    Some((index, shape)) if shape.inline => {
                         let Some(key) = space.load(key_addr, 4) else {
                             return Err(bad_key(at(pc - 1), key_addr));
                         };
                         element_address(index, shape, key)
                     }
+                    Some(_) => lookup_through_helper(program, space, ctx, handle, key_addr)
+                        .map_err(|source| RunError::Helper {
+                            pc: at(pc - 1),
+                            id: crate::exec::helpers::ids::MAP_LOOKUP_ELEM,
+                            source,
+                        })?,
                     None => 0,
                 };
             }

@@ -9,6 +9,7 @@
 //! | 1 | XDP context (`struct xdp_md`), read-only | `0x1_0000_0000` |
 //! | 2 | stack: 8 frames of 512 bytes | `0x2_0000_0000` |
 //! | 3 + i | value area of map i (read-only when the map is `BPF_F_RDONLY_PROG`) | `(3 + i) << 32` |
+//! | 67 + c * maps + i | map i as CPU c sees it (CPU views, for `bpf_map_lookup_percpu_elem`) | `(67 + c * maps + i) << 32` |
 //!
 //! An access of `size` bytes at `addr` is allowed only when all of
 //! `[addr, addr + size)` lies inside one region (checked without overflow),
@@ -26,6 +27,9 @@ pub const CONTEXT_SLOT: u64 = 1;
 pub const STACK_SLOT: u64 = 2;
 /// Slot of the first map's value area.
 pub const FIRST_MAP_SLOT: u64 = 3;
+/// Slot of the first CPU view (after the slots of the most maps a program
+/// may use, [`crate::MAX_MAPS`]).
+pub const FIRST_CPU_VIEW_SLOT: u64 = FIRST_MAP_SLOT + crate::MAX_MAPS as u64;
 
 /// Virtual address of the first input byte.
 pub const INPUT_START: u64 = 0x1000_0000;
@@ -74,7 +78,7 @@ pub(crate) struct Region {
 }
 
 // SAFETY: a Region is a description of memory, not an owner. The memory it
-// points to is either a map's value area, kept alive by the ArrayMap handle
+// points to is either a map's value region, kept alive by the BpfMap handle
 // held by the same LoadedProgram and designed for shared access through atomics, or
 // a per-run buffer that only the running thread uses.
 unsafe impl Send for Region {}
@@ -109,8 +113,11 @@ impl Region {
 pub(crate) struct AddressSpace<'a> {
     /// Input, context and stack.
     pub run: [Region; 3],
-    /// The map value areas, in map-table order.
+    /// The map value areas as the run's CPU sees them, in map-table order.
     pub maps: &'a [Region],
+    /// Every CPU's map regions, reached through CPU views (empty when the
+    /// program has no per-CPU map).
+    pub views: &'a [Region],
 }
 
 impl AddressSpace<'_> {
@@ -121,12 +128,32 @@ impl AddressSpace<'_> {
         let region = if slot < FIRST_MAP_SLOT {
             &self.run[slot as usize]
         } else {
-            self.maps.get((slot - FIRST_MAP_SLOT) as usize)?
+            match self.maps.get((slot - FIRST_MAP_SLOT) as usize) {
+                Some(region) => region,
+                None => return self.resolve_view(addr, size, access),
+            }
         };
         if access == Access::Write && !region.writable {
             return None;
         }
         region.host_ptr(addr, size)
+    }
+
+    /// [`AddressSpace::resolve`] for an address in a CPU view: slot
+    /// `FIRST_CPU_VIEW_SLOT + i` shows entry `i` of `views`.
+    #[cold]
+    #[inline(never)]
+    fn resolve_view(&self, addr: u64, size: u64, access: Access) -> Option<*mut u8> {
+        let slot = addr >> 32;
+        let index = usize::try_from(slot.checked_sub(FIRST_CPU_VIEW_SLOT)?).ok()?;
+        let view = Region {
+            start: slot << 32,
+            ..*self.views.get(index)?
+        };
+        if access == Access::Write && !view.writable {
+            return None;
+        }
+        view.host_ptr(addr, size)
     }
 
     /// Loads `width` bytes (1, 2, 4 or 8) at `addr`, little-endian, zero-extended.

@@ -4,6 +4,7 @@
 mod context;
 pub mod helpers;
 mod interp;
+pub(crate) mod map_regions;
 pub mod memory;
 
 pub use context::{DEFAULT_INSN_BUDGET, DEFAULT_SEED, RunContext, RunOutcome};
