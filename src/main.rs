@@ -73,7 +73,9 @@ struct RunArgs {
     /// Print exactly one JSON object (trace output goes to stderr).
     #[arg(long)]
     json: bool,
-    /// Leave out all-zero entries (by default runs of them collapse into one line).
+    /// Leave out arrays' all-zero entries (by default runs of them collapse
+    /// into one line) and per-CPU values' all-zero CPUs; hashes and the
+    /// other maps list every entry they hold.
     #[arg(long)]
     nonzero: bool,
     /// Keep every map lookup a helper call (no lookup rewriting).

@@ -9,7 +9,8 @@
 //!   or more all-zero entries in a row collapse into one line,
 //!   `5..4095  all zero (4091 entries)`; with [`TableOptions::nonzero_only`]
 //!   they are left out instead.
-//! - Maps whose entries may be missing show the entries present: the slot
+//! - Maps whose entries may be missing show every entry present, zero or
+//!   not (`nonzero_only` is about arrays' untouched entries): the slot
 //!   maps (`prog_array`, `perf_event_array`, `devmap`, `cpumap`, `xskmap`)
 //!   by index, the others (`hash`, `lru_hash`, the per-CPU hashes,
 //!   `lpm_trie`, `devmap_hash`) with the key's bytes in hex (and, for a key
@@ -295,7 +296,9 @@ impl Table {
     }
 
     /// Writes the entries present in a map whose keys may be missing, each
-    /// labelled; with `nonzero_only`, all-zero values are left out.
+    /// labelled. Every entry present is shown, whatever its value (a
+    /// program array's 0 names program 0); with `nonzero_only`, a per-CPU
+    /// entry leaves out its all-zero CPUs.
     fn write_listed<W: Write + ?Sized>(
         &mut self,
         out: &mut W,
@@ -305,18 +308,11 @@ impl Table {
         max_entries: u32,
     ) -> io::Result<()> {
         self.header(out, title)?;
-        let mut shown = 0usize;
         for (label, value) in entries {
-            if options.nonzero_only && value.iter().all(|&b| b == 0) {
-                continue;
-            }
             self.entry(out, label, value, options)?;
-            shown += 1;
         }
         if entries.is_empty() {
             writeln!(out, "(no entries; room for {max_entries})")?;
-        } else if shown == 0 {
-            writeln!(out, "(all {} entries are zero)", entries.len())?;
         }
         Ok(())
     }

@@ -5,8 +5,9 @@
  * -ENOENT). Each step's return value goes to results[step].
  *
  * flows holds at most 4 keys. Every run ends with keys 1..4 holding 12, 20,
- * 30 and 40, so every run after the first gives the same results, except
- * step 0 (key 1 is then present). */
+ * 30 and 40, so the runs after the first find them present: step 0 and
+ * step 6 give -EEXIST and step 2 replaces key 2 (0); every other step
+ * gives the same as in the first run. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -48,13 +49,13 @@ int hash_ops(void *ctx)
 	__u32 key;
 	__u64 *value;
 
-	record(0, put(1, 10, BPF_NOEXIST));	/* 0, then -EEXIST */
+	record(0, put(1, 10, BPF_NOEXIST));	/* 0; later runs -EEXIST */
 	record(1, put(1, 11, BPF_EXIST));	/* 0 */
-	record(2, put(2, 20, BPF_EXIST));	/* -ENOENT: 2 is missing */
+	record(2, put(2, 20, BPF_EXIST));	/* -ENOENT: 2 is missing; later 0 */
 	record(3, put(2, 20, 4));		/* -EINVAL: flags before keys */
 	record(4, put(2, 20, BPF_ANY));		/* 0 */
 	record(5, put(3, 30, BPF_ANY));		/* 0 */
-	record(6, put(4, 40, BPF_NOEXIST));	/* 0: full now */
+	record(6, put(4, 40, BPF_NOEXIST));	/* 0: full now; later -EEXIST */
 	record(7, put(5, 50, BPF_ANY));		/* -E2BIG: no room for 5 */
 	record(8, put(5, 50, BPF_EXIST));	/* -ENOENT before -E2BIG */
 	record(9, del(5));			/* -ENOENT */
