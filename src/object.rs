@@ -25,8 +25,8 @@ pub struct LoadOptions {
     /// it. `None` (the default): the object's, which is the host's possible
     /// CPUs as the kernel counts them unless an earlier load chose another.
     /// An object's maps are created once, for one number of CPUs: the first
-    /// load (or [`Object::map`]) fixes it, and a later load asking for
-    /// another is [`Error::PossibleCpus`].
+    /// load (or [`Object::map`], or [`Object::with_possible_cpus`]) fixes
+    /// it, and a later load asking for another is [`Error::PossibleCpus`].
     pub possible_cpus: Option<u32>,
 }
 
@@ -105,6 +105,25 @@ impl Object {
     pub fn with_memory_budget(mut self, budget: MemoryBudget) -> Object {
         self.budget = budget;
         self
+    }
+
+    /// The same object with its maps created for `cpus` possible CPUs (1 to
+    /// [`NR_CPUS`]) rather than the host's: what
+    /// [`LoadOptions::possible_cpus`] does, for an object whose maps are
+    /// needed before its first program (with [`Object::map`]).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tinybpf::Error> {
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/percpu.o");
+    /// let object = tinybpf::Object::open(path)?.with_possible_cpus(2)?;
+    /// object.map("cpu_hits")?.set_percpu(&0u32, &[5u64, 6])?;
+    /// assert_eq!(object.program("count_percpu")?.possible_cpus(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_possible_cpus(self, cpus: u32) -> Result<Object, Error> {
+        self.fix_cpus(Some(cpus))?;
+        Ok(self)
     }
 
     /// The budget the object's maps are charged to.

@@ -310,6 +310,18 @@ pub(crate) fn lookup_elem(
     let Some((index, map)) = map_of(maps, handle) else {
         return Ok(0);
     };
+    // Arrays (every lookup allowed, a 4-byte index): as cheap as before
+    // maps of other types existed.
+    if let Some(array) = map.as_array() {
+        let key = space.load(key_addr, 4).ok_or(HelperError::OutOfBounds {
+            addr: key_addr,
+            size: 4,
+            access: Access::Read,
+        })?;
+        return Ok(array
+            .element_offset(key as u32)
+            .map_or(0, |offset| map_value_start(index) + offset as u64));
+    }
     check_op(map, index, ids::MAP_LOOKUP_ELEM, ProgramOp::Lookup)?;
     let key_size = map.def().key_size as usize;
     let offset = with_bytes(space, key_addr, key_size, |key| {
