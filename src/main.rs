@@ -413,7 +413,7 @@ fn maps(file: &Path, out: &mut impl Write) -> Result<(), Failure> {
     let object = tinybpf::loader::Object::open(file).map_err(|e| e.to_string())?;
     writeln!(
         out,
-        "{:<20} {:<10} {:<14} {:>4} {:>6} {:>11}  flags",
+        "{:<20} {:<10} {:<16} {:>4} {:>6} {:>11}  flags",
         "name", "section", "type", "key", "value", "max_entries"
     )?;
     for map in &object.maps {
@@ -432,7 +432,7 @@ fn maps(file: &Path, out: &mut impl Write) -> Result<(), Failure> {
         };
         writeln!(
             out,
-            "{:<20} {:<10} {:<14} {:>4} {:>6} {:>11}  {}{}{note}",
+            "{:<20} {:<10} {:<16} {:>4} {:>6} {:>11}  {}{}{note}",
             map.name,
             map.section(),
             map.type_name(),

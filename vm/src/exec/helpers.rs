@@ -25,7 +25,7 @@ use tinybpf_maps::{BpfMap, MapError, ProgramOp};
 
 use crate::error::{Access, HelperError, MapRefusal};
 use crate::exec::RunContext;
-use crate::exec::memory::{AddressSpace, FIRST_CPU_VIEW_SLOT, MAP_HANDLE_BASE, map_value_start};
+use crate::exec::memory::{AddressSpace, MAP_HANDLE_BASE, map_value_start};
 
 /// Helper ids of the built-in helpers (from `linux/bpf.h`).
 pub mod ids {
@@ -391,21 +391,19 @@ fn map_lookup_percpu_elem(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result
     let Some(offset) = offset else {
         return Ok(0);
     };
-    if cpu == running {
-        return Ok(map_value_start(index) + offset as u64);
-    }
-    // The views hold one row of regions per CPU the program may run on; a
-    // CPU past them has no view (the map has it, another map of the
-    // program does not): NULL, as for a CPU that is not possible.
-    let maps = ctx.maps.len() as u64;
-    let rows = (ctx.space.views.len() as u64)
-        .checked_div(maps)
-        .unwrap_or(0);
-    if u64::from(cpu) >= rows {
+    // The run's map slots hold one row of regions per CPU the program may
+    // run on, its own first: CPU `cpu` is `d` rows after it. A CPU past
+    // them (the map has it, another map of the program does not) has no
+    // view: NULL, as for a CPU that is not possible.
+    let maps = ctx.maps.len();
+    let rows = ctx.space.maps.len().checked_div(maps).unwrap_or(0) as u64;
+    let (cpu, running) = (u64::from(cpu), u64::from(running));
+    if cpu >= rows || running >= rows {
         return Ok(0);
     }
-    let slot = FIRST_CPU_VIEW_SLOT + u64::from(cpu) * maps + index as u64;
-    Ok((slot << 32) + offset as u64)
+    let d = (cpu + rows - running) % rows;
+    // d * maps + index < rows * maps: a slot the run's regions show.
+    Ok(map_value_start(d as usize * maps + index) + offset as u64)
 }
 
 fn ktime_get_ns(_: &mut HelperContext<'_>, _: [u64; 5]) -> Result<u64, HelperError> {

@@ -107,7 +107,6 @@ pub(crate) fn execute(
             },
         ],
         maps: map_regions,
-        views: regions.views(),
     };
     regs[10] = frame_pointer(0);
     interpret(program, &space, stack_host, &mut regs, ctx)

@@ -3,19 +3,19 @@
 //! Every map of the table has one region per CPU
 //! ([`BpfMap::program_region`]); only the per-CPU types give each CPU a
 //! different one. A program whose table holds no per-CPU map has one row of
-//! regions that every run uses. Otherwise the table holds one row per
-//! possible CPU, `cpus x maps` regions laid out CPU after CPU, and a run on
-//! CPU `c` uses row `c` as the map slots of its address space: a per-CPU
-//! element has the same virtual address on every CPU, and each run reaches
-//! its own CPU's copy. Choosing a row is an index, so a run neither
-//! allocates nor copies regions.
+//! `maps` regions that every run uses. Otherwise the table holds one row
+//! per possible CPU, CPU 0 to `cpus - 1`, and then the same rows again, and
+//! a run on CPU `c` takes the `cpus` rows starting at row `c` as the map
+//! slots of its address space: its own row first, so a per-CPU element has
+//! the same virtual address on every CPU and each run reaches its own CPU's
+//! copy. Choosing the rows is an index, so a run neither allocates nor
+//! copies regions, and the address space's lookup is unchanged.
 //!
-//! `bpf_map_lookup_percpu_elem` may return another CPU's element. Those
-//! elements are reached through *CPU views*: slot
-//! [`FIRST_CPU_VIEW_SLOT`]` + cpu * maps + map` shows map `map` as CPU `cpu`
-//! sees it (row `cpu`, entry `map` of the table), so the slot number is the
-//! table index plus a constant. Views exist only for tables with one row
-//! per CPU.
+//! `bpf_map_lookup_percpu_elem` may return another CPU's element. The rows
+//! after the run's own are those *CPU views*: slot `3 + d * maps + map`
+//! shows map `map` as CPU `(c + d) mod cpus` sees it. (A map region is
+//! addressed by the low 32 bits of the address, so one region serves every
+//! slot that shows it.)
 //!
 //! What programs may do with a region follows the kernel's verifier: the
 //! region is mapped only for types whose elements a program can point to
@@ -28,12 +28,13 @@
 use tinybpf_maps::{BPF_F_RDONLY_PROG, BpfMap, MapType, ProgramOp};
 
 use crate::error::VerifyError;
-use crate::exec::memory::{FIRST_CPU_VIEW_SLOT, MAP_HANDLE_BASE, Region, map_value_start};
+use crate::exec::memory::{FIRST_MAP_SLOT, MAP_HANDLE_BASE, Region, map_value_start};
 
 /// The regions of a program's maps for every CPU a run may use.
 #[derive(Debug)]
 pub(crate) struct MapRegions {
-    /// One row of `maps` regions, or one row per CPU (see the module docs).
+    /// One row of `maps` regions, or one row per CPU twice (see the module
+    /// docs).
     table: Box<[Region]>,
     /// Regions per row: the number of maps.
     maps: usize,
@@ -70,13 +71,14 @@ impl MapRegions {
             // Every CPU view's slot must stay below the map handles' slots.
             let last_view = (rows as u64)
                 .checked_mul(maps.len() as u64)
-                .and_then(|n| n.checked_add(FIRST_CPU_VIEW_SLOT));
+                .and_then(|n| n.checked_add(FIRST_MAP_SLOT));
             if last_view.is_none_or(|slot| slot > MAP_HANDLE_BASE >> 32) {
                 return Err(VerifyError::TooManyCpus { cpus });
             }
         }
-        let mut table = Vec::with_capacity(rows.saturating_mul(maps.len()));
-        for cpu in 0..rows {
+        let copies = if per_cpu { 2 } else { 1 };
+        let mut table = Vec::with_capacity(copies * rows.saturating_mul(maps.len()));
+        for cpu in (0..copies).flat_map(|_| 0..rows) {
             for (index, map) in maps.iter().enumerate() {
                 // cpu < rows <= the map's possible CPUs, so the region exists.
                 let (host, len) = map
@@ -102,8 +104,8 @@ impl MapRegions {
         })
     }
 
-    /// The map slots of a run on `cpu`, or `None` when `cpu` is not below
-    /// the possible CPUs.
+    /// The map slots of a run on `cpu` (its own row, then the CPU views),
+    /// or `None` when `cpu` is not below the possible CPUs.
     #[inline]
     pub(crate) fn for_cpu(&self, cpu: u32) -> Option<&[Region]> {
         if cpu >= self.cpus {
@@ -111,16 +113,10 @@ impl MapRegions {
         }
         if self.per_cpu {
             let start = cpu as usize * self.maps;
-            self.table.get(start..start + self.maps)
+            self.table.get(start..start + self.table.len() / 2)
         } else {
             Some(&self.table)
         }
-    }
-
-    /// Every CPU's row, for CPU views (empty unless the table has one row
-    /// per CPU).
-    pub(crate) fn views(&self) -> &[Region] {
-        if self.per_cpu { &self.table } else { &[] }
     }
 
     /// The CPUs a run may use (`u32::MAX` when no map limits them).

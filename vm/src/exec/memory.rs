@@ -9,7 +9,7 @@
 //! | 1 | XDP context (`struct xdp_md`), read-only | `0x1_0000_0000` |
 //! | 2 | stack: 8 frames of 512 bytes | `0x2_0000_0000` |
 //! | 3 + i | value area of map i (read-only when the map is `BPF_F_RDONLY_PROG`) | `(3 + i) << 32` |
-//! | 67 + c * maps + i | map i as CPU c sees it (CPU views, for `bpf_map_lookup_percpu_elem`) | `(67 + c * maps + i) << 32` |
+//! | 3 + d * maps + i (d >= 1) | map i as the CPU `d` after the run's sees it (per-CPU maps: CPU views, for `bpf_map_lookup_percpu_elem`) | `(3 + d * maps + i) << 32` |
 //!
 //! An access of `size` bytes at `addr` is allowed only when all of
 //! `[addr, addr + size)` lies inside one region (checked without overflow),
@@ -27,9 +27,6 @@ pub const CONTEXT_SLOT: u64 = 1;
 pub const STACK_SLOT: u64 = 2;
 /// Slot of the first map's value area.
 pub const FIRST_MAP_SLOT: u64 = 3;
-/// Slot of the first CPU view (after the slots of the most maps a program
-/// may use, [`crate::MAX_MAPS`]).
-pub const FIRST_CPU_VIEW_SLOT: u64 = FIRST_MAP_SLOT + crate::MAX_MAPS as u64;
 
 /// Virtual address of the first input byte.
 pub const INPUT_START: u64 = 0x1000_0000;
@@ -96,9 +93,14 @@ impl Region {
     };
 
     /// The host pointer for `size` bytes at `addr`, if they lie inside.
+    ///
+    /// Only the low 32 bits of `addr - start` count: the caller chose the
+    /// region by `addr`'s slot, a region never crosses its slot, and so one
+    /// map region serves any slot that shows it (a per-CPU map's CPU
+    /// views).
     #[inline(always)]
     fn host_ptr(&self, addr: u64, size: u64) -> Option<*mut u8> {
-        let offset = addr.wrapping_sub(self.start);
+        let offset = addr.wrapping_sub(self.start) & 0xffff_ffff;
         if offset < self.len && size <= self.len - offset {
             // `offset < len`, and `len` bytes exist behind `host`, so the
             // offset fits in usize and stays inside the allocation.
@@ -113,11 +115,10 @@ impl Region {
 pub(crate) struct AddressSpace<'a> {
     /// Input, context and stack.
     pub run: [Region; 3],
-    /// The map value areas as the run's CPU sees them, in map-table order.
+    /// The map value areas as the run's CPU sees them, in map-table order
+    /// (then, for a program with per-CPU maps, every other CPU's: see
+    /// `exec::map_regions`).
     pub maps: &'a [Region],
-    /// Every CPU's map regions, reached through CPU views (empty when the
-    /// program has no per-CPU map).
-    pub views: &'a [Region],
 }
 
 impl AddressSpace<'_> {
@@ -128,32 +129,12 @@ impl AddressSpace<'_> {
         let region = if slot < FIRST_MAP_SLOT {
             &self.run[slot as usize]
         } else {
-            match self.maps.get((slot - FIRST_MAP_SLOT) as usize) {
-                Some(region) => region,
-                None => return self.resolve_view(addr, size, access),
-            }
+            self.maps.get((slot - FIRST_MAP_SLOT) as usize)?
         };
         if access == Access::Write && !region.writable {
             return None;
         }
         region.host_ptr(addr, size)
-    }
-
-    /// [`AddressSpace::resolve`] for an address in a CPU view: slot
-    /// `FIRST_CPU_VIEW_SLOT + i` shows entry `i` of `views`.
-    #[cold]
-    #[inline(never)]
-    fn resolve_view(&self, addr: u64, size: u64, access: Access) -> Option<*mut u8> {
-        let slot = addr >> 32;
-        let index = usize::try_from(slot.checked_sub(FIRST_CPU_VIEW_SLOT)?).ok()?;
-        let view = Region {
-            start: slot << 32,
-            ..*self.views.get(index)?
-        };
-        if access == Access::Write && !view.writable {
-            return None;
-        }
-        view.host_ptr(addr, size)
     }
 
     /// Loads `width` bytes (1, 2, 4 or 8) at `addr`, little-endian, zero-extended.
