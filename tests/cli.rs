@@ -1405,3 +1405,40 @@ fn a_program_the_kernels_verifier_refuses_names_the_map_and_the_helper() {
         "{line}"
     );
 }
+
+#[test]
+fn readme_c_example_is_count_packets_and_prints_what_readme_shows() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md is readable");
+    let source = std::fs::read_to_string(testdata("count_packets.c")).unwrap();
+    let code = readme_block(&readme, "## Your own program", "c");
+    let body = &source[source.find("#include").unwrap()..];
+    assert_eq!(code, body.lines().collect::<Vec<_>>());
+    let commands = readme_block(&readme, "Compile it and run it", "sh");
+    assert_eq!(commands.len(), 2);
+    assert!(commands[0].starts_with("clang -O2 -g -target bpf "));
+    let args: Vec<&str> = commands[1]
+        .strip_prefix("tinybpf ")
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let shown = readme_block(&readme, "clang -O2 -g -target bpf", "text");
+    let stdout = String::from_utf8(
+        Command::new(env!("CARGO_BIN_EXE_tinybpf"))
+            .args(&args)
+            .current_dir(testdata(""))
+            .output()
+            .expect("tinybpf runs")
+            .stdout,
+    )
+    .unwrap();
+    let printed: Vec<&str> = stdout.lines().collect();
+    assert_eq!(printed.len(), shown.len(), "{stdout}");
+    for (printed, shown) in printed.iter().zip(&shown) {
+        if shown.starts_with("time: first run ") {
+            assert!(printed.starts_with("time: first run "), "{printed}");
+        } else {
+            assert_eq!(printed, shown);
+        }
+    }
+}
