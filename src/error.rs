@@ -63,6 +63,57 @@ pub enum Error {
         /// The errno-carrying error.
         source: tinybpf_maps::MapError,
     },
+    /// A typed key does not have the map's key size.
+    #[error(
+        "{object}: map {map}: a key of {size} bytes does not match the map's key_size of {key_size}; use a key type of {key_size} bytes"
+    )]
+    KeySize {
+        /// The object file.
+        object: String,
+        /// The map name.
+        map: String,
+        /// Size of the Rust type.
+        size: usize,
+        /// The map's key size.
+        key_size: u32,
+    },
+    /// A per-CPU call on a map that is not per-CPU, or the other way round.
+    #[error("{object}: map {map} is a {type_name} map: use {call} for it")]
+    PerCpu {
+        /// The object file.
+        object: String,
+        /// The map name.
+        map: String,
+        /// The map's type.
+        type_name: &'static str,
+        /// The call that fits the map.
+        call: &'static str,
+    },
+    /// Per-CPU values given for another number of CPUs than the map's.
+    #[error(
+        "{object}: map {map}: {given} per-CPU values given, but the map has {possible_cpus} possible CPUs; give one value per CPU"
+    )]
+    CpuCount {
+        /// The object file.
+        object: String,
+        /// The map name.
+        map: String,
+        /// Values given.
+        given: usize,
+        /// The map's possible CPUs.
+        possible_cpus: u32,
+    },
+    /// A number of possible CPUs outside 1 to `NR_CPUS`, or another than
+    /// the object's maps were created for.
+    #[error("{object}: {}", describe_cpus(*.requested, *.fixed))]
+    PossibleCpus {
+        /// The object file.
+        object: String,
+        /// The possible CPUs asked for.
+        requested: u32,
+        /// What the object's maps were created for, when that is the problem.
+        fixed: Option<u32>,
+    },
     /// A typed value does not have the map's value size.
     #[error(
         "{object}: map {map}: a value of {size} bytes does not match the map's value_size of {value_size}"
@@ -77,4 +128,17 @@ pub enum Error {
         /// The map's value size.
         value_size: u32,
     },
+}
+
+/// The sentence of [`Error::PossibleCpus`].
+fn describe_cpus(requested: u32, fixed: Option<u32>) -> String {
+    match fixed {
+        Some(fixed) => format!(
+            "the program asks for {requested} possible CPUs, but the object's maps were created for {fixed}; load every program of an object with the same number of CPUs"
+        ),
+        None => format!(
+            "{requested} possible CPUs is not a number of CPUs the kernel allows; give 1 to {}",
+            tinybpf_maps::NR_CPUS
+        ),
+    }
 }

@@ -8,6 +8,8 @@ use std::io::{self, Write};
 
 use thiserror::Error;
 
+use tinybpf_maps::MapType;
+
 use crate::object::Object;
 use crate::timed::TimedRuns;
 
@@ -46,7 +48,12 @@ pub fn hex(bytes: &[u8]) -> String {
 /// `{"retval", "repeat", "first_run_ns", "ns_per_run", "insns_per_run",
 /// "maps": {"NAME": {"type", "key_size", "value_size", "max_entries",
 /// "entries": {"KEYHEX": "VALUEHEX", ...}}}}`, keys and values as lowercase
-/// hex in memory order; with `nonzero_only`, all-zero entries are left out.
+/// hex in memory order. `"type"` is the bpftool name of the map type.
+/// Every entry present is listed (arrays: every index, or with
+/// `nonzero_only` only those with a non-zero byte; hashes and the other
+/// maps whose keys may be missing: every key they hold, in no particular
+/// order); a per-CPU value is the kernel's user-space format, each
+/// possible CPU's value padded to 8 bytes, concatenated, CPU 0 first.
 /// `ns_per_run` is the steady state (the runs after the first), or the only
 /// run's time.
 pub fn write_run_report<W: Write + ?Sized>(
@@ -68,26 +75,23 @@ pub fn write_run_report<W: Write + ?Sized>(
         let def = map.def();
         write!(
             out,
-            "{}{}: {{\"type\": \"array\", \"key_size\": {}, \"value_size\": {}, \"max_entries\": {}, \"entries\": {{",
+            "{}{}: {{\"type\": \"{}\", \"key_size\": {}, \"value_size\": {}, \"max_entries\": {}, \"entries\": {{",
             if i > 0 { ", " } else { "" },
             quote(map.name()),
+            map.type_name(),
             def.key_size,
             def.value_size,
             def.max_entries
         )?;
         let mut first = true;
-        for (index, value) in map.array().entries() {
-            if nonzero_only && value.iter().all(|&b| b == 0) {
+        let every_index = matches!(map.map_type(), MapType::Array | MapType::PercpuArray);
+        for (key, value) in map.entries() {
+            if nonzero_only && every_index && value.iter().all(|&b| b == 0) {
                 continue;
             }
             let separator = if first { "" } else { ", " };
             first = false;
-            write!(
-                out,
-                "{separator}\"{}\": \"{}\"",
-                hex(&index.to_le_bytes()),
-                hex(&value)
-            )?;
+            write!(out, "{separator}\"{}\": \"{}\"", hex(&key), hex(&value))?;
         }
         write!(out, "}}}}")?;
     }

@@ -1,5 +1,8 @@
 //! tinybpf: run clang-compiled eBPF objects (`clang -O2 -target bpf -c x.c`)
-//! in user space, with their array maps, without root or a kernel.
+//! in user space, with their maps (every map type the kernel's XDP and
+//! socket programs use most: arrays, hashes, per-CPU and LRU maps, LPM tries,
+//! redirect maps, program and perf event arrays, ring buffers), without
+//! root or a kernel.
 //!
 //! ```
 //! # fn main() -> Result<(), tinybpf::Error> {
@@ -22,6 +25,7 @@ mod error;
 mod flags;
 pub mod json;
 mod listing;
+mod map;
 mod maps_in;
 mod object;
 mod packet;
@@ -32,8 +36,9 @@ mod value;
 pub use error::Error;
 pub use flags::describe_map_flags;
 pub use listing::listing;
+pub use map::Map;
 pub use maps_in::{MapsIn, MapsInError};
-pub use object::{LoadOptions, Map, Object, Program, TestRun};
+pub use object::{LoadOptions, Object, Program, TestRun};
 pub use packet::default_packet;
 pub use table::{TableOptions, write_map_table};
 pub use timed::{TimedRuns, run_timed};

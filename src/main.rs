@@ -23,7 +23,7 @@ use tinybpf::{
 #[command(
     name = "tinybpf",
     version,
-    about = "Run clang-compiled eBPF objects in user space, with their array maps"
+    about = "Run clang-compiled eBPF objects in user space, with their maps"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -73,7 +73,9 @@ struct RunArgs {
     /// Print exactly one JSON object (trace output goes to stderr).
     #[arg(long)]
     json: bool,
-    /// Leave out all-zero entries (by default runs of them collapse into one line).
+    /// Leave out arrays' all-zero entries (by default runs of them collapse
+    /// into one line) and per-CPU values' all-zero CPUs; hashes and the
+    /// other maps list every entry they hold.
     #[arg(long)]
     nonzero: bool,
     /// Keep every map lookup a helper call (no lookup rewriting).
@@ -82,6 +84,14 @@ struct RunArgs {
     /// Instruction budget per run.
     #[arg(long, default_value_t = tinybpf::vm::DEFAULT_INSN_BUDGET)]
     budget: u64,
+    /// The CPU the program runs on (what bpf_get_smp_processor_id returns,
+    /// and whose values of per-CPU maps it sees); below --cpus.
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    cpu: u32,
+    /// The number of possible CPUs: per-CPU maps hold one value per CPU
+    /// (default: the host's, as the kernel counts them).
+    #[arg(long, value_name = "N", value_parser = parse_cpus)]
+    cpus: Option<u32>,
 }
 
 #[derive(Args)]
@@ -105,6 +115,29 @@ fn parse_repeat(text: &str) -> Result<NonZeroU32, String> {
         )
     })?;
     NonZeroU32::new(runs).ok_or_else(|| "the number of runs must be at least 1".to_owned())
+}
+
+/// `--cpus`: a number of possible CPUs, 1 to the kernel's `NR_CPUS`.
+fn parse_cpus(text: &str) -> Result<u32, String> {
+    let limit = tinybpf::maps::NR_CPUS;
+    text.parse::<u32>()
+        .ok()
+        .filter(|cpus| (1..=limit).contains(cpus))
+        .ok_or_else(|| {
+            format!("{text:?} is not a number of CPUs (a whole number from 1 to {limit})")
+        })
+}
+
+/// `--cpu` must name one of the possible CPUs.
+fn check_cpu(cpu: u32, cpus: u32) -> Result<(), String> {
+    if cpu < cpus {
+        return Ok(());
+    }
+    Err(format!(
+        "--cpu {cpu} is not one of the {cpus} possible CPUs (0 to {}); pass a --cpu below {cpus}, or --cpus {} or more",
+        cpus - 1,
+        u64::from(cpu) + 1
+    ))
 }
 
 /// Why a command stopped.
@@ -186,9 +219,18 @@ fn load_options(no_inline: bool) -> LoadOptions {
 const TRACE_LINES_SHOWN: usize = 1000;
 
 fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
+    let cpus = args
+        .cpus
+        .unwrap_or_else(tinybpf::maps::host_possible_cpus)
+        .min(tinybpf::maps::NR_CPUS);
+    check_cpu(args.cpu, cpus)?;
     let object = Object::open(&args.file).map_err(|e| e.to_string())?;
+    let options = LoadOptions {
+        possible_cpus: Some(cpus),
+        ..load_options(args.no_inline)
+    };
     let program = object
-        .select_program(args.program.as_deref(), load_options(args.no_inline))
+        .select_program(args.program.as_deref(), options)
         .map_err(|e| explain(&e))?;
     if let Some(path) = &args.maps_in {
         preset_maps(&object, path)?;
@@ -199,7 +241,9 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
         (None, None) if program.kind() == ProgramKind::Xdp => default_packet(),
         (None, None) => Vec::new(),
     };
-    let mut ctx = RunContext::new().with_budget(args.budget);
+    let mut ctx = RunContext::new()
+        .with_budget(args.budget)
+        .with_cpu(args.cpu);
     let runs = run_timed(&program, &input, args.repeat, &mut ctx).map_err(|e| e.to_string())?;
     if args.json {
         write_trace(&mut io::stderr().lock(), &runs, "")?;
@@ -312,18 +356,26 @@ fn preset_maps(object: &Object, path: &Path) -> Result<(), String> {
 
 fn describe_def(map: &Map) -> String {
     let def = map.def();
-    let mut text = format!(
-        "array, key {} bytes, value {} bytes, {} entr{}",
-        def.key_size,
-        def.value_size,
-        def.max_entries,
-        if def.max_entries == 1 { "y" } else { "ies" }
-    );
+    let mut text = if map.map_type() == tinybpf::maps::MapType::Ringbuf {
+        format!("ringbuf, {} bytes", def.max_entries)
+    } else {
+        format!(
+            "{}, key {} bytes, value {} bytes, {} entr{}",
+            map.type_name(),
+            def.key_size,
+            def.value_size,
+            def.max_entries,
+            if def.max_entries == 1 { "y" } else { "ies" }
+        )
+    };
+    if map.map_type().is_percpu() {
+        text.push_str(&format!(", {} CPUs", map.possible_cpus()));
+    }
     if def.map_flags != 0 {
         text.push_str(", flags ");
         text.push_str(&describe_map_flags(def.map_flags));
     }
-    if map.array().is_frozen() {
+    if map.is_frozen() {
         text.push_str(", frozen");
     }
     text
@@ -361,7 +413,7 @@ fn maps(file: &Path, out: &mut impl Write) -> Result<(), Failure> {
     let object = tinybpf::loader::Object::open(file).map_err(|e| e.to_string())?;
     writeln!(
         out,
-        "{:<20} {:<10} {:<14} {:>4} {:>6} {:>11}  flags",
+        "{:<20} {:<10} {:<16} {:>4} {:>6} {:>11}  flags",
         "name", "section", "type", "key", "value", "max_entries"
     )?;
     for map in &object.maps {
@@ -373,14 +425,14 @@ fn maps(file: &Path, out: &mut impl Write) -> Result<(), Failure> {
             Some(tinybpf::loader::LoadErrorKind::BadMap { problem, .. }) => {
                 format!("  cannot create: {problem}")
             }
-            Some(tinybpf::loader::LoadErrorKind::UnsupportedMapType { .. }) => {
-                "  cannot create: tinybpf does not support this type yet".to_owned()
+            Some(tinybpf::loader::LoadErrorKind::UnsupportedMapType { reason, .. }) => {
+                format!("  cannot create: {reason}")
             }
             Some(other) => format!("  cannot create: {other}"),
         };
         writeln!(
             out,
-            "{:<20} {:<10} {:<14} {:>4} {:>6} {:>11}  {}{}{note}",
+            "{:<20} {:<10} {:<16} {:>4} {:>6} {:>11}  {}{}{note}",
             map.name,
             map.section(),
             map.type_name(),
@@ -450,6 +502,20 @@ mod tests {
         assert_eq!(
             describe_time(&runs(1000, 0, 0)),
             "first run 1.5 µs, then 120.2 ns per run (mean of the other 999 runs)"
+        );
+    }
+
+    #[test]
+    fn cpus_are_checked_with_a_sentence_that_says_what_to_pass() {
+        assert_eq!(parse_cpus("4"), Ok(4));
+        assert_eq!(parse_cpus("8192"), Ok(8192));
+        assert!(parse_cpus("0").unwrap_err().contains("from 1 to 8192"));
+        assert!(parse_cpus("8193").is_err());
+        assert!(parse_cpus("x").is_err());
+        assert_eq!(check_cpu(3, 4), Ok(()));
+        assert_eq!(
+            check_cpu(4, 4).unwrap_err(),
+            "--cpu 4 is not one of the 4 possible CPUs (0 to 3); pass a --cpu below 4, or --cpus 5 or more"
         );
     }
 

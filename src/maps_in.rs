@@ -11,11 +11,36 @@
 //!   (`"01 00 00 00"`). A string of exactly twice the width in hex digits is
 //!   always read as bytes, so `"10"` for a one-byte value is 0x10: write a
 //!   decimal number of that many digits without quotes, or with `0x`.
+//!
+//! What each map type takes:
+//! - arrays, per-CPU arrays and the slot maps (`prog_array`,
+//!   `perf_event_array`, `devmap`, `cpumap`, `xskmap`): keys are indexes
+//!   below `max_entries`;
+//! - hashes (every kind), `lpm_trie` and `devmap_hash`: any key of
+//!   `key_size` bytes; the map must have room for every new key (an LRU map
+//!   would evict the others);
+//! - per-CPU maps: either one value, which every CPU gets, or every CPU's
+//!   value in the kernel's user-space format (each CPU's value padded to 8
+//!   bytes, concatenated, CPU 0 first) as exactly that many bytes in hex, as
+//!   `--json` prints it;
+//! - `devmap`, `cpumap`, `xskmap`: their value as a number (an ifindex, a
+//!   queue size, a socket) or its bytes (a devmap's 8-byte value is the
+//!   ifindex then a program fd);
+//! - `prog_array`: a program's index among the object's programs, as a
+//!   number, or the program's name;
+//! - ring buffers hold no entries.
+//!
+//! Every entry is checked before any is set, and if the map still refuses
+//! one (a devmap entry without an ifindex, a cpumap queue too long...), the
+//! entries already set are put back as they were: nothing is half-applied.
 
 use thiserror::Error;
 
+use tinybpf_maps::{BPF_ANY, MapType};
+
 use crate::json::{MapsInMap, Scalar, SyntaxError, quote};
-use crate::object::{Map, Object};
+use crate::map::Map;
+use crate::object::Object;
 
 /// Why a `--maps-in` document cannot be applied. Each message is one
 /// sentence that names the map and the key, and says what to write instead.
@@ -89,8 +114,8 @@ pub enum MapsInError {
     },
     /// A value is neither a number that fits nor the value's bytes.
     #[error(
-        "map {}, key {}: value {value} {problem}; write the value as its {value_size} bytes in hex ({}) or as a number that fits in {value_size} bytes",
-        quote(.map), quote(.key), example_bytes(*.value_size, 42)
+        "map {}, key {}: value {value} {problem}; write the value as its {value_size} bytes in hex ({}) or as a number that fits in {value_size} bytes{}",
+        quote(.map), quote(.key), example_bytes(*.value_size, 42), other_forms(*.percpu_bytes, *.program_names)
     )]
     BadValue {
         /// The map name.
@@ -103,6 +128,33 @@ pub enum MapsInError {
         value_size: u32,
         /// What is wrong with it.
         problem: String,
+        /// For a per-CPU map: the size of every CPU's value together.
+        percpu_bytes: Option<usize>,
+        /// For a program array: whether a program name is accepted.
+        program_names: bool,
+    },
+    /// More new keys than the map has room for.
+    #[error(
+        "map {}: it has room for {max_entries} entries and holds {present}, but --maps-in adds {new} new keys; give at most {} new keys",
+        quote(.map), .max_entries.saturating_sub(*.present)
+    )]
+    TooManyEntries {
+        /// The map name.
+        map: String,
+        /// The map's capacity.
+        max_entries: u32,
+        /// Entries it holds now.
+        present: u32,
+        /// New keys given.
+        new: u32,
+    },
+    /// A map type without entries (a ring buffer).
+    #[error("map {} is a {type_name} map, which holds no entries to preset; leave it out", quote(.map))]
+    NoEntries {
+        /// The map name.
+        map: String,
+        /// The map's type.
+        type_name: &'static str,
     },
     /// The map exists in the object but cannot be created.
     #[error("map {} cannot be created, so its entries cannot be preset: {reason}", quote(.map))]
@@ -112,8 +164,12 @@ pub enum MapsInError {
         /// Why not.
         reason: String,
     },
-    /// The map refused an update that passed every check (not expected).
-    #[error("map {}, key {}: the map refused the update: {source}", quote(.map), quote(.key))]
+    /// The map refused an update that passed every check; the entries set
+    /// before it were put back.
+    #[error(
+        "map {}, key {}: the map refused the value: {source}; nothing was set, fix that entry",
+        quote(.map), quote(.key)
+    )]
     Rejected {
         /// The map name.
         map: String,
@@ -122,6 +178,20 @@ pub enum MapsInError {
         /// The map's error.
         source: tinybpf_maps::MapError,
     },
+}
+
+/// The other ways to write a value, for a per-CPU map or a program array.
+fn other_forms(percpu_bytes: Option<usize>, program_names: bool) -> String {
+    let mut text = String::new();
+    if let Some(bytes) = percpu_bytes {
+        text.push_str(&format!(
+            " (every CPU gets it), or every CPU's value as {bytes} bytes in hex (each padded to 8, CPU 0 first)"
+        ));
+    }
+    if program_names {
+        text.push_str(", or the name of one of the object's programs");
+    }
+    text
 }
 
 /// An example of `width` bytes holding `n`, as the table prints them
@@ -159,8 +229,8 @@ impl MapsIn {
     /// let object = tinybpf::Object::open(path)?;
     /// let presets = tinybpf::MapsIn::parse(r#"{"counters": {"1": 41, "0x2": "ff ff 00 00 00 00 00 00"}}"#, &object)?;
     /// presets.apply()?;
-    /// assert_eq!(object.map("counters")?.get::<u64>(1)?, 41);
-    /// assert_eq!(object.map("counters")?.get::<u64>(2)?, 0xffff);
+    /// assert_eq!(object.map("counters")?.get_at::<u64>(1)?, 41);
+    /// assert_eq!(object.map("counters")?.get_at::<u64>(2)?, 0xffff);
     /// let err = tinybpf::MapsIn::parse(r#"{"counters": {"9": 1}}"#, &object).unwrap_err();
     /// assert!(err.to_string().contains("use a key below 4"));
     /// # Ok(())
@@ -190,21 +260,67 @@ impl MapsIn {
         self.entries.is_empty()
     }
 
-    /// Sets every entry (as `bpf_map_update_elem(.., BPF_ANY)` from user space).
+    /// Sets every entry (as `bpf_map_update_elem(.., BPF_ANY)` from user
+    /// space). When a map refuses one, the entries set before it are put
+    /// back as they were (values restored, new keys deleted) and the error
+    /// names the entry.
     pub fn apply(&self) -> Result<(), MapsInError> {
+        let mut done: Vec<(&Preset, Option<Vec<u8>>)> = Vec::with_capacity(self.entries.len());
         for preset in &self.entries {
-            preset
+            let before = current_value(&preset.map, &preset.key);
+            match preset
                 .map
-                .array()
-                .update(&preset.key, &preset.value, tinybpf_maps::BPF_ANY)
-                .map_err(|source| MapsInError::Rejected {
-                    map: preset.map.name().to_owned(),
-                    key: preset.key_text.clone(),
-                    source,
-                })?;
+                .bpf_map()
+                .update(&preset.key, &preset.value, BPF_ANY)
+            {
+                Ok(()) => done.push((preset, before)),
+                Err(source) => {
+                    for (undo, before) in done.iter().rev() {
+                        let map = undo.map.bpf_map();
+                        // Putting back what was there succeeds: the key
+                        // existed with that value, or was added here.
+                        let _ = match before {
+                            Some(value) => map.update(&undo.key, value, BPF_ANY),
+                            None => map.delete(&undo.key),
+                        };
+                    }
+                    return Err(MapsInError::Rejected {
+                        map: preset.map.name().to_owned(),
+                        key: preset.key_text.clone(),
+                        source,
+                    });
+                }
+            }
         }
         Ok(())
     }
+}
+
+/// The value `key` holds now (user-space format), or `None` when absent;
+/// read from the entries for the types whose lookups user space may not
+/// make (xskmap, perf event array).
+fn current_value(map: &Map, key: &[u8]) -> Option<Vec<u8>> {
+    match map.bpf_map().lookup(key) {
+        Ok(value) => Some(value),
+        Err(_) => map
+            .entries()
+            .find(|(k, _)| k.as_slice() == key)
+            .map(|(_, value)| value),
+    }
+}
+
+/// Whether `map_type`'s keys are indexes below `max_entries`.
+fn index_keyed(map_type: MapType) -> bool {
+    matches!(
+        map_type,
+        MapType::Array
+            | MapType::PercpuArray
+            | MapType::ProgArray
+            | MapType::PerfEventArray
+            | MapType::Devmap
+            | MapType::Cpumap
+            | MapType::Xskmap
+    )
 }
 
 /// Checks one map's entries.
@@ -228,13 +344,20 @@ fn check_map(object: &Object, given: &MapsInMap) -> Result<Vec<Preset>, MapsInEr
             map: given.name.clone(),
             reason: error.to_string(),
         })?;
-    if map.array().is_frozen() {
+    if map.is_frozen() {
         return Err(MapsInError::Frozen {
             map: given.name.clone(),
         });
     }
+    let map_type = map.map_type();
+    if map_type == MapType::Ringbuf && !given.entries.is_empty() {
+        return Err(MapsInError::NoEntries {
+            map: given.name.clone(),
+            type_name: map.type_name(),
+        });
+    }
     let def = map.def();
-    let is_array = def.map_type == tinybpf_maps::BPF_MAP_TYPE_ARRAY;
+    let is_array = index_keyed(map_type);
     let mut presets: Vec<Preset> = Vec::with_capacity(given.entries.len());
     for (key_text, value) in &given.entries {
         let key = parse_bytes(key_text, def.key_size).map_err(|problem| MapsInError::BadKey {
@@ -263,16 +386,18 @@ fn check_map(object: &Object, given: &MapsInMap) -> Result<Vec<Preset>, MapsInEr
                 index,
             });
         }
-        let (value_text, parsed) = match value {
-            Scalar::String(text) => (quote(text), parse_bytes(text, def.value_size)),
-            Scalar::Number(text) => (text.clone(), parse_number(text, def.value_size)),
+        let value_text = match value {
+            Scalar::String(text) => quote(text),
+            Scalar::Number(text) => text.clone(),
         };
-        let value = parsed.map_err(|problem| MapsInError::BadValue {
+        let value = parse_value(object, map, value).map_err(|problem| MapsInError::BadValue {
             map: given.name.clone(),
             key: key_text.clone(),
             value: value_text,
             value_size: def.value_size,
             problem: problem.describe(def.value_size, "value_size"),
+            percpu_bytes: map_type.is_percpu().then(|| map.user_value_size()),
+            program_names: map_type == MapType::ProgArray,
         })?;
         presets.push(Preset {
             map: map.clone(),
@@ -281,7 +406,61 @@ fn check_map(object: &Object, given: &MapsInMap) -> Result<Vec<Preset>, MapsInEr
             value,
         });
     }
+    if !is_array {
+        check_room(map, &given.name, &presets)?;
+    }
     Ok(presets)
+}
+
+/// A value as the map takes it from user space (see the module docs).
+fn parse_value(object: &Object, map: &Map, value: &Scalar) -> Result<Vec<u8>, BytesProblem> {
+    let value_size = map.def().value_size;
+    if map.map_type() == MapType::ProgArray
+        && let Scalar::String(name) = value
+        && let Some(index) = object.program_names().iter().position(|p| p == name)
+    {
+        let index = u32::try_from(index).map_err(|_| BytesProblem::DoesNotFit)?;
+        return parse_number(&index.to_string(), value_size);
+    }
+    if map.map_type().is_percpu()
+        && let Scalar::String(text) = value
+        && let Some(all) = exact_hex(text, map.user_value_size())
+    {
+        return Ok(all);
+    }
+    let one = match value {
+        Scalar::String(text) => parse_bytes(text, value_size)?,
+        Scalar::Number(text) => parse_number(text, value_size)?,
+    };
+    if !map.map_type().is_percpu() {
+        return Ok(one);
+    }
+    let mut all = Vec::with_capacity(map.user_value_size());
+    for _ in 0..map.possible_cpus() {
+        all.extend_from_slice(&one);
+        all.resize(all.len().next_multiple_of(8), 0);
+    }
+    Ok(all)
+}
+
+/// A map whose keys are not indexes must have room for every new key.
+fn check_room(map: &Map, name: &str, presets: &[Preset]) -> Result<(), MapsInError> {
+    let new = presets
+        .iter()
+        .filter(|p| current_value(map, &p.key).is_none())
+        .count();
+    let present = map.entries().count();
+    let max_entries = map.def().max_entries;
+    if present.saturating_add(new) > max_entries as usize {
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        return Err(MapsInError::TooManyEntries {
+            map: name.to_owned(),
+            max_entries,
+            present: count(present),
+            new: count(new),
+        });
+    }
+    Ok(())
 }
 
 /// Why a key or value text does not give its bytes.
@@ -390,6 +569,21 @@ fn parse_bytes(text: &str, width: u32) -> Result<Vec<u8>, BytesProblem> {
             Err(BytesProblem::ByteCount(text.len() / 2))
         }
         other => other,
+    }
+}
+
+/// `text` as exactly `width` bytes of hex (`"0102"` or `"01 02"`), or `None`.
+fn exact_hex(text: &str, width: usize) -> Option<Vec<u8>> {
+    let is_hex = |t: &str| t.bytes().all(|b| b.is_ascii_hexdigit());
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    match tokens.as_slice() {
+        [one] if one.len() == 2 * width && is_hex(one) => {
+            Some(one.as_bytes().chunks(2).map(hex_byte).collect())
+        }
+        many if many.len() == width && many.iter().all(|t| t.len() == 2 && is_hex(t)) => {
+            Some(many.iter().map(|t| hex_byte(t.as_bytes())).collect())
+        }
+        _ => None,
     }
 }
 
@@ -560,14 +754,17 @@ mod tests {
         let err = MapsIn::parse(r#"{"counters": {"0": 7}, "shorts": {"1": 70000}}"#, &object)
             .unwrap_err();
         assert!(matches!(err, MapsInError::BadValue { .. }), "{err}");
-        assert_eq!(object.map("counters").unwrap().get::<u64>(0).unwrap(), 0);
+        assert_eq!(object.map("counters").unwrap().get_at::<u64>(0).unwrap(), 0);
         let presets =
             MapsIn::parse(r#"{"counters": {"0": 7}, "shorts": {"1": -1}}"#, &object).unwrap();
         assert_eq!(presets.len(), 2);
-        assert_eq!(object.map("counters").unwrap().get::<u64>(0).unwrap(), 0);
+        assert_eq!(object.map("counters").unwrap().get_at::<u64>(0).unwrap(), 0);
         presets.apply().unwrap();
-        assert_eq!(object.map("counters").unwrap().get::<u64>(0).unwrap(), 7);
-        assert_eq!(object.map("shorts").unwrap().get::<u16>(1).unwrap(), 0xffff);
+        assert_eq!(object.map("counters").unwrap().get_at::<u64>(0).unwrap(), 7);
+        assert_eq!(
+            object.map("shorts").unwrap().get_at::<u16>(1).unwrap(),
+            0xffff
+        );
     }
 
     #[test]

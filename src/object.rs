@@ -5,12 +5,12 @@ use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
-use tinybpf_loader::{CreateOptions, LinkedProgram, ObjectMapKind, ObjectProgram};
-use tinybpf_maps::{ArrayMap, BPF_ANY, DumpOptions, MapDef};
-use tinybpf_vm::{Helpers, ProgramKind, ProgramOptions, RunContext, RunOutcome};
+use tinybpf_loader::{CreateOptions, LinkedProgram, ObjectProgram};
+use tinybpf_maps::{MapOptions, MemoryBudget, NR_CPUS, host_possible_cpus};
+use tinybpf_vm::{Helpers, ProgramKind, ProgramOptions, RunContext, RunError, RunOutcome};
 
 use crate::error::Error;
-use crate::value::Plain;
+use crate::map::Map;
 
 /// How programs are loaded into the VM.
 #[derive(Debug, Clone)]
@@ -20,6 +20,14 @@ pub struct LoadOptions {
     pub inline_lookups: bool,
     /// The helpers programs may call (the built-ins by default).
     pub helpers: Helpers,
+    /// The number of possible CPUs (1 to [`NR_CPUS`]): per-CPU maps hold one
+    /// value per CPU, and a run's CPU ([`RunContext::cpu_id`]) must be below
+    /// it. `None` (the default): the object's, which is the host's possible
+    /// CPUs as the kernel counts them unless an earlier load chose another.
+    /// An object's maps are created once, for one number of CPUs: the first
+    /// load (or [`Object::map`], or [`Object::with_possible_cpus`]) fixes
+    /// it, and a later load asking for another is [`Error::PossibleCpus`].
+    pub possible_cpus: Option<u32>,
 }
 
 impl Default for LoadOptions {
@@ -27,6 +35,7 @@ impl Default for LoadOptions {
         LoadOptions {
             inline_lookups: true,
             helpers: Helpers::with_builtins(),
+            possible_cpus: None,
         }
     }
 }
@@ -46,7 +55,7 @@ impl Default for LoadOptions {
 /// let outcome = program.run(&mut [])?;
 /// assert_eq!(outcome.retval, 64);
 /// // The map lives on: read the 'global' num_samples field (offset 32).
-/// let globals = object.map("global_map")?.get_bytes(0)?;
+/// let globals = object.map("global_map")?.get_bytes_at(0)?;
 /// assert_eq!(u32::from_le_bytes(globals[32..36].try_into().unwrap()), 64);
 /// # Ok(())
 /// # }
@@ -58,6 +67,10 @@ pub struct Object {
     maps: Vec<OnceLock<Map>>,
     /// Held while a map is created, so that each is created once.
     creating: Mutex<()>,
+    /// The possible CPUs, fixed by the first load or map creation.
+    cpus: OnceLock<u32>,
+    /// The budget every map of the object is charged to.
+    budget: MemoryBudget,
 }
 
 impl Object {
@@ -80,6 +93,72 @@ impl Object {
             linked,
             maps,
             creating: Mutex::new(()),
+            cpus: OnceLock::new(),
+            budget: MemoryBudget::default_for_host(),
+        }
+    }
+
+    /// The same object with its maps charged to `budget` (by default a
+    /// quarter of the host's memory, [`MemoryBudget::default_for_host`]): a
+    /// map that does not fit is not created (`ENOMEM`). Give it before the
+    /// first program or map is created.
+    pub fn with_memory_budget(mut self, budget: MemoryBudget) -> Object {
+        self.budget = budget;
+        self
+    }
+
+    /// The same object with its maps created for `cpus` possible CPUs (1 to
+    /// [`NR_CPUS`]) rather than the host's: what
+    /// [`LoadOptions::possible_cpus`] does, for an object whose maps are
+    /// needed before its first program (with [`Object::map`]).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tinybpf::Error> {
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/percpu.o");
+    /// let object = tinybpf::Object::open(path)?.with_possible_cpus(2)?;
+    /// object.map("cpu_hits")?.set_percpu(&0u32, &[5u64, 6])?;
+    /// assert_eq!(object.program("count_percpu")?.possible_cpus(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_possible_cpus(self, cpus: u32) -> Result<Object, Error> {
+        self.fix_cpus(Some(cpus))?;
+        Ok(self)
+    }
+
+    /// The budget the object's maps are charged to.
+    pub fn memory_budget(&self) -> &MemoryBudget {
+        &self.budget
+    }
+
+    /// The number of possible CPUs of the object's maps: fixed by the first
+    /// program load or map creation; until then the host's.
+    pub fn possible_cpus(&self) -> u32 {
+        self.cpus.get().copied().unwrap_or_else(host_possible_cpus)
+    }
+
+    /// Fixes the possible CPUs to `wanted` (or the object's when `None`),
+    /// or says why it cannot.
+    fn fix_cpus(&self, wanted: Option<u32>) -> Result<u32, Error> {
+        if let Some(cpus) = wanted
+            && !(1..=NR_CPUS).contains(&cpus)
+        {
+            return Err(Error::PossibleCpus {
+                object: self.name().to_owned(),
+                requested: cpus,
+                fixed: None,
+            });
+        }
+        let fixed = *self
+            .cpus
+            .get_or_init(|| wanted.unwrap_or_else(host_possible_cpus));
+        match wanted {
+            Some(cpus) if cpus != fixed => Err(Error::PossibleCpus {
+                object: self.name().to_owned(),
+                requested: cpus,
+                fixed: Some(fixed),
+            }),
+            _ => Ok(fixed),
         }
     }
 
@@ -141,6 +220,7 @@ impl Object {
     }
 
     fn load(&self, program: &ObjectProgram, options: LoadOptions) -> Result<Program, Error> {
+        let possible_cpus = self.fix_cpus(options.possible_cpus)?;
         let linked = self.linked.link_program(program)?;
         let maps = linked
             .maps
@@ -151,7 +231,7 @@ impl Object {
             &linked.code,
             ProgramOptions {
                 kind: linked.kind,
-                maps: maps.iter().map(|m| m.array.clone()).collect(),
+                maps: maps.iter().map(|m| m.map.clone()).collect(),
                 helpers: options.helpers,
                 inline_lookups: options.inline_lookups,
                 ..ProgramOptions::default()
@@ -170,6 +250,7 @@ impl Object {
             linked,
             maps,
             vm,
+            possible_cpus,
         })
     }
 
@@ -190,12 +271,17 @@ impl Object {
             return Ok(map);
         }
         let definition = &self.linked.maps[index];
-        let array = self.linked.create_map(index, &CreateOptions::default())?;
+        let options = CreateOptions {
+            map_options: MapOptions::with_cpus(self.fix_cpus(None)?)
+                .with_budget(self.budget.clone()),
+            ..CreateOptions::default()
+        };
+        let map = self.linked.create_map(index, &options)?;
         Ok(self.maps[index].get_or_init(|| Map {
             object: self.linked.name.clone(),
             name: definition.name.clone(),
             kind: definition.kind.clone(),
-            array,
+            map,
         }))
     }
 
@@ -241,6 +327,7 @@ pub struct Program {
     linked: LinkedProgram,
     maps: Vec<Map>,
     vm: tinybpf_vm::LoadedProgram,
+    possible_cpus: u32,
 }
 
 /// What [`Program::test_run`] measured, as `BPF_PROG_TEST_RUN` reports it.
@@ -295,13 +382,27 @@ impl Program {
         self.run_with(input, &mut RunContext::new())
     }
 
-    /// Runs once with a caller-held context (budget, random seed, trace output).
+    /// The possible CPUs its maps were created for; a run's CPU must be below.
+    pub fn possible_cpus(&self) -> u32 {
+        self.possible_cpus
+    }
+
+    /// Runs once with a caller-held context (budget, random seed, the CPU
+    /// to run on, trace output). A CPU not below
+    /// [`Program::possible_cpus`] is [`RunError::CpuOutOfRange`].
     pub fn run_with(&self, input: &mut [u8], ctx: &mut RunContext) -> Result<RunOutcome, Error> {
-        self.vm.run_with(input, ctx).map_err(|source| Error::Run {
+        let fail = |source| Error::Run {
             object: self.object.clone(),
             program: self.name.clone(),
             source,
-        })
+        };
+        if ctx.cpu_id >= self.possible_cpus {
+            return Err(fail(RunError::CpuOutOfRange {
+                cpu: ctx.cpu_id,
+                possible_cpus: self.possible_cpus,
+            }));
+        }
+        self.vm.run_with(input, ctx).map_err(fail)
     }
 
     /// Runs `repeat` times (at least once) over one copy of `input`, as the
@@ -332,108 +433,5 @@ impl Program {
             ns_per_run: elapsed / f64::from(repeat),
             data_out: data,
         })
-    }
-}
-
-/// A map of an opened object, shared with every program loaded from it.
-#[derive(Debug, Clone)]
-pub struct Map {
-    object: String,
-    name: String,
-    kind: ObjectMapKind,
-    array: ArrayMap,
-}
-
-impl Map {
-    /// The map's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Its definition.
-    pub fn def(&self) -> &MapDef {
-        self.array.def()
-    }
-
-    /// The map type's bpftool name (`array`, ...).
-    pub fn type_name(&self) -> &'static str {
-        tinybpf_loader::map_type_name(self.def().map_type).unwrap_or("unknown")
-    }
-
-    /// Whether it is a `SEC("maps")` or `SEC(".maps")` map, or backs a global data section.
-    pub fn kind(&self) -> &ObjectMapKind {
-        &self.kind
-    }
-
-    /// The underlying array (views, freezing, dump, raw key/value calls).
-    pub fn array(&self) -> &ArrayMap {
-        &self.array
-    }
-
-    fn fail(&self, source: tinybpf_maps::MapError) -> Error {
-        Error::Map {
-            object: self.object.clone(),
-            map: self.name.clone(),
-            source,
-        }
-    }
-
-    /// The value at `index`, as bytes (`value_size` of them).
-    pub fn get_bytes(&self, index: u32) -> Result<Vec<u8>, Error> {
-        self.array
-            .lookup(&index.to_le_bytes())
-            .map_err(|e| self.fail(e))
-    }
-
-    /// Replaces the value at `index` (as `bpf_map_update_elem(.., BPF_ANY)` from user space).
-    pub fn set_bytes(&self, index: u32, value: &[u8]) -> Result<(), Error> {
-        self.array
-            .update(&index.to_le_bytes(), value, BPF_ANY)
-            .map_err(|e| self.fail(e))
-    }
-
-    /// The value at `index` as a `V` whose size must be the map's value size.
-    ///
-    /// ```
-    /// # fn main() -> Result<(), tinybpf::Error> {
-    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/multi_maps.o");
-    /// let object = tinybpf::Object::open(path)?;
-    /// let counters = object.map("counters")?;
-    /// counters.set(2, &41u64)?;
-    /// assert_eq!(counters.get::<u64>(2)?, 41);
-    /// assert!(counters.get::<u32>(2).is_err()); // value_size is 8
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn get<V: Plain>(&self, index: u32) -> Result<V, Error> {
-        let bytes = self.get_bytes(index)?;
-        V::from_bytes(&bytes).ok_or_else(|| self.size_mismatch(V::SIZE))
-    }
-
-    /// Stores `value` at `index`; its size must be the map's value size.
-    pub fn set<V: Plain>(&self, index: u32, value: &V) -> Result<(), Error> {
-        if V::SIZE != self.def().value_size as usize {
-            return Err(self.size_mismatch(V::SIZE));
-        }
-        self.set_bytes(index, &value.to_bytes())
-    }
-
-    fn size_mismatch(&self, size: usize) -> Error {
-        Error::ValueSize {
-            object: self.object.clone(),
-            map: self.name.clone(),
-            size,
-            value_size: self.def().value_size,
-        }
-    }
-
-    /// Every entry: (index, value bytes), in index order.
-    pub fn entries(&self) -> Vec<(u32, Vec<u8>)> {
-        self.array.entries().collect()
-    }
-
-    /// The stable, readable table of the map's entries (see [`DumpOptions`]).
-    pub fn dump(&self, nonzero_only: bool) -> String {
-        self.array.dump(DumpOptions { nonzero_only })
     }
 }

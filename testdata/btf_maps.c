@@ -1,7 +1,7 @@
 /* BTF-defined maps (SEC(".maps")), the way libbpf programs declare them
- * today, and per-program loading: the object declares maps of five types,
- * but the program `count_arrays` uses only the two arrays, so it loads and
- * runs even though tinybpf cannot create the others (yet).
+ * today, and per-program loading: the object declares five maps of four
+ * types, but the program `count_arrays` uses only the two arrays, so only
+ * those are created when it loads.
  *
  * - counts: __uint/__type form, key and value sizes from the key and
  *   value types.

@@ -1,6 +1,7 @@
 //! The `tinybpf` command line: `run` (human and `--json` output, tables,
 //! timing, trace, `--nonzero`, `--repeat`, `--maps-in`, `--packet`,
-//! `--no-inline`), `disasm`, `maps`, the errors, each one line on stderr
+//! `--no-inline`, `--cpu`, `--cpus`, every map type), `disasm`, `maps`, the
+//! errors, each one line on stderr
 //! naming the file, exit non-zero, a closed output pipe, and README's quick
 //! start with the output README shows.
 
@@ -528,26 +529,23 @@ fn maps_lists_btf_defined_maps_by_type_and_says_which_cannot_be_created() {
             (columns.split_whitespace().collect(), note)
         })
         .collect();
-    let unsupported = Some("tinybpf does not support this type yet");
+    // Every type of this object can be created.
     assert_eq!(
         rows,
         [
             (
                 vec!["jumps", ".maps", "prog_array", "4", "4", "4", "0"],
-                unsupported
+                None
             ),
             (vec!["counts", ".maps", "array", "4", "8", "8", "0"], None),
             (
                 vec!["pairs", ".maps", "array", "4", "8", "4", "BPF_F_MMAPABLE"],
                 None
             ),
-            (
-                vec!["flows", ".maps", "hash", "8", "8", "1024", "0"],
-                unsupported
-            ),
+            (vec!["flows", ".maps", "hash", "8", "8", "1024", "0"], None),
             (
                 vec!["per_cpu", ".maps", "percpu_array", "4", "8", "4", "0"],
-                unsupported
+                None
             ),
         ]
     );
@@ -1117,4 +1115,331 @@ fn readme_quick_start_prints_what_readme_shows() {
     }
     let test_command = readme_block(&readme, "Then run every test", "sh");
     assert_eq!(test_command, ["cargo test --workspace"]);
+}
+
+// ---- Every map type, CPUs. ----
+
+/// `run --json` of `file` with `extra` arguments: the document (not checked
+/// against the array-only shape of [`run_json`]).
+fn json_of(file: &str, extra: &[&str]) -> Json {
+    let path = testdata(file);
+    let mut args = vec!["run", path.as_str(), "--json"];
+    args.extend_from_slice(extra);
+    let stdout = ok(&args);
+    assert_eq!(stdout.lines().count(), 1, "exactly one JSON line: {stdout}");
+    Json::parse(stdout.trim_end())
+}
+
+/// Map `name`'s type and entries, sorted by key, from a `--json` document.
+fn map_of(doc: &Json, name: &str) -> (String, Vec<(String, String)>) {
+    let maps = doc.get("maps");
+    let map = maps.get(name);
+    let mut entries: Vec<(String, String)> = map
+        .get("entries")
+        .members()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.str().to_owned()))
+        .collect();
+    entries.sort();
+    (map.get("type").str().to_owned(), entries)
+}
+
+#[test]
+fn json_names_each_type_and_gives_per_cpu_values_in_the_kernels_format() {
+    // Run on CPU 1 of 3: each value is 3 CPUs x 8 bytes, CPU 0 first.
+    let doc = json_of("percpu.o", &["--cpus", "3", "--cpu", "1"]);
+    let (kind, entries) = map_of(&doc, "cpu_hits");
+    assert_eq!(kind, "percpu_array");
+    assert_eq!(
+        entries[..2],
+        pairs(&[
+            (
+                "00000000",
+                "000000000000000001000000000000000000000000000000"
+            ),
+            (
+                "01000000",
+                "000000000000000040000000000000000000000000000000"
+            ),
+        ])
+    );
+    let (kind, entries) = map_of(&doc, "cpu_flows");
+    assert_eq!(kind, "percpu_hash");
+    assert_eq!(
+        entries,
+        pairs(&[(
+            "07000000",
+            "000000000000000001000000000000000000000000000000"
+        )])
+    );
+    // A hash lists its keys; --nonzero leaves out array entries only.
+    let doc = json_of("hash_ops.o", &["--nonzero"]);
+    let (kind, entries) = map_of(&doc, "flows");
+    assert_eq!(kind, "hash");
+    assert_eq!(
+        entries,
+        pairs(&[
+            ("01000000", "0c00000000000000"),
+            ("02000000", "1400000000000000"),
+            ("03000000", "1e00000000000000"),
+            ("04000000", "2800000000000000"),
+        ])
+    );
+    let doc = json_of("lru_hash.o", &[]);
+    assert_eq!(map_of(&doc, "recent").0, "lru_hash");
+    let doc = json_of("lpm_trie.o", &[]);
+    assert_eq!(map_of(&doc, "routes").1.len(), 3);
+    assert_eq!(map_of(&doc, "routes").0, "lpm_trie");
+}
+
+#[test]
+fn tables_sort_hash_keys_and_show_per_cpu_values_per_cpu() {
+    let stdout = ok(&["run", &testdata("lpm_trie.o")]);
+    assert!(
+        stdout.contains(
+            "map routes: lpm_trie, key 8 bytes, value 4 bytes, 8 entries, flags BPF_F_NO_PREALLOC\n\
+             key                      value        as u32\n\
+             00 00 00 00 00 00 00 00  09 00 00 00  9\n\
+             08 00 00 00 0a 00 00 00  01 00 00 00  1\n\
+             18 00 00 00 0a 01 02 00  03 00 00 00  3\n"
+        ),
+        "{stdout}"
+    );
+    let stdout = ok(&[
+        "run",
+        &testdata("percpu.o"),
+        "--cpus",
+        "4",
+        "--cpu",
+        "2",
+        "--repeat",
+        "3",
+    ]);
+    assert!(
+        stdout.contains(
+            "map cpu_hits: percpu_array, key 4 bytes, value 8 bytes, 4 entries, 4 CPUs\n \
+             key   cpu  value                    as u64\n   \
+             0  0..1  all zero (2 CPUs)\n         \
+             2  03 00 00 00 00 00 00 00  3\n         \
+             3  00 00 00 00 00 00 00 00  0\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "map cpu_flows: percpu_hash, key 4 bytes, value 8 bytes, 8 entries, 4 CPUs\n\
+             key          as u32   cpu  value                    as u64\n\
+             07 00 00 00       7  0..1  all zero (2 CPUs)\n                        \
+             2  03 00 00 00 00 00 00 00  3\n"
+        ),
+        "{stdout}"
+    );
+    // --nonzero leaves out the zero CPUs.
+    let stdout = ok(&[
+        "run",
+        &testdata("percpu.o"),
+        "--cpus",
+        "4",
+        "--cpu",
+        "2",
+        "--nonzero",
+    ]);
+    assert!(
+        stdout.contains("key   cpu  value                    as u64\n  0     2  01 00"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn cpu_must_be_one_of_the_possible_cpus() {
+    let line = fails(&["run", &testdata("percpu.o"), "--cpus", "4", "--cpu", "4"]);
+    assert_eq!(
+        line,
+        "tinybpf: --cpu 4 is not one of the 4 possible CPUs (0 to 3); pass a --cpu below 4, or --cpus 5 or more"
+    );
+    for bad in ["0", "8193", "two"] {
+        let out = tinybpf(&["run", &testdata("percpu.o"), &format!("--cpus={bad}")]);
+        assert_eq!(out.status.code(), Some(2), "--cpus {bad}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.contains("is not a number of CPUs (a whole number from 1 to 8192)"),
+            "{stderr}"
+        );
+    }
+    // The run's CPU is what bpf_get_smp_processor_id returns... and whose
+    // per-CPU values the program sees.
+    let doc = json_of("percpu.o", &["--cpus", "2", "--cpu", "0"]);
+    assert_eq!(doc.get("retval").uint(), 1, "CPU 0 counts itself");
+}
+
+#[test]
+fn maps_in_fills_every_type() {
+    let document = r#"{"tx_ports": {"0": 5}, "xsks": {"0": 7}, "cpu_targets": {"1": 192},
+        "jump_table": {"1": "use_devmap", "3": 2}, "perf_events": {"0": 3}}"#;
+    let presets = TempFile::new("special.json", document.as_bytes());
+    let doc = json_of(
+        "special_maps.o",
+        &[
+            "--program",
+            "use_devmap",
+            "--cpus",
+            "2",
+            "--maps-in",
+            presets.path(),
+        ],
+    );
+    assert_eq!(doc.get("retval").uint(), 1005);
+    for (map, kind, expected) in [
+        ("tx_ports", "devmap", vec![("00000000", "0500000000000000")]),
+        ("xsks", "xskmap", vec![("00000000", "07000000")]),
+        (
+            "cpu_targets",
+            "cpumap",
+            vec![("01000000", "c000000000000000")],
+        ),
+        (
+            "jump_table",
+            "prog_array",
+            vec![("01000000", "00000000"), ("03000000", "02000000")],
+        ),
+        (
+            "perf_events",
+            "perf_event_array",
+            vec![("00000000", "03000000")],
+        ),
+    ] {
+        assert_eq!(
+            map_of(&doc, map),
+            (kind.to_owned(), pairs(&expected)),
+            "{map}"
+        );
+    }
+    // A per-CPU map: one value for every CPU, or the kernel's format.
+    let presets = TempFile::new(
+        "percpu.json",
+        br#"{"cpu_hits": {"2": 5, "3": "01000000000000000200000000000000"}, "cpu_flows": {"0x09": "0x10"}}"#,
+    );
+    let doc = json_of("percpu.o", &["--cpus", "2", "--maps-in", presets.path()]);
+    let (_, hits) = map_of(&doc, "cpu_hits");
+    assert_eq!(hits[2].1, "05000000000000000500000000000000");
+    assert_eq!(hits[3].1, "01000000000000000200000000000000");
+    let (_, flows) = map_of(&doc, "cpu_flows");
+    assert_eq!(
+        flows,
+        pairs(&[
+            ("07000000", "01000000000000000000000000000000"),
+            ("09000000", "10000000000000001000000000000000"),
+        ])
+    );
+}
+
+#[test]
+fn maps_in_entries_that_do_not_fit_the_type_are_refused_with_the_fix() {
+    let refused = |file: &str, extra: &[&str], document: &str| {
+        let presets = TempFile::new("refused.json", document.as_bytes());
+        let mut args = vec!["run".to_owned(), testdata(file)];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        args.extend(["--maps-in".to_owned(), presets.path().to_owned()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let line = fails(&args);
+        let prefix = format!("tinybpf: --maps-in {}: ", presets.path());
+        assert!(line.starts_with(&prefix), "{line}");
+        line[prefix.len()..].to_owned()
+    };
+    let special = ["--program", "use_devmap", "--cpus", "2"];
+    assert_eq!(
+        refused("special_maps.o", &special, r#"{"events": {"0": 1}}"#),
+        "map \"events\" is a ringbuf map, which holds no entries to preset; leave it out"
+    );
+    assert_eq!(
+        refused("special_maps.o", &special, r#"{"cpu_targets": {"2": 1}}"#),
+        "map \"cpu_targets\", key \"2\": the map refused the value: CPU 2 is not possible (the host has 2); nothing was set, fix that entry"
+    );
+    assert_eq!(
+        refused(
+            "special_maps.o",
+            &special,
+            r#"{"jump_table": {"0": "no_such_program"}}"#
+        ),
+        "map \"jump_table\", key \"0\": value \"no_such_program\" is neither a number nor 4 bytes of hex (the map's value_size); write the value as its 4 bytes in hex (\"2a 00 00 00\") or as a number that fits in 4 bytes, or the name of one of the object's programs"
+    );
+    assert_eq!(
+        refused(
+            "hash_ops.o",
+            &[],
+            r#"{"flows": {"1": 1, "2": 2, "3": 3, "4": 4, "5": 5}}"#
+        ),
+        "map \"flows\": it has room for 4 entries and holds 0, but --maps-in adds 5 new keys; give at most 4 new keys"
+    );
+    assert_eq!(
+        refused("hash_ops.o", &[], r#"{"flows": {"01 00": 1}}"#),
+        "map \"flows\": key \"01 00\" is 2 bytes of hex, but the map's key_size is 4; write the key as a number (\"1\", \"0x10\", \"-1\") or as its 4 bytes in hex (\"01 00 00 00\")"
+    );
+}
+
+#[test]
+fn a_program_the_kernels_verifier_refuses_names_the_map_and_the_helper() {
+    let line = fails(&[
+        "run",
+        &testdata("special_maps.o"),
+        "--program",
+        "lookup_prog_array",
+    ]);
+    assert!(
+        line.ends_with(
+            "calls bpf_map_lookup_elem with map jump_table (prog_array), which the kernel's verifier refuses: programs may not look up elements of a prog_array map"
+        ),
+        "{line}"
+    );
+    assert!(
+        line.contains("special_maps.o: section socket, instruction"),
+        "{line}"
+    );
+    let line = fails(&[
+        "run",
+        &testdata("special_maps.o"),
+        "--program",
+        "update_devmap",
+    ]);
+    assert!(
+        line.ends_with("calls bpf_map_update_elem with map tx_ports (devmap), which the kernel's verifier refuses: programs may not update elements of a devmap map"),
+        "{line}"
+    );
+}
+
+#[test]
+fn readme_c_example_is_count_packets_and_prints_what_readme_shows() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md is readable");
+    let source = std::fs::read_to_string(testdata("count_packets.c")).unwrap();
+    let code = readme_block(&readme, "## Your own program", "c");
+    let body = &source[source.find("#include").unwrap()..];
+    assert_eq!(code, body.lines().collect::<Vec<_>>());
+    let commands = readme_block(&readme, "Compile it and run it", "sh");
+    assert_eq!(commands.len(), 2);
+    assert!(commands[0].starts_with("clang -O2 -g -target bpf "));
+    let args: Vec<&str> = commands[1]
+        .strip_prefix("tinybpf ")
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let shown = readme_block(&readme, "clang -O2 -g -target bpf", "text");
+    let stdout = String::from_utf8(
+        Command::new(env!("CARGO_BIN_EXE_tinybpf"))
+            .args(&args)
+            .current_dir(testdata(""))
+            .output()
+            .expect("tinybpf runs")
+            .stdout,
+    )
+    .unwrap();
+    let printed: Vec<&str> = stdout.lines().collect();
+    assert_eq!(printed.len(), shown.len(), "{stdout}");
+    for (printed, shown) in printed.iter().zip(&shown) {
+        if shown.starts_with("time: first run ") {
+            assert!(printed.starts_with("time: first run "), "{printed}");
+        } else {
+            assert_eq!(printed, shown);
+        }
+    }
 }

@@ -11,10 +11,11 @@
 use std::fmt::Write as _;
 
 use tinybpf::vm::RunContext;
-use tinybpf::{LoadOptions, Object};
+use tinybpf::{LoadOptions, MapsIn, Object};
 
-/// A map's entries: (index, value bytes), in index order.
-type Entries = Vec<(u32, Vec<u8>)>;
+/// A map's entries: (key bytes, value bytes), in the map's order (arrays:
+/// index order).
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// The state of one object after a test run.
 struct Observed {
@@ -32,18 +33,45 @@ fn testdata(file: &str) -> String {
     format!("{}/testdata/{file}", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The possible CPUs of every snapshot (per-CPU values show one per CPU,
+/// so the snapshots must not depend on the host).
+const CPUS: u32 = 4;
+
+/// How a case runs besides its input: the CPU, and entries set from user
+/// space (a `--maps-in` document) after loading, before the first run.
+#[derive(Clone, Copy, Default)]
+struct Setup<'a> {
+    cpu: u32,
+    maps_in: Option<&'a str>,
+}
+
 /// Opens `file` afresh (zeroed maps, global data from the ELF), loads its
 /// program and runs it `repeat` times over `input`.
 fn observe(file: &str, program: &str, input: &[u8], repeat: u32, inline: bool) -> Observed {
+    observe_with(file, program, input, repeat, inline, Setup::default())
+}
+
+/// [`observe`] on `setup.cpu` of [`CPUS`], with `setup.maps_in` applied first.
+fn observe_with(
+    file: &str,
+    program: &str,
+    input: &[u8],
+    repeat: u32,
+    inline: bool,
+    setup: Setup<'_>,
+) -> Observed {
     let object = Object::open(testdata(file)).unwrap();
     let options = LoadOptions {
         inline_lookups: inline,
+        possible_cpus: Some(CPUS),
         ..LoadOptions::default()
     };
     let loaded = object.program_with(program, options).unwrap();
-    let run = loaded
-        .test_run(input, repeat, &mut RunContext::new())
-        .unwrap();
+    if let Some(document) = setup.maps_in {
+        MapsIn::parse(document, &object).unwrap().apply().unwrap();
+    }
+    let mut ctx = RunContext::new().with_cpu(setup.cpu);
+    let run = loaded.test_run(input, repeat, &mut ctx).unwrap();
     assert_eq!(run.repeat, repeat);
 
     let mut text = String::new();
@@ -65,11 +93,7 @@ fn observe(file: &str, program: &str, input: &[u8], repeat: u32, inline: bool) -
             def.value_size,
             def.max_entries,
             def.map_flags,
-            if map.array().is_frozen() {
-                ", frozen"
-            } else {
-                ""
-            }
+            if map.is_frozen() { ", frozen" } else { "" }
         );
         text.push_str(&map.dump(true));
     }
@@ -78,18 +102,45 @@ fn observe(file: &str, program: &str, input: &[u8], repeat: u32, inline: bool) -
         maps: object
             .maps()
             .iter()
-            .map(|m| (m.name().to_owned(), m.entries()))
+            .map(|m| (m.name().to_owned(), sorted_entries(m)))
             .collect(),
         text,
         rewritten: loaded.vm().rewrites().len(),
     }
 }
 
+/// A map's entries sorted by key: by the little-endian integer for keys
+/// of up to 8 bytes (arrays stay in index order), else by the bytes. A
+/// hash's own order depends on its random seed.
+fn sorted_entries(map: &tinybpf::Map) -> Entries {
+    let mut entries: Entries = map.entries().collect();
+    entries.sort_by_key(|(key, _)| {
+        let number = (key.len() <= 8).then(|| {
+            key.iter()
+                .rev()
+                .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+        });
+        (number, key.clone())
+    });
+    entries
+}
+
 /// Runs with and without lookup rewriting, asserts both agree byte for byte,
 /// and returns the default (rewriting) result.
 fn observe_both(file: &str, program: &str, input: &[u8], repeat: u32) -> Observed {
-    let inline = observe(file, program, input, repeat, true);
-    let plain = observe(file, program, input, repeat, false);
+    observe_both_with(file, program, input, repeat, Setup::default())
+}
+
+/// [`observe_both`] with a [`Setup`].
+fn observe_both_with(
+    file: &str,
+    program: &str,
+    input: &[u8],
+    repeat: u32,
+    setup: Setup<'_>,
+) -> Observed {
+    let inline = observe_with(file, program, input, repeat, true, setup);
+    let plain = observe_with(file, program, input, repeat, false, setup);
     assert_eq!(
         plain.rewritten, 0,
         "{file}: --no-inline must rewrite nothing"
@@ -138,22 +189,25 @@ fn u64v(v: u64) -> Vec<u8> {
 }
 
 /// Asserts the return value and that the non-zero entries of all maps are
-/// exactly `expected` (map, index, value bytes), in map then index order.
+/// exactly `expected` (map, index or 4-byte key, value bytes), in map then
+/// key order.
 fn assert_expected(observed: &Observed, retval: u64, expected: &[(&str, u32, Vec<u8>)]) {
     assert_eq!(observed.retval, retval, "retval");
-    let nonzero: Vec<(&str, u32, &[u8])> = observed
+    let nonzero: Vec<(&str, &[u8], &[u8])> = observed
         .maps
         .iter()
         .flat_map(|(name, entries)| {
             entries
                 .iter()
                 .filter(|(_, v)| v.iter().any(|&b| b != 0))
-                .map(move |(i, v)| (name.as_str(), *i, v.as_slice()))
+                .map(move |(k, v)| (name.as_str(), k.as_slice(), v.as_slice()))
         })
         .collect();
-    let expected: Vec<(&str, u32, &[u8])> = expected
+    let keys: Vec<[u8; 4]> = expected.iter().map(|(_, i, _)| i.to_le_bytes()).collect();
+    let expected: Vec<(&str, &[u8], &[u8])> = expected
         .iter()
-        .map(|(name, i, v)| (*name, *i, v.as_slice()))
+        .zip(&keys)
+        .map(|((name, _, v), key)| (*name, key.as_slice(), v.as_slice()))
         .collect();
     assert_eq!(nonzero, expected, "non-zero map entries");
 }
@@ -161,7 +215,8 @@ fn assert_expected(observed: &Observed, retval: u64, expected: &[(&str, u32, Vec
 /// The value of entry `index` of map `name`.
 fn entry<'a>(observed: &'a Observed, name: &str, index: u32) -> &'a [u8] {
     let (_, entries) = observed.maps.iter().find(|(n, _)| n == name).unwrap();
-    &entries[index as usize].1
+    let key = index.to_le_bytes();
+    &entries.iter().find(|(k, _)| k == &key).unwrap().1
 }
 
 fn seed_globals_value(lat_ave: u64, lat_sum: u64, missed: u64, max_lat: u64, num: u32) -> Vec<u8> {
@@ -683,11 +738,20 @@ fn separate_runs_match_one_repeated_test_run() {
         ("update_delete.o", "update_delete"),
         ("btf_maps.o", "count_arrays"),
         ("btf_globals.o", "btf_globals"),
+        ("hash_ops.o", "hash_ops"),
+        ("lru_hash.o", "lru_evict"),
+        ("percpu.o", "count_percpu"),
+        ("lpm_trie.o", "lpm_lookup"),
+        ("count_packets.o", "count_packets"),
     ];
     for (file, name) in cases {
         let object = Object::open(testdata(file)).unwrap();
-        let program = object.program(name).unwrap();
-        let input = if file == "xdp_counter.o" {
+        let options = LoadOptions {
+            possible_cpus: Some(CPUS),
+            ..LoadOptions::default()
+        };
+        let program = object.program_with(name, options).unwrap();
+        let input = if matches!(file, "xdp_counter.o" | "count_packets.o") {
             tinybpf::default_packet()
         } else {
             Vec::new()
@@ -699,11 +763,189 @@ fn separate_runs_match_one_repeated_test_run() {
         }
         let repeated = observe(file, name, &input, 1000, true);
         assert_eq!(last, repeated.retval, "{file}");
-        let separate: Vec<_> = object
+        let separate: Vec<(String, Entries)> = object
             .maps()
             .iter()
-            .map(|m| (m.name().to_owned(), m.entries()))
+            .map(|m| (m.name().to_owned(), sorted_entries(m)))
             .collect();
         assert_eq!(separate, repeated.maps, "{file}");
+    }
+}
+
+/// The 8-byte little-endian bytes of a signed errno result.
+fn errno_bytes(errno: i64) -> Vec<u8> {
+    (-errno).to_le_bytes().to_vec()
+}
+
+/// Per-CPU values in the user-space format: each CPU's u64, CPU 0 first.
+fn per_cpu(values: [u64; CPUS as usize]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+#[test]
+fn hash_ops() {
+    let flows = [
+        ("flows", 1, u64v(12)),
+        ("flows", 2, u64v(20)),
+        ("flows", 3, u64v(30)),
+        ("flows", 4, u64v(40)),
+    ];
+    // Steps 0, 1, 4, 5, 6, 10, 11, 12 return 0 in the first run.
+    let mut first = flows.to_vec();
+    first.extend([
+        ("results", 2, errno_bytes(2)),
+        ("results", 3, errno_bytes(22)),
+        ("results", 7, errno_bytes(7)),
+        ("results", 8, errno_bytes(2)),
+        ("results", 9, errno_bytes(2)),
+        ("results", 13, u64v(12)),
+    ]);
+    let once = observe_both("hash_ops.o", "hash_ops", &[], 1);
+    assert_expected(&once, 12, &first);
+    insta::assert_snapshot!("hash_ops_1_run", once.text);
+    // Later runs find keys 1..4: steps 0 and 6 -EEXIST, step 2 0.
+    let mut later = flows.to_vec();
+    later.extend([
+        ("results", 0, errno_bytes(17)),
+        ("results", 3, errno_bytes(22)),
+        ("results", 6, errno_bytes(17)),
+        ("results", 7, errno_bytes(7)),
+        ("results", 8, errno_bytes(2)),
+        ("results", 9, errno_bytes(2)),
+        ("results", 13, u64v(12)),
+    ]);
+    let many = observe_both("hash_ops.o", "hash_ops", &[], 1000);
+    assert_expected(&many, 12, &later);
+    insta::assert_snapshot!("hash_ops_1000_runs", many.text);
+}
+
+#[test]
+fn lru_hash() {
+    let expected = [
+        ("recent", 1, u64v(10)),
+        ("recent", 2, u64v(20)),
+        ("recent", 3, u64v(30)),
+        ("recent", 6, u64v(60)),
+        ("full", 1, u64v(10)),
+        ("full", 2, u64v(20)),
+        ("full", 3, u64v(30)),
+        ("full", 4, u64v(40)),
+        ("results", 6, errno_bytes(7)),
+        ("results", 7, errno_bytes(17)),
+        ("results", 8, errno_bytes(2)),
+    ];
+    // Keys 1, 2, 3 and 6: bits 0, 1, 2 and 5.
+    for repeat in [1, 1000] {
+        let observed = observe_both("lru_hash.o", "lru_evict", &[], repeat);
+        assert_expected(&observed, 0b10_0111, &expected);
+        insta::assert_snapshot!(format!("lru_hash_{repeat}_runs"), observed.text);
+    }
+}
+
+#[test]
+fn percpu() {
+    // Runs on CPU 2 of 4; the program returns CPU 0's count (0).
+    let on_cpu2 = Setup {
+        cpu: 2,
+        ..Setup::default()
+    };
+    for repeat in [1u64, 1000] {
+        let observed = observe_both_with("percpu.o", "count_percpu", &[], repeat as u32, on_cpu2);
+        assert_expected(
+            &observed,
+            0,
+            &[
+                ("cpu_hits", 0, per_cpu([0, 0, repeat, 0])),
+                ("cpu_hits", 1, per_cpu([0, 0, 64 * repeat, 0])),
+                ("cpu_flows", 7, per_cpu([0, 0, repeat, 0])),
+            ],
+        );
+        insta::assert_snapshot!(format!("percpu_{repeat}_runs_on_cpu_2"), observed.text);
+    }
+    // On CPU 0 it returns its own count.
+    let observed = observe_both("percpu.o", "count_percpu", &[], 3);
+    assert_eq!(observed.retval, 3);
+}
+
+#[test]
+fn lpm_trie() {
+    let key = |len: u32, addr: [u8; 4]| {
+        let mut key = len.to_le_bytes().to_vec();
+        key.extend_from_slice(&addr);
+        key
+    };
+    for repeat in [1, 1000] {
+        let observed = observe_both("lpm_trie.o", "lpm_lookup", &[], repeat);
+        assert_eq!(observed.retval, 32191);
+        let (_, routes) = observed.maps.iter().find(|(n, _)| n == "routes").unwrap();
+        assert_eq!(
+            routes,
+            &[
+                (key(0, [0, 0, 0, 0]), 9u32.to_le_bytes().to_vec()),
+                (key(8, [10, 0, 0, 0]), 1u32.to_le_bytes().to_vec()),
+                (key(24, [10, 1, 2, 0]), 3u32.to_le_bytes().to_vec()),
+            ]
+        );
+        for (slot, verdict) in [3u32, 2, 1, 9, 1].into_iter().enumerate() {
+            assert_eq!(
+                entry(&observed, "verdicts", slot as u32),
+                verdict.to_le_bytes()
+            );
+        }
+        insta::assert_snapshot!(format!("lpm_trie_{repeat}_runs"), observed.text);
+    }
+}
+
+#[test]
+fn special_maps() {
+    let setup = Setup {
+        cpu: 0,
+        maps_in: Some(
+            r#"{"tx_ports": {"0": 5}, "xsks": {"0": 7}, "cpu_targets": {"1": 192},
+                "jump_table": {"1": "use_devmap", "3": 2}, "perf_events": {"0": 3},
+                "events": {}}"#,
+        ),
+    };
+    let devmap_val = |ifindex: u32| u64v(u64::from(ifindex));
+    for repeat in [1, 1000] {
+        let observed = observe_both_with(
+            "special_maps.o",
+            "use_devmap",
+            &tinybpf::default_packet(),
+            repeat,
+            setup,
+        );
+        // use_devmap is program 0 of the object.
+        assert_expected(
+            &observed,
+            1005,
+            &[
+                ("tx_ports", 0, devmap_val(5)),
+                ("xsks", 0, 7u32.to_le_bytes().to_vec()),
+                ("jump_table", 3, 2u32.to_le_bytes().to_vec()),
+                ("cpu_targets", 1, u64v(192)),
+                ("perf_events", 0, 3u32.to_le_bytes().to_vec()),
+            ],
+        );
+        assert_eq!(entry(&observed, "jump_table", 1), 0u32.to_le_bytes());
+        insta::assert_snapshot!(format!("special_maps_{repeat}_runs"), observed.text);
+    }
+}
+
+#[test]
+fn count_packets() {
+    for repeat in [1u64, 1000] {
+        let observed = observe_both(
+            "count_packets.o",
+            "count_packets",
+            &tinybpf::default_packet(),
+            repeat as u32,
+        );
+        assert!(
+            observed.rewritten > 0,
+            "the constant-key lookup is rewritten"
+        );
+        assert_expected(&observed, 2, &[("packets", 0, u64v(repeat))]);
+        insta::assert_snapshot!(format!("count_packets_{repeat}_runs"), observed.text);
     }
 }

@@ -42,7 +42,11 @@ fn main() {
         let program = LoadedProgram::load(
             &g.code(),
             ProgramOptions {
-                maps: g.maps.iter().map(|m| m.create()).collect(),
+                maps: g
+                    .maps
+                    .iter()
+                    .map(|m| tinybpf::maps::BpfMap::from_array(m.create(), 1))
+                    .collect(),
                 helpers: deterministic_helpers(),
                 ..ProgramOptions::default()
             },

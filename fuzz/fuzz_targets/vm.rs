@@ -21,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
         &case.code,
         ProgramOptions {
             kind: case.kind,
-            maps: maps.clone(),
+            maps: maps
+                .iter()
+                .map(|m| tinybpf::maps::BpfMap::from_array(m.clone(), 1))
+                .collect(),
             helpers: deterministic_helpers(),
             inline_lookups: case.inline_lookups,
             ..ProgramOptions::default()

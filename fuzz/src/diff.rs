@@ -7,7 +7,7 @@
 //! where only fusion differs, so must the instruction counts and the
 //! instruction a budget stops at.
 
-use tinybpf::maps::{ArrayMap, shared_mem};
+use tinybpf::maps::{ArrayMap, BpfMap, shared_mem};
 use tinybpf::vm::{
     Helpers, LoadedProgram, Passes, ProgramKind, ProgramOptions, RunContext, RunError, RunOutcome,
     VerifyError,
@@ -144,7 +144,10 @@ fn load(
         case.code,
         ProgramOptions {
             kind: case.kind,
-            maps: maps.to_vec(),
+            maps: maps
+                .iter()
+                .map(|m| BpfMap::from_array(m.clone(), 1))
+                .collect(),
             helpers: deterministic_helpers(),
             inline_lookups: config.inline_lookups,
             passes: Passes {

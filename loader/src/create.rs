@@ -2,29 +2,46 @@
 //! live maps.
 //!
 //! [`create_map`] takes a map's definition with its pinning and initial
-//! values. Today it creates `BPF_MAP_TYPE_ARRAY` maps (legacy, BTF-defined
-//! and global data) with [`ArrayMap`]; every other type is a typed
-//! [`LoadErrorKind::UnsupportedMapType`] naming the map and its type. When
-//! the maps crate's generic handle lands, this module is the only one to
-//! change: [`cannot_create`] and the `ArrayMap::new` call in
-//! [`create_map`].
+//! values and creates a [`BpfMap`] of its type (every type
+//! `tinybpf_maps` supports: arrays, hashes, per-CPU, LPM trie, redirect,
+//! program and perf event arrays, ring buffers), with the kernel's creation
+//! checks. A type tinybpf does not support (maps of maps, socket, cgroup
+//! and storage maps, ...) is a typed [`LoadErrorKind::UnsupportedMapType`]
+//! naming the map, its type and why.
+//!
+//! Pinning by name ([`CreateOptions::pin_root`]) is supported for array
+//! maps (file-backed, shared with other processes); a pinned map of
+//! another type is [`LoadErrorKind::PinUnsupported`].
+//!
+//! The initial entries of a program array (`__array(values, ...)` with
+//! `.values = { [i] = &prog }`) are stored as the index of the program in
+//! [`Object::programs`], the program reference a tail call resolves
+//! ([`Object::create_map`] applies them; [`create_map`] alone cannot, as it
+//! does not see the object's programs).
 
 use std::path::PathBuf;
 
-use tinybpf_maps::{ArrayMap, BPF_ANY, BPF_F_RDONLY_PROG, BPF_MAP_TYPE_ARRAY};
+use tinybpf_maps::{ArrayMap, BPF_ANY, BPF_F_RDONLY_PROG, BpfMap, MapOptions, MapType};
 
 use crate::error::{LoadError, LoadErrorKind};
 use crate::link::LinkedProgram;
-use crate::object::{Object, ObjectMap, ObjectMapKind, Pinning};
+use crate::map_check::{MapProblem, known_type};
+use crate::object::{Object, ObjectMap, ObjectMapKind, Pinning, SlotTarget};
 
 /// How maps are created.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
     /// Where maps pinned by name (`LIBBPF_PIN_BY_NAME`) live: the map is the
     /// file `pin_root/NAME`, reused when it exists with the same definition
-    /// (its contents kept), created otherwise. `None`: pinning is ignored and
-    /// every map is private.
+    /// (its contents kept), created otherwise. Array maps only. `None`:
+    /// pinning is ignored and every map is private.
     pub pin_root: Option<PathBuf>,
+    /// The possible CPUs (per-CPU maps hold one value per CPU; a perf event
+    /// array defined with `max_entries` 0 gets one entry per CPU), the
+    /// memory budget the maps are charged to (give the maps of one object
+    /// the same [`MemoryBudget`](tinybpf_maps::MemoryBudget)), and the perf
+    /// event buffer size. By default: the host's possible CPUs, no budget.
+    pub map_options: MapOptions,
 }
 
 /// Why `map` cannot be created, or `None` when it can.
@@ -35,20 +52,31 @@ pub(crate) fn cannot_create(map: &ObjectMap) -> Option<LoadErrorKind> {
             problem: problem.clone(),
         });
     }
-    if map.def.map_type != BPF_MAP_TYPE_ARRAY {
-        return Some(LoadErrorKind::UnsupportedMapType {
-            map: map.name.clone(),
-            map_type: map.def.map_type,
-            type_name: map.type_name(),
-        });
-    }
-    None
+    let reason = known_type(map.def.map_type).and_then(MapType::unsupported_reason)?;
+    Some(LoadErrorKind::UnsupportedMapType {
+        map: map.name.clone(),
+        map_type: map.def.map_type,
+        type_name: map.type_name(),
+        reason,
+    })
 }
 
 /// Creates one map from its definition, pinning and initial values: global
 /// data receives its initial bytes at key 0, and `.rodata*` is then frozen.
 /// A map pinned by name that already exists is reused as it is.
-pub fn create_map(map: &ObjectMap, options: &CreateOptions) -> Result<ArrayMap, LoadErrorKind> {
+///
+/// ```
+/// # fn main() -> Result<(), tinybpf_loader::LoadError> {
+/// use tinybpf_loader::{CreateOptions, Object, create_map};
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/globals.o");
+/// let object = Object::open(path)?;
+/// let data = object.maps.iter().find(|m| m.name == ".data").unwrap();
+/// let map = create_map(data, &CreateOptions::default()).map_err(|k| tinybpf_loader::LoadError::new("globals.o", k))?;
+/// assert_eq!(map.map_type().name(), "array");
+/// # Ok(())
+/// # }
+/// ```
+pub fn create_map(map: &ObjectMap, options: &CreateOptions) -> Result<BpfMap, LoadErrorKind> {
     if let Some(reason) = cannot_create(map) {
         return Err(reason);
     }
@@ -64,7 +92,14 @@ pub fn create_map(map: &ObjectMap, options: &CreateOptions) -> Result<ArrayMap, 
         (Pinning::ByName, Some(root)) => Some(root.join(&map.name)),
         _ => None,
     };
-    let array = match &pin_path {
+    let cpus = options.map_options.possible_cpus;
+    if pin_path.is_some() && map.map_type() != Some(MapType::Array) {
+        return Err(LoadErrorKind::PinUnsupported {
+            map: map.name.clone(),
+            type_name: map.type_name(),
+        });
+    }
+    let created = match &pin_path {
         Some(path) if path.exists() => {
             let pinned = ArrayMap::open_pinned(path).map_err(pin)?;
             if *pinned.def() != map.def {
@@ -75,34 +110,65 @@ pub fn create_map(map: &ObjectMap, options: &CreateOptions) -> Result<ArrayMap, 
                     wanted: map.def,
                 });
             }
-            return Ok(pinned);
+            return Ok(BpfMap::from_array(pinned, cpus));
         }
-        Some(path) => ArrayMap::create_pinned(path, map.def).map_err(pin)?,
-        None => ArrayMap::new(map.def).map_err(fail)?,
+        Some(path) => {
+            BpfMap::from_array(ArrayMap::create_pinned(path, map.def).map_err(pin)?, cpus)
+        }
+        None => BpfMap::create(map.def, &options.map_options).map_err(fail)?,
     };
     if let Some(data) = &map.initial_data {
-        array
+        created
             .update(&0u32.to_le_bytes(), data, BPF_ANY)
             .map_err(fail)?;
     }
     if matches!(map.kind, ObjectMapKind::GlobalData { .. })
         && map.def.map_flags & BPF_F_RDONLY_PROG != 0
     {
-        array.freeze().map_err(fail)?;
+        created.freeze().map_err(fail)?;
     }
-    Ok(array)
+    Ok(created)
 }
 
 impl Object {
-    /// Creates map `index` of [`Object::maps`].
-    pub fn create_map(&self, index: usize, options: &CreateOptions) -> Result<ArrayMap, LoadError> {
+    /// Creates map `index` of [`Object::maps`], with the initial entries of
+    /// a program array (each program's index in [`Object::programs`]).
+    pub fn create_map(&self, index: usize, options: &CreateOptions) -> Result<BpfMap, LoadError> {
         let map = self.maps.get(index).ok_or_else(|| {
             self.error(LoadErrorKind::NoSuchMap {
                 map: format!("#{index}"),
                 available: crate::object::join_or_none(self.maps.iter().map(|m| m.name.as_str())),
             })
         })?;
-        create_map(map, options).map_err(|kind| self.error(kind))
+        let created = create_map(map, options).map_err(|kind| self.error(kind))?;
+        if map.map_type() == Some(MapType::ProgArray) {
+            for slot in &map.initial_slots {
+                let SlotTarget::Program(name) = &slot.target else {
+                    continue;
+                };
+                let program = self.programs.iter().position(|p| &p.name == name);
+                let Some(program) = program.and_then(|p| u32::try_from(p).ok()) else {
+                    return Err(self.error(LoadErrorKind::BadMap {
+                        map: map.name.clone(),
+                        problem: MapProblem::BadInitialValue {
+                            reason: format!(
+                                "slot {} refers to {name}, which is not a program of the object",
+                                slot.index
+                            ),
+                        },
+                    }));
+                };
+                created
+                    .update(&slot.index.to_le_bytes(), &program.to_le_bytes(), BPF_ANY)
+                    .map_err(|source| {
+                        self.error(LoadErrorKind::Map {
+                            map: map.name.clone(),
+                            source,
+                        })
+                    })?;
+            }
+        }
+        Ok(created)
     }
 
     /// Creates the maps a linked program uses, in the order its code's map
@@ -113,7 +179,7 @@ impl Object {
         &self,
         program: &LinkedProgram,
         options: &CreateOptions,
-    ) -> Result<Vec<ArrayMap>, LoadError> {
+    ) -> Result<Vec<BpfMap>, LoadError> {
         program
             .maps
             .iter()
@@ -123,7 +189,7 @@ impl Object {
 
     /// Creates every map of the object, in the order of [`Object::maps`];
     /// fails on the first that cannot be created.
-    pub fn create_maps(&self, options: &CreateOptions) -> Result<Vec<ArrayMap>, LoadError> {
+    pub fn create_maps(&self, options: &CreateOptions) -> Result<Vec<BpfMap>, LoadError> {
         (0..self.maps.len())
             .map(|index| self.create_map(index, options))
             .collect()

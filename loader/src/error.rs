@@ -360,16 +360,27 @@ pub enum LoadErrorKind {
         problem: MapProblem,
     },
 
-    /// A map of a type tinybpf cannot create (yet).
-    #[error(
-        "map {map}: map type {map_type} ({type_name}) cannot be created by tinybpf yet (supported: array)"
-    )]
+    /// A map of a type tinybpf cannot create.
+    #[error("map {map}: map type {map_type} ({type_name}) is not supported by tinybpf: {reason}")]
     UnsupportedMapType {
         /// The map name.
         map: String,
         /// The `type` field.
         map_type: u32,
         /// Its bpftool name.
+        type_name: &'static str,
+        /// Why (see `tinybpf_maps::MapType::unsupported_reason`).
+        reason: &'static str,
+    },
+
+    /// A map pinned by name whose type tinybpf cannot pin.
+    #[error(
+        "map {map}: a {type_name} map cannot be pinned (tinybpf pins array maps only); drop its pinning attribute or create the object's maps without a pin root"
+    )]
+    PinUnsupported {
+        /// The map name.
+        map: String,
+        /// Its type's bpftool name.
         type_name: &'static str,
     },
 
@@ -441,6 +452,24 @@ pub enum LoadErrorKind {
         source: Box<tinybpf_vm::InvalidInsn>,
     },
 
+    /// The VM refused a map helper call: the kernel's verifier refuses the
+    /// helper on the map's type (a lookup in a program array, say).
+    #[error(
+        "section {section}, instruction {insn} (function {function}, in program {program}): {refusal}"
+    )]
+    MapHelperRefused {
+        /// The program being loaded.
+        program: String,
+        /// The section of the instruction.
+        section: String,
+        /// The function holding the instruction.
+        function: String,
+        /// Index of the instruction in its section.
+        insn: usize,
+        /// The helper and the map (boxed: it keeps `LoadError` small).
+        refusal: Box<HelperRefusal>,
+    },
+
     /// The VM refused the program as a whole (too long, too many maps, ...).
     #[error("program {program}: {source}")]
     Vm {
@@ -456,4 +485,21 @@ pub enum LoadErrorKind {
         /// What is wrong.
         reason: &'static str,
     },
+}
+
+/// A map helper called with a map whose type the kernel's verifier refuses
+/// for it (see [`LoadErrorKind::MapHelperRefused`]).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error(
+    "calls {helper} with map {map} ({type_name}), which the kernel's verifier refuses: programs may not {operation} a {type_name} map"
+)]
+pub struct HelperRefusal {
+    /// The helper (`bpf_map_lookup_elem`, ...).
+    pub helper: &'static str,
+    /// The map's name.
+    pub map: String,
+    /// Its type's bpftool name.
+    pub type_name: &'static str,
+    /// What the helper would do (`look up elements of`, ...).
+    pub operation: &'static str,
 }

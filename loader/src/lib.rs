@@ -49,9 +49,9 @@ mod names;
 mod object;
 
 pub use create::{CreateOptions, create_map};
-pub use error::{LoadError, LoadErrorKind};
+pub use error::{HelperRefusal, LoadError, LoadErrorKind};
 pub use link::{LinkedFunction, LinkedProgram};
-pub use map_check::{MapProblem, check_definition, map_type_name};
+pub use map_check::{MapProblem, check_definition};
 pub use object::{
     GlobalVariable, MapSlot, Object, ObjectMap, ObjectMapKind, ObjectProgram, Pinning, SlotTarget,
 };

@@ -47,6 +47,8 @@ pub struct LinkedProgram {
     /// The maps the code refers to: entry `i` is the index in
     /// [`Object::maps`] of the map that `lddw` map index `i` means.
     pub maps: Vec<usize>,
+    /// The names of those maps, in the same order (for messages).
+    pub map_names: Vec<String>,
 }
 
 /// One function laid out in a linked program's code.
@@ -105,6 +107,11 @@ impl Object {
             kind: program.kind,
             code,
             functions,
+            map_names: linker
+                .maps
+                .iter()
+                .map(|&index| self.maps[index].name.clone())
+                .collect(),
             maps: linker.maps,
         })
     }

@@ -1,9 +1,9 @@
 //! Loading a linked program into the VM with its maps.
 
-use tinybpf_maps::ArrayMap;
-use tinybpf_vm::{LoadedProgram, ProgramOptions, VerifyError};
+use tinybpf_maps::{BpfMap, MapError, MapType};
+use tinybpf_vm::{InvalidInsn, LoadedProgram, ProgramOptions, VerifyError};
 
-use crate::error::{LoadError, LoadErrorKind};
+use crate::error::{HelperRefusal, LoadError, LoadErrorKind};
 use crate::link::LinkedProgram;
 
 impl LinkedProgram {
@@ -33,7 +33,7 @@ impl LinkedProgram {
     /// ```
     pub fn load(
         &self,
-        maps: &[ArrayMap],
+        maps: &[BpfMap],
         options: ProgramOptions,
     ) -> Result<LoadedProgram, LoadError> {
         let options = ProgramOptions {
@@ -48,15 +48,45 @@ impl LinkedProgram {
     /// The VM's rejection, placed at the section and instruction it came from.
     pub fn verify_error(&self, source: VerifyError) -> LoadErrorKind {
         match source {
-            VerifyError::Invalid { pc, kind } => match self.origin(pc) {
-                Some((function, insn)) => LoadErrorKind::InvalidInstruction {
+            VerifyError::Invalid { pc, kind } => match (self.origin(pc), kind) {
+                (Some((function, insn)), InvalidInsn::MapHelperRefused(refusal)) => {
+                    match refusal.source {
+                        MapError::NotFromPrograms {
+                            map_type,
+                            operation,
+                        } => LoadErrorKind::MapHelperRefused {
+                            program: self.name.clone(),
+                            section: function.section.clone(),
+                            function: function.name.clone(),
+                            insn,
+                            refusal: Box::new(HelperRefusal {
+                                helper: refusal.helper,
+                                map: self
+                                    .map_names
+                                    .get(refusal.map)
+                                    .cloned()
+                                    .unwrap_or_else(|| format!("#{}", refusal.map)),
+                                type_name: MapType::name(map_type),
+                                operation,
+                            }),
+                        },
+                        _ => LoadErrorKind::InvalidInstruction {
+                            program: self.name.clone(),
+                            section: function.section.clone(),
+                            function: function.name.clone(),
+                            insn,
+                            source: Box::new(InvalidInsn::MapHelperRefused(refusal)),
+                        },
+                    }
+                }
+                (Some((function, insn)), kind) => LoadErrorKind::InvalidInstruction {
                     program: self.name.clone(),
                     section: function.section.clone(),
                     function: function.name.clone(),
                     insn,
                     source: Box::new(kind),
                 },
-                None => LoadErrorKind::Vm {
+                (None, kind) => LoadErrorKind::Vm {
                     program: self.name.clone(),
                     source: VerifyError::Invalid { pc, kind },
                 },

@@ -4,7 +4,7 @@
 //! definition in the object file.
 
 use thiserror::Error;
-use tinybpf_maps::{BPF_MAP_TYPE_ARRAY, MapDef, MapError};
+use tinybpf_maps::{BPF_MAP_TYPE_ARRAY, MapDef, MapError, MapType};
 
 use crate::btf::BtfError;
 
@@ -19,44 +19,6 @@ const PCPU_MIN_UNIT_SIZE: u32 = 32 << 10;
 /// The page size of ring buffers and arenas.
 const PAGE_SIZE: u32 = 4096;
 
-/// The map types, by `enum bpf_map_type` number, with the names bpftool uses.
-const MAP_TYPE_NAMES: [&str; 34] = [
-    "unspec",
-    "hash",
-    "array",
-    "prog_array",
-    "perf_event_array",
-    "percpu_hash",
-    "percpu_array",
-    "stack_trace",
-    "cgroup_array",
-    "lru_hash",
-    "lru_percpu_hash",
-    "lpm_trie",
-    "array_of_maps",
-    "hash_of_maps",
-    "devmap",
-    "sockmap",
-    "cpumap",
-    "xskmap",
-    "sockhash",
-    "cgroup_storage",
-    "reuseport_sockarray",
-    "percpu_cgroup_storage",
-    "queue",
-    "stack",
-    "sk_storage",
-    "devmap_hash",
-    "struct_ops",
-    "ringbuf",
-    "inode_storage",
-    "task_storage",
-    "bloom_filter",
-    "user_ringbuf",
-    "cgrp_storage",
-    "arena",
-];
-
 /// `BPF_MAP_TYPE_PROG_ARRAY`.
 pub const BPF_MAP_TYPE_PROG_ARRAY: u32 = 3;
 /// `BPF_MAP_TYPE_ARRAY_OF_MAPS`.
@@ -64,20 +26,10 @@ pub const BPF_MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
 /// `BPF_MAP_TYPE_HASH_OF_MAPS`.
 pub const BPF_MAP_TYPE_HASH_OF_MAPS: u32 = 13;
 
-/// The bpftool name of map type `map_type` (`hash`, `percpu_array`, ...),
-/// or `None` for a number the kernel does not define (0, `unspec`, included).
-///
-/// ```
-/// assert_eq!(tinybpf_loader::map_type_name(1), Some("hash"));
-/// assert_eq!(tinybpf_loader::map_type_name(6), Some("percpu_array"));
-/// assert_eq!(tinybpf_loader::map_type_name(0), None);
-/// assert_eq!(tinybpf_loader::map_type_name(999), None);
-/// ```
-pub fn map_type_name(map_type: u32) -> Option<&'static str> {
-    match map_type {
-        0 => None,
-        n => MAP_TYPE_NAMES.get(n as usize).copied(),
-    }
+/// The map type with number `map_type`, or `None` for a number the kernel
+/// does not define (0, `unspec`, included).
+pub(crate) fn known_type(map_type: u32) -> Option<MapType> {
+    MapType::from_u32(map_type).filter(|&t| t != MapType::Unspec)
 }
 
 /// What is wrong with a map's definition in the object file. A map with a
@@ -87,7 +39,7 @@ pub fn map_type_name(map_type: u32) -> Option<&'static str> {
 #[non_exhaustive]
 pub enum MapProblem {
     /// The type number is not one the kernel defines.
-    #[error("map type {map_type} does not exist (the kernel defines 1 to {})", MAP_TYPE_NAMES.len() - 1)]
+    #[error("map type {map_type} does not exist (the kernel defines 1 to {})", MapType::ALL.len() - 1)]
     UnknownType {
         /// The `type` field.
         map_type: u32,
@@ -249,7 +201,10 @@ fn rules_of(map_type: u32) -> Rules {
         5 | 10 => rules(UpTo(MAX_BPF_STACK), UpTo(PCPU_MIN_UNIT_SIZE), NonZero),
         6 => rules(OneOf(&[4]), UpTo(PCPU_MIN_UNIT_SIZE), NonZero),
         // fd arrays: fd_array_map_alloc_check.
-        3 | 4 | 8 | 12 => rules(OneOf(&[4]), OneOf(&[4]), NonZero),
+        3 | 8 | 12 => rules(OneOf(&[4]), OneOf(&[4]), NonZero),
+        // libbpf creates a perf event array defined with max_entries 0 with
+        // one entry per possible CPU.
+        4 => rules(OneOf(&[4]), OneOf(&[4]), Any),
         13 => rules(UpTo(MAX_BPF_STACK), OneOf(&[4]), NonZero),
         7 => rules(OneOf(&[4]), MultipleOf8, NonZero),
         11 => Rules {
@@ -277,7 +232,7 @@ fn rules_of(map_type: u32) -> Rules {
 /// Checks a definition against the kernel's rules for its type: an unknown
 /// type number, or a size the type refuses, is a [`MapProblem`].
 pub fn check_definition(def: &MapDef) -> Result<(), MapProblem> {
-    let Some(type_name) = map_type_name(def.map_type) else {
+    let Some(type_name) = known_type(def.map_type).map(MapType::name) else {
         return Err(MapProblem::UnknownType {
             map_type: def.map_type,
         });
@@ -333,13 +288,14 @@ mod tests {
     }
 
     #[test]
-    fn every_type_has_its_bpftool_name() {
-        assert_eq!(map_type_name(2), Some("array"));
-        assert_eq!(map_type_name(3), Some("prog_array"));
-        assert_eq!(map_type_name(13), Some("hash_of_maps"));
-        assert_eq!(map_type_name(27), Some("ringbuf"));
-        assert_eq!(map_type_name(33), Some("arena"));
-        assert_eq!(map_type_name(34), None);
+    fn every_type_the_kernel_defines_is_known() {
+        assert_eq!(known_type(2), Some(MapType::Array));
+        assert_eq!(known_type(27).map(MapType::name), Some("ringbuf"));
+        assert_eq!(known_type(33).map(MapType::name), Some("arena"));
+        assert_eq!(known_type(0), None);
+        assert_eq!(known_type(34), None);
+        // A perf event array may leave max_entries 0 (one per CPU).
+        assert_eq!(check_definition(&def(4, 4, 4, 0)), Ok(()));
     }
 
     #[test]

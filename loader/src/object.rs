@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use goblin::elf::section_header::SHT_PROGBITS;
-use tinybpf_maps::MapDef;
+use tinybpf_maps::{MapDef, MapType};
 use tinybpf_vm::ProgramKind;
 
 use crate::btf::{Btf, TypeId};
@@ -96,14 +96,19 @@ impl ObjectMap {
         }
     }
 
+    /// The map's type, or `None` for a number the kernel does not define.
+    pub fn map_type(&self) -> Option<MapType> {
+        crate::map_check::known_type(self.def.map_type)
+    }
+
     /// The map type's bpftool name (`array`, `hash`, ...), or `unknown`.
     pub fn type_name(&self) -> &'static str {
-        crate::map_type_name(self.def.map_type).unwrap_or("unknown")
+        self.map_type().map_or("unknown", MapType::name)
     }
 
     /// Why tinybpf cannot create this map, or `None` when it can: the
-    /// definition's [`problem`](ObjectMap::problem), or a type tinybpf cannot
-    /// create yet.
+    /// definition's [`problem`](ObjectMap::problem), or a type tinybpf does
+    /// not support (maps of maps, socket, cgroup and storage maps...).
     pub fn cannot_create(&self) -> Option<LoadErrorKind> {
         crate::create::cannot_create(self)
     }

@@ -520,8 +520,9 @@ fn counters_with(field: usize, value: u32) -> Vec<u8> {
 #[test]
 fn unknown_and_unsupported_map_types() {
     // counters: key 4, value 8, 16 entries. 0 and 0xffffffff are no type;
-    // hash (1) and percpu_array (6) accept these sizes but tinybpf cannot
-    // create them yet; prog_array (3) wants 4-byte values.
+    // sockmap (15) and reuseport_sockarray (20) accept these sizes but
+    // tinybpf does not support them; hash (1) and percpu_array (6) are
+    // created; prog_array (3) wants 4-byte values.
     for map_type in [0, 0xffff_ffff] {
         let err = parse_err("x.o", &counters_with(0, map_type));
         assert!(
@@ -529,12 +530,24 @@ fn unknown_and_unsupported_map_types() {
             "{err}"
         );
     }
-    for (map_type, name) in [(1, "hash"), (6, "percpu_array")] {
+    for (map_type, name) in [(15, "sockmap"), (20, "reuseport_sockarray")] {
         let err = parse_err("x.o", &counters_with(0, map_type));
         assert!(
-            matches!(&err, LoadErrorKind::UnsupportedMapType { map, map_type: t, type_name } if map == "counters" && *t == map_type && *type_name == name),
+            matches!(&err, LoadErrorKind::UnsupportedMapType { map, map_type: t, type_name, reason } if map == "counters" && *t == map_type && *type_name == name && reason.contains("socket")),
             "{err}"
         );
+    }
+    for map_type in [1, 6] {
+        let object = Object::parse("x.o", &counters_with(0, map_type)).unwrap();
+        let counters = object
+            .maps
+            .iter()
+            .position(|m| m.name == "counters")
+            .unwrap();
+        let map = object
+            .create_map(counters, &CreateOptions::default())
+            .unwrap();
+        assert_eq!(map.map_type().as_u32(), map_type);
     }
     let err = parse_err("x.o", &counters_with(0, 3));
     assert!(

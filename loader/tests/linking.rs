@@ -188,7 +188,7 @@ fn create_maps_writes_initial_data_and_freezes_rodata() {
     assert_eq!(maps[2].lookup(&key).unwrap(), vec![0; 16]);
     // .rodata: frozen for user space and read-only for programs.
     assert!(maps[1].is_frozen());
-    assert!(maps[1].is_rdonly_prog());
+    assert!(maps[1].def().map_flags & tinybpf_maps::BPF_F_RDONLY_PROG != 0);
     let err = maps[1].update(&key, &[0; 12], BPF_ANY).unwrap_err();
     assert_eq!(err.errno(), errno::EPERM);
     // .data and .bss stay writable.

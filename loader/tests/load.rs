@@ -6,7 +6,7 @@ mod common;
 
 use common::{Layout, fixture, put_u32};
 use tinybpf_loader::{CreateOptions, LoadError, LoadErrorKind, Object};
-use tinybpf_maps::{ArrayMap, BPF_ANY, MapDef};
+use tinybpf_maps::{BPF_ANY, BpfMap, MapDef, MapOptions};
 use tinybpf_vm::{InvalidInsn, LoadedProgram, ProgramOptions};
 
 fn load(name: &str) -> Object {
@@ -15,14 +15,14 @@ fn load(name: &str) -> Object {
 
 /// Every map of the object, in object order, created once and shared by
 /// the programs loaded with [`load_with`] (as the kernel shares them).
-fn shared(object: &Object) -> Vec<ArrayMap> {
+fn shared(object: &Object) -> Vec<BpfMap> {
     object.create_maps(&CreateOptions::default()).unwrap()
 }
 
 /// Links program `name` and loads it with its maps taken from `all` (object order).
-fn load_with(object: &Object, all: &[ArrayMap], name: &str) -> Result<LoadedProgram, LoadError> {
+fn load_with(object: &Object, all: &[BpfMap], name: &str) -> Result<LoadedProgram, LoadError> {
     let linked = object.link(name)?;
-    let maps: Vec<ArrayMap> = linked.maps.iter().map(|&i| all[i].clone()).collect();
+    let maps: Vec<BpfMap> = linked.maps.iter().map(|&i| all[i].clone()).collect();
     linked.load(&maps, ProgramOptions::default())
 }
 
@@ -170,8 +170,8 @@ fn a_map_table_that_does_not_match_the_object_is_refused() {
         "{err}"
     );
     // More maps than a program may use.
-    let many: Vec<ArrayMap> = (0..=tinybpf_vm::MAX_MAPS)
-        .map(|_| ArrayMap::new(MapDef::array(8, 1)).unwrap())
+    let many: Vec<BpfMap> = (0..=tinybpf_vm::MAX_MAPS)
+        .map(|_| BpfMap::create(MapDef::array(8, 1), &MapOptions::with_cpus(1)).unwrap())
         .collect();
     let err = count.load(&many, ProgramOptions::default()).unwrap_err();
     assert!(

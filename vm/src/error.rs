@@ -2,6 +2,21 @@
 //! runs, [`RunError`] when a run stops on a fault.
 
 use thiserror::Error;
+use tinybpf_maps::{MapError, MapType};
+
+/// A map helper called with a map whose type the kernel's verifier refuses
+/// for it ([`InvalidInsn::MapHelperRefused`] at load time,
+/// [`HelperError::MapRefused`] at run time).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{helper} with map {map}, which the kernel's verifier refuses: {source}")]
+pub struct MapRefusal {
+    /// The helper (`bpf_map_lookup_elem`, ...).
+    pub helper: &'static str,
+    /// The map's index in the program's map table.
+    pub map: usize,
+    /// The map's refusal, naming its type and the operation.
+    pub source: MapError,
+}
 
 use crate::exec::memory::{
     CONTEXT_SLOT, FIRST_MAP_SLOT, INPUT_SLOT, INPUT_START, MAP_HANDLE_BASE, STACK_SLOT, XDP_MD_SIZE,
@@ -42,6 +57,12 @@ pub enum VerifyError {
         index: usize,
         /// Value area length.
         len: usize,
+    },
+    /// Per-CPU maps with more possible CPUs than the VM can give views of.
+    #[error("the maps' {cpus} possible CPUs are more than the VM can address")]
+    TooManyCpus {
+        /// The possible CPUs.
+        cpus: u32,
     },
     /// A pass produced a program that breaks the translated form's invariants
     /// (see `passes::verify`): a bug in tinybpf. The program is refused,
@@ -148,6 +169,22 @@ pub enum InvalidInsn {
         /// Access size.
         size: usize,
     },
+    /// A map helper called with a map whose type the kernel's verifier
+    /// refuses for it (`check_map_func_compatibility`), e.g. a lookup in a
+    /// program array.
+    #[error("calls {0}")]
+    MapHelperRefused(Box<MapRefusal>),
+    /// An `lddw` of a map value address (global data) in a map whose type
+    /// has no directly addressable values: only `BPF_MAP_TYPE_ARRAY` has.
+    #[error(
+        "refers to the value of map {index}, a {map_type} map; only array maps have values an lddw can address"
+    )]
+    MapValueNotArray {
+        /// Map index.
+        index: usize,
+        /// The map's type.
+        map_type: MapType,
+    },
 }
 
 /// Kind of memory access, for fault messages.
@@ -237,11 +274,28 @@ pub enum RunError {
         /// The limit.
         limit: usize,
     },
+    /// The run's CPU ([`RunContext::cpu_id`](crate::RunContext::cpu_id)) is
+    /// not one of the possible CPUs its maps were created for.
+    #[error(
+        "the run's CPU {cpu} is not one of the {possible_cpus} possible CPUs of the program's maps (CPUs 0 to {}); run on a CPU below {possible_cpus} or create the maps for more CPUs",
+        .possible_cpus.saturating_sub(1)
+    )]
+    CpuOutOfRange {
+        /// The run's CPU.
+        cpu: u32,
+        /// The possible CPUs.
+        possible_cpus: u32,
+    },
 }
 
 /// A fault reported by a helper function; ends the run.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum HelperError {
+    /// A map helper called with a map whose type the kernel's verifier
+    /// refuses for it, found at run time (`callx`, or a map the load-time
+    /// check could not follow, such as one in a spilled register).
+    #[error("{0}")]
+    MapRefused(Box<MapRefusal>),
     /// A pointer argument does not point to enough memory the program may use.
     #[error("{}", explain_access(*.addr, *.size, *.access))]
     OutOfBounds {

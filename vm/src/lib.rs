@@ -42,7 +42,7 @@ pub mod isa;
 pub mod passes;
 mod program;
 
-pub use error::{Access, HelperError, InvalidInsn, RunError, VerifyError};
+pub use error::{Access, HelperError, InvalidInsn, MapRefusal, RunError, VerifyError};
 pub use exec::helpers::{Helper, HelperContext, Helpers};
 pub use exec::{DEFAULT_INSN_BUDGET, RunContext, RunOutcome};
 pub use passes::lookup::{RewriteKind, RewriteSite};

@@ -1,12 +1,12 @@
 //! A loaded program: checked, translated once, immutable, and runnable on
 //! several threads at once.
 
-use tinybpf_maps::ArrayMap;
+use tinybpf_maps::BpfMap;
 
 use crate::ProgramKind;
 use crate::error::{RunError, VerifyError};
 use crate::exec::helpers::{Helper, Helpers};
-use crate::exec::memory::{Region, map_value_start};
+use crate::exec::map_regions::MapRegions;
 use crate::exec::{MapShape, RunContext, RunOutcome, execute};
 use crate::ir::op::Op;
 use crate::isa::insn::{Insn, decode_all};
@@ -21,11 +21,14 @@ pub const MAX_MAPS: usize = 64;
 pub struct ProgramOptions {
     /// How the program receives its input.
     pub kind: ProgramKind,
-    /// The map table: `lddw` with a map pseudo source names maps by index in it.
-    pub maps: Vec<ArrayMap>,
+    /// The map table: `lddw` with a map pseudo source names maps by index in
+    /// it. A run's CPU ([`RunContext::cpu_id`]) must be below every map's
+    /// possible CPUs; per-CPU maps show each run its CPU's values.
+    pub maps: Vec<BpfMap>,
     /// The helpers the program may call.
     pub helpers: Helpers,
-    /// Inline array-map lookups: rewrite what the analysis proves (constant
+    /// Inline array-map lookups (`ARRAY` and `PERCPU_ARRAY`; other types
+    /// always take the helper path): rewrite what the analysis proves (constant
     /// keys into direct pointer loads, run-time keys into inline bounds
     /// checks; see [`crate::passes::lookup`]) and run the remaining `call 1` on a
     /// specialised path. Off: every `call 1` is an ordinary helper call.
@@ -69,8 +72,8 @@ pub struct LoadedProgram {
     eliminated: Box<[usize]>,
     stack_extent: usize,
     kind: ProgramKind,
-    maps: Box<[ArrayMap]>,
-    map_regions: Box<[Region]>,
+    maps: Box<[BpfMap]>,
+    map_regions: MapRegions,
     shapes: Box<[MapShape]>,
     helper_table: Box<[Helper]>,
     registry: Helpers,
@@ -101,28 +104,12 @@ impl LoadedProgram {
                 limit: MAX_MAPS,
             });
         }
-        let mut map_regions = Vec::with_capacity(maps.len());
-        let mut shapes = Vec::with_capacity(maps.len());
-        for (index, map) in maps.iter().enumerate() {
-            let len = map.value_area_len();
-            if len as u64 > u64::from(u32::MAX) {
-                return Err(VerifyError::MapTooLarge { index, len });
-            }
-            map_regions.push(Region {
-                start: map_value_start(index),
-                len: len as u64,
-                host: map.value_area_ptr().as_ptr(),
-                writable: !map.is_rdonly_prog(),
-            });
-            shapes.push(MapShape {
-                max_entries: u64::from(map.def().max_entries),
-                elem_size: map.elem_size() as u64,
-            });
-        }
+        let map_regions = MapRegions::new(&maps)?;
+        let shapes: Vec<MapShape> = maps.iter().map(MapShape::of).collect();
         let env = Env {
             insns,
             maps: &maps,
-            regions: &map_regions,
+            regions: map_regions.first(),
             shapes: &shapes,
             registry: &helpers,
         };
@@ -145,7 +132,7 @@ impl LoadedProgram {
             stack_extent: built.stack_extent,
             kind,
             maps: maps.into(),
-            map_regions: map_regions.into(),
+            map_regions,
             shapes: shapes.into(),
             helper_table: built.helpers.into(),
             registry: helpers,
@@ -227,8 +214,14 @@ impl LoadedProgram {
     }
 
     /// The map table.
-    pub fn maps(&self) -> &[ArrayMap] {
+    pub fn maps(&self) -> &[BpfMap] {
         &self.maps
+    }
+
+    /// The CPUs a run may use ([`RunContext::cpu_id`] below this): the
+    /// fewest possible CPUs of any map, `u32::MAX` without maps.
+    pub fn possible_cpus(&self) -> u32 {
+        self.map_regions.cpus()
     }
 
     /// The helper registry the program was loaded with.
@@ -242,7 +235,7 @@ impl LoadedProgram {
         &self.counts
     }
 
-    pub(crate) fn map_regions(&self) -> &[Region] {
+    pub(crate) fn map_regions(&self) -> &MapRegions {
         &self.map_regions
     }
 

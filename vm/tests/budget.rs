@@ -4,7 +4,7 @@
 //! whether the program is straight-line, loops, calls, calls helpers or is
 //! fused into superinstructions.
 
-use tinybpf_maps::{ArrayMap, MapDef};
+use tinybpf_maps::{ArrayMap, BpfMap, MapDef};
 use tinybpf_vm::isa::asm::assemble_bytes;
 use tinybpf_vm::{
     HelperContext, Helpers, LoadedProgram, Passes, ProgramOptions, RunContext, RunError,
@@ -190,7 +190,7 @@ fn helpers_charge_the_budget_in_units() {
 fn map_updates_charge_for_the_bytes_they_copy() {
     let map = ArrayMap::new(MapDef::array(4096, 1)).unwrap();
     let options = ProgramOptions {
-        maps: vec![map],
+        maps: vec![BpfMap::from_array(map, 1)],
         passes: FUSION_ONLY,
         ..ProgramOptions::default()
     };

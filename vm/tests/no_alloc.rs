@@ -11,7 +11,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::Barrier;
 
-use tinybpf_maps::{ArrayMap, MapDef};
+use tinybpf_maps::{ArrayMap, BpfMap, MapDef};
 use tinybpf_vm::isa::asm::assemble_bytes;
 use tinybpf_vm::{LoadedProgram, ProgramOptions, RunContext};
 
@@ -130,7 +130,7 @@ fn runs_do_not_allocate() {
     for inline in [true, false] {
         let map = ArrayMap::new(MapDef::array(8, 4)).unwrap();
         let options = ProgramOptions {
-            maps: vec![map.clone()],
+            maps: vec![BpfMap::from_array(map.clone(), 1)],
             inline_lookups: inline,
             ..ProgramOptions::default()
         };

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tinybpf_maps::{ArrayMap, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MapDef};
+use tinybpf_maps::{ArrayMap, BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, BpfMap, MapDef};
 use tinybpf_vm::isa::asm::assemble_bytes;
 use tinybpf_vm::isa::insn::{Insn, encode_all};
 use tinybpf_vm::{
@@ -40,7 +40,7 @@ fn raw(insns: &[Insn]) -> Result<LoadedProgram, VerifyError> {
 fn one_map(def: MapDef) -> (ArrayMap, ProgramOptions) {
     let map = ArrayMap::new(def).expect("valid map");
     let options = ProgramOptions {
-        maps: vec![map.clone()],
+        maps: vec![BpfMap::from_array(map.clone(), 1)],
         ..ProgramOptions::default()
     };
     (map, options)

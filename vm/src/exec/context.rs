@@ -18,7 +18,10 @@ pub struct RunContext {
     /// [`RunError::BudgetExhausted`](crate::RunError::BudgetExhausted) at the
     /// first instruction it did not execute.
     pub insn_budget: u64,
-    /// Value returned by `bpf_get_smp_processor_id`.
+    /// The CPU the run is on: what `bpf_get_smp_processor_id` returns, and
+    /// whose values of per-CPU maps the program sees. It must be below the
+    /// possible CPUs of the program's maps
+    /// ([`RunError::CpuOutOfRange`](crate::RunError::CpuOutOfRange)).
     pub cpu_id: u32,
     /// Lines printed by `bpf_trace_printk`, oldest first.
     pub trace: Vec<String>,
@@ -52,6 +55,12 @@ impl RunContext {
     /// Sets the instruction budget.
     pub fn with_budget(mut self, budget: u64) -> Self {
         self.insn_budget = budget;
+        self
+    }
+
+    /// Sets the run's CPU ([`RunContext::cpu_id`]).
+    pub fn with_cpu(mut self, cpu: u32) -> Self {
+        self.cpu_id = cpu;
         self
     }
 

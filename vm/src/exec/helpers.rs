@@ -21,9 +21,9 @@ use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use tinybpf_maps::{ArrayMap, MapError};
+use tinybpf_maps::{BpfMap, MapError, ProgramOp};
 
-use crate::error::{Access, HelperError};
+use crate::error::{Access, HelperError, MapRefusal};
 use crate::exec::RunContext;
 use crate::exec::call::Spent;
 use crate::exec::memory::{AddressSpace, MAP_HANDLE_BASE, map_value_start};
@@ -45,6 +45,8 @@ pub mod ids {
     pub const GET_PRANDOM_U32: u32 = 7;
     /// `u32 bpf_get_smp_processor_id(void)`
     pub const GET_SMP_PROCESSOR_ID: u32 = 8;
+    /// `void *bpf_map_lookup_percpu_elem(map, key, cpu)`
+    pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
 }
 
 /// The signature of a helper: context and r1..r5 in, r0 out.
@@ -92,7 +94,13 @@ impl Helpers {
 
     /// A registry with the built-ins: 1 map_lookup_elem, 2 map_update_elem,
     /// 3 map_delete_elem, 5 ktime_get_ns, 6 trace_printk, 7 get_prandom_u32,
-    /// 8 get_smp_processor_id.
+    /// 8 get_smp_processor_id, 195 map_lookup_percpu_elem.
+    ///
+    /// The map helpers work on every map type with the kernel's semantics
+    /// (through [`BpfMap`]'s program operations, on the run's CPU); a call
+    /// on a map type the kernel's verifier refuses it for is refused at
+    /// load time when the map is known there, else it ends the run with
+    /// [`HelperError::MapRefused`].
     pub fn with_builtins() -> Self {
         let mut helpers = Helpers::empty();
         helpers.register_builtin(ids::MAP_LOOKUP_ELEM, "map_lookup_elem", map_lookup_elem);
@@ -107,6 +115,11 @@ impl Helpers {
             ids::GET_SMP_PROCESSOR_ID,
             "get_smp_processor_id",
             |ctx, _| Ok(u64::from(ctx.cpu_id())),
+        );
+        helpers.register_builtin(
+            ids::MAP_LOOKUP_PERCPU_ELEM,
+            "map_lookup_percpu_elem",
+            map_lookup_percpu_elem,
         );
         helpers
     }
@@ -183,9 +196,13 @@ impl<'a> HelperContext<'a> {
     }
 
     /// The map a register value produced by `lddw rX, map` stands for.
-    pub fn map(&self, handle: u64) -> Option<(usize, &'a ArrayMap)> {
-        let index = usize::try_from(handle.checked_sub(MAP_HANDLE_BASE)?).ok()?;
-        self.program.maps().get(index).map(|m| (index, m))
+    pub fn map(&self, handle: u64) -> Option<(usize, &'a BpfMap)> {
+        map_of(self.program.maps(), handle)
+    }
+
+    /// The program's maps, in its map table's order.
+    pub(crate) fn maps(&self) -> &'a [BpfMap] {
+        self.program.maps()
     }
 
     /// Units charged, or [`EXHAUSTED`] (as `None`) when a charge ran past
@@ -285,14 +302,6 @@ impl HelperContext<'_> {
     pub fn trace(&mut self, line: String) {
         self.run.trace.push(line);
     }
-
-    /// Reads a map key (array keys are 4 bytes) from program memory.
-    fn read_key(&self, map: &ArrayMap, addr: u64) -> Result<[u8; 4], HelperError> {
-        let mut key = [0u8; 4];
-        debug_assert_eq!(map.def().key_size, 4, "array keys are 4 bytes");
-        self.read(addr, &mut key)?;
-        Ok(key)
-    }
 }
 
 fn errno_result(result: Result<(), MapError>) -> u64 {
@@ -309,46 +318,190 @@ fn units_for(bytes: usize) -> u64 {
     bytes.div_ceil(8) as u64
 }
 
-/// Helper 1 through the generic path (used by `callx`; `call 1` has its own op).
+/// The map a register value produced by `lddw rX, map` stands for.
+fn map_of(maps: &[BpfMap], handle: u64) -> Option<(usize, &BpfMap)> {
+    let index = usize::try_from(handle.checked_sub(MAP_HANDLE_BASE)?).ok()?;
+    maps.get(index).map(|m| (index, m))
+}
+
+/// The kernel's verifier refuses `op` on `map`'s type: an error naming the
+/// helper and the map (the load-time check found no single map here).
+fn check_op(map: &BpfMap, index: usize, id: u32, op: ProgramOp) -> Result<(), HelperError> {
+    map.check_program_op(op).map_err(|source| {
+        HelperError::MapRefused(Box::new(MapRefusal {
+            helper: builtin_name(id),
+            map: index,
+            source,
+        }))
+    })
+}
+
+/// The name of a built-in map helper, for messages.
+pub(crate) fn builtin_name(id: u32) -> &'static str {
+    match id {
+        ids::MAP_LOOKUP_ELEM => "bpf_map_lookup_elem",
+        ids::MAP_UPDATE_ELEM => "bpf_map_update_elem",
+        ids::MAP_DELETE_ELEM => "bpf_map_delete_elem",
+        ids::MAP_LOOKUP_PERCPU_ELEM => "bpf_map_lookup_percpu_elem",
+        _ => "a map helper",
+    }
+}
+
+/// The map operation a built-in map helper performs (`None` for other ids).
+pub(crate) fn builtin_map_op(id: u32) -> Option<ProgramOp> {
+    match id {
+        ids::MAP_LOOKUP_ELEM => Some(ProgramOp::Lookup),
+        ids::MAP_UPDATE_ELEM => Some(ProgramOp::Update),
+        ids::MAP_DELETE_ELEM => Some(ProgramOp::Delete),
+        ids::MAP_LOOKUP_PERCPU_ELEM => Some(ProgramOp::LookupPercpu),
+        _ => None,
+    }
+}
+
+/// Keys and values up to this size are read into a buffer on the stack;
+/// larger ones (never a key a program keeps on its 512-byte stack) into a
+/// fresh vector.
+const STACK_BUFFER: usize = 512;
+
+/// Reads `len` bytes of program memory at `addr` and hands them to `f`,
+/// without a heap allocation for up to [`STACK_BUFFER`] bytes.
+fn with_bytes<R>(
+    space: &AddressSpace<'_>,
+    addr: u64,
+    len: usize,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<R, HelperError> {
+    let fault = || HelperError::OutOfBounds {
+        addr,
+        size: len as u64,
+        access: Access::Read,
+    };
+    if len <= 16 {
+        let mut small = [0u8; 16];
+        space
+            .read_bytes(addr, &mut small[..len])
+            .ok_or_else(fault)?;
+        Ok(f(&small[..len]))
+    } else if len <= STACK_BUFFER {
+        let mut buffer = [0u8; STACK_BUFFER];
+        space
+            .read_bytes(addr, &mut buffer[..len])
+            .ok_or_else(fault)?;
+        Ok(f(&buffer[..len]))
+    } else {
+        let mut large = vec![0u8; len];
+        space.read_bytes(addr, &mut large).ok_or_else(fault)?;
+        Ok(f(&large))
+    }
+}
+
+/// `bpf_map_lookup_elem` on a run on CPU `cpu`: the element's virtual
+/// address or 0. Helper 1 and the lookups the VM does not inline.
+pub(crate) fn lookup_elem(
+    maps: &[BpfMap],
+    space: &AddressSpace<'_>,
+    cpu: u32,
+    handle: u64,
+    key_addr: u64,
+) -> Result<u64, HelperError> {
+    let Some((index, map)) = map_of(maps, handle) else {
+        return Ok(0);
+    };
+    // Arrays (every lookup allowed, a 4-byte index): as cheap as before
+    // maps of other types existed.
+    if let Some(array) = map.as_array() {
+        let key = space.load(key_addr, 4).ok_or(HelperError::OutOfBounds {
+            addr: key_addr,
+            size: 4,
+            access: Access::Read,
+        })?;
+        return Ok(array
+            .element_offset(key as u32)
+            .map_or(0, |offset| map_value_start(index) + offset as u64));
+    }
+    check_op(map, index, ids::MAP_LOOKUP_ELEM, ProgramOp::Lookup)?;
+    let key_size = map.def().key_size as usize;
+    let offset = with_bytes(space, key_addr, key_size, |key| {
+        map.lookup_for_program(key, cpu)
+    })?;
+    Ok(offset.map_or(0, |offset| map_value_start(index) + offset as u64))
+}
+
+/// Helper 1 through the generic path (used by `callx` and without inlining;
+/// `call 1` has its own op).
 fn map_lookup_elem(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, HelperError> {
+    lookup_elem(ctx.maps(), ctx.space, ctx.cpu_id(), args[0], args[1])
+}
+
+/// `bpf_map_update_elem(map, key, value, flags)`: the kernel's errno order
+/// for the map's type; per-CPU maps update the run's CPU's value.
+fn map_update_elem(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, HelperError> {
+    let Some((index, map)) = ctx.map(args[0]) else {
+        return Ok(EINVAL);
+    };
+    check_op(map, index, ids::MAP_UPDATE_ELEM, ProgramOp::Update)?;
+    let (key_size, value_size) = (map.def().key_size as usize, map.def().value_size as usize);
+    ctx.charge(units_for(value_size))?;
+    let cpu = ctx.cpu_id();
+    let space = ctx.space;
+    let result = with_bytes(space, args[1], key_size, |key| {
+        with_bytes(space, args[2], value_size, |value| {
+            map.update_from_program(key, value, args[3], cpu)
+        })
+    })??;
+    Ok(errno_result(result))
+}
+
+/// `bpf_map_delete_elem(map, key)`.
+fn map_delete_elem(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, HelperError> {
+    let Some((index, map)) = ctx.map(args[0]) else {
+        return Ok(EINVAL);
+    };
+    check_op(map, index, ids::MAP_DELETE_ELEM, ProgramOp::Delete)?;
+    let cpu = ctx.cpu_id();
+    let result = with_bytes(ctx.space, args[1], map.def().key_size as usize, |key| {
+        map.delete_from_program(key, cpu)
+    })?;
+    Ok(errno_result(result))
+}
+
+/// `bpf_map_lookup_percpu_elem(map, key, cpu)`: the address of CPU `cpu`'s
+/// value of `key` in a per-CPU map, or 0 (missing key, or `cpu` not below
+/// the possible CPUs). The run's own CPU gives the same address as
+/// `bpf_map_lookup_elem`; another CPU's value is reached through its CPU
+/// view (see `exec::map_regions`).
+fn map_lookup_percpu_elem(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, HelperError> {
     let Some((index, map)) = ctx.map(args[0]) else {
         return Ok(0);
     };
-    let key = ctx.read_key(map, args[1])?;
-    Ok(lookup_address(index, map, u32::from_le_bytes(key)))
-}
-
-/// The virtual address of the element `key` names, or 0.
-pub(crate) fn lookup_address(map_index: usize, map: &ArrayMap, key: u32) -> u64 {
-    map.element_offset(key)
-        .map_or(0, |offset| map_value_start(map_index) + offset as u64)
-}
-
-fn map_update_elem(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, HelperError> {
-    let Some((_, map)) = ctx.map(args[0]) else {
-        return Ok(EINVAL);
+    check_op(
+        map,
+        index,
+        ids::MAP_LOOKUP_PERCPU_ELEM,
+        ProgramOp::LookupPercpu,
+    )?;
+    // The kernel's argument is a u32.
+    let cpu = args[2] as u32;
+    let running = ctx.cpu_id();
+    let offset = with_bytes(ctx.space, args[1], map.def().key_size as usize, |key| {
+        map.lookup_percpu_for_program(key, cpu)
+    })?;
+    let Some(offset) = offset else {
+        return Ok(0);
     };
-    let key = ctx.read_key(map, args[1])?;
-    let size = map.def().value_size as usize;
-    ctx.charge(units_for(size))?;
-    let mut small = [0u8; 256];
-    let mut large = Vec::new();
-    let value = if size <= small.len() {
-        &mut small[..size]
-    } else {
-        large.resize(size, 0);
-        &mut large[..]
-    };
-    ctx.read(args[2], value)?;
-    Ok(errno_result(map.update_from_program(&key, value, args[3])))
-}
-
-fn map_delete_elem(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, HelperError> {
-    let Some((_, map)) = ctx.map(args[0]) else {
-        return Ok(EINVAL);
-    };
-    let key = ctx.read_key(map, args[1])?;
-    Ok(errno_result(map.delete_from_program(&key)))
+    // The run's map slots hold one row of regions per CPU the program may
+    // run on, its own first: CPU `cpu` is `d` rows after it. A CPU past
+    // them (the map has it, another map of the program does not) has no
+    // view: NULL, as for a CPU that is not possible.
+    let maps = ctx.maps().len();
+    let rows = ctx.space.maps.len().checked_div(maps).unwrap_or(0) as u64;
+    let (cpu, running) = (u64::from(cpu), u64::from(running));
+    if cpu >= rows || running >= rows {
+        return Ok(0);
+    }
+    let d = (cpu + rows - running) % rows;
+    // d * maps + index < rows * maps: a slot the run's regions show.
+    Ok(map_value_start(d as usize * maps + index) + offset as u64)
 }
 
 fn ktime_get_ns(_: &mut HelperContext<'_>, _: [u64; 5]) -> Result<u64, HelperError> {

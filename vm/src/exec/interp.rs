@@ -22,7 +22,7 @@
 //! run weight at every block entry, and hand over to the exact interpreter
 //! (at that op, with its registers and frames) when it fails.
 
-use tinybpf_maps::shared_mem;
+use tinybpf_maps::{BpfMap, MapType, shared_mem};
 
 use crate::error::{Access, HelperError, RunError};
 use crate::exec::atomic::atomic_rmw;
@@ -48,6 +48,33 @@ struct Frame {
 pub(crate) struct MapShape {
     pub max_entries: u64,
     pub elem_size: u64,
+    /// An `ARRAY` or `PERCPU_ARRAY`, whose element `i` lies at
+    /// `i * elem_size` in the region: lookups are inlined. Other types
+    /// look up through the helper.
+    pub inline: bool,
+}
+
+impl MapShape {
+    pub(crate) fn of(map: &BpfMap) -> MapShape {
+        MapShape {
+            max_entries: u64::from(map.def().max_entries),
+            elem_size: u64::from(map.def().value_size.next_multiple_of(8)),
+            inline: matches!(map.map_type(), MapType::Array | MapType::PercpuArray),
+        }
+    }
+}
+
+/// `bpf_map_lookup_elem` of a map type whose lookups are not inlined (a
+/// hash, an LPM trie, a devmap...), as the helper does it.
+#[inline(never)]
+fn lookup_through_helper(
+    program: &LoadedProgram,
+    space: &AddressSpace<'_>,
+    ctx: &RunContext,
+    handle: u64,
+    key_addr: u64,
+) -> Result<u64, HelperError> {
+    crate::exec::helpers::lookup_elem(program.maps(), space, ctx.cpu_id, handle, key_addr)
 }
 
 /// Where a run is, besides its registers and memory: what one instance of
@@ -248,7 +275,9 @@ pub(crate) fn interpret<const EXACT: bool>(
         }};
     }
 
-    let map_regions = program.map_regions();
+    // The run's CPU's map regions: a per-CPU element has the same address
+    // and length on every CPU.
+    let map_regions = space.maps;
     // Accesses proven at load time to lie inside a map's value area (see
     // `constprop`); the area never moves while the program holds the map.
     macro_rules! direct_ptr {
@@ -633,12 +662,18 @@ pub(crate) fn interpret<const EXACT: bool>(
             Op::MapLookup => {
                 let (handle, key_addr) = (r!(1), r!(2));
                 r!(0) = match program.map_shape(handle.wrapping_sub(MAP_HANDLE_BASE)) {
-                    Some((index, shape)) => {
+                    Some((index, shape)) if shape.inline => {
                         let Some(key) = space.load(key_addr, 4) else {
                             return Err(bad_key(at(pc - 1), key_addr));
                         };
                         element_address(index, shape, key)
                     }
+                    Some(_) => lookup_through_helper(program, space, ctx, handle, key_addr)
+                        .map_err(|source| RunError::Helper {
+                            pc: at(pc - 1),
+                            id: crate::exec::helpers::ids::MAP_LOOKUP_ELEM,
+                            source,
+                        })?,
                     None => 0,
                 };
             }

@@ -9,6 +9,7 @@
 //! | 1 | XDP context (`struct xdp_md`), read-only | `0x1_0000_0000` |
 //! | 2 | stack: 8 frames of 512 bytes | `0x2_0000_0000` |
 //! | 3 + i | value area of map i (read-only when the map is `BPF_F_RDONLY_PROG`) | `(3 + i) << 32` |
+//! | 3 + d * maps + i (d >= 1) | map i as the CPU `d` after the run's sees it (per-CPU maps: CPU views, for `bpf_map_lookup_percpu_elem`) | `(3 + d * maps + i) << 32` |
 //!
 //! An access of `size` bytes at `addr` is allowed only when all of
 //! `[addr, addr + size)` lies inside one region (checked without overflow),
@@ -74,7 +75,7 @@ pub(crate) struct Region {
 }
 
 // SAFETY: a Region is a description of memory, not an owner. The memory it
-// points to is either a map's value area, kept alive by the ArrayMap handle
+// points to is either a map's value region, kept alive by the BpfMap handle
 // held by the same LoadedProgram and designed for shared access through atomics, or
 // a per-run buffer that only the running thread uses.
 unsafe impl Send for Region {}
@@ -92,9 +93,14 @@ impl Region {
     };
 
     /// The host pointer for `size` bytes at `addr`, if they lie inside.
+    ///
+    /// Only the low 32 bits of `addr - start` count: the caller chose the
+    /// region by `addr`'s slot, a region never crosses its slot, and so one
+    /// map region serves any slot that shows it (a per-CPU map's CPU
+    /// views).
     #[inline(always)]
     fn host_ptr(&self, addr: u64, size: u64) -> Option<*mut u8> {
-        let offset = addr.wrapping_sub(self.start);
+        let offset = addr.wrapping_sub(self.start) & 0xffff_ffff;
         if offset < self.len && size <= self.len - offset {
             // `offset < len`, and `len` bytes exist behind `host`, so the
             // offset fits in usize and stays inside the allocation.
@@ -109,7 +115,9 @@ impl Region {
 pub(crate) struct AddressSpace<'a> {
     /// Input, context and stack.
     pub run: [Region; 3],
-    /// The map value areas, in map-table order.
+    /// The map value areas as the run's CPU sees them, in map-table order
+    /// (then, for a program with per-CPU maps, every other CPU's: see
+    /// `exec::map_regions`).
     pub maps: &'a [Region],
 }
 

@@ -7,6 +7,7 @@ mod call;
 mod context;
 pub mod helpers;
 mod interp;
+pub(crate) mod map_regions;
 pub mod memory;
 mod run;
 

@@ -26,6 +26,13 @@ pub(crate) fn execute(
             limit: MAX_INPUT_LEN,
         });
     }
+    let regions = program.map_regions();
+    let Some(map_regions) = regions.for_cpu(ctx.cpu_id) else {
+        return Err(RunError::CpuOutOfRange {
+            cpu: ctx.cpu_id,
+            possible_cpus: regions.cpus(),
+        });
+    };
     let input_len = input.len() as u64;
     ctx.charged = 0;
     ctx.pending_charge = 0;
@@ -80,7 +87,7 @@ pub(crate) fn execute(
                 writable: true,
             },
         ],
-        maps: program.map_regions(),
+        maps: map_regions,
     };
     regs[10] = frame_pointer(0);
     interpret::<false>(

@@ -23,7 +23,7 @@
 //! after every pass when [`Passes::verify_each`] is set (by default in
 //! debug builds, which fuzzing uses) and always once at the end.
 
-use tinybpf_maps::ArrayMap;
+use tinybpf_maps::BpfMap;
 
 use crate::error::VerifyError;
 use crate::exec::MapShape;
@@ -34,7 +34,7 @@ use crate::isa::insn::Insn;
 use crate::passes::compact::compact;
 use crate::passes::const_addr::resolve_constant_addresses;
 use crate::passes::liveness::{eliminate_dead_code, eliminate_dead_stack_stores};
-use crate::passes::lookup::{RewriteSite, rewrite_lookups};
+use crate::passes::lookup::{RewriteSite, check_map_helpers, rewrite_lookups};
 use crate::passes::stack_depth::frame_extent;
 use crate::passes::translate::translate;
 use crate::passes::verify::{Form, verify};
@@ -126,7 +126,7 @@ pub(crate) struct Env<'a> {
     /// The original slots (the lookup analysis reads them).
     pub insns: &'a [Insn],
     /// The map table.
-    pub maps: &'a [ArrayMap],
+    pub maps: &'a [BpfMap],
     /// Each map's value area, by index.
     pub regions: &'a [Region],
     /// Each map's shape, by index.
@@ -231,6 +231,7 @@ pub(crate) fn build(
         Ok(())
     };
     check(&program, "translation")?;
+    check_map_helpers(&program.ops, &program.helpers, env.maps)?;
     let rewrites = if passes.lookup_rewrite && inline_lookups {
         let sites = rewrite_lookups(&mut program.ops, &program.helpers, env);
         check(&program, "lookup rewrite")?;
@@ -287,7 +288,7 @@ mod tests {
     use super::*;
     use crate::isa::asm::assemble;
     use crate::{LoadedProgram, ProgramOptions};
-    use tinybpf_maps::MapDef;
+    use tinybpf_maps::{MapDef, MapOptions};
 
     const PROGRAM: &str = "
         mov %r1, 1
@@ -305,7 +306,7 @@ mod tests {
         mov %r0, %r1
         exit";
 
-    fn load(passes: Passes, map: &ArrayMap) -> LoadedProgram {
+    fn load(passes: Passes, map: &BpfMap) -> LoadedProgram {
         let insns = assemble(PROGRAM).unwrap();
         let options = ProgramOptions {
             maps: vec![map.clone()],
@@ -318,7 +319,7 @@ mod tests {
     #[test]
     fn each_switch_turns_its_pass_off_and_no_switch_changes_a_result() {
         let runs = |passes: Passes| {
-            let map = ArrayMap::new(MapDef::array(8, 2)).unwrap();
+            let map = BpfMap::create(MapDef::array(8, 2), &MapOptions::with_cpus(1)).unwrap();
             map.update(&1u32.to_le_bytes(), &3u64.to_le_bytes(), 0)
                 .unwrap();
             let program = load(passes, &map);

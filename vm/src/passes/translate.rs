@@ -10,7 +10,7 @@
 //! immediates, absolute targets, map handles and value addresses, helper
 //! functions, and r10-relative accesses proven to stay inside the frame.
 
-use tinybpf_maps::ArrayMap;
+use tinybpf_maps::{BpfMap, MapType};
 
 use crate::error::{InvalidInsn, VerifyError};
 use crate::exec::helpers::{Helper, Helpers, ids};
@@ -30,7 +30,7 @@ pub(crate) struct Translation {
 
 struct Translator<'a> {
     insns: &'a [Insn],
-    maps: &'a [ArrayMap],
+    maps: &'a [BpfMap],
     registry: &'a Helpers,
     builtin_lookup: bool,
     lddw_tail: Vec<bool>,
@@ -45,7 +45,7 @@ type Check<T> = Result<T, InvalidInsn>;
 /// specialised [`Op::MapLookup`]; without it, an ordinary helper call.
 pub(crate) fn translate(
     insns: &[Insn],
-    maps: &[ArrayMap],
+    maps: &[BpfMap],
     registry: &Helpers,
     builtin_lookup: bool,
 ) -> Result<Translation, VerifyError> {
@@ -239,7 +239,15 @@ impl Translator<'_> {
             pseudo::MAP_FD | pseudo::MAP_IDX => MAP_HANDLE_BASE + self.map_index(imm)? as u64,
             pseudo::MAP_VALUE | pseudo::MAP_IDX_VALUE => {
                 let index = self.map_index(imm)?;
-                let value_size = self.maps[index].def().value_size;
+                let map = &self.maps[index];
+                // The kernel's `map_direct_value_addr`: arrays only.
+                if map.map_type() != MapType::Array {
+                    return Err(InvalidInsn::MapValueNotArray {
+                        index,
+                        map_type: map.map_type(),
+                    });
+                }
+                let value_size = map.def().value_size;
                 if high >= u64::from(value_size) {
                     return Err(InvalidInsn::MapValueOffset {
                         index,

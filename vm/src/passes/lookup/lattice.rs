@@ -6,7 +6,7 @@
 //! is a known byte or unknown. Joins keep only what both sides agree on, so
 //! a state only ever loses facts.
 
-use tinybpf_maps::ArrayMap;
+use tinybpf_maps::BpfMap;
 
 use crate::exec::memory::{FIRST_MAP_SLOT, FRAME_SIZE, MAP_HANDLE_BASE};
 
@@ -41,7 +41,7 @@ impl Val {
     /// the program runs: the VM resolves map handles and map-value addresses
     /// by value, so a constant equal to one is one (however the program made
     /// it: `lddw` of a map, of a global variable, or of the number itself).
-    pub(super) fn of(c: u64, maps: &[ArrayMap]) -> Val {
+    pub(super) fn of(c: u64, maps: &[BpfMap]) -> Val {
         if let Some(index) = c
             .checked_sub(MAP_HANDLE_BASE)
             .and_then(|i| usize::try_from(i).ok())
@@ -53,7 +53,7 @@ impl Val {
         if let Some(map) = usize::try_from(slot)
             .ok()
             .and_then(|m| maps.get(m).map(|a| (m, a)))
-            && (c & 0xffff_ffff) < map.1.value_area_len() as u64
+            && (c & 0xffff_ffff) < map.1.program_region(0).map_or(0, |(_, len)| len) as u64
         {
             return Val::MapValue {
                 map: map.0,

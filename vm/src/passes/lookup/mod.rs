@@ -15,10 +15,13 @@
 //! - a NULL test of a proven element pointer is removed, or becomes `ja`.
 
 mod lattice;
+mod map_ops;
 mod solver;
 mod transfer;
 
-use tinybpf_maps::ArrayMap;
+pub(crate) use map_ops::check_map_helpers;
+
+use tinybpf_maps::{BpfMap, MapType};
 
 use crate::exec::helpers::{Helper, Helpers};
 use crate::exec::memory::map_value_start;
@@ -77,6 +80,15 @@ impl LookupRewrite {
     }
 }
 
+/// Whether lookups in `map` can be rewritten: an `ARRAY` or a
+/// `PERCPU_ARRAY`, whose element `i` lies at `i * round_up(value_size, 8)`
+/// in its region (for a per-CPU array, in every CPU's region: each run sees
+/// its CPU's region at the map's slot, so one virtual address serves every
+/// CPU).
+pub(crate) fn inlinable(map: &BpfMap) -> bool {
+    matches!(map.map_type(), MapType::Array | MapType::PercpuArray)
+}
+
 /// Analyses `insns` (linked slots, as the loader hands them to the VM) with
 /// the map table `maps`, assuming helpers 1, 2 and 3 are tinybpf's built-in
 /// implementations. Returns the findings sorted by `pc`.
@@ -85,10 +97,10 @@ impl LookupRewrite {
 /// returns fewer findings (possibly none).
 ///
 /// ```
-/// use tinybpf_maps::{ArrayMap, MapDef};
+/// use tinybpf_maps::{BpfMap, MapDef, MapOptions};
 /// use tinybpf_vm::passes::lookup::{LookupRewrite, plan_lookup_rewrites};
 /// use tinybpf_vm::isa::insn::Insn;
-/// let maps = [ArrayMap::new(MapDef::array(8, 4)).unwrap()];
+/// let maps = [BpfMap::create(MapDef::array(8, 4), &MapOptions::with_cpus(1)).unwrap()];
 /// let insns = [
 ///     Insn::new(0xb7, 1, 0, 0, 2),   // r1 = 2
 ///     Insn::new(0x63, 10, 1, -4, 0), // *(u32 *)(r10 - 4) = r1
@@ -104,7 +116,7 @@ impl LookupRewrite {
 ///     vec![LookupRewrite::ConstKey { pc: 6, map: 0, key: 2 }]
 /// );
 /// ```
-pub fn plan_lookup_rewrites(insns: &[Insn], maps: &[ArrayMap]) -> Vec<LookupRewrite> {
+pub fn plan_lookup_rewrites(insns: &[Insn], maps: &[BpfMap]) -> Vec<LookupRewrite> {
     plan_lookup_rewrites_for(insns, maps, &Helpers::with_builtins())
 }
 
@@ -115,7 +127,7 @@ pub fn plan_lookup_rewrites(insns: &[Insn], maps: &[ArrayMap]) -> Vec<LookupRewr
 /// gives nothing.
 pub fn plan_lookup_rewrites_for(
     insns: &[Insn],
-    maps: &[ArrayMap],
+    maps: &[BpfMap],
     registry: &Helpers,
 ) -> Vec<LookupRewrite> {
     match translate(insns, maps, registry, true) {
@@ -126,7 +138,7 @@ pub fn plan_lookup_rewrites_for(
 
 /// The findings about the per-slot `ops` (whose `CallHelper` ops call
 /// `helpers`), sorted by slot.
-fn plan(ops: &[Op], maps: &[ArrayMap], helpers: &[Helper]) -> Vec<LookupRewrite> {
+fn plan(ops: &[Op], maps: &[BpfMap], helpers: &[Helper]) -> Vec<LookupRewrite> {
     if ops.is_empty() {
         return Vec::new();
     }
@@ -187,7 +199,7 @@ pub(crate) fn rewrite_lookups(
     for rewrite in &plan {
         let (pc, new_op, kind) = match *rewrite {
             LookupRewrite::ConstKey { pc, map, key } => {
-                let Some(shape) = shapes.get(map) else {
+                let Some(shape) = shapes.get(map).filter(|shape| shape.inline) else {
                     continue;
                 };
                 if u64::from(key) < shape.max_entries {
@@ -206,7 +218,7 @@ pub(crate) fn rewrite_lookups(
                 let Ok(index) = u16::try_from(map) else {
                     continue;
                 };
-                if map >= shapes.len() {
+                if !shapes.get(map).is_some_and(|shape| shape.inline) {
                     continue;
                 }
                 (

@@ -118,6 +118,28 @@ impl<'a> Solver<'a> {
         found
     }
 
+    /// Calls `observe` with every reached op and the state before it, one
+    /// pass over the solved entry states.
+    pub(super) fn visit(&self, mut observe: impl FnMut(usize, &Op, &State)) {
+        for (block, &start) in self.starts.iter().enumerate() {
+            let Some(mut state) = self.entries[block].clone() else {
+                continue;
+            };
+            let end = self
+                .starts
+                .get(block + 1)
+                .copied()
+                .unwrap_or(self.ops.len());
+            for pc in start..end {
+                observe(pc, &self.ops[pc], &state);
+                match self.context.step(&mut state, pc, &self.ops[pc], None) {
+                    Next::Continue | Next::Branch(_) | Next::Call(_) => {}
+                    Next::Jump(_) | Next::Stop => break,
+                }
+            }
+        }
+    }
+
     /// Runs block `block` from its entry state (if reached), collecting
     /// outgoing edges and, when asked, findings; stops before `stop_at` and
     /// returns the state there if asked to.

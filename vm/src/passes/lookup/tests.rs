@@ -8,7 +8,7 @@ use crate::exec::memory::{FIRST_MAP_SLOT, MAP_HANDLE_BASE, STACK_SIZE, STACK_STA
 use crate::isa::insn::{alu, class, source};
 use crate::passes::translate::Translation;
 use crate::{LoadedProgram, MAX_MAPS, Passes, ProgramOptions};
-use tinybpf_maps::MapDef;
+use tinybpf_maps::{MapDef, MapOptions};
 
 // ---- slot builders -------------------------------------------------
 
@@ -77,11 +77,15 @@ fn prog(parts: &[&[Insn]]) -> Vec<Insn> {
     parts.iter().flat_map(|p| p.iter().copied()).collect()
 }
 
-fn array(value_size: u32, max_entries: u32) -> ArrayMap {
-    ArrayMap::new(MapDef::array(value_size, max_entries)).unwrap()
+fn array(value_size: u32, max_entries: u32) -> BpfMap {
+    BpfMap::create(
+        MapDef::array(value_size, max_entries),
+        &MapOptions::with_cpus(1),
+    )
+    .unwrap()
 }
 
-fn maps4() -> Vec<ArrayMap> {
+fn maps4() -> Vec<BpfMap> {
     vec![array(8, 4), array(16, 2)]
 }
 
@@ -105,13 +109,13 @@ fn lookup_at(off: i32, map: i32) -> Vec<Insn> {
 }
 
 /// The translated ops and helper table of `insns`.
-fn translated(insns: &[Insn], maps: &[ArrayMap]) -> Translation {
+fn translated(insns: &[Insn], maps: &[BpfMap]) -> Translation {
     translate(insns, maps, &Helpers::with_builtins(), true)
         .unwrap_or_else(|e| panic!("{e}: {insns:?}"))
 }
 
 /// The analysis of `insns`, solved, handed to `inspect`.
-fn solved<R>(insns: &[Insn], maps: &[ArrayMap], inspect: impl FnOnce(&Solver<'_>) -> R) -> R {
+fn solved<R>(insns: &[Insn], maps: &[BpfMap], inspect: impl FnOnce(&Solver<'_>) -> R) -> R {
     let translation = translated(insns, maps);
     let context = Context {
         maps,
@@ -123,7 +127,7 @@ fn solved<R>(insns: &[Insn], maps: &[ArrayMap], inspect: impl FnOnce(&Solver<'_>
 }
 
 /// The state just before slot `pc`, joined over every path reaching it.
-fn state_before(insns: &[Insn], maps: &[ArrayMap], pc: usize) -> Option<State> {
+fn state_before(insns: &[Insn], maps: &[BpfMap], pc: usize) -> Option<State> {
     solved(insns, maps, |solver| {
         let block = solver.starts.partition_point(|&s| s <= pc) - 1;
         solver.run_block(block, &mut Vec::new(), None, Some(pc))
@@ -1061,7 +1065,7 @@ fn random_program(rng: &mut XorShift) -> Vec<Insn> {
     insns
 }
 
-fn fresh_maps() -> Vec<ArrayMap> {
+fn fresh_maps() -> Vec<BpfMap> {
     let maps = vec![array(8, 5), array(16, 4)];
     maps[1].update(&2u32.to_le_bytes(), &[7; 16], 0).unwrap();
     maps
@@ -1070,7 +1074,7 @@ fn fresh_maps() -> Vec<ArrayMap> {
 /// What one run shows: its result, every map's contents, the rewrite count.
 struct Observed {
     result: String,
-    maps: Vec<Vec<(u32, Vec<u8>)>>,
+    maps: Vec<Vec<(Vec<u8>, Vec<u8>)>>,
     rewrites: usize,
 }
 

@@ -8,7 +8,7 @@
 //! local calls, `callx` and helpers that may write memory forget the stack
 //! bytes; anything not proven is unknown.
 
-use tinybpf_maps::ArrayMap;
+use tinybpf_maps::BpfMap;
 
 use crate::exec::helpers::{Helper, ids};
 use crate::exec::memory::FRAME_SIZE;
@@ -21,7 +21,7 @@ use crate::passes::lookup::lattice::{Nullness, State, Val};
 
 /// What the analysis knows of the program besides its ops.
 pub(super) struct Context<'a> {
-    pub(super) maps: &'a [ArrayMap],
+    pub(super) maps: &'a [BpfMap],
     /// The helpers `CallHelper` ops call, by slot.
     pub(super) helpers: &'a [Helper],
 }
@@ -159,7 +159,9 @@ impl Context<'_> {
         let Val::MapHandle(map) = state.reg(1) else {
             return Val::Unknown;
         };
-        let Some(array) = self.maps.get(map) else {
+        // Only arrays (per-CPU ones included) are analysed: a hash lookup's
+        // result depends on the map's contents.
+        let Some(array) = self.maps.get(map).filter(|m| super::inlinable(m)) else {
             return Val::Unknown;
         };
         let key = match state.reg(2) {
