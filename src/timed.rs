@@ -24,10 +24,12 @@ pub struct TimedRuns {
     /// Mean wall-clock time of the runs after the first, in nanoseconds
     /// (`None` after a single run).
     pub steady_ns_per_run: Option<f64>,
-    /// The `trace_printk` lines of the first run.
+    /// The `trace_printk` lines of the first run (formatted after it; when
+    /// some were left out past the trace limit, a last marker line says so).
     pub first_run_trace: Vec<String>,
-    /// The `trace_printk` lines of the runs after it, oldest first.
-    pub later_trace: Vec<String>,
+    /// How many `trace_printk` lines the runs after it printed (counted,
+    /// neither kept nor formatted).
+    pub later_trace_lines: u64,
     /// The input buffer after the last run (a packet the program rewrote).
     pub data_out: Vec<u8>,
 }
@@ -42,7 +44,10 @@ impl TimedRuns {
 /// Runs `program` `repeat` times over one copy of `input`, as the kernel's
 /// `BPF_PROG_TEST_RUN` does (maps and the buffer keep their state from run to
 /// run), timing the first run apart from the others. Trace lines already in
-/// `ctx` are counted as the first run's. The first failing run ends it.
+/// `ctx` are counted as the first run's; the first run's lines are formatted
+/// after it, and the later runs' only counted (each run's trace is cleared
+/// after it), so that no formatting happens in the timed loop. The first
+/// failing run ends it.
 ///
 /// ```
 /// # fn main() -> Result<(), tinybpf::Error> {
@@ -70,10 +75,15 @@ pub fn run_timed(
     let first_run_trace = ctx.take_trace();
     let later_runs = repeat.get() - 1;
     let mut steady_ns_per_run = None;
+    let mut later_trace_lines = 0;
     if later_runs > 0 {
         let start = Instant::now();
         for _ in 0..later_runs {
             last = program.run_with(&mut data, ctx)?;
+            if !ctx.trace.is_empty() {
+                later_trace_lines += ctx.trace.total_lines();
+                ctx.trace.clear();
+            }
         }
         steady_ns_per_run = Some(start.elapsed().as_nanos() as f64 / f64::from(later_runs));
     }
@@ -84,7 +94,7 @@ pub fn run_timed(
         first_run_ns,
         steady_ns_per_run,
         first_run_trace,
-        later_trace: ctx.take_trace(),
+        later_trace_lines,
         data_out: data,
     })
 }

@@ -44,7 +44,7 @@ mod program;
 
 pub use error::{Access, HelperError, InvalidInsn, MapRefusal, RunError, VerifyError};
 pub use exec::helpers::{Helper, HelperContext, Helpers};
-pub use exec::{DEFAULT_INSN_BUDGET, RunContext, RunOutcome};
+pub use exec::{DEFAULT_INSN_BUDGET, DEFAULT_TRACE_LIMIT, RunContext, RunOutcome, Trace};
 pub use passes::lookup::{RewriteKind, RewriteSite};
 pub use passes::pipeline::Passes;
 pub use passes::translate::MAX_INSNS;

@@ -1,6 +1,8 @@
 //! What one run carries besides the program: the per-run context (budget,
 //! random state, cpu id, captured trace) and the outcome of a run.
 
+use crate::exec::trace::Trace;
+
 /// Instructions a run may execute unless told otherwise.
 pub const DEFAULT_INSN_BUDGET: u64 = 10_000_000;
 
@@ -23,8 +25,10 @@ pub struct RunContext {
     /// possible CPUs of the program's maps
     /// ([`RunError::CpuOutOfRange`](crate::RunError::CpuOutOfRange)).
     pub cpu_id: u32,
-    /// Lines printed by `bpf_trace_printk`, oldest first.
-    pub trace: Vec<String>,
+    /// What `bpf_trace_printk` printed, oldest first: recorded during the
+    /// run, formatted when read ([`RunContext::take_trace`]), at most
+    /// [`Trace::limit`] bytes of it kept ([`RunContext::with_trace_limit`]).
+    pub trace: Trace,
     rng_state: u64,
     /// Budget units helpers charged in the current run (kept here, out of
     /// the interpreter's registers, since charges are rare).
@@ -45,7 +49,7 @@ impl RunContext {
         RunContext {
             insn_budget: DEFAULT_INSN_BUDGET,
             cpu_id: 0,
-            trace: Vec::new(),
+            trace: Trace::default(),
             rng_state: DEFAULT_SEED,
             charged: 0,
             pending_charge: 0,
@@ -70,9 +74,21 @@ impl RunContext {
         self
     }
 
-    /// Takes the captured trace lines, leaving the trace empty.
+    /// Keeps at most `bytes` of trace output (by default
+    /// [`DEFAULT_TRACE_LIMIT`](crate::exec::trace::DEFAULT_TRACE_LIMIT));
+    /// the lines past it are counted, and reading the trace ends with a
+    /// marker line.
+    pub fn with_trace_limit(mut self, bytes: usize) -> Self {
+        self.trace.set_limit(bytes);
+        self
+    }
+
+    /// The captured trace lines, formatted now (with a last marker line
+    /// when some were left out past the limit), leaving the trace empty.
     pub fn take_trace(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.trace)
+        let lines = self.trace.lines().collect();
+        self.trace.clear();
+        lines
     }
 
     /// xorshift64*: the next 32 random bits.

@@ -17,7 +17,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -27,6 +26,7 @@ use crate::error::{Access, HelperError, MapRefusal};
 use crate::exec::RunContext;
 use crate::exec::call::Spent;
 use crate::exec::memory::{AddressSpace, MAP_HANDLE_BASE, map_value_start};
+use crate::exec::trace::{self, Trace};
 use crate::program::LoadedProgram;
 
 /// Helper ids of the built-in helpers (from `linux/bpf.h`).
@@ -107,7 +107,7 @@ impl Helpers {
         helpers.register_builtin(ids::MAP_UPDATE_ELEM, "map_update_elem", map_update_elem);
         helpers.register_builtin(ids::MAP_DELETE_ELEM, "map_delete_elem", map_delete_elem);
         helpers.register_builtin(ids::KTIME_GET_NS, "ktime_get_ns", ktime_get_ns);
-        helpers.register_builtin(ids::TRACE_PRINTK, "trace_printk", trace_printk);
+        helpers.register_builtin(ids::TRACE_PRINTK, "trace_printk", trace::trace_printk);
         helpers.register_builtin(ids::GET_PRANDOM_U32, "get_prandom_u32", |ctx, _| {
             Ok(u64::from(ctx.random_u32()))
         });
@@ -300,7 +300,12 @@ impl HelperContext<'_> {
 
     /// Appends one line of trace output to the run's captured trace.
     pub fn trace(&mut self, line: String) {
-        self.run.trace.push(line);
+        self.run.trace.push_line(&line);
+    }
+
+    /// The run's trace, for `trace_printk` to record into.
+    pub(crate) fn trace_mut(&mut self) -> &mut Trace {
+        &mut self.run.trace
     }
 }
 
@@ -508,105 +513,4 @@ fn ktime_get_ns(_: &mut HelperContext<'_>, _: [u64; 5]) -> Result<u64, HelperErr
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     let nanos = EPOCH.get_or_init(Instant::now).elapsed().as_nanos();
     Ok(u64::try_from(nanos).unwrap_or(u64::MAX))
-}
-
-/// Longest format string `trace_printk` reads.
-const MAX_TRACE_FORMAT: u64 = 1024;
-
-/// `bpf_trace_printk(fmt, fmt_size, a1, a2, a3)`: formats like the kernel
-/// (`%d %i %u %x %X` with `l`/`ll`, `%p`, `%c`, `%s` from program memory,
-/// `%%`; an unreadable `%s` prints `(efault)`), captures the line and returns
-/// its length; a bad format gives -EINVAL.
-fn trace_printk(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, HelperError> {
-    let size = args[1];
-    if size == 0 || size > MAX_TRACE_FORMAT {
-        return Ok(EINVAL);
-    }
-    ctx.charge(units_for(size as usize))?;
-    let mut fmt = vec![0u8; size as usize];
-    ctx.read(args[0], &mut fmt)?;
-    let Some(nul) = fmt.iter().position(|&b| b == 0) else {
-        return Ok(EINVAL);
-    };
-    fmt.truncate(nul);
-    let Some(line) = format_trace(ctx, &fmt, [args[2], args[3], args[4]]) else {
-        return Ok(EINVAL);
-    };
-    ctx.charge(units_for(line.len()))?;
-    let len = line.len() as u64;
-    let line = line.strip_suffix('\n').unwrap_or(&line).to_string();
-    ctx.trace(line);
-    Ok(len)
-}
-
-/// Formats a `trace_printk` line; `None` when the format is invalid.
-fn format_trace(ctx: &HelperContext<'_>, fmt: &[u8], args: [u64; 3]) -> Option<String> {
-    let mut out = String::new();
-    let mut next_arg = args.into_iter();
-    let mut i = 0;
-    while i < fmt.len() {
-        let c = fmt[i];
-        i += 1;
-        if c != b'%' {
-            out.push(char::from(c));
-            continue;
-        }
-        if fmt.get(i) == Some(&b'%') {
-            out.push('%');
-            i += 1;
-            continue;
-        }
-        let mut longs = 0;
-        while fmt.get(i) == Some(&b'l') && longs < 2 {
-            longs += 1;
-            i += 1;
-        }
-        let &conv = fmt.get(i)?;
-        i += 1;
-        let arg = next_arg.next()?;
-        let narrow = longs == 0;
-        match conv {
-            b'd' | b'i' => {
-                let v = if narrow {
-                    i64::from(arg as u32 as i32)
-                } else {
-                    arg as i64
-                };
-                let _ = write!(out, "{v}");
-            }
-            b'u' => {
-                let v = if narrow { u64::from(arg as u32) } else { arg };
-                let _ = write!(out, "{v}");
-            }
-            b'x' | b'X' => {
-                let v = if narrow { u64::from(arg as u32) } else { arg };
-                if conv == b'x' {
-                    let _ = write!(out, "{v:x}");
-                } else {
-                    let _ = write!(out, "{v:X}");
-                }
-            }
-            b'p' if longs == 0 => {
-                let _ = write!(out, "0x{arg:x}");
-            }
-            b'c' if longs == 0 => out.push(char::from(arg as u8)),
-            b's' if longs == 0 => {
-                let mut byte = [0u8; 1];
-                let mut addr = arg;
-                for _ in 0..MAX_TRACE_FORMAT {
-                    if ctx.read(addr, &mut byte).is_err() {
-                        out.push_str("(efault)");
-                        break;
-                    }
-                    if byte[0] == 0 {
-                        break;
-                    }
-                    out.push(char::from(byte[0]));
-                    addr = addr.wrapping_add(1);
-                }
-            }
-            _ => return None,
-        }
-    }
-    Some(out)
 }

@@ -10,7 +10,9 @@ mod interp;
 pub(crate) mod map_regions;
 pub mod memory;
 mod run;
+pub mod trace;
 
 pub use context::{DEFAULT_INSN_BUDGET, DEFAULT_SEED, RunContext, RunOutcome};
 pub(crate) use interp::MapShape;
 pub(crate) use run::execute;
+pub use trace::{DEFAULT_TRACE_LIMIT, Trace};
