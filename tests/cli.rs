@@ -491,6 +491,46 @@ fn disasm_names_maps_and_marks_rewritten_sites() {
 }
 
 #[test]
+fn disasm_shows_the_program_as_it_runs() {
+    let listing = ok(&["disasm", &testdata("btf_globals.o")]);
+    // The address an access became direct through, and the lddw that set
+    // it, removed, with the reason.
+    assert!(
+        listing.contains(
+            "    0: (removed)                                ; dead code once accesses through the address it sets became direct, was: lddw %r2, &config\n"
+        ),
+        "{listing}"
+    );
+    assert!(
+        listing.contains(
+            "    3: ldxh %r4, [&config+4]                    ; direct, was: ldxh %r4, [%r2+4]\n"
+        ),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("   13: stxdw [&local_hits], %r7"),
+        "{listing}"
+    );
+    // Local calls by name, each function under its label; the removed
+    // setup of a rewritten lookup says why.
+    let calls = ok(&["disasm", &testdata("bpf_calls.o")]);
+    assert!(calls.contains("    1: call local +22 # fold\n"), "{calls}");
+    assert!(calls.contains("\nfold:\n   24: "), "{calls}");
+    assert!(calls.contains("\nrecord:\n"), "{calls}");
+    assert!(
+        calls.contains("(removed)                                ; dead code: nothing reads its result, was: lddw %r1, map sums"),
+        "{calls}"
+    );
+    // Constant-key lookups: the key's store is a dead store.
+    let counter = ok(&["disasm", &testdata("xdp_counter.o")]);
+    assert!(
+        counter
+            .contains("; dead store: no path reads the stack bytes it writes, was: stxw [%r10-4]"),
+        "{counter}"
+    );
+}
+
+#[test]
 fn maps_lists_the_definitions() {
     let stdout = ok(&["maps", &testdata("xdp_counter.o")]);
     let rows: Vec<Vec<&str>> = stdout

@@ -28,23 +28,27 @@ impl Object {
     /// ```
     pub fn value_name(&self, map_index: usize, offset: u32) -> Option<String> {
         let map = self.maps.get(map_index)?;
-        // Variables are sorted by map, then offset.
+        // Variables are sorted by map, then offset: those of this map that
+        // start at or before `offset`, found by binary search (a listing
+        // names every lddw, so a scan would be quadratic).
         let first = self.variables.partition_point(|v| v.map_index < map_index);
-        let variables = self.variables[first..]
-            .iter()
-            .take_while(|v| v.map_index == map_index);
-        let mut inside = None;
-        for v in variables {
-            if v.offset == offset {
-                return Some(v.name.clone());
-            }
-            if offset > v.offset
-                && u64::from(offset) < u64::from(v.offset) + u64::from(v.size)
-                && inside.is_none()
-            {
-                inside = Some(format!("{}+{}", v.name, offset - v.offset));
-            }
+        let end = first
+            + self.variables[first..]
+                .partition_point(|v| v.map_index == map_index && v.offset <= offset);
+        let before = &self.variables[first..end];
+        let at = before.partition_point(|v| v.offset < offset);
+        if let Some(v) = before.get(at) {
+            return Some(v.name.clone());
         }
+        // A variable that holds `offset`: one of those starting last before
+        // it (variables do not overlap in what clang emits).
+        let last_start = before.last().map(|v| v.offset);
+        let inside = before
+            .iter()
+            .rev()
+            .take_while(|v| Some(v.offset) == last_start)
+            .find(|v| u64::from(offset) < u64::from(v.offset) + u64::from(v.size))
+            .map(|v| format!("{}+{}", v.name, offset - v.offset));
         Some(inside.unwrap_or_else(|| {
             if offset == 0 {
                 map.name.clone()

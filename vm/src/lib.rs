@@ -46,7 +46,7 @@ pub use error::{Access, HelperError, InvalidInsn, MapRefusal, RunError, VerifyEr
 pub use exec::helpers::{Helper, HelperContext, Helpers};
 pub use exec::{DEFAULT_INSN_BUDGET, DEFAULT_TRACE_LIMIT, RunContext, RunOutcome, Trace};
 pub use passes::lookup::{RewriteKind, RewriteSite};
-pub use passes::pipeline::Passes;
+pub use passes::pipeline::{Passes, Removal};
 pub use passes::translate::MAX_INSNS;
 pub use program::{LoadedProgram, MAX_MAPS, ProgramOptions};
 

@@ -11,7 +11,7 @@ use crate::exec::{MapShape, RunContext, RunOutcome, execute};
 use crate::ir::op::Op;
 use crate::isa::insn::{Insn, decode_all};
 use crate::passes::lookup::RewriteSite;
-use crate::passes::pipeline::{Env, Passes, build};
+use crate::passes::pipeline::{Env, Passes, Removal, build};
 
 /// Most maps one program may use (the kernel's `MAX_USED_MAPS`).
 pub const MAX_MAPS: usize = 64;
@@ -70,6 +70,7 @@ pub struct LoadedProgram {
     counts: Box<[Count]>,
     rewrites: Box<[RewriteSite]>,
     eliminated: Box<[usize]>,
+    removals: Box<[Removal]>,
     stack_extent: usize,
     kind: ProgramKind,
     maps: Box<[BpfMap]>,
@@ -129,6 +130,7 @@ impl LoadedProgram {
                 .collect(),
             rewrites: built.rewrites.into(),
             eliminated: built.eliminated.into(),
+            removals: built.removals.into(),
             stack_extent: built.stack_extent,
             kind,
             maps: maps.into(),
@@ -199,6 +201,13 @@ impl LoadedProgram {
     /// reads, stack stores nothing reads), in order.
     pub fn eliminated(&self) -> &[usize] {
         &self.eliminated
+    }
+
+    /// Which elimination removed slot `slot`, if one did (see
+    /// [`LoadedProgram::eliminated`]).
+    pub fn removal(&self, slot: usize) -> Option<Removal> {
+        let at = self.eliminated.binary_search(&slot).ok()?;
+        self.removals.get(at).copied()
     }
 
     /// How many bytes below the top of the stack a run can reach (the frame

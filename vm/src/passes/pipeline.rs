@@ -121,6 +121,43 @@ impl Default for Passes {
     }
 }
 
+/// Which elimination removed a slot, and so why nothing needed it
+/// ([`LoadedProgram::removal`](crate::LoadedProgram::removal)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removal {
+    /// Dead code: nothing reads the register it writes (such as the map
+    /// and key pointer set up for a lookup the rewrite replaced).
+    DeadCode,
+    /// A dead stack store: no path reads the stack bytes it writes (such as
+    /// the key of a rewritten lookup).
+    DeadStore,
+    /// Dead code once dead stack stores were removed: only they read it.
+    DeadCodeAfterStores,
+    /// Dead code once the accesses through a constant map-value address
+    /// became direct: only they read the address it set.
+    DeadCodeAfterDirect,
+    /// Removed by the constant-address pass itself.
+    ConstAddresses,
+}
+
+impl Removal {
+    /// What removed it, as the end of a sentence: `dead code (nothing reads
+    /// its result)`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Removal::DeadCode => "dead code: nothing reads its result",
+            Removal::DeadStore => "dead store: no path reads the stack bytes it writes",
+            Removal::DeadCodeAfterStores => {
+                "dead code once dead stack stores were removed: only they read its result"
+            }
+            Removal::DeadCodeAfterDirect => {
+                "dead code once accesses through the address it sets became direct"
+            }
+            Removal::ConstAddresses => "removed by the constant-address pass",
+        }
+    }
+}
+
 /// What the passes read and never change: the map table and the helpers.
 pub(crate) struct Env<'a> {
     /// The original slots (the lookup analysis reads them).
@@ -159,6 +196,8 @@ pub(crate) struct Built {
     pub rewrites: Vec<RewriteSite>,
     /// The slots the elimination passes removed, ascending.
     pub eliminated: Vec<usize>,
+    /// Which pass removed each slot of `eliminated`.
+    pub removals: Vec<Removal>,
     /// How many bytes below the top of the stack a run can reach.
     pub stack_extent: usize,
 }
@@ -239,24 +278,38 @@ pub(crate) fn build(
     } else {
         Vec::new()
     };
-    let removed_before: Vec<bool> = program.ops.iter().map(|op| *op == Op::Nop).collect();
+    // Which pass removed each slot (slots already Nop stay None).
+    let mut removed: Vec<Option<Removal>> = vec![None; program.ops.len()];
+    let mut nop_before: Vec<bool> = program.ops.iter().map(|op| *op == Op::Nop).collect();
     let mut changed = 0;
-    for (pass, only_after_change) in AFTER_REWRITE {
+    for (step, (pass, only_after_change)) in AFTER_REWRITE.into_iter().enumerate() {
         if !pass.enabled(&passes) || (only_after_change && changed == 0) {
             changed = 0;
             continue;
         }
         changed = pass.run(&mut program, env);
         check(&program, pass.name())?;
+        if changed > 0 {
+            let removal = match (pass, step) {
+                (Pass::DeadStores, _) => Removal::DeadStore,
+                (Pass::ConstAddresses, _) => Removal::ConstAddresses,
+                (Pass::DeadCode, 0) => Removal::DeadCode,
+                (Pass::DeadCode, 2) => Removal::DeadCodeAfterStores,
+                (Pass::DeadCode, _) => Removal::DeadCodeAfterDirect,
+            };
+            for (slot, op) in program.ops.iter().enumerate() {
+                if *op == Op::Nop && !nop_before[slot] {
+                    nop_before[slot] = true;
+                    removed[slot] = Some(removal);
+                }
+            }
+        }
     }
-    let eliminated: Vec<usize> = program
-        .ops
+    let (eliminated, removals): (Vec<usize>, Vec<Removal>) = removed
         .iter()
-        .zip(&removed_before)
         .enumerate()
-        .filter(|(_, (op, was_nop))| **op == Op::Nop && !**was_nop)
-        .map(|(slot, _)| slot)
-        .collect();
+        .filter_map(|(slot, removal)| Some((slot, (*removal)?)))
+        .unzip();
     let compacted = compact(&program.ops, passes.fusion);
     let built = Built {
         ops: compacted.ops,
@@ -266,6 +319,7 @@ pub(crate) fn build(
         helpers: program.helpers,
         rewrites,
         eliminated,
+        removals,
         stack_extent,
     };
     verify(
@@ -314,6 +368,31 @@ mod tests {
             ..ProgramOptions::default()
         };
         LoadedProgram::from_insns(&insns, options).unwrap()
+    }
+
+    #[test]
+    fn each_removed_slot_says_which_pass_removed_it() {
+        let map = BpfMap::create(MapDef::array(8, 2), &MapOptions::with_cpus(1)).unwrap();
+        let program = load(Passes::ALL, &map);
+        let removals: Vec<(usize, Removal)> = program
+            .eliminated()
+            .iter()
+            .map(|&slot| (slot, program.removal(slot).unwrap()))
+            .collect();
+        assert_eq!(
+            removals,
+            [
+                (0, Removal::DeadCodeAfterStores), // the key's value
+                (1, Removal::DeadStore),           // the key
+                (2, Removal::DeadCode),            // r2 = r10 ...
+                (3, Removal::DeadCode),            // ... - 4
+                (4, Removal::DeadCode),            // r1 = the map
+                (6, Removal::DeadCodeAfterDirect), // r0 = &map[1]
+            ]
+        );
+        assert_eq!(program.removal(5), None);
+        let none = load(Passes::NONE, &map);
+        assert_eq!(none.removal(0), None);
     }
 
     #[test]
