@@ -39,12 +39,14 @@ pub mod error;
 pub mod exec;
 pub mod ir;
 pub mod isa;
+pub mod jit;
 pub mod passes;
 mod program;
 
 pub use error::{Access, HelperError, InvalidInsn, MapRefusal, RunError, VerifyError};
 pub use exec::helpers::{Helper, HelperContext, Helpers};
 pub use exec::{DEFAULT_INSN_BUDGET, DEFAULT_TRACE_LIMIT, RunContext, RunOutcome, Trace};
+pub use jit::{Fallback, Tier, TierUsed};
 pub use passes::lookup::{RewriteKind, RewriteSite};
 pub use passes::pipeline::{Passes, Removal};
 pub use passes::translate::MAX_INSNS;

@@ -10,6 +10,7 @@ use crate::exec::map_regions::MapRegions;
 use crate::exec::{MapShape, RunContext, RunOutcome, execute};
 use crate::ir::op::Op;
 use crate::isa::insn::{Insn, decode_all};
+use crate::jit::{Compiled, Tier, TierUsed};
 use crate::passes::lookup::RewriteSite;
 use crate::passes::pipeline::{Env, Passes, Removal, build};
 
@@ -37,6 +38,9 @@ pub struct ProgramOptions {
     /// Which optimising passes run (all by default; see
     /// [`crate::passes::pipeline`]).
     pub passes: Passes,
+    /// Which tier runs the program: the interpreter (the default), or
+    /// compiled to machine code (the `jit` feature; see [`crate::jit`]).
+    pub tier: Tier,
 }
 
 impl Default for ProgramOptions {
@@ -47,6 +51,7 @@ impl Default for ProgramOptions {
             helpers: Helpers::with_builtins(),
             inline_lookups: true,
             passes: Passes::default(),
+            tier: Tier::default(),
         }
     }
 }
@@ -78,6 +83,7 @@ pub struct LoadedProgram {
     shapes: Box<[MapShape]>,
     helper_table: Box<[Helper]>,
     registry: Helpers,
+    compiled: Compiled,
 }
 
 impl LoadedProgram {
@@ -98,6 +104,7 @@ impl LoadedProgram {
             helpers,
             inline_lookups,
             passes,
+            tier,
         } = options;
         if maps.len() > MAX_MAPS {
             return Err(VerifyError::TooManyMaps {
@@ -115,7 +122,7 @@ impl LoadedProgram {
             registry: &helpers,
         };
         let built = build(&env, passes, inline_lookups)?;
-        Ok(LoadedProgram {
+        let mut program = LoadedProgram {
             insns: insns.into(),
             ops: built.ops.into(),
             origin: built.origin.into(),
@@ -138,7 +145,10 @@ impl LoadedProgram {
             shapes: shapes.into(),
             helper_table: built.helpers.into(),
             registry: helpers,
-        })
+            compiled: Compiled::interpreter(),
+        };
+        program.compiled = crate::jit::compile(&program, tier);
+        Ok(program)
     }
 
     /// Runs the program once over `input` with a fresh [`RunContext`].
@@ -153,6 +163,18 @@ impl LoadedProgram {
     /// `data`..`data_end` cover `input` as the packet.
     pub fn run_with(&self, input: &mut [u8], ctx: &mut RunContext) -> Result<RunOutcome, RunError> {
         execute(self, input, ctx)
+    }
+
+    /// The tier that runs the program, and why it is not compiled when
+    /// compiling was asked for.
+    pub fn tier(&self) -> &TierUsed {
+        &self.compiled.used
+    }
+
+    /// The compiled code, when the compiled tier runs the program.
+    #[cfg(all(feature = "jit", target_arch = "x86_64"))]
+    pub(crate) fn compiled_code(&self) -> Option<&crate::jit::Code> {
+        self.compiled.code.as_ref()
     }
 
     /// The original instruction slots.

@@ -109,6 +109,27 @@ impl Resume {
             frames: [Frame::default(); MAX_FRAMES],
         }
     }
+
+    /// A run the compiled tier hands over at op `pc` (the start of a
+    /// straight-line stretch), having counted `count`, `depth` calls deep,
+    /// with each caller's return op and saved r6..r9.
+    #[cfg(feature = "jit")]
+    pub(crate) fn handover(
+        pc: usize,
+        count: u64,
+        depth: usize,
+        callers: [(usize, [u64; 4]); MAX_FRAMES],
+        stack_len: usize,
+    ) -> Resume {
+        Resume {
+            pc,
+            count,
+            segment: pc,
+            depth,
+            frame_top: stack_len - depth * FRAME_SIZE,
+            frames: callers.map(|(return_pc, saved)| Frame { return_pc, saved }),
+        }
+    }
 }
 
 #[cold]

@@ -16,3 +16,10 @@ pub use context::{DEFAULT_INSN_BUDGET, DEFAULT_SEED, RunContext, RunOutcome};
 pub(crate) use interp::MapShape;
 pub(crate) use run::execute;
 pub use trace::{DEFAULT_TRACE_LIMIT, Trace};
+// What the compiled tier shares with the interpreter.
+#[cfg(feature = "jit")]
+pub(crate) use {
+    atomic::atomic_rmw,
+    call::{Spent, call_helper},
+    interp::{Resume, interpret},
+};

@@ -90,6 +90,10 @@ pub(crate) fn execute(
         maps: map_regions,
     };
     regs[10] = frame_pointer(0);
+    #[cfg(all(feature = "jit", target_arch = "x86_64"))]
+    if let Some(code) = program.compiled_code() {
+        return crate::jit::run(code, program, &space, stack_host, &mut regs, ctx);
+    }
     interpret::<false>(
         program,
         &space,

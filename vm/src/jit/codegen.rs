@@ -1,0 +1,497 @@
+//! From a loaded program's final ops to one Cranelift function: the blocks,
+//! the budget at each block's entry, local calls and returns, helper calls,
+//! fault and handover exits. The ops themselves are lowered in
+//! [`super::lower`].
+//!
+//! One function holds the whole program (every eBPF function): a local
+//! call stores the return site and r6..r9 in the environment's frame array
+//! and jumps to the callee; `exit` in a callee restores them and returns
+//! through a jump table over the call sites. The frames are therefore the
+//! interpreter's, and a handover can pass them on.
+
+use std::sync::OnceLock;
+
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::types::{I32, I64};
+use cranelift_codegen::ir::{
+    AbiParam, Block, Function, InstBuilder, JumpTableData, MemFlagsData, SigRef, Signature,
+    UserFuncName, Value,
+};
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::{CompiledCode, Context};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+
+use crate::exec::memory::{FRAME_SIZE, MAX_FRAMES};
+use crate::ir::facts::{Flow, Memory};
+use crate::ir::op::Op;
+use crate::jit::env::{self, layout};
+use crate::jit::memory::Code;
+use crate::program::LoadedProgram;
+
+/// The host's code generator, set up once per process.
+fn isa() -> Result<&'static OwnedTargetIsa, String> {
+    static ISA: OnceLock<Result<OwnedTargetIsa, String>> = OnceLock::new();
+    ISA.get_or_init(|| {
+        let mut flags = settings::builder();
+        let verify = if cfg!(debug_assertions) {
+            "true"
+        } else {
+            "false"
+        };
+        for (name, value) in [
+            ("opt_level", "speed"),
+            // Cranelift's IR verifier in debug and fuzz builds.
+            ("enable_verifier", verify),
+            // Large frames probe the stack inline (no libcall, no relocation).
+            ("enable_probestack", "true"),
+            ("probestack_strategy", "inline"),
+            ("preserve_frame_pointers", "true"),
+            ("unwind_info", "false"),
+        ] {
+            flags
+                .set(name, value)
+                .map_err(|e| format!("Cranelift setting {name}: {e}"))?;
+        }
+        cranelift_native::builder()
+            .map_err(|e| format!("no Cranelift backend for this host: {e}"))?
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| format!("Cranelift setup: {e}"))
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+/// Compiles `program` into executable code.
+pub(crate) fn compile(program: &LoadedProgram) -> Result<Code, String> {
+    let isa = isa()?;
+    let (function, return_ops) = build(program, isa)?;
+    let mut context = Context::for_function(function);
+    let compiled = compile_function(&mut context, isa)?;
+    Code::new(compiled.code_buffer(), return_ops)
+}
+
+/// The optimised Cranelift IR of `program`, with its machine code's size.
+pub(crate) fn ir_text(program: &LoadedProgram) -> Result<String, String> {
+    let isa = isa()?;
+    let (function, _) = build(program, isa)?;
+    let mut context = Context::for_function(function);
+    let bytes = compile_function(&mut context, isa)?.code_buffer().len();
+    Ok(format!(
+        "; {bytes} bytes of {} machine code\n{}",
+        isa.triple().architecture,
+        context.func.display()
+    ))
+}
+
+fn compile_function<'c>(
+    context: &'c mut Context,
+    isa: &OwnedTargetIsa,
+) -> Result<&'c CompiledCode, String> {
+    let compiled = context
+        .compile(&**isa, &mut ControlPlane::default())
+        .map_err(|e| format!("Cranelift: {:?}", e.inner))?;
+    if !compiled.buffer.relocs().is_empty() {
+        return Err("the code needs relocations".to_owned());
+    }
+    Ok(compiled)
+}
+
+/// Flags of loads from the environment and region tables: valid, aligned.
+pub(super) fn trusted() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+/// Flags of program memory accesses: checked or proven, so they never
+/// trap; not necessarily aligned.
+pub(super) fn checked_flags() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
+/// The function being built and what every op's lowering needs.
+pub(super) struct Gen<'a, 'f> {
+    pub b: FunctionBuilder<'f>,
+    pub program: &'a LoadedProgram,
+    /// r0..r15 (r11..r15 unused, as in the interpreter's register file).
+    pub regs: [Variable; 16],
+    /// Instructions counted plus helper units (the interpreter's `count`).
+    pub count: Variable,
+    /// Nested local calls.
+    pub depth: Variable,
+    /// Host address of the current frame's r10.
+    pub frame: Variable,
+    /// The environment pointer.
+    pub env: Value,
+    pub cap: Value,
+    /// `env.run`: the per-run regions, by slot.
+    pub run_table: Value,
+    pub maps_by_slot: Value,
+    pub slots: Value,
+    /// Host base of each map region a direct access uses.
+    pub direct: Vec<Option<Value>>,
+    pub call_fn: Value,
+    pub atomic_fn: Value,
+    pub call_sig: SigRef,
+    pub atomic_sig: SigRef,
+    /// The block of each op that starts one.
+    blocks: Vec<Option<Block>>,
+    /// For each local call site, the op and block its callee returns to.
+    return_ops: Vec<usize>,
+    return_blocks: Vec<Block>,
+    has_calls: bool,
+}
+
+/// Ops that start a block: the first, jump and call targets, and every op
+/// after a jump, branch, call or exit (a helper call ends its block, so
+/// the units it charged are checked at the next one's entry).
+fn leaders(ops: &[Op]) -> Vec<bool> {
+    let mut starts = vec![false; ops.len() + 1];
+    starts[0] = true;
+    for (i, op) in ops.iter().enumerate() {
+        let facts = op.facts();
+        let ends_block = match facts.flow {
+            Flow::Next => matches!(
+                op,
+                Op::CallHelper { .. } | Op::CallReg { .. } | Op::MapLookup
+            ),
+            Flow::Branch(target) | Flow::Jump(target) | Flow::Call(target) => {
+                if let Some(start) = starts.get_mut(target as usize) {
+                    *start = true;
+                }
+                true
+            }
+            Flow::Exit => true,
+        };
+        if ends_block {
+            starts[i + 1] = true;
+        }
+    }
+    starts.truncate(ops.len());
+    starts
+}
+
+fn signature(isa: &OwnedTargetIsa, params: usize) -> Signature {
+    let mut sig = Signature::new(isa.default_call_conv());
+    sig.params.extend((0..params).map(|_| AbiParam::new(I64)));
+    sig.returns.push(AbiParam::new(I64));
+    sig
+}
+
+/// Builds the function for `program`; also returns the call sites' return ops.
+fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec<usize>), String> {
+    let mut function = Function::with_name_signature(UserFuncName::default(), signature(isa, 1));
+    let mut builder_context = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut function, &mut builder_context);
+    let ops = program.ops();
+    let starts = leaders(ops);
+    let blocks: Vec<Option<Block>> = starts
+        .iter()
+        .map(|&start| start.then(|| b.create_block()))
+        .collect();
+    let regs = std::array::from_fn(|_| b.declare_var(I64));
+    let count = b.declare_var(I64);
+    let depth = b.declare_var(I64);
+    let frame = b.declare_var(I64);
+    let call_sig = b.import_signature(signature(isa, 4));
+    let atomic_sig = b.import_signature(signature(isa, 5));
+
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let env = b.block_params(entry)[0];
+    for (r, &var) in regs.iter().enumerate() {
+        let value = b.ins().load(I64, trusted(), env, layout::reg(r as u8));
+        b.def_var(var, value);
+    }
+    let load_env =
+        |b: &mut FunctionBuilder<'_>, offset: i32| b.ins().load(I64, trusted(), env, offset);
+    let start_count = load_env(&mut b, layout::COUNT);
+    b.def_var(count, start_count);
+    let zero = b.ins().iconst(I64, 0);
+    b.def_var(depth, zero);
+    let stack_top = load_env(&mut b, layout::STACK_TOP);
+    b.def_var(frame, stack_top);
+    let cap = load_env(&mut b, layout::CAP);
+    let run_table = b.ins().iadd_imm_s(env, i64::from(layout::RUN));
+    let maps_by_slot = load_env(&mut b, layout::MAPS_BY_SLOT);
+    let slots = load_env(&mut b, layout::SLOTS);
+    let call_fn = load_env(&mut b, layout::CALL);
+    let atomic_fn = load_env(&mut b, layout::ATOMIC);
+    // Direct accesses: each map region's host base, loaded once.
+    let maps = load_env(&mut b, layout::MAPS);
+    let mut direct = vec![None; program.maps().len()];
+    for op in ops {
+        if let Memory::Direct { region, .. } = op.facts().memory
+            && let Some(slot) = direct.get_mut(usize::from(region))
+            && slot.is_none()
+        {
+            let offset = i64::from(region) * layout::REGION_SIZE + i64::from(layout::REGION_HOST);
+            let offset = i32::try_from(offset).map_err(|_| "region table offset".to_owned())?;
+            *slot = Some(b.ins().load(I64, trusted().with_readonly(), maps, offset));
+        }
+    }
+    let first = blocks[0].ok_or("no first block")?;
+    b.ins().jump(first, &[]);
+
+    let mut g = Gen {
+        b,
+        program,
+        regs,
+        count,
+        depth,
+        frame,
+        env,
+        cap,
+        run_table,
+        maps_by_slot,
+        slots,
+        direct,
+        call_fn,
+        atomic_fn,
+        call_sig,
+        atomic_sig,
+        blocks,
+        return_ops: Vec::new(),
+        return_blocks: Vec::new(),
+        has_calls: ops
+            .iter()
+            .any(|op| matches!(op.facts().flow, Flow::Call(_))),
+    };
+    let counts = program.counts();
+    let mut open = false;
+    for (index, op) in ops.iter().enumerate() {
+        if let Some(block) = g.blocks[index] {
+            if open {
+                g.b.ins().jump(block, &[]);
+            }
+            g.b.switch_to_block(block);
+            let end = (index + 1..ops.len())
+                .find(|&i| g.blocks[i].is_some())
+                .unwrap_or(ops.len());
+            g.enter_block(index, counts[end].prefix - counts[index].prefix);
+        }
+        open = g.lower(index, *op)?;
+    }
+    if open {
+        return Err("the last op falls through".to_owned());
+    }
+    let return_ops = std::mem::take(&mut g.return_ops);
+    g.b.seal_all_blocks();
+    g.b.finalize(isa.frontend_config());
+    Ok((function, return_ops))
+}
+
+impl Gen<'_, '_> {
+    /// Register `r`'s current value.
+    pub(super) fn r(&mut self, r: u8) -> Value {
+        self.b.use_var(self.regs[usize::from(r) & 15])
+    }
+
+    /// Sets register `r`.
+    pub(super) fn set(&mut self, r: u8, value: Value) {
+        self.b.def_var(self.regs[usize::from(r) & 15], value);
+    }
+
+    /// The block op `index` starts.
+    pub(super) fn block(&self, index: usize) -> Result<Block, String> {
+        self.blocks
+            .get(index)
+            .copied()
+            .flatten()
+            .ok_or_else(|| format!("op {index} does not start a block"))
+    }
+
+    /// A block's entry: its weight must fit in the budget, else the run
+    /// goes on in the exact interpreter from here.
+    fn enter_block(&mut self, index: usize, weight: u64) {
+        let count = self.b.use_var(self.count);
+        let after = self.b.ins().iadd_imm_s(count, weight as i64);
+        let over = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThan, after, self.cap);
+        let body = self.b.create_block();
+        let handover = self.b.create_block();
+        self.b.set_cold_block(handover);
+        self.b.ins().brif(over, handover, &[], body, &[]);
+        self.b.switch_to_block(handover);
+        for r in 0..=10u8 {
+            let value = self.r(r);
+            self.b
+                .ins()
+                .store(trusted(), value, self.env, layout::reg(r));
+        }
+        let depth = self.b.use_var(self.depth);
+        let pc = self.b.ins().iconst(I64, index as i64);
+        self.b
+            .ins()
+            .store(trusted(), count, self.env, layout::COUNT);
+        self.b
+            .ins()
+            .store(trusted(), depth, self.env, layout::DEPTH);
+        self.b.ins().store(trusted(), pc, self.env, layout::PC);
+        let status = self.b.ins().iconst(I64, env::HANDOVER as i64);
+        self.b.ins().return_(&[status]);
+        self.b.switch_to_block(body);
+        self.b.def_var(self.count, after);
+    }
+
+    /// Continues where `ok` holds; elsewhere, records fault `kind` of op
+    /// `index` at `addr` (size `size`) and leaves the code.
+    pub(super) fn guard(&mut self, ok: Value, kind: u64, index: usize, addr: Value, size: u64) {
+        let cont = self.b.create_block();
+        let fault = self.b.create_block();
+        self.b.set_cold_block(fault);
+        self.b.ins().brif(ok, cont, &[], fault, &[]);
+        self.b.switch_to_block(fault);
+        let pc = self.program.origin(index) as i64;
+        let record = [
+            (layout::FAULT_KIND, self.b.ins().iconst(I64, kind as i64)),
+            (layout::FAULT_PC, self.b.ins().iconst(I64, pc)),
+            (layout::FAULT_ADDR, addr),
+            (layout::FAULT_SIZE, self.b.ins().iconst(I64, size as i64)),
+        ];
+        for (offset, value) in record {
+            self.b.ins().store(trusted(), value, self.env, offset);
+        }
+        let status = self.b.ins().iconst(I64, env::FAULT as i64);
+        self.b.ins().return_(&[status]);
+        self.b.switch_to_block(cont);
+    }
+
+    /// A helper call, `callx` or lookup through the call trampoline: r1..r5
+    /// and the count out, r0 and the count (with the helper's units) back.
+    pub(super) fn call_out(&mut self, index: usize, kind: u64, value: Value) {
+        for r in 1..=5u8 {
+            let arg = self.r(r);
+            self.b.ins().store(trusted(), arg, self.env, layout::reg(r));
+        }
+        let count = self.b.use_var(self.count);
+        self.b
+            .ins()
+            .store(trusted(), count, self.env, layout::COUNT);
+        let op = self.b.ins().iconst(I64, index as i64);
+        let kind = self.b.ins().iconst(I64, kind as i64);
+        let call =
+            self.b
+                .ins()
+                .call_indirect(self.call_sig, self.call_fn, &[self.env, op, kind, value]);
+        let status = self.b.inst_results(call)[0];
+        let cont = self.b.create_block();
+        let failed = self.b.create_block();
+        self.b.set_cold_block(failed);
+        self.b.ins().brif(status, failed, &[], cont, &[]);
+        self.b.switch_to_block(failed);
+        self.b.ins().return_(&[status]);
+        self.b.switch_to_block(cont);
+        let r0 = self.b.ins().load(I64, trusted(), self.env, layout::reg(0));
+        self.set(0, r0);
+        let count = self.b.ins().load(I64, trusted(), self.env, layout::COUNT);
+        self.b.def_var(self.count, count);
+    }
+
+    /// A local call from op `index` to `target`.
+    pub(super) fn call_local(&mut self, index: usize, target: u32) -> Result<(), String> {
+        let callee = self.block(target as usize)?;
+        let returns_to = self.block(index + 1)?;
+        let depth = self.b.use_var(self.depth);
+        let fits = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, depth, (MAX_FRAMES - 1) as i64);
+        self.guard(fits, env::FAULT_DEPTH, index, depth, 0);
+        let site = self.return_ops.len();
+        self.return_ops.push(index + 1);
+        self.return_blocks.push(returns_to);
+        let saved_at = self.frame_address(depth);
+        let site = self.b.ins().iconst(I64, site as i64);
+        self.b
+            .ins()
+            .store(trusted(), site, saved_at, layout::FRAME_SITE);
+        for (i, r) in (6..=9u8).enumerate() {
+            let value = self.r(r);
+            self.b
+                .ins()
+                .store(trusted(), value, saved_at, layout::frame_saved(i));
+        }
+        self.move_frame(depth, 1);
+        self.b.ins().jump(callee, &[]);
+        Ok(())
+    }
+
+    /// `exit`: out of the program at depth 0, else back to the caller.
+    pub(super) fn exit(&mut self) {
+        if !self.has_calls {
+            self.leave();
+            return;
+        }
+        let depth = self.b.use_var(self.depth);
+        let out = self.b.create_block();
+        let back = self.b.create_block();
+        self.b.ins().brif(depth, back, &[], out, &[]);
+        self.b.switch_to_block(out);
+        self.leave();
+        self.b.switch_to_block(back);
+        let caller = self.b.ins().iadd_imm_s(depth, -1);
+        let saved_at = self.frame_address(caller);
+        for (i, r) in (6..=9u8).enumerate() {
+            let value = self
+                .b
+                .ins()
+                .load(I64, trusted(), saved_at, layout::frame_saved(i));
+            self.set(r, value);
+        }
+        let site = self
+            .b
+            .ins()
+            .load(I64, trusted(), saved_at, layout::FRAME_SITE);
+        self.move_frame(depth, -1);
+        let site = self.b.ins().ireduce(I32, site);
+        // Sites are written only by the calls above; the default is never taken.
+        let calls: Vec<_> = self
+            .return_blocks
+            .iter()
+            .map(|&block| self.b.func.dfg.block_call(block, &[]))
+            .collect();
+        // Each entry its own block call: the frontend appends the
+        // variables' values to each one.
+        let default = self.b.func.dfg.block_call(self.return_blocks[0], &[]);
+        let table = JumpTableData::new(default, &calls);
+        let table = self.b.create_jump_table(table);
+        self.b.ins().br_table(site, table);
+    }
+
+    /// Leaves the program: r0 and the count to the environment.
+    fn leave(&mut self) {
+        let r0 = self.r(0);
+        self.b.ins().store(trusted(), r0, self.env, layout::reg(0));
+        let count = self.b.use_var(self.count);
+        self.b
+            .ins()
+            .store(trusted(), count, self.env, layout::COUNT);
+        let status = self.b.ins().iconst(I64, env::DONE as i64);
+        self.b.ins().return_(&[status]);
+    }
+
+    /// Where frame `depth`'s caller state is kept in the environment.
+    fn frame_address(&mut self, depth: Value) -> Value {
+        let offset = self.b.ins().imul_imm_s(depth, layout::FRAME_SIZE);
+        let base = self.b.ins().iadd(self.env, offset);
+        self.b.ins().iadd_imm_s(base, i64::from(layout::FRAMES))
+    }
+
+    /// One frame deeper (`step` 1) or back (`step` -1) from `depth`: r10
+    /// and the frame's host address move by a frame.
+    fn move_frame(&mut self, depth: Value, step: i64) {
+        let depth = self.b.ins().iadd_imm_s(depth, step);
+        self.b.def_var(self.depth, depth);
+        let bytes = -step * FRAME_SIZE as i64;
+        let r10 = self.r(10);
+        let r10 = self.b.ins().iadd_imm_s(r10, bytes);
+        self.set(10, r10);
+        let frame = self.b.use_var(self.frame);
+        let frame = self.b.ins().iadd_imm_s(frame, bytes);
+        self.b.def_var(self.frame, frame);
+    }
+}

@@ -1,0 +1,200 @@
+//! A compiled run: the entry from `exec::run` (after the same setup as an
+//! interpreted run), the trampolines the code calls, and the handover to
+//! the exact interpreter when the budget runs short.
+
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+use crate::error::{Access, HelperError, RunError};
+use crate::exec::helpers::{ids, lookup_elem};
+use crate::exec::memory::{AddressSpace, MAP_HANDLE_BASE, MAX_FRAMES, STACK_SIZE, map_value_start};
+use crate::exec::{Resume, RunContext, RunOutcome, Spent, atomic_rmw, call_helper, interpret};
+use crate::ir::op::Op;
+use crate::jit::Code;
+use crate::jit::env::{CALL_HELPER, CALL_LOOKUP, CALL_REG, DONE, ERROR, Env, HANDOVER, PANIC};
+use crate::program::LoadedProgram;
+
+/// Runs `program`'s compiled `code` from the state `exec::run` prepared
+/// (the same registers, stack and regions an interpreted run starts from).
+pub(crate) fn run(
+    code: &Code,
+    program: &LoadedProgram,
+    space: &AddressSpace<'_>,
+    stack_host: *mut u8,
+    regs: &mut [u64; 16],
+    ctx: &mut RunContext,
+) -> Result<RunOutcome, RunError> {
+    let stack_top = stack_host.wrapping_add(STACK_SIZE);
+    let mut env = Env::new(
+        program,
+        space,
+        stack_top,
+        regs,
+        ctx,
+        call_trampoline,
+        atomic_trampoline,
+    );
+    // SAFETY: the code was compiled from `program`, whose proofs it relies
+    // on (see doc/safety.md): it reads and writes the environment at the
+    // offsets of `env::layout`, the regions of `space` after checking them,
+    // the stack buffer of `exec::run` (STACK_SIZE bytes below `stack_top`,
+    // of which the frame extent is initialised) and map areas the verifier
+    // proved; `env` lives until it returns, and `ctx` is not used here
+    // until then (the trampolines use it through `env.ctx`).
+    let status = unsafe { (code.entry())(&mut env) };
+    // A trampoline that returned ERROR or PANIC left what it caught.
+    if let Some(payload) = env.panic.take() {
+        resume_unwind(payload);
+    }
+    if let Some(error) = env.error.take() {
+        return Err(error);
+    }
+    match status {
+        DONE => Ok(RunOutcome {
+            retval: env.regs[0],
+            insns: env.count - ctx.charged,
+        }),
+        HANDOVER => {
+            let depth = (env.depth as usize).min(MAX_FRAMES - 1);
+            let mut frames = [(0usize, [0u64; 4]); MAX_FRAMES];
+            for (frame, saved) in frames.iter_mut().zip(&env.frames).take(depth) {
+                *frame = (code.return_op(saved.site).unwrap_or(0), saved.saved);
+            }
+            let resume = Resume::handover(env.pc as usize, env.count, depth, frames, STACK_SIZE);
+            *regs = env.regs;
+            interpret::<true>(program, space, stack_host, regs, ctx, resume)
+        }
+        // FAULT, the only other status the code returns.
+        _ => Err(env.fault_error()),
+    }
+}
+
+/// The call trampoline ([`crate::jit::env::CallFn`]).
+///
+/// # Safety
+///
+/// `env` is the environment of the running compiled run, which waits for
+/// this call and touches nothing until it returns.
+unsafe extern "C" fn call_trampoline(env: *mut Env<'_>, op: u64, kind: u64, value: u64) -> u64 {
+    // SAFETY: the caller's contract: the environment is ours for the call.
+    let env = unsafe { &mut *env };
+    // A panic must not unwind through the generated code's frames: catch it
+    // here and resume it once the code has returned.
+    match catch_unwind(AssertUnwindSafe(|| call(env, op as usize, kind, value))) {
+        Ok(Ok(())) => DONE,
+        Ok(Err(error)) => {
+            env.error = Some(error);
+            ERROR
+        }
+        Err(payload) => {
+            env.panic = Some(payload);
+            PANIC
+        }
+    }
+}
+
+/// A helper call, `callx` or lookup for op `index`, as the interpreter runs
+/// it: r0 from the helper, and the units it charged counted.
+fn call(env: &mut Env<'_>, index: usize, kind: u64, value: u64) -> Result<(), RunError> {
+    let program = env.program;
+    // SAFETY: `ctx` is the run's exclusively borrowed context (`run`), not
+    // used elsewhere while the code runs.
+    let ctx = unsafe { &mut *env.ctx };
+    let pc = program.origin(index);
+    let args = [
+        env.regs[1],
+        env.regs[2],
+        env.regs[3],
+        env.regs[4],
+        env.regs[5],
+    ];
+    // The call is the last op of its block, whose weight is counted: the
+    // count is what the run used up to and including the call.
+    let spent = Spent {
+        count: env.count,
+        segment: index + 1,
+        next: index + 1,
+    };
+    let r0 = match kind {
+        CALL_HELPER => {
+            let helper = &program.helper_table()[value as usize];
+            call_helper(program, helper, env.space, ctx, args, spent)?
+        }
+        CALL_REG => {
+            let Some(helper) = u32::try_from(value)
+                .ok()
+                .and_then(|id| program.registry().get(id))
+            else {
+                return Err(RunError::UnknownHelper { pc, id: value });
+            };
+            call_helper(program, helper, env.space, ctx, args, spent)?
+        }
+        _ => {
+            debug_assert_eq!(kind, CALL_LOOKUP);
+            map_lookup(program, env.space, ctx, pc, args[0], args[1])?
+        }
+    };
+    env.regs[0] = r0;
+    env.count += ctx.pending_charge;
+    ctx.pending_charge = 0;
+    Ok(())
+}
+
+/// A `call 1` the rewrite left, as the interpreter runs `Op::MapLookup`:
+/// arrays inline, other types through the helper, a non-map r1 gives 0.
+fn map_lookup(
+    program: &LoadedProgram,
+    space: &AddressSpace<'_>,
+    ctx: &RunContext,
+    pc: usize,
+    handle: u64,
+    key_addr: u64,
+) -> Result<u64, RunError> {
+    let helper_error = |source| RunError::Helper {
+        pc,
+        id: ids::MAP_LOOKUP_ELEM,
+        source,
+    };
+    match program.map_shape(handle.wrapping_sub(MAP_HANDLE_BASE)) {
+        Some((index, shape)) if shape.inline => {
+            let Some(key) = space.load(key_addr, 4) else {
+                return Err(helper_error(HelperError::OutOfBounds {
+                    addr: key_addr,
+                    size: 4,
+                    access: Access::Read,
+                }));
+            };
+            Ok(if key < shape.max_entries {
+                map_value_start(index) + key * shape.elem_size
+            } else {
+                0
+            })
+        }
+        Some(_) => {
+            lookup_elem(program.maps(), space, ctx.cpu_id, handle, key_addr).map_err(helper_error)
+        }
+        None => Ok(0),
+    }
+}
+
+/// The atomic trampoline ([`crate::jit::env::AtomicFn`]).
+///
+/// # Safety
+///
+/// As for [`call_trampoline`]; and `host` is the host address of a checked,
+/// writable access of the op's width (the code checked it).
+unsafe extern "C" fn atomic_trampoline(
+    env: *mut Env<'_>,
+    op: u64,
+    host: u64,
+    operand: u64,
+    expected: u64,
+) -> u64 {
+    // SAFETY: the caller's contract.
+    let env = unsafe { &*env };
+    let Some(&Op::Atomic { op, wide, .. }) = env.program.ops().get(op as usize) else {
+        return 0;
+    };
+    // SAFETY: the caller's contract: `host` is a checked, writable access of
+    // this op's width, only accessed through `shared_mem`.
+    unsafe { atomic_rmw(host as *mut u8, wide, op, operand, expected) }
+}

@@ -1,0 +1,68 @@
+//! The compiled tier against the interpreter over the conformance suite:
+//! every program compiles, and at several budgets both tiers give the same
+//! result or fault (kind, instruction, address), the same instruction
+//! count and the same memory afterwards.
+#![cfg(all(feature = "jit", target_arch = "x86_64"))]
+
+use std::path::PathBuf;
+
+use tinybpf_vm::isa::conformance::load_dir;
+use tinybpf_vm::{LoadedProgram, ProgramOptions, RunContext, Tier, TierUsed};
+
+fn suite_dir() -> PathBuf {
+    let Some(shared) = option_env!("TINYBPF_SHARED_DIR") else {
+        panic!("no shared folder: set TINYBPF_SHARED");
+    };
+    PathBuf::from(shared).join("bpf_conformance").join("tests")
+}
+
+fn load(insns: &[tinybpf_vm::isa::insn::Insn], tier: Tier) -> LoadedProgram {
+    let options = ProgramOptions {
+        tier,
+        ..ProgramOptions::default()
+    };
+    LoadedProgram::from_insns(insns, options).expect("the suite's programs load")
+}
+
+#[test]
+#[cfg_attr(
+    not(tinybpf_shared),
+    ignore = "no ../shared beside the checkout and no TINYBPF_SHARED: the conformance suite is not here"
+)]
+fn every_conformance_program_compiles_and_agrees_at_every_budget() {
+    let cases = load_dir(&suite_dir()).expect("the suite's files parse");
+    assert_eq!(cases.len(), 313);
+    let mut compared = 0;
+    let mut faults = 0;
+    let mut exhausted = 0;
+    for case in &cases {
+        let Ok(insns) = case.program() else {
+            continue;
+        };
+        let interpreted = load(&insns, Tier::Interpreter);
+        let compiled = load(&insns, Tier::Compiled);
+        assert!(
+            matches!(compiled.tier(), TierUsed::Compiled { .. }),
+            "{}: {:?}",
+            case.name,
+            compiled.tier()
+        );
+        for budget in [0, 1, 2, 3, 5, 7, 11, 30, 100, 1_000, 10_000_000] {
+            let mut mem_a = case.mem.clone();
+            let mut mem_b = case.mem.clone();
+            let a = interpreted.run_with(&mut mem_a, &mut RunContext::new().with_budget(budget));
+            let b = compiled.run_with(&mut mem_b, &mut RunContext::new().with_budget(budget));
+            assert_eq!(a, b, "{} at budget {budget}", case.name);
+            assert_eq!(mem_a, mem_b, "{} at budget {budget}: memory", case.name);
+            compared += 1;
+            match a {
+                Err(tinybpf_vm::RunError::BudgetExhausted { .. }) => exhausted += 1,
+                Err(_) => faults += 1,
+                Ok(_) => {}
+            }
+        }
+    }
+    println!("{compared} runs compared: {faults} faults, {exhausted} budgets exhausted");
+    assert!(compared >= 313 * 11 - 11 * 3);
+    assert!(exhausted > 0);
+}
