@@ -17,6 +17,9 @@
 //!   [`stack_depth`](crate::passes::stack_depth));
 //! - every direct access lies inside its map's value area, and a direct
 //!   store's map is writable;
+//! - every fixed access lies inside the value area of a map that every CPU
+//!   sees the same, at an address aligned to its width, and a fixed store's
+//!   map is writable;
 //! - every helper slot and inline-lookup map index is in its table;
 //! - in the final form: no op that never runs (`lddw` tail, removed op) is
 //!   left, every op counts at least one instruction, the prefix sums add up
@@ -31,9 +34,10 @@
 
 use crate::error::VerifyError;
 use crate::exec::helpers::Helper;
-use crate::exec::memory::FRAME_SIZE;
-use crate::ir::facts::Memory;
-use crate::ir::op::Op;
+use crate::exec::map_regions::same_for_every_cpu;
+use crate::exec::memory::{FRAME_SIZE, Region};
+use crate::ir::facts::{AccessKind, Memory};
+use crate::ir::op::{HostAddr, Op};
 use crate::ir::regs::Regs;
 use crate::passes::compact::run_weights;
 use crate::passes::pipeline::Env;
@@ -176,11 +180,42 @@ fn check_op(
                 return Err(format!("`{op}` writes a read-only map"));
             }
         }
+        Memory::Fixed { host, width, kind } => check_fixed(host, width, kind, env)?,
         Memory::None
         | Memory::Checked { .. }
         | Memory::LookupKey
         | Memory::Helper
         | Memory::Call => {}
+    }
+    Ok(())
+}
+
+/// A fixed access: `width` bytes at `host` lie inside the value area of one
+/// of the program's maps that every CPU sees the same (writable, for a
+/// store), and `host` is aligned to `width`.
+fn check_fixed(host: HostAddr, width: u8, kind: AccessKind, env: &Env<'_>) -> Result<(), String> {
+    let (addr, width) = (host.addr(), usize::from(width));
+    if !addr.is_multiple_of(width) {
+        return Err(format!(
+            "a fixed access of {width} bytes at {host} is not aligned"
+        ));
+    }
+    let inside = |area: &Region| {
+        let start = area.host.addr();
+        addr >= start && (addr - start) as u64 + width as u64 <= area.len
+    };
+    let Some(index) = env.regions.iter().position(inside) else {
+        return Err(format!(
+            "a fixed access of {width} bytes at {host} lies in no map's value area"
+        ));
+    };
+    if !env.maps.get(index).is_some_and(same_for_every_cpu) {
+        return Err(format!(
+            "a fixed access at {host} reaches map {index}, whose bytes depend on the CPU"
+        ));
+    }
+    if kind.writes() && !env.regions[index].writable {
+        return Err(format!("a fixed store at {host} writes a read-only map"));
     }
     Ok(())
 }
