@@ -17,11 +17,67 @@
 //! Only moves, `lddw`, rewritten lookups and additions of constants produce
 //! constants; every other write forgets the register, a local call forgets
 //! r0..r5, and a subprogram starts knowing nothing.
+//!
+//! # Why a fixed host address cannot dangle or leave its area
+//!
+//! A `Fixed*` op holds a raw host address and the interpreter (or compiled
+//! code, which embeds it as a constant) reads or writes there with no check.
+//! That is sound because of five facts, each enforced in one place:
+//!
+//! 1. **It is made only from a map's own area.** [`fixed_host`] takes the
+//!    host start of the value area that [`MapRegions`] read from
+//!    [`BpfMap::program_region`] at load (the same pointer every checked and
+//!    `Direct*` access of the program uses, for its whole life) and adds an
+//!    offset this pass proved, with `offset + width <= len`, from a constant
+//!    the dataflow established on every path. [`HostAddr::new`] is
+//!    crate-private: nothing outside this pass makes one, so neither a
+//!    caller nor a crafted program can supply an address.
+//! 2. **The verifier checks it again, independently.** Before a program can
+//!    run, [`crate::passes::verify`] finds, for each fixed op, the map of the
+//!    program's table whose CPU-0 area holds all `width` bytes, refuses it
+//!    when there is none, when the map is per-CPU, when the address is not
+//!    aligned to the width, or when a store's map is read-only to programs.
+//!    A bug in this pass is therefore a load error, not a stray access.
+//! 3. **The area outlives every op that points into it.** The ops live in a
+//!    [`LoadedProgram`](crate::LoadedProgram), which owns a handle to each of
+//!    its maps ([`BpfMap`] clones share the map through an `Arc`). The value
+//!    memory is allocated once when the map is created and freed (unmapped)
+//!    only when the last handle goes; no map operation reallocates, grows or
+//!    moves it (updates, deletes, freezing and user-space views all work in
+//!    place, and a view holds a handle too). So while a program exists its
+//!    fixed addresses point at live memory of the same map, whoever else
+//!    drops their handles; the compiled code is owned by the same program
+//!    and goes with it. Copying an op out of [`LoadedProgram::ops`]
+//!    (`Op` is `Copy`) gives a number, not access: reaching memory through
+//!    [`HostAddr::ptr`] needs `unsafe` code of the caller's own.
+//! 4. **The bytes are the same for every run.** Only maps whose area every
+//!    CPU shares are bound ([`same_for_every_cpu`]); a per-CPU map's bytes
+//!    depend on the run's CPU, so its accesses keep the region + offset form
+//!    and are resolved per run. Every CPU view row of the region table shows
+//!    a shared map with this same pointer, so no view is bypassed.
+//! 5. **Concurrent runs and other threads are ordinary shared memory.** Every
+//!    access, fixed or not, goes through `shared_mem` (single relaxed atomic
+//!    loads and stores of the access's width), exactly as the user-space map
+//!    API and other runs do; the address being aligned is what lets the
+//!    interpreter tell the compiler so and skip `shared_mem`'s split path.
+//!    There is no data race in Rust's sense, only the kernel's semantics of
+//!    racing programs (each access is atomic, nothing more).
+//!
+//! A pinned map (a mmapable array backed by a shared file mapping, possibly
+//! mapped by other processes) is no exception: its mapping is the map's
+//! value memory and is unmapped only with the last handle (fact 3), and
+//! other processes' writes are concurrent shared-memory writes (fact 5).
+//! The one outcome tinybpf cannot prevent, another process of the same user
+//! shortening the file, makes any access to the lost pages raise `SIGBUS`
+//! (see `tinybpf_maps`' `pin` module); that is the same for checked,
+//! `Direct*` and `Fixed*` accesses, and never reaches another object.
 
 use std::ptr::NonNull;
 
 use tinybpf_maps::BpfMap;
 
+#[cfg(doc)]
+use crate::exec::map_regions::MapRegions;
 use crate::exec::map_regions::same_for_every_cpu;
 use crate::exec::memory::{FIRST_MAP_SLOT, Region};
 use crate::ir::cfg::ControlFlow;

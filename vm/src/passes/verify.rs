@@ -364,6 +364,74 @@ mod tests {
     }
 
     #[test]
+    fn a_fixed_access_must_lie_aligned_in_a_shared_area_it_may_use() {
+        use crate::exec::map_regions::MapRegions;
+        use std::ptr::NonNull;
+        use tinybpf_maps::{BPF_F_RDONLY_PROG, BpfMap, MapDef, MapOptions, MapType};
+
+        let options = MapOptions::with_cpus(2);
+        let maps = [
+            BpfMap::create(MapDef::array(16, 1), &options).unwrap(),
+            BpfMap::create(
+                MapDef {
+                    map_type: MapType::PercpuArray as u32,
+                    ..MapDef::array(16, 1)
+                },
+                &options,
+            )
+            .unwrap(),
+            BpfMap::create(MapDef::array(16, 1).with_flags(BPF_F_RDONLY_PROG), &options).unwrap(),
+        ];
+        let regions = MapRegions::new(&maps).unwrap();
+        let at = |map: usize, offset: usize| {
+            let (start, _) = maps[map].program_region(0).unwrap();
+            HostAddr::new(NonNull::new(start.as_ptr().wrapping_add(offset)).unwrap())
+        };
+        let insns = vec![Insn::default(); 2];
+        let registry = Helpers::with_builtins();
+        let env = Env {
+            insns: &insns,
+            maps: &maps,
+            regions: regions.first(),
+            shapes: &[],
+            registry: &registry,
+        };
+        let check = |op: Op| {
+            verify(Form::Slots(&[op, Op::Exit]), &[], 4096, &env, "test").map_err(|e| e.to_string())
+        };
+        let load = |host| Op::FixedLdxDW { dst: 0, host };
+        let store = |host| Op::FixedStB { imm: 1, host };
+        assert_eq!(check(load(at(0, 8))), Ok(()));
+        assert_eq!(check(store(at(0, 15))), Ok(()));
+        assert_eq!(check(load(at(2, 0))), Ok(()));
+        for (op, expected) in [
+            (load(at(0, 4)), "not aligned"),
+            (load(at(0, 16)), "no map's value area"),
+            (
+                Op::FixedLdxW {
+                    dst: 0,
+                    host: at(0, 16),
+                },
+                "no map's value area",
+            ),
+            (store(at(0, 16)), "no map's value area"),
+            (load(at(1, 0)), "depend on the CPU"),
+            (store(at(2, 0)), "read-only"),
+        ] {
+            let err = check(op).expect_err(expected);
+            assert!(err.contains(expected), "{op}: {err}");
+        }
+        // An address outside every map (a static's) is refused.
+        static ELSEWHERE: [u64; 2] = [0; 2];
+        let elsewhere = HostAddr::new(NonNull::from(&ELSEWHERE).cast());
+        assert!(
+            check(load(elsewhere))
+                .unwrap_err()
+                .contains("no map's value area")
+        );
+    }
+
+    #[test]
     fn rejects_broken_final_tables() {
         let insns = vec![Insn::default(); 3];
         let registry = Helpers::with_builtins();
