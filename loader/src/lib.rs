@@ -48,7 +48,7 @@ mod maps_btf;
 mod names;
 mod object;
 
-pub use create::{CreateOptions, create_map};
+pub use create::{CreateOptions, create_map, pin_path};
 pub use error::{HelperRefusal, LoadError, LoadErrorKind};
 pub use link::{LinkedFunction, LinkedProgram};
 pub use map_check::{MapProblem, check_definition};
