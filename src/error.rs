@@ -114,6 +114,23 @@ pub enum Error {
         /// What the object's maps were created for, when that is the problem.
         fixed: Option<u32>,
     },
+    /// The directory given to [`Object::with_pin_dir`](crate::Object::with_pin_dir)
+    /// cannot hold pins.
+    #[error("pin directory {}: {reason}; give an existing directory you can write to", .dir.display())]
+    PinDir {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A pin file could not be opened as a map ([`Map::open_pinned`](crate::Map::open_pinned)).
+    #[error("{source}")]
+    Pinned {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: tinybpf_maps::PinError,
+    },
     /// A typed value does not have the map's value size.
     #[error(
         "{object}: map {map}: a value of {size} bytes does not match the map's value_size of {value_size}"

@@ -1,7 +1,7 @@
 //! [`Object`], [`Program`] and [`Map`]: an opened object file with live maps,
 //! its programs loaded into the VM, and typed access to map entries.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
@@ -71,6 +71,10 @@ pub struct Object {
     cpus: OnceLock<u32>,
     /// The budget every map of the object is charged to.
     budget: MemoryBudget,
+    /// Where its array maps are pinned ([`Object::with_pin_dir`]).
+    pub(crate) pin_dir: Option<PathBuf>,
+    /// The maps pinned there.
+    pub(crate) pinned: Vec<crate::pin::PinnedMap>,
 }
 
 impl Object {
@@ -95,6 +99,8 @@ impl Object {
             creating: Mutex::new(()),
             cpus: OnceLock::new(),
             budget: MemoryBudget::default_for_host(),
+            pin_dir: None,
+            pinned: Vec::new(),
         }
     }
 
@@ -259,6 +265,11 @@ impl Object {
     }
 
     /// The map at `index` of the object's map list, created on first use.
+    pub(crate) fn create_map_at(&self, index: usize) -> Result<&Map, Error> {
+        self.map_at(index)
+    }
+
+    /// The map at `index` of the object's map list, created on first use.
     fn map_at(&self, index: usize) -> Result<&Map, Error> {
         if let Some(map) = self.maps[index].get() {
             return Ok(map);
@@ -274,7 +285,8 @@ impl Object {
         let options = CreateOptions {
             map_options: MapOptions::with_cpus(self.fix_cpus(None)?)
                 .with_budget(self.budget.clone()),
-            ..CreateOptions::default()
+            pin_root: self.pin_dir.clone(),
+            pin_all: true,
         };
         let map = self.linked.create_map(index, &options)?;
         Ok(self.maps[index].get_or_init(|| Map {
