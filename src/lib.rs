@@ -23,6 +23,7 @@
 
 mod error;
 mod flags;
+mod globals;
 pub mod json;
 mod listing;
 mod map;
@@ -34,8 +35,9 @@ mod table;
 mod timed;
 mod value;
 
-pub use error::Error;
+pub use error::{Error, GlobalProblem};
 pub use flags::describe_map_flags;
+pub use globals::Global;
 pub use listing::listing;
 pub use map::Map;
 pub use maps_in::{MapsIn, MapsInError};

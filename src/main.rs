@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod cli {
+    pub mod globals;
     pub mod pins;
 }
 
@@ -20,7 +21,7 @@ use tinybpf::json::write_run_report;
 use tinybpf::vm::{ProgramKind, RunContext};
 use tinybpf::{
     LoadOptions, Map, MapsIn, Object, TableOptions, TimedRuns, default_packet, describe_map_flags,
-    listing, run_timed, write_map_table,
+    listing, run_timed,
 };
 
 #[derive(Parser)]
@@ -105,6 +106,13 @@ struct RunArgs {
     /// DIR/NAME. Read one with `tinybpf map show DIR/NAME`.
     #[arg(long, value_name = "DIR")]
     pin_dir: Option<PathBuf>,
+    /// Set a global variable before the program is loaded, by its BTF type
+    /// (repeatable): NAME=VALUE or NAME.member[i]=VALUE, e.g. --set limit=5,
+    /// --set 'config={"scale": 3}', --set name=eth0. A `const volatile`
+    /// (.rodata) variable is set before its map is frozen, as libbpf's
+    /// skeleton does.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
 }
 
 #[derive(Args)]
@@ -241,6 +249,7 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
         .min(tinybpf::maps::NR_CPUS);
     check_cpu(args.cpu, cpus)?;
     let mut object = Object::open(&args.file).map_err(|e| e.to_string())?;
+    cli::globals::set_globals(&mut object, &args.set)?;
     if let Some(dir) = &args.pin_dir {
         object = cli::pins::pin_object(object, cpus, dir)?;
     }
@@ -299,6 +308,7 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
     let options = TableOptions {
         nonzero_only: args.nonzero,
     };
+    let globals = object.globals().map_err(|e| e.to_string())?;
     for map in object.maps() {
         writeln!(out)?;
         writeln!(
@@ -308,7 +318,7 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
             describe_def(map),
             cli::pins::pin_note(&object, map)
         )?;
-        write_map_table(out, map, options)?;
+        cli::globals::write_map_body(out, &globals, &object, map, options)?;
     }
     Ok(())
 }

@@ -264,6 +264,16 @@ impl Object {
         join_or_none(self.linked.programs.iter().map(|p| p.name.as_str()))
     }
 
+    /// The map at `index` when it was created already.
+    pub(crate) fn created_map(&self, index: usize) -> Option<&Map> {
+        self.maps.get(index).and_then(OnceLock::get)
+    }
+
+    /// Replaces the initial bytes of map `index`, not created yet.
+    pub(crate) fn set_initial_data(&mut self, index: usize, bytes: Vec<u8>) {
+        self.linked.maps[index].initial_data = Some(bytes);
+    }
+
     /// The map at `index` of the object's map list, created on first use.
     pub(crate) fn create_map_at(&self, index: usize) -> Result<&Map, Error> {
         self.map_at(index)
@@ -321,7 +331,7 @@ impl Object {
     }
 }
 
-fn join_or_none<'a>(names: impl Iterator<Item = &'a str>) -> String {
+pub(crate) fn join_or_none<'a>(names: impl Iterator<Item = &'a str>) -> String {
     let list: Vec<&str> = names.collect();
     if list.is_empty() {
         "none".to_owned()
