@@ -12,6 +12,7 @@ use tinybpf_maps::MapType;
 
 use crate::object::Object;
 use crate::timed::TimedRuns;
+use crate::typed::TypedView;
 
 /// Quotes and escapes a string for JSON.
 pub fn quote(text: &str) -> String {
@@ -44,6 +45,18 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// A formatted value as JSON, or its bytes in hex when BTF does not type it.
+fn write_formatted<W: Write + ?Sized>(
+    out: &mut W,
+    value: Option<tinybpf_loader::btf::value::Value>,
+    bytes: &[u8],
+) -> io::Result<()> {
+    match value {
+        Some(value) => value.write_json(out),
+        None => write!(out, "\"{}\"", hex(bytes)),
+    }
+}
+
 /// Writes the `--json` report of a run: exactly one object on one line,
 /// `{"retval", "repeat", "first_run_ns", "ns_per_run", "insns_per_run",
 /// "maps": {"NAME": {"type", "key_size", "value_size", "max_entries",
@@ -54,6 +67,12 @@ pub fn hex(bytes: &[u8]) -> String {
 /// maps whose keys may be missing: every key they hold, in no particular
 /// order); a per-CPU value is the kernel's user-space format, each
 /// possible CPU's value padded to 8 bytes, concatenated, CPU 0 first.
+/// Where the object's BTF types a map's keys or values, `"formatted"`
+/// follows `"entries"`, as in `bpftool map dump`: a list of `{"key",
+/// "value"}` in the same order, each formatted by its type (structs as
+/// objects by member, arrays as lists, numbers, enums by name; a per-CPU
+/// value as a list, CPU 0 first; a key or value BTF does not type as its
+/// hex, a key of 1, 2, 4 or 8 bytes as its little-endian number).
 /// `ns_per_run` is the steady state (the runs after the first), or the only
 /// run's time.
 pub fn write_run_report<W: Write + ?Sized>(
@@ -85,15 +104,53 @@ pub fn write_run_report<W: Write + ?Sized>(
         )?;
         let mut first = true;
         let every_index = matches!(map.map_type(), MapType::Array | MapType::PercpuArray);
+        let shown = |value: &[u8]| !(nonzero_only && every_index && value.iter().all(|&b| b == 0));
         for (key, value) in map.entries() {
-            if nonzero_only && every_index && value.iter().all(|&b| b == 0) {
+            if !shown(&value) {
                 continue;
             }
             let separator = if first { "" } else { ", " };
             first = false;
             write!(out, "{separator}\"{}\": \"{}\"", hex(&key), hex(&value))?;
         }
-        write!(out, "}}}}")?;
+        write!(out, "}}")?;
+        if let Some(typed) = TypedView::of(object, map) {
+            write!(out, ", \"formatted\": [")?;
+            let mut first = true;
+            for (key, value) in map.entries() {
+                if !shown(&value) {
+                    continue;
+                }
+                write!(out, "{}{{\"key\": ", if first { "" } else { ", " })?;
+                first = false;
+                match typed.key(&key, true) {
+                    Some(formatted) => formatted.write_json(out)?,
+                    // An index, or a key given by its size only: its number.
+                    None if matches!(key.len(), 1 | 2 | 4 | 8) => {
+                        let number = key.iter().rev().fold(0u64, |n, &b| n << 8 | u64::from(b));
+                        write!(out, "{number}")?;
+                    }
+                    None => write!(out, "\"{}\"", hex(&key))?,
+                }
+                write!(out, ", \"value\": ")?;
+                if map.map_type().is_percpu() {
+                    let size = map.def().value_size as usize;
+                    let stride = size.next_multiple_of(8).max(1);
+                    write!(out, "[")?;
+                    for (cpu, chunk) in value.chunks(stride).enumerate() {
+                        let own = &chunk[..size.min(chunk.len())];
+                        write!(out, "{}", if cpu > 0 { ", " } else { "" })?;
+                        write_formatted(out, typed.value(own, true), own)?;
+                    }
+                    write!(out, "]")?;
+                } else {
+                    write_formatted(out, typed.value(&value, true), &value)?;
+                }
+                write!(out, "}}")?;
+            }
+            write!(out, "]")?;
+        }
+        write!(out, "}}")?;
     }
     writeln!(out, "}}}}")
 }

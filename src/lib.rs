@@ -33,6 +33,7 @@ mod packet;
 mod pin;
 mod table;
 mod timed;
+mod typed;
 mod value;
 
 pub use error::{Error, GlobalProblem};
@@ -44,8 +45,9 @@ pub use maps_in::{MapsIn, MapsInError};
 pub use object::{LoadOptions, Object, Program, TestRun};
 pub use packet::default_packet;
 pub use pin::PinnedMap;
-pub use table::{TableOptions, write_map_table};
+pub use table::{TableOptions, write_map_table, write_typed_map_table};
 pub use timed::{TimedRuns, run_timed};
+pub use typed::TypedView;
 pub use value::Plain;
 
 pub use tinybpf_loader as loader;

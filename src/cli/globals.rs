@@ -5,7 +5,9 @@ use std::io::{self, Write};
 
 use tinybpf::loader::ObjectMapKind;
 use tinybpf::loader::btf::value::Problem;
-use tinybpf::{Error, Global, GlobalProblem, Map, Object, TableOptions, write_map_table};
+use tinybpf::{
+    Error, Global, GlobalProblem, Map, Object, TableOptions, TypedView, write_typed_map_table,
+};
 
 /// Applies every `--set` (all or none), with one sentence naming the flag,
 /// the assignment and the fix when one cannot be.
@@ -64,5 +66,6 @@ pub fn write_map_body(
             return Ok(());
         }
     }
-    write_map_table(out, map, options)
+    let typed = TypedView::of(object, map);
+    write_typed_map_table(out, map, options, typed.as_ref())
 }
