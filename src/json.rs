@@ -13,6 +13,7 @@ use tinybpf_maps::MapType;
 use crate::object::Object;
 use crate::timed::TimedRuns;
 use crate::typed::TypedView;
+use tinybpf_loader::btf::value::MAX_JSON_DEPTH;
 
 /// Quotes and escapes a string for JSON.
 pub fn quote(text: &str) -> String {
@@ -162,6 +163,9 @@ pub enum Scalar {
     String(String),
     /// A JSON number, its text as written (checked by the reader of the value).
     Number(String),
+    /// A JSON object, list, `true` or `false`, its text as written: a value
+    /// formatted by its BTF type, read back by that type.
+    Json(String),
 }
 
 /// One map's object in a `--maps-in` document: its name and its entries,
@@ -314,11 +318,70 @@ impl Parser<'_> {
                 let number = String::from_utf8_lossy(&self.text[start..self.pos]).into_owned();
                 Ok(Scalar::Number(number))
             }
+            Some(b'{' | b'[' | b't' | b'f') => {
+                let start = self.pos;
+                self.skip_value(0)?;
+                let raw = String::from_utf8_lossy(&self.text[start..self.pos]).into_owned();
+                Ok(Scalar::Json(raw))
+            }
             _ => Err(self.error(format!(
-                "map {}, key {}: expected the value, a string or a number",
+                "map {}, key {}: expected the value, a string, a number, or JSON by the value's type",
                 quote(map),
                 quote(key)
             ))),
+        }
+    }
+
+    /// Skips one JSON value (its syntax is checked when it is read by its
+    /// type), nested at most [`MAX_JSON_DEPTH`] deep.
+    fn skip_value(&mut self, depth: usize) -> Result<(), SyntaxError> {
+        if depth > MAX_JSON_DEPTH {
+            return Err(self.error(format!("nested deeper than {MAX_JSON_DEPTH} levels")));
+        }
+        match self.peek() {
+            Some(b'"') => self.string().map(drop),
+            Some(open @ (b'{' | b'[')) => {
+                let close = if open == b'{' { b'}' } else { b']' };
+                self.pos += 1;
+                if self.peek() == Some(close) {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                loop {
+                    if open == b'{' {
+                        self.string()?;
+                        self.expect(b':', "after a member name")?;
+                    }
+                    self.skip_value(depth + 1)?;
+                    match self.peek() {
+                        Some(b',') => self.pos += 1,
+                        Some(byte) if byte == close => {
+                            self.pos += 1;
+                            return Ok(());
+                        }
+                        _ => {
+                            return Err(
+                                self.error(format!("expected ',' or '{}'", char::from(close)))
+                            );
+                        }
+                    }
+                }
+            }
+            Some(_) => {
+                let start = self.pos;
+                while self
+                    .text
+                    .get(self.pos)
+                    .is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.'))
+                {
+                    self.pos += 1;
+                }
+                if self.pos == start {
+                    return Err(self.error("expected a JSON value".to_owned()));
+                }
+                Ok(())
+            }
+            None => Err(self.error("the document ends inside a value".to_owned())),
         }
     }
 
@@ -458,12 +521,20 @@ mod tests {
 
     #[test]
     fn errors_name_the_line_and_column_and_what_was_expected() {
-        let err = parse_maps_in("{\n  \"m\": {\"k\": true}\n}").unwrap_err();
+        let err = parse_maps_in("{\n  \"m\": {\"k\": nil}\n}").unwrap_err();
         assert_eq!((err.line, err.column), (2, 14));
         assert_eq!(
             err.message,
-            "map \"m\", key \"k\": expected the value, a string or a number"
+            "map \"m\", key \"k\": expected the value, a string, a number, or JSON by the value's type"
         );
+        // JSON by type is kept as written, for the value's type to read.
+        let parsed = parse_maps_in(r#"{"m": {"k": {"a": [1, "]"], "b": true}}}"#).unwrap();
+        assert_eq!(
+            parsed[0].entries[0].1,
+            Scalar::Json(r#"{"a": [1, "]"], "b": true}"#.to_owned())
+        );
+        let err = parse_maps_in(r#"{"m": {"k": [1, 2}}"#).unwrap_err();
+        assert_eq!(err.to_string(), "line 1, column 18: expected ',' or ']'");
         let err = parse_maps_in("").unwrap_err();
         assert_eq!(
             err.to_string(),

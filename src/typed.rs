@@ -7,6 +7,7 @@ use tinybpf_loader::btf::value::{Limits, MapTypes, Value};
 use tinybpf_loader::btf::{Btf, Type, TypeId};
 
 use crate::map::Map;
+use crate::maps_in::BytesProblem;
 use crate::object::Object;
 
 /// How one map's keys and values show by their BTF types.
@@ -92,4 +93,64 @@ fn is_unsigned(btf: &Btf, id: TypeId) -> bool {
         btf.resolved(id),
         Ok((_, Type::Int(int))) if !int.signed && !int.char && !int.bool
     )
+}
+
+/// A `--maps-in` key written as JSON by the key's BTF type
+/// (`{"prefixlen": 8, "addr": [10, 0, 0, 0]}`): `None` when the text is no
+/// JSON object or list (a number or hex bytes, read as such).
+pub(crate) fn read_key(
+    object: &Object,
+    map: &Map,
+    text: &str,
+) -> Option<Result<Vec<u8>, BytesProblem>> {
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with(['{', '[']) {
+        return None;
+    }
+    let typed = TypedView::of(object, map);
+    let encoded = typed.as_ref().and_then(|view| {
+        let value = match Value::parse_json(text) {
+            Ok(value) => value,
+            Err(error) => return Some(Err(format!("is not JSON ({error})"))),
+        };
+        let encoded = view.types().encode_key(&value)?;
+        Some(encoded.map_err(|error| format!("does not fit the key's type: {error}")))
+    });
+    Some(
+        encoded
+            .unwrap_or_else(|| Err(UNTYPED_KEY.to_owned()))
+            .map_err(BytesProblem::Typed),
+    )
+}
+
+const UNTYPED_KEY: &str = "is JSON, but BTF does not type the map's keys (declare them with __type(key, ...) and compile with -g)";
+
+/// A `--maps-in` value written as JSON by the value's BTF type (an object
+/// for a struct, a list for an array, `true`/`false`).
+pub(crate) fn read_value(object: &Object, map: &Map, text: &str) -> Result<Vec<u8>, BytesProblem> {
+    let value = Value::parse_json(text)
+        .map_err(|error| BytesProblem::Typed(format!("is not JSON ({error})")))?;
+    let typed = TypedView::of(object, map);
+    let encoded = typed
+        .as_ref()
+        .and_then(|view| view.types().encode_value(&value));
+    match encoded {
+        Some(Ok(bytes)) => Ok(bytes),
+        Some(Err(error)) => Err(BytesProblem::Typed(format!(
+            "does not fit the value's type: {error}"
+        ))),
+        None => Err(BytesProblem::Typed(
+            "is JSON, but BTF does not type the map's values (declare them with __type(value, ...) and compile with -g)".to_owned(),
+        )),
+    }
+}
+
+/// A `--maps-in` value string that is neither a number nor hex bytes, read
+/// by the value's BTF type (an enumerator's name, a `char` array's string).
+pub(crate) fn read_value_text(object: &Object, map: &Map, text: &str) -> Option<Vec<u8>> {
+    let typed = TypedView::of(object, map)?;
+    typed
+        .types()
+        .encode_value(&Value::Str(text.to_owned()))?
+        .ok()
 }

@@ -978,7 +978,7 @@ fn maps_in_mistakes_are_one_sentence_naming_map_key_and_fix() {
         ),
         (
             r#"{"outcome": {"1": true}}"#,
-            r#"line 1, column 19: map "outcome", key "1": expected the value, a string or a number; the file must hold {"MAP": {"KEY": VALUE, ...}, ...}"#,
+            r#"map "outcome", key "1": value true is JSON, but BTF does not type the map's values (declare them with __type(value, ...) and compile with -g); write the value as its 8 bytes in hex ("2a 00 00 00 00 00 00 00") or as a number that fits in 8 bytes"#,
         ),
         (
             "{\"outcome\":\n  {\"1\": 1,}}",
