@@ -16,8 +16,16 @@
 //! # }
 //! ```
 //!
-//! The crates underneath are re-exported: [`maps`] (the array map runtime),
-//! [`vm`] (the interpreter), [`loader`] (the ELF loader).
+//! The crates underneath are re-exported: [`maps`] (the map runtime),
+//! [`vm`] (the interpreter), [`loader`] (the ELF loader); the types the
+//! facade's calls take and return ([`RunContext`], [`RunOutcome`],
+//! [`Helpers`], [`MapDef`], [`BpfMap`], [`ArrayMap`], ...) also at its root.
+//!
+//! Where to look: [`Object`] (open, load programs, globals by name:
+//! [`Object::set_globals`], pins: [`Object::with_pin_dir`]), [`Program`]
+//! (run it, from many threads), [`Map`] (typed entries, snapshots of the
+//! entries with [`Map::entries`]), [`LoadOptions::helpers`] (your own
+//! helpers).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -49,6 +57,16 @@ pub use table::{TableOptions, write_map_table, write_typed_map_table};
 pub use timed::{TimedRuns, run_timed};
 pub use typed::TypedView;
 pub use value::Plain;
+
+// The types the facade's calls take and return, at its root, so that its
+// documentation links them and users need no second import.
+pub use tinybpf_loader::ObjectMapKind;
+pub use tinybpf_loader::btf::value::Value;
+pub use tinybpf_maps::{ArrayMap, BpfMap, MapDef, MapError, MapType, MemoryBudget, PinError};
+pub use tinybpf_vm::{
+    HelperContext, HelperError, Helpers, LoadedProgram, ProgramKind, RunContext, RunError,
+    RunOutcome,
+};
 
 pub use tinybpf_loader as loader;
 pub use tinybpf_maps as maps;

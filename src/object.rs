@@ -18,7 +18,30 @@ pub struct LoadOptions {
     /// Rewrite array-map lookups the analysis can prove (constant keys into
     /// direct pointer loads, run-time keys into inline bounds checks). On by default.
     pub inline_lookups: bool,
-    /// The helpers programs may call (the built-ins by default).
+    /// The helpers programs may call (the built-ins by default). Register
+    /// your own, or replace a built-in, by its id:
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tinybpf::Error> {
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use tinybpf::{Helpers, LoadOptions, Object};
+    /// // bpf_trace_printk (helper 6), counted instead of formatted.
+    /// let calls = Arc::new(AtomicU64::new(0));
+    /// let mut helpers = Helpers::with_builtins();
+    /// let counter = Arc::clone(&calls);
+    /// helpers.register(6, "trace_printk", move |_ctx, _args| {
+    ///     counter.fetch_add(1, Ordering::Relaxed);
+    ///     Ok(0)
+    /// });
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/cli_output.o");
+    /// let object = Object::open(path)?;
+    /// let options = LoadOptions { helpers, ..LoadOptions::default() };
+    /// object.program_with("cli_output", options)?.run(&mut [])?;
+    /// assert_eq!(calls.load(Ordering::Relaxed), 2); // two bpf_printk lines
+    /// # Ok(())
+    /// # }
+    /// ```
     pub helpers: Helpers,
     /// The number of possible CPUs (1 to [`NR_CPUS`]): per-CPU maps hold one
     /// value per CPU, and a run's CPU ([`RunContext::cpu_id`]) must be below
@@ -340,7 +363,34 @@ pub(crate) fn join_or_none<'a>(names: impl Iterator<Item = &'a str>) -> String {
     }
 }
 
-/// A program loaded into the VM. Immutable; run it from as many threads as you like.
+/// A program loaded into the VM. Immutable and `Sync`; run it from as many
+/// threads as you like, over the object's shared maps. Give each thread
+/// its own CPU ([`RunContext::with_cpu`]) so that per-CPU values need no
+/// atomics, as in the kernel:
+///
+/// ```
+/// # fn main() -> Result<(), tinybpf::Error> {
+/// use tinybpf::{LoadOptions, Object, RunContext};
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/percpu.o");
+/// let object = Object::open(path)?;
+/// let options = LoadOptions { possible_cpus: Some(4), ..LoadOptions::default() };
+/// let program = object.program_with("count_percpu", options)?;
+/// std::thread::scope(|threads| {
+///     for cpu in 0..4 {
+///         let program = &program;
+///         threads.spawn(move || {
+///             let mut ctx = RunContext::new().with_cpu(cpu);
+///             for _ in 0..100 {
+///                 program.run_with(&mut [], &mut ctx).unwrap();
+///             }
+///         });
+///     }
+/// });
+/// let hits = object.map("cpu_hits")?.get_percpu::<u32, u64>(&0)?;
+/// assert_eq!(hits, [100, 100, 100, 100]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Program {
     object: String,
