@@ -30,7 +30,6 @@
 #![forbid(unsafe_code)]
 
 mod error;
-mod flags;
 mod globals;
 pub mod json;
 mod listing;
@@ -45,7 +44,6 @@ mod typed;
 mod value;
 
 pub use error::{Error, GlobalProblem};
-pub use flags::describe_map_flags;
 pub use globals::Global;
 pub use listing::listing;
 pub use map::Map;
@@ -60,8 +58,8 @@ pub use value::Plain;
 
 // The types the facade's calls take and return, at its root, so that its
 // documentation links them and users need no second import.
-pub use tinybpf_loader::ObjectMapKind;
 pub use tinybpf_loader::btf::value::Value;
+pub use tinybpf_loader::{ObjectMapKind, describe_map_flags};
 pub use tinybpf_maps::{ArrayMap, BpfMap, MapDef, MapError, MapType, MemoryBudget, PinError};
 pub use tinybpf_vm::{
     HelperContext, HelperError, Helpers, LoadedProgram, ProgramKind, RunContext, RunError,

@@ -177,7 +177,7 @@ fn a_pin_of_another_shape_is_refused_and_nothing_is_made() {
     assert_eq!(
         line,
         format!(
-            "tinybpf: --pin-dir {0}: {1}: map counters: the map pinned at {0}/counters is an array map (key 4 bytes, value 8 bytes, 3 entries, flags 0x0), but the object declares an array map (key 4 bytes, value 8 bytes, 2 entries, flags 0x0); remove the pin file to start afresh, or pin into another directory",
+            "tinybpf: --pin-dir {0}: {1}: map counters: the map pinned at {0}/counters is an array map (key 4 bytes, value 8 bytes, 3 entries, flags 0), but the object declares an array map (key 4 bytes, value 8 bytes, 2 entries, flags 0); remove the pin file to start afresh, or pin into another directory",
             dir.str(),
             file
         )

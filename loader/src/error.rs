@@ -39,7 +39,7 @@ impl LoadError {
 }
 
 /// A map definition in words, for messages about pins:
-/// `an array (key 4 bytes, value 8 bytes, 1 entry, flags 0x400)`.
+/// `an array map (key 4 bytes, value 8 bytes, 1 entry, flags BPF_F_MMAPABLE)`.
 fn describe_def(def: &tinybpf_maps::MapDef) -> String {
     let type_name = match tinybpf_maps::MapType::from_u32(def.map_type) {
         Some(t) if t.name().starts_with(['a', 'e', 'i', 'o', 'u']) => {
@@ -49,12 +49,12 @@ fn describe_def(def: &tinybpf_maps::MapDef) -> String {
         None => format!("a map of type {}", def.map_type),
     };
     format!(
-        "{type_name} (key {} bytes, value {} bytes, {} entr{}, flags {:#x})",
+        "{type_name} (key {} bytes, value {} bytes, {} entr{}, flags {})",
         def.key_size,
         def.value_size,
         def.max_entries,
         if def.max_entries == 1 { "y" } else { "ies" },
-        def.map_flags
+        crate::flags::describe_map_flags(def.map_flags)
     )
 }
 

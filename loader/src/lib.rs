@@ -38,6 +38,7 @@ pub mod btf;
 mod create;
 mod elf;
 mod error;
+mod flags;
 mod globals;
 mod image;
 mod link;
@@ -50,6 +51,7 @@ mod object;
 
 pub use create::{CreateOptions, create_map, pin_path};
 pub use error::{HelperRefusal, LoadError, LoadErrorKind};
+pub use flags::describe_map_flags;
 pub use link::{LinkedFunction, LinkedProgram};
 pub use map_check::{MapProblem, check_definition};
 pub use object::{

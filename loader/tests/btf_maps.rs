@@ -647,7 +647,7 @@ fn a_pin_of_another_shape_is_described_in_words() {
     assert_eq!(
         text,
         format!(
-            "map pairs: the map pinned at {} is an array map (key 4 bytes, value 8 bytes, 4 entries, flags 0x400), but the object declares an array map (key 4 bytes, value 8 bytes, 1 entry, flags 0x400); remove the pin file to start afresh, or pin into another directory",
+            "map pairs: the map pinned at {} is an array map (key 4 bytes, value 8 bytes, 4 entries, flags BPF_F_MMAPABLE), but the object declares an array map (key 4 bytes, value 8 bytes, 1 entry, flags BPF_F_MMAPABLE); remove the pin file to start afresh, or pin into another directory",
             root.join("pairs").display()
         )
     );
