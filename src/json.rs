@@ -12,6 +12,8 @@ use tinybpf_maps::MapType;
 
 use crate::object::Object;
 use crate::timed::TimedRuns;
+use crate::typed::TypedView;
+use tinybpf_loader::btf::value::MAX_JSON_DEPTH;
 
 /// Quotes and escapes a string for JSON.
 pub fn quote(text: &str) -> String {
@@ -44,6 +46,18 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// A formatted value as JSON, or its bytes in hex when BTF does not type it.
+fn write_formatted<W: Write + ?Sized>(
+    out: &mut W,
+    value: Option<tinybpf_loader::btf::value::Value>,
+    bytes: &[u8],
+) -> io::Result<()> {
+    match value {
+        Some(value) => value.write_json(out),
+        None => write!(out, "\"{}\"", hex(bytes)),
+    }
+}
+
 /// Writes the `--json` report of a run: exactly one object on one line,
 /// `{"retval", "repeat", "first_run_ns", "ns_per_run", "insns_per_run",
 /// "maps": {"NAME": {"type", "key_size", "value_size", "max_entries",
@@ -54,6 +68,12 @@ pub fn hex(bytes: &[u8]) -> String {
 /// maps whose keys may be missing: every key they hold, in no particular
 /// order); a per-CPU value is the kernel's user-space format, each
 /// possible CPU's value padded to 8 bytes, concatenated, CPU 0 first.
+/// Where the object's BTF types a map's keys or values, `"formatted"`
+/// follows `"entries"`, as in `bpftool map dump`: a list of `{"key",
+/// "value"}` in the same order, each formatted by its type (structs as
+/// objects by member, arrays as lists, numbers, enums by name; a per-CPU
+/// value as a list, CPU 0 first; a key or value BTF does not type as its
+/// hex, a key of 1, 2, 4 or 8 bytes as its little-endian number).
 /// `ns_per_run` is the steady state (the runs after the first), or the only
 /// run's time.
 pub fn write_run_report<W: Write + ?Sized>(
@@ -85,15 +105,53 @@ pub fn write_run_report<W: Write + ?Sized>(
         )?;
         let mut first = true;
         let every_index = matches!(map.map_type(), MapType::Array | MapType::PercpuArray);
+        let shown = |value: &[u8]| !(nonzero_only && every_index && value.iter().all(|&b| b == 0));
         for (key, value) in map.entries() {
-            if nonzero_only && every_index && value.iter().all(|&b| b == 0) {
+            if !shown(&value) {
                 continue;
             }
             let separator = if first { "" } else { ", " };
             first = false;
             write!(out, "{separator}\"{}\": \"{}\"", hex(&key), hex(&value))?;
         }
-        write!(out, "}}}}")?;
+        write!(out, "}}")?;
+        if let Some(typed) = TypedView::of(object, map) {
+            write!(out, ", \"formatted\": [")?;
+            let mut first = true;
+            for (key, value) in map.entries() {
+                if !shown(&value) {
+                    continue;
+                }
+                write!(out, "{}{{\"key\": ", if first { "" } else { ", " })?;
+                first = false;
+                match typed.key(&key, true) {
+                    Some(formatted) => formatted.write_json(out)?,
+                    // An index, or a key given by its size only: its number.
+                    None if matches!(key.len(), 1 | 2 | 4 | 8) => {
+                        let number = key.iter().rev().fold(0u64, |n, &b| n << 8 | u64::from(b));
+                        write!(out, "{number}")?;
+                    }
+                    None => write!(out, "\"{}\"", hex(&key))?,
+                }
+                write!(out, ", \"value\": ")?;
+                if map.map_type().is_percpu() {
+                    let size = map.def().value_size as usize;
+                    let stride = size.next_multiple_of(8).max(1);
+                    write!(out, "[")?;
+                    for (cpu, chunk) in value.chunks(stride).enumerate() {
+                        let own = &chunk[..size.min(chunk.len())];
+                        write!(out, "{}", if cpu > 0 { ", " } else { "" })?;
+                        write_formatted(out, typed.value(own, true), own)?;
+                    }
+                    write!(out, "]")?;
+                } else {
+                    write_formatted(out, typed.value(&value, true), &value)?;
+                }
+                write!(out, "}}")?;
+            }
+            write!(out, "]")?;
+        }
+        write!(out, "}}")?;
     }
     writeln!(out, "}}}}")
 }
@@ -105,6 +163,9 @@ pub enum Scalar {
     String(String),
     /// A JSON number, its text as written (checked by the reader of the value).
     Number(String),
+    /// A JSON object, list, `true` or `false`, its text as written: a value
+    /// formatted by its BTF type, read back by that type.
+    Json(String),
 }
 
 /// One map's object in a `--maps-in` document: its name and its entries,
@@ -257,11 +318,70 @@ impl Parser<'_> {
                 let number = String::from_utf8_lossy(&self.text[start..self.pos]).into_owned();
                 Ok(Scalar::Number(number))
             }
+            Some(b'{' | b'[' | b't' | b'f') => {
+                let start = self.pos;
+                self.skip_value(0)?;
+                let raw = String::from_utf8_lossy(&self.text[start..self.pos]).into_owned();
+                Ok(Scalar::Json(raw))
+            }
             _ => Err(self.error(format!(
-                "map {}, key {}: expected the value, a string or a number",
+                "map {}, key {}: expected the value, a string, a number, or JSON by the value's type",
                 quote(map),
                 quote(key)
             ))),
+        }
+    }
+
+    /// Skips one JSON value (its syntax is checked when it is read by its
+    /// type), nested at most [`MAX_JSON_DEPTH`] deep.
+    fn skip_value(&mut self, depth: usize) -> Result<(), SyntaxError> {
+        if depth > MAX_JSON_DEPTH {
+            return Err(self.error(format!("nested deeper than {MAX_JSON_DEPTH} levels")));
+        }
+        match self.peek() {
+            Some(b'"') => self.string().map(drop),
+            Some(open @ (b'{' | b'[')) => {
+                let close = if open == b'{' { b'}' } else { b']' };
+                self.pos += 1;
+                if self.peek() == Some(close) {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                loop {
+                    if open == b'{' {
+                        self.string()?;
+                        self.expect(b':', "after a member name")?;
+                    }
+                    self.skip_value(depth + 1)?;
+                    match self.peek() {
+                        Some(b',') => self.pos += 1,
+                        Some(byte) if byte == close => {
+                            self.pos += 1;
+                            return Ok(());
+                        }
+                        _ => {
+                            return Err(
+                                self.error(format!("expected ',' or '{}'", char::from(close)))
+                            );
+                        }
+                    }
+                }
+            }
+            Some(_) => {
+                let start = self.pos;
+                while self
+                    .text
+                    .get(self.pos)
+                    .is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.'))
+                {
+                    self.pos += 1;
+                }
+                if self.pos == start {
+                    return Err(self.error("expected a JSON value".to_owned()));
+                }
+                Ok(())
+            }
+            None => Err(self.error("the document ends inside a value".to_owned())),
         }
     }
 
@@ -401,12 +521,20 @@ mod tests {
 
     #[test]
     fn errors_name_the_line_and_column_and_what_was_expected() {
-        let err = parse_maps_in("{\n  \"m\": {\"k\": true}\n}").unwrap_err();
+        let err = parse_maps_in("{\n  \"m\": {\"k\": nil}\n}").unwrap_err();
         assert_eq!((err.line, err.column), (2, 14));
         assert_eq!(
             err.message,
-            "map \"m\", key \"k\": expected the value, a string or a number"
+            "map \"m\", key \"k\": expected the value, a string, a number, or JSON by the value's type"
         );
+        // JSON by type is kept as written, for the value's type to read.
+        let parsed = parse_maps_in(r#"{"m": {"k": {"a": [1, "]"], "b": true}}}"#).unwrap();
+        assert_eq!(
+            parsed[0].entries[0].1,
+            Scalar::Json(r#"{"a": [1, "]"], "b": true}"#.to_owned())
+        );
+        let err = parse_maps_in(r#"{"m": {"k": [1, 2}}"#).unwrap_err();
+        assert_eq!(err.to_string(), "line 1, column 18: expected ',' or ']'");
         let err = parse_maps_in("").unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -6,6 +6,11 @@
 
 #![forbid(unsafe_code)]
 
+mod cli {
+    pub mod globals;
+    pub mod pins;
+}
+
 use std::io::{self, BufWriter, Write};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -16,7 +21,7 @@ use tinybpf::json::write_run_report;
 use tinybpf::vm::{ProgramKind, RunContext};
 use tinybpf::{
     LoadOptions, Map, MapsIn, Object, TableOptions, TimedRuns, default_packet, describe_map_flags,
-    listing, run_timed, write_map_table,
+    listing, run_timed,
 };
 
 #[derive(Parser)]
@@ -46,6 +51,9 @@ enum Command {
         /// The object file.
         file: PathBuf,
     },
+    /// Read maps pinned by `run --pin-dir`.
+    #[command(subcommand)]
+    Map(cli::pins::MapCommand),
 }
 
 #[derive(Args)]
@@ -92,6 +100,19 @@ struct RunArgs {
     /// (default: the host's, as the kernel counts them).
     #[arg(long, value_name = "N", value_parser = parse_cpus)]
     cpus: Option<u32>,
+    /// Pin the object's array maps in this directory, shared with other
+    /// processes: a map declared with LIBBPF_PIN_BY_NAME reuses DIR/NAME
+    /// when it exists (as libbpf does), every other array gets a new file
+    /// DIR/NAME. Read one with `tinybpf map show DIR/NAME`.
+    #[arg(long, value_name = "DIR")]
+    pin_dir: Option<PathBuf>,
+    /// Set a global variable before the program is loaded, by its BTF type
+    /// (repeatable): NAME=VALUE or NAME.member[i]=VALUE, e.g. --set limit=5,
+    /// --set 'config={"scale": 3}', --set name=eth0. A `const volatile`
+    /// (.rodata) variable is set before its map is frozen, as libbpf's
+    /// skeleton does.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
 }
 
 #[derive(Args)]
@@ -168,6 +189,9 @@ fn main() -> ExitCode {
         Command::Run(args) => run(&args, &mut out),
         Command::Disasm(args) => disasm(&args, &mut out),
         Command::Maps { file } => maps(&file, &mut out),
+        Command::Map(cli::pins::MapCommand::Show(args)) => {
+            cli::pins::show(&args, &mut out, describe_def)
+        }
     };
     let result = result.and_then(|()| out.flush().map_err(Failure::Output));
     match result {
@@ -224,7 +248,11 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
         .unwrap_or_else(tinybpf::maps::host_possible_cpus)
         .min(tinybpf::maps::NR_CPUS);
     check_cpu(args.cpu, cpus)?;
-    let object = Object::open(&args.file).map_err(|e| e.to_string())?;
+    let mut object = Object::open(&args.file).map_err(|e| e.to_string())?;
+    cli::globals::set_globals(&mut object, &args.set)?;
+    if let Some(dir) = &args.pin_dir {
+        object = cli::pins::pin_object(object, cpus, dir)?;
+    }
     let options = LoadOptions {
         possible_cpus: Some(cpus),
         ..load_options(args.no_inline)
@@ -280,10 +308,17 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
     let options = TableOptions {
         nonzero_only: args.nonzero,
     };
+    let globals = object.globals().map_err(|e| e.to_string())?;
     for map in object.maps() {
         writeln!(out)?;
-        writeln!(out, "map {}: {}", map.name(), describe_def(map))?;
-        write_map_table(out, map, options)?;
+        writeln!(
+            out,
+            "map {}: {}{}",
+            map.name(),
+            describe_def(map),
+            cli::pins::pin_note(&object, map)
+        )?;
+        cli::globals::write_map_body(out, &globals, &object, map, options)?;
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! [`Object`], [`Program`] and [`Map`]: an opened object file with live maps,
 //! its programs loaded into the VM, and typed access to map entries.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
@@ -18,7 +18,30 @@ pub struct LoadOptions {
     /// Rewrite array-map lookups the analysis can prove (constant keys into
     /// direct pointer loads, run-time keys into inline bounds checks). On by default.
     pub inline_lookups: bool,
-    /// The helpers programs may call (the built-ins by default).
+    /// The helpers programs may call (the built-ins by default). Register
+    /// your own, or replace a built-in, by its id:
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tinybpf::Error> {
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use tinybpf::{Helpers, LoadOptions, Object};
+    /// // bpf_trace_printk (helper 6), counted instead of formatted.
+    /// let calls = Arc::new(AtomicU64::new(0));
+    /// let mut helpers = Helpers::with_builtins();
+    /// let counter = Arc::clone(&calls);
+    /// helpers.register(6, "trace_printk", move |_ctx, _args| {
+    ///     counter.fetch_add(1, Ordering::Relaxed);
+    ///     Ok(0)
+    /// });
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/cli_output.o");
+    /// let object = Object::open(path)?;
+    /// let options = LoadOptions { helpers, ..LoadOptions::default() };
+    /// object.program_with("cli_output", options)?.run(&mut [])?;
+    /// assert_eq!(calls.load(Ordering::Relaxed), 2); // two bpf_printk lines
+    /// # Ok(())
+    /// # }
+    /// ```
     pub helpers: Helpers,
     /// The number of possible CPUs (1 to [`NR_CPUS`]): per-CPU maps hold one
     /// value per CPU, and a run's CPU ([`RunContext::cpu_id`]) must be below
@@ -71,6 +94,10 @@ pub struct Object {
     cpus: OnceLock<u32>,
     /// The budget every map of the object is charged to.
     budget: MemoryBudget,
+    /// Where its array maps are pinned ([`Object::with_pin_dir`]).
+    pub(crate) pin_dir: Option<PathBuf>,
+    /// The maps pinned there.
+    pub(crate) pinned: Vec<crate::pin::PinnedMap>,
 }
 
 impl Object {
@@ -95,6 +122,8 @@ impl Object {
             creating: Mutex::new(()),
             cpus: OnceLock::new(),
             budget: MemoryBudget::default_for_host(),
+            pin_dir: None,
+            pinned: Vec::new(),
         }
     }
 
@@ -258,6 +287,21 @@ impl Object {
         join_or_none(self.linked.programs.iter().map(|p| p.name.as_str()))
     }
 
+    /// The map at `index` when it was created already.
+    pub(crate) fn created_map(&self, index: usize) -> Option<&Map> {
+        self.maps.get(index).and_then(OnceLock::get)
+    }
+
+    /// Replaces the initial bytes of map `index`, not created yet.
+    pub(crate) fn set_initial_data(&mut self, index: usize, bytes: Vec<u8>) {
+        self.linked.maps[index].initial_data = Some(bytes);
+    }
+
+    /// The map at `index` of the object's map list, created on first use.
+    pub(crate) fn create_map_at(&self, index: usize) -> Result<&Map, Error> {
+        self.map_at(index)
+    }
+
     /// The map at `index` of the object's map list, created on first use.
     fn map_at(&self, index: usize) -> Result<&Map, Error> {
         if let Some(map) = self.maps[index].get() {
@@ -274,7 +318,8 @@ impl Object {
         let options = CreateOptions {
             map_options: MapOptions::with_cpus(self.fix_cpus(None)?)
                 .with_budget(self.budget.clone()),
-            ..CreateOptions::default()
+            pin_root: self.pin_dir.clone(),
+            pin_all: true,
         };
         let map = self.linked.create_map(index, &options)?;
         Ok(self.maps[index].get_or_init(|| Map {
@@ -309,7 +354,7 @@ impl Object {
     }
 }
 
-fn join_or_none<'a>(names: impl Iterator<Item = &'a str>) -> String {
+pub(crate) fn join_or_none<'a>(names: impl Iterator<Item = &'a str>) -> String {
     let list: Vec<&str> = names.collect();
     if list.is_empty() {
         "none".to_owned()
@@ -318,7 +363,34 @@ fn join_or_none<'a>(names: impl Iterator<Item = &'a str>) -> String {
     }
 }
 
-/// A program loaded into the VM. Immutable; run it from as many threads as you like.
+/// A program loaded into the VM. Immutable and `Sync`; run it from as many
+/// threads as you like, over the object's shared maps. Give each thread
+/// its own CPU ([`RunContext::with_cpu`]) so that per-CPU values need no
+/// atomics, as in the kernel:
+///
+/// ```
+/// # fn main() -> Result<(), tinybpf::Error> {
+/// use tinybpf::{LoadOptions, Object, RunContext};
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/percpu.o");
+/// let object = Object::open(path)?;
+/// let options = LoadOptions { possible_cpus: Some(4), ..LoadOptions::default() };
+/// let program = object.program_with("count_percpu", options)?;
+/// std::thread::scope(|threads| {
+///     for cpu in 0..4 {
+///         let program = &program;
+///         threads.spawn(move || {
+///             let mut ctx = RunContext::new().with_cpu(cpu);
+///             for _ in 0..100 {
+///                 program.run_with(&mut [], &mut ctx).unwrap();
+///             }
+///         });
+///     }
+/// });
+/// let hits = object.map("cpu_hits")?.get_percpu::<u32, u64>(&0)?;
+/// assert_eq!(hits, [100, 100, 100, 100]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Program {
     object: String,

@@ -38,6 +38,7 @@ pub mod btf;
 mod create;
 mod elf;
 mod error;
+mod flags;
 mod globals;
 mod image;
 mod link;
@@ -48,8 +49,9 @@ mod maps_btf;
 mod names;
 mod object;
 
-pub use create::{CreateOptions, create_map};
+pub use create::{CreateOptions, create_map, pin_path};
 pub use error::{HelperRefusal, LoadError, LoadErrorKind};
+pub use flags::describe_map_flags;
 pub use link::{LinkedFunction, LinkedProgram};
 pub use map_check::{MapProblem, check_definition};
 pub use object::{

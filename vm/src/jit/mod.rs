@@ -13,7 +13,7 @@
 //! - **Budget**: each basic block adds its weight when entered, after
 //!   checking that it fits; when it does not, the run is handed to the
 //!   exact interpreter at that op with its registers, count and frames
-//!   ([`crate::exec::interp`]), which finishes it exactly. Helper charges
+//!   (`exec::interp`), which finishes it exactly. Helper charges
 //!   count as in the interpreter.
 //! - **Calls**: local calls keep the interpreter's frames (8 at most, r6-r9
 //!   saved, r10 moved by 512 bytes) in the run's environment and return

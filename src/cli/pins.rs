@@ -1,0 +1,77 @@
+//! The CLI's pinning: `tinybpf run --pin-dir DIR` and `tinybpf map show
+//! DIR/NAME`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use tinybpf::{Map, Object, TableOptions, write_map_table};
+
+/// `tinybpf map ...`.
+#[derive(Subcommand)]
+pub enum MapCommand {
+    /// Print a map pinned by `tinybpf run --pin-dir DIR` (in this or
+    /// another process, while it runs or after): its definition and entries.
+    Show(ShowArgs),
+}
+
+/// `tinybpf map show`.
+#[derive(Args)]
+pub struct ShowArgs {
+    /// The pin file: DIR/NAME, the map NAME pinned with --pin-dir DIR.
+    pub path: PathBuf,
+    /// Leave out arrays' all-zero entries (by default runs of them collapse
+    /// into one line).
+    #[arg(long)]
+    pub nonzero: bool,
+}
+
+/// Pins `object`'s maps into `dir` for `tinybpf run --pin-dir`, with a
+/// sentence that names the flag and the fix when it cannot.
+pub fn pin_object(object: Object, cpus: u32, dir: &Path) -> Result<Object, String> {
+    let place = format!("--pin-dir {}", dir.display());
+    object
+        .with_possible_cpus(cpus)
+        .and_then(|object| object.with_pin_dir(dir))
+        .map_err(|error| format!("{place}: {error}"))
+}
+
+/// Where the map is pinned, for the line above its table: `, pinned at
+/// DIR/NAME (reused)`, or nothing.
+pub fn pin_note(object: &Object, map: &Map) -> String {
+    object
+        .pinned_maps()
+        .iter()
+        .find(|pinned| pinned.name == map.name())
+        .map(|pinned| {
+            format!(
+                ", pinned at {}{}",
+                pinned.path.display(),
+                if pinned.reused { " (reused)" } else { "" }
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// `tinybpf map show PATH`: the definition line, then the table.
+pub fn show(
+    args: &ShowArgs,
+    out: &mut impl Write,
+    describe_def: impl Fn(&Map) -> String,
+) -> Result<(), crate::Failure> {
+    let map = Map::open_pinned(&args.path).map_err(|error| {
+        format!("map show: {error}; give a file that `tinybpf run --pin-dir DIR` made (DIR/NAME)")
+    })?;
+    writeln!(
+        out,
+        "map {} (pinned at {}): {}",
+        map.name(),
+        args.path.display(),
+        describe_def(&map)
+    )?;
+    let options = TableOptions {
+        nonzero_only: args.nonzero,
+    };
+    write_map_table(out, &map, options)?;
+    Ok(())
+}
