@@ -17,7 +17,7 @@
 //! ```
 //!
 //! The crates underneath are re-exported: [`maps`] (the array map runtime),
-//! [`vm`] (the interpreter), [`loader`] (the ELF loader).
+//! [`vm`] (the interpreter and the compiled tier), [`loader`] (the ELF loader).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -47,3 +47,4 @@ pub use value::Plain;
 pub use tinybpf_loader as loader;
 pub use tinybpf_maps as maps;
 pub use tinybpf_vm as vm;
+pub use tinybpf_vm::{Fallback, Tier, TierUsed};

@@ -30,10 +30,12 @@ pub struct LoadOptions {
     /// load (or [`Object::map`], or [`Object::with_possible_cpus`]) fixes
     /// it, and a later load asking for another is [`Error::PossibleCpus`].
     pub possible_cpus: Option<u32>,
-    /// Which tier runs programs: the interpreter (the default), or compiled
-    /// to machine code (needs the `jit` feature; otherwise, or for a
-    /// program it cannot compile, the interpreter runs it and
-    /// [`Program::tier`] says why).
+    /// Which tier runs programs: the interpreter (the default), compiled
+    /// to machine code ([`Tier::Compiled`]), or compiled when small
+    /// ([`Tier::Auto`]). Compiling needs the `jit` feature and x86-64;
+    /// without them, or for a program it cannot compile, the interpreter
+    /// runs it and [`Program::tier`] says why. Both tiers give the same
+    /// results, faults, instruction counts and map contents.
     pub tier: Tier,
 }
 
