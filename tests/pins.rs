@@ -290,3 +290,53 @@ fn the_library_shares_pinned_maps_between_objects() {
         100
     );
 }
+
+#[test]
+fn map_show_with_the_object_formats_by_its_btf() {
+    let dir = TempDir::new("show-object");
+    ok(&[
+        "run",
+        &testdata("btf_maps.o"),
+        "--program",
+        "count_arrays",
+        "--pin-dir",
+        dir.str(),
+    ]);
+    let pairs = format!("{}/pairs", dir.str());
+    let shown = ok(&["map", "show", &pairs, "--object", &testdata("btf_maps.o")]);
+    assert!(
+        shown.ends_with("   2  {packets: 1, bytes: 64}\n   3  {packets: 0, bytes: 0}\n"),
+        "{shown}"
+    );
+    // The object must declare the map, with the pinned map's shape.
+    let line = fails(&[
+        "map",
+        "show",
+        &pairs,
+        "--object",
+        &testdata("btf_globals.o"),
+    ]);
+    assert_eq!(
+        line,
+        format!(
+            "tinybpf: map show --object {}: the object declares no map pairs (maps: .rodata, .data, .bss); give the object that pinned it",
+            testdata("btf_globals.o")
+        )
+    );
+    let other = dir.path().join("counters");
+    ArrayMap::create_pinned(&other, MapDef::array(8, 3)).unwrap();
+    let line = fails(&[
+        "map",
+        "show",
+        other.to_str().unwrap(),
+        "--object",
+        &testdata("shared_counters.o"),
+    ]);
+    assert!(
+        line.ends_with(&format!(
+            "its map counters is not the map pinned at {} (another type, size or number of entries); give the object that pinned it",
+            other.display()
+        )),
+        "{line}"
+    );
+}
