@@ -467,7 +467,7 @@ fn maps(file: &Path, out: &mut impl Write) -> Result<(), Failure> {
         };
         writeln!(
             out,
-            "{:<20} {:<10} {:<16} {:>4} {:>6} {:>11}  {}{}{note}",
+            "{:<20} {:<10} {:<16} {:>4} {:>6} {:>11}  {}{}{}{note}",
             map.name,
             map.section(),
             map.type_name(),
@@ -476,6 +476,7 @@ fn maps(file: &Path, out: &mut impl Write) -> Result<(), Failure> {
             def.max_entries,
             describe_map_flags(def.map_flags),
             if frozen { " frozen" } else { "" },
+            cli::pins::pinning_note(map),
         )?;
     }
     Ok(())

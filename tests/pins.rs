@@ -340,3 +340,18 @@ fn map_show_with_the_object_formats_by_its_btf() {
         "{line}"
     );
 }
+
+#[test]
+fn maps_lists_which_maps_are_pinned_by_name() {
+    let listed = ok(&["maps", &testdata("shared_counters.o")]);
+    assert!(
+        listed
+            .lines()
+            .nth(1)
+            .unwrap()
+            .ends_with("  0 pinned by name"),
+        "{listed}"
+    );
+    let listed = ok(&["maps", &testdata("btf_maps.o")]);
+    assert!(!listed.contains("pinned"), "{listed}");
+}

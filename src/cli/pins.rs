@@ -57,6 +57,16 @@ pub fn pin_note(object: &Object, map: &Map) -> String {
         .unwrap_or_default()
 }
 
+/// For `tinybpf maps`: ` pinned by name` for a map declared with
+/// `LIBBPF_PIN_BY_NAME` (what `run --pin-dir` reuses), else nothing.
+pub fn pinning_note(map: &tinybpf::loader::ObjectMap) -> &'static str {
+    if map.pinning == tinybpf::loader::Pinning::ByName {
+        " pinned by name"
+    } else {
+        ""
+    }
+}
+
 /// `tinybpf map show PATH`: the definition line, then the table (by the
 /// BTF types of `--object`'s map when given). Everything is checked before
 /// anything is printed.
