@@ -615,6 +615,10 @@ fn a_map_name_that_is_no_file_name_is_not_pinned() {
         ("..", "it names a directory"),
         ("../escape", "it holds a '/'"),
         ("a\0b", "it holds a NUL byte"),
+        (
+            &"m".repeat(256),
+            "it is longer than the 255 bytes a file name may have",
+        ),
     ] {
         map.name = name.to_owned();
         let err = tinybpf_loader::pin_path(&map, &options).unwrap_err();
