@@ -123,6 +123,15 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// [`Object::with_pin_dir`](crate::Object::with_pin_dir) after the
+    /// object's maps were created (privately) or pinned already.
+    #[error(
+        "{object}: its maps were already created or pinned; pin them before loading a program or opening a map, once"
+    )]
+    PinTooLate {
+        /// The object file.
+        object: String,
+    },
     /// A pin file could not be opened as a map ([`Map::open_pinned`](crate::Map::open_pinned)).
     #[error("{source}")]
     Pinned {

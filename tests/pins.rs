@@ -355,3 +355,19 @@ fn maps_lists_which_maps_are_pinned_by_name() {
     let listed = ok(&["maps", &testdata("btf_maps.o")]);
     assert!(!listed.contains("pinned"), "{listed}");
 }
+
+#[test]
+fn pinning_after_the_maps_were_created_is_refused() {
+    let dir = TempDir::new("too-late");
+    let object = Object::open(testdata("shared_counters.o")).unwrap();
+    object.program("count_packets").unwrap();
+    let err = object.with_pin_dir(dir.path()).unwrap_err();
+    assert!(matches!(err, tinybpf::Error::PinTooLate { .. }), "{err}");
+    assert!(dir.files().is_empty());
+    let pinned = Object::open(testdata("shared_counters.o"))
+        .unwrap()
+        .with_pin_dir(dir.path())
+        .unwrap();
+    let err = pinned.with_pin_dir(dir.path()).unwrap_err();
+    assert!(matches!(err, tinybpf::Error::PinTooLate { .. }), "{err}");
+}
