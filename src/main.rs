@@ -257,18 +257,23 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
         possible_cpus: Some(cpus),
         ..load_options(args.no_inline)
     };
-    let program = object
-        .select_program(args.program.as_deref(), options)
-        .map_err(|e| explain(&e))?;
-    if let Some(path) = &args.maps_in {
-        preset_maps(&object, path)?;
-    }
-    let input = match (&args.packet, &args.mem) {
-        (Some(path), _) => read_file(path, "packet")?,
-        (None, Some(path)) => read_file(path, "memory")?,
-        (None, None) if program.kind() == ProgramKind::Xdp => default_packet(),
-        (None, None) => Vec::new(),
-    };
+    let prepared = (|| {
+        let program = object
+            .select_program(args.program.as_deref(), options)
+            .map_err(|e| explain(&e))?;
+        if let Some(path) = &args.maps_in {
+            preset_maps(&object, path)?;
+        }
+        let input = match (&args.packet, &args.mem) {
+            (Some(path), _) => read_file(path, "packet")?,
+            (None, Some(path)) => read_file(path, "memory")?,
+            (None, None) if program.kind() == ProgramKind::Xdp => default_packet(),
+            (None, None) => Vec::new(),
+        };
+        Ok::<_, String>((program, input))
+    })();
+    // Nothing half-applied: pin files this run made go when it cannot run.
+    let (program, input) = prepared.inspect_err(|_| cli::pins::unpin_new(&object))?;
     let mut ctx = RunContext::new()
         .with_budget(args.budget)
         .with_cpu(args.cpu);

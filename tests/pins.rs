@@ -371,3 +371,39 @@ fn pinning_after_the_maps_were_created_is_refused() {
     let err = pinned.with_pin_dir(dir.path()).unwrap_err();
     assert!(matches!(err, tinybpf::Error::PinTooLate { .. }), "{err}");
 }
+
+#[test]
+fn a_run_that_cannot_start_leaves_no_new_pins() {
+    let dir = TempDir::new("no-start");
+    let file = testdata("btf_globals.o");
+    let line = fails(&[
+        "run",
+        &file,
+        "--pin-dir",
+        dir.str(),
+        "--packet",
+        "/nonexistent",
+    ]);
+    assert!(
+        line.contains("cannot read the packet file /nonexistent"),
+        "{line}"
+    );
+    assert!(dir.files().is_empty(), "{:?}", dir.files());
+    // A pin reused by name stays, with its contents.
+    let counters = testdata("shared_counters.o");
+    ok(&["run", &counters, "--pin-dir", dir.str()]);
+    fails(&[
+        "run",
+        &counters,
+        "--pin-dir",
+        dir.str(),
+        "--program",
+        "nope",
+    ]);
+    assert_eq!(dir.files(), ["counters"]);
+    let shown = ok(&["map", "show", &format!("{}/counters", dir.str())]);
+    assert!(
+        shown.contains("   0  01 00 00 00 00 00 00 00  1\n"),
+        "{shown}"
+    );
+}

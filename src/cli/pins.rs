@@ -40,6 +40,14 @@ pub fn pin_object(object: Object, cpus: u32, dir: &Path) -> Result<Object, Strin
         .map_err(|error| format!("{place}: {error}"))
 }
 
+/// Removes the pin files `object` made (not those it reused), when the
+/// command stops before the program runs.
+pub fn unpin_new(object: &Object) {
+    for pinned in object.pinned_maps().iter().filter(|p| !p.reused) {
+        let _ = std::fs::remove_file(&pinned.path);
+    }
+}
+
 /// Where the map is pinned, for the line above its table: `, pinned at
 /// DIR/NAME (reused)`, or nothing.
 pub fn pin_note(object: &Object, map: &Map) -> String {
