@@ -10,6 +10,7 @@ use thiserror::Error;
 
 use tinybpf_maps::MapType;
 
+use crate::map::Map;
 use crate::object::Object;
 use crate::timed::TimedRuns;
 use crate::typed::TypedView;
@@ -92,68 +93,87 @@ pub fn write_run_report<W: Write + ?Sized>(
         runs.insns_per_run
     )?;
     for (i, map) in object.maps().iter().enumerate() {
-        let def = map.def();
         write!(
             out,
-            "{}{}: {{\"type\": \"{}\", \"key_size\": {}, \"value_size\": {}, \"max_entries\": {}, \"entries\": {{",
+            "{}{}: ",
             if i > 0 { ", " } else { "" },
-            quote(map.name()),
-            map.type_name(),
-            def.key_size,
-            def.value_size,
-            def.max_entries
+            quote(map.name())
         )?;
+        write_map_json(out, map, TypedView::of(object, map).as_ref(), nonzero_only)?;
+    }
+    writeln!(out, "}}}}")
+}
+
+/// Writes one map as `--json` shows it: `{"type", "key_size",
+/// "value_size", "max_entries", "entries": {"KEYHEX": "VALUEHEX"}}`, with
+/// `"formatted"` after the entries when `typed` is given (see
+/// [`write_run_report`]); `nonzero_only` leaves out arrays' all-zero
+/// entries.
+pub fn write_map_json<W: Write + ?Sized>(
+    out: &mut W,
+    map: &Map,
+    typed: Option<&TypedView<'_>>,
+    nonzero_only: bool,
+) -> io::Result<()> {
+    let def = map.def();
+    write!(
+        out,
+        "{{\"type\": \"{}\", \"key_size\": {}, \"value_size\": {}, \"max_entries\": {}, \"entries\": {{",
+        map.type_name(),
+        def.key_size,
+        def.value_size,
+        def.max_entries
+    )?;
+    let mut first = true;
+    let every_index = matches!(map.map_type(), MapType::Array | MapType::PercpuArray);
+    let shown = |value: &[u8]| !(nonzero_only && every_index && value.iter().all(|&b| b == 0));
+    for (key, value) in map.entries() {
+        if !shown(&value) {
+            continue;
+        }
+        let separator = if first { "" } else { ", " };
+        first = false;
+        write!(out, "{separator}\"{}\": \"{}\"", hex(&key), hex(&value))?;
+    }
+    write!(out, "}}")?;
+    if let Some(typed) = typed {
+        write!(out, ", \"formatted\": [")?;
         let mut first = true;
-        let every_index = matches!(map.map_type(), MapType::Array | MapType::PercpuArray);
-        let shown = |value: &[u8]| !(nonzero_only && every_index && value.iter().all(|&b| b == 0));
         for (key, value) in map.entries() {
             if !shown(&value) {
                 continue;
             }
-            let separator = if first { "" } else { ", " };
+            write!(out, "{}{{\"key\": ", if first { "" } else { ", " })?;
             first = false;
-            write!(out, "{separator}\"{}\": \"{}\"", hex(&key), hex(&value))?;
-        }
-        write!(out, "}}")?;
-        if let Some(typed) = TypedView::of(object, map) {
-            write!(out, ", \"formatted\": [")?;
-            let mut first = true;
-            for (key, value) in map.entries() {
-                if !shown(&value) {
-                    continue;
+            match typed.key(&key, true) {
+                Some(formatted) => formatted.write_json(out)?,
+                // An index, or a key given by its size only: its number.
+                None if matches!(key.len(), 1 | 2 | 4 | 8) => {
+                    let number = key.iter().rev().fold(0u64, |n, &b| n << 8 | u64::from(b));
+                    write!(out, "{number}")?;
                 }
-                write!(out, "{}{{\"key\": ", if first { "" } else { ", " })?;
-                first = false;
-                match typed.key(&key, true) {
-                    Some(formatted) => formatted.write_json(out)?,
-                    // An index, or a key given by its size only: its number.
-                    None if matches!(key.len(), 1 | 2 | 4 | 8) => {
-                        let number = key.iter().rev().fold(0u64, |n, &b| n << 8 | u64::from(b));
-                        write!(out, "{number}")?;
-                    }
-                    None => write!(out, "\"{}\"", hex(&key))?,
-                }
-                write!(out, ", \"value\": ")?;
-                if map.map_type().is_percpu() {
-                    let size = map.def().value_size as usize;
-                    let stride = size.next_multiple_of(8).max(1);
-                    write!(out, "[")?;
-                    for (cpu, chunk) in value.chunks(stride).enumerate() {
-                        let own = &chunk[..size.min(chunk.len())];
-                        write!(out, "{}", if cpu > 0 { ", " } else { "" })?;
-                        write_formatted(out, typed.value(own, true), own)?;
-                    }
-                    write!(out, "]")?;
-                } else {
-                    write_formatted(out, typed.value(&value, true), &value)?;
-                }
-                write!(out, "}}")?;
+                None => write!(out, "\"{}\"", hex(&key))?,
             }
-            write!(out, "]")?;
+            write!(out, ", \"value\": ")?;
+            if map.map_type().is_percpu() {
+                let size = map.def().value_size as usize;
+                let stride = size.next_multiple_of(8).max(1);
+                write!(out, "[")?;
+                for (cpu, chunk) in value.chunks(stride).enumerate() {
+                    let own = &chunk[..size.min(chunk.len())];
+                    write!(out, "{}", if cpu > 0 { ", " } else { "" })?;
+                    write_formatted(out, typed.value(own, true), own)?;
+                }
+                write!(out, "]")?;
+            } else {
+                write_formatted(out, typed.value(&value, true), &value)?;
+            }
+            write!(out, "}}")?;
         }
-        write!(out, "}}")?;
+        write!(out, "]")?;
     }
-    writeln!(out, "}}}}")
+    write!(out, "}}")?;
+    Ok(())
 }
 
 /// A value in a `--maps-in` entry, as written.

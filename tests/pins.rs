@@ -407,3 +407,39 @@ fn a_run_that_cannot_start_leaves_no_new_pins() {
         "{shown}"
     );
 }
+
+#[test]
+fn map_show_json_is_one_object_with_the_formatted_entries() {
+    let dir = TempDir::new("show-json");
+    ok(&[
+        "run",
+        &testdata("btf_maps.o"),
+        "--program",
+        "count_arrays",
+        "--pin-dir",
+        dir.str(),
+    ]);
+    let pairs = format!("{}/pairs", dir.str());
+    let shown = ok(&[
+        "map",
+        "show",
+        &pairs,
+        "--json",
+        "--nonzero",
+        "--object",
+        &testdata("btf_maps.o"),
+    ]);
+    assert_eq!(
+        shown,
+        format!(
+            "{{\"name\": \"pairs\", \"pinned\": \"{pairs}\", \"map\": {{\"type\": \"array\", \"key_size\": 4, \"value_size\": 8, \"max_entries\": 4, \"entries\": {{\"02000000\": \"0100000040000000\"}}, \"formatted\": [{{\"key\": 2, \"value\": {{\"packets\": 1, \"bytes\": 64}}}}]}}}}\n"
+        )
+    );
+    let shown = ok(&["map", "show", &pairs, "--json"]);
+    assert!(
+        shown.ends_with(
+            "\"02000000\": \"0100000040000000\", \"03000000\": \"0000000000000000\"}}}\n"
+        ),
+        "{shown}"
+    );
+}

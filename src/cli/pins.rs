@@ -28,6 +28,10 @@ pub struct ShowArgs {
     /// type (structs by member, global variables by name).
     #[arg(long, value_name = "FILE.o")]
     pub object: Option<PathBuf>,
+    /// Print one JSON object, as `run --json` prints each map, with
+    /// "name" and "pinned" (the path) first.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Pins `object`'s maps into `dir` for `tinybpf run --pin-dir`, with a
@@ -93,6 +97,17 @@ pub fn show(
     let typed = object
         .as_ref()
         .and_then(|object| TypedView::of(object, &map));
+    if args.json {
+        write!(
+            out,
+            "{{\"name\": {}, \"pinned\": {}, \"map\": ",
+            tinybpf::json::quote(map.name()),
+            tinybpf::json::quote(&args.path.display().to_string())
+        )?;
+        tinybpf::json::write_map_json(out, &map, typed.as_ref(), args.nonzero)?;
+        writeln!(out, "}}")?;
+        return Ok(());
+    }
     writeln!(
         out,
         "map {} (pinned at {}): {}",
