@@ -1,16 +1,19 @@
 //! Criterion benches over the shared workloads (`$TINYBPF_SHARED/workloads`,
 //! default `../shared/workloads`): every program run by tinybpf, alu_loop also
 //! by the rbpf crate's interpreter in the same run, and the lookup rewrite on
-//! and off for globals and histogram.
+//! and off for globals and histogram. With the `jit` feature, every workload
+//! also runs compiled (`NAME/compiled`), and loading each one is timed in
+//! both tiers (`load/NAME/interpreter`, `load/NAME/compiled`: the difference
+//! is the compile time).
 //!
-//! `cargo bench --bench workloads`
+//! `cargo bench --bench workloads` (`--features jit` for the compiled column)
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tinybpf::vm::RunContext;
-use tinybpf::{LoadOptions, Object, default_packet};
+use tinybpf::{LoadOptions, Object, Tier, default_packet};
 
 fn workloads_dir() -> Option<PathBuf> {
     let shared = std::env::var_os("TINYBPF_SHARED")
@@ -28,15 +31,37 @@ fn workloads_dir() -> Option<PathBuf> {
     }
 }
 
+/// The workloads, each run in both tiers with the `jit` feature.
+const WORKLOADS: [&str; 5] = [
+    "alu_loop",
+    "globals",
+    "globals_hoisted",
+    "histogram",
+    "packet_counter",
+];
+
 fn bench_tinybpf(c: &mut Criterion, dir: &Path, name: &str, inline: bool, label: &str) {
+    bench_tier(c, dir, name, inline, Tier::Interpreter, label);
+}
+
+fn bench_tier(c: &mut Criterion, dir: &Path, name: &str, inline: bool, tier: Tier, label: &str) {
     let object = Object::open(dir.join(format!("{name}.o"))).expect("workload opens");
     let options = LoadOptions {
         inline_lookups: inline,
+        tier,
         ..LoadOptions::default()
     };
     let program = object
         .select_program(None, options)
         .expect("workload loads");
+    if tier == Tier::Compiled {
+        assert_eq!(
+            program.tier().name(),
+            "compiled",
+            "{name}: {:?}",
+            program.tier()
+        );
+    }
     let mut packet = default_packet();
     let mut ctx = RunContext::new();
     c.bench_function(label, |b| {
@@ -83,6 +108,39 @@ fn workloads(c: &mut Criterion) {
     bench_tinybpf(c, &dir, "histogram", false, "histogram/helper");
     bench_tinybpf(c, &dir, "packet_counter", true, "packet_counter/rewrite");
     bench_tinybpf(c, &dir, "packet_counter", false, "packet_counter/helper");
+    if cfg!(feature = "jit") {
+        for name in WORKLOADS {
+            bench_tier(
+                c,
+                &dir,
+                name,
+                true,
+                Tier::Compiled,
+                &format!("{name}/compiled"),
+            );
+        }
+        for name in WORKLOADS {
+            bench_load(c, &dir, name);
+        }
+    }
+}
+
+/// Loading `name` (translation, passes, and compiling for the compiled
+/// tier) from an opened object whose maps exist already.
+fn bench_load(c: &mut Criterion, dir: &Path, name: &str) {
+    let object = Object::open(dir.join(format!("{name}.o"))).expect("workload opens");
+    for (tier, tier_name) in [
+        (Tier::Interpreter, "interpreter"),
+        (Tier::Compiled, "compiled"),
+    ] {
+        let options = || LoadOptions {
+            tier,
+            ..LoadOptions::default()
+        };
+        c.bench_function(&format!("load/{name}/{tier_name}"), |b| {
+            b.iter(|| black_box(object.select_program(None, options()).expect("loads")))
+        });
+    }
 }
 
 criterion_group!(benches, workloads);

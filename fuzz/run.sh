@@ -17,7 +17,7 @@ seconds="$1"
 shift
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(loader vm rewrite_diff)
+  targets=(loader vm rewrite_diff jit_diff)
 fi
 for target in "${targets[@]}"; do
   if [ ! -d "corpus/$target" ]; then

@@ -9,6 +9,7 @@ use std::io::{self, Write};
 use thiserror::Error;
 
 use tinybpf_maps::MapType;
+use tinybpf_vm::TierUsed;
 
 use crate::map::Map;
 use crate::object::Object;
@@ -76,7 +77,9 @@ fn write_formatted<W: Write + ?Sized>(
 /// value as a list, CPU 0 first; a key or value BTF does not type as its
 /// hex, a key of 1, 2, 4 or 8 bytes as its little-endian number).
 /// `ns_per_run` is the steady state (the runs after the first), or the only
-/// run's time.
+/// run's time. `"tier"` says which tier ran: `{"name": "interpreter"}`,
+/// with a `"fallback"` sentence when compiling was asked for and could not
+/// be done, or `{"name": "compiled", "code_bytes", "compile_us"}`.
 pub fn write_run_report<W: Write + ?Sized>(
     out: &mut W,
     object: &Object,
@@ -85,13 +88,15 @@ pub fn write_run_report<W: Write + ?Sized>(
 ) -> io::Result<()> {
     write!(
         out,
-        "{{\"retval\": {}, \"repeat\": {}, \"first_run_ns\": {}, \"ns_per_run\": {:.1}, \"insns_per_run\": {}, \"maps\": {{",
+        "{{\"retval\": {}, \"repeat\": {}, \"first_run_ns\": {}, \"ns_per_run\": {:.1}, \"insns_per_run\": {}, \"tier\": ",
         runs.retval,
         runs.repeat,
         runs.first_run_ns,
         runs.ns_per_run(),
         runs.insns_per_run
     )?;
+    write_tier(out, &runs.tier)?;
+    write!(out, ", \"maps\": {{")?;
     for (i, map) in object.maps().iter().enumerate() {
         write!(
             out,
@@ -174,6 +179,27 @@ pub fn write_map_json<W: Write + ?Sized>(
     }
     write!(out, "}}")?;
     Ok(())
+}
+
+/// `{"name": ...}` of the tier that ran.
+fn write_tier<W: Write + ?Sized>(out: &mut W, tier: &TierUsed) -> io::Result<()> {
+    match tier {
+        TierUsed::Compiled {
+            code_bytes,
+            compile_micros,
+        } => write!(
+            out,
+            "{{\"name\": \"compiled\", \"code_bytes\": {code_bytes}, \"compile_us\": {compile_micros}}}"
+        ),
+        TierUsed::Interpreter { fallback: None } => write!(out, "{{\"name\": \"interpreter\"}}"),
+        TierUsed::Interpreter {
+            fallback: Some(why),
+        } => write!(
+            out,
+            "{{\"name\": \"interpreter\", \"fallback\": {}}}",
+            quote(&why.to_string())
+        ),
+    }
 }
 
 /// A value in a `--maps-in` entry, as written.

@@ -17,7 +17,7 @@
 //! ```
 //!
 //! The crates underneath are re-exported: [`maps`] (the map runtime),
-//! [`vm`] (the interpreter), [`loader`] (the ELF loader); the types the
+//! [`vm`] (the interpreter and the compiled tier), [`loader`] (the ELF loader); the types the
 //! facade's calls take and return ([`RunContext`], [`RunOutcome`],
 //! [`Helpers`], [`MapDef`], [`BpfMap`], [`ArrayMap`], ...) also at its root.
 //!
@@ -69,3 +69,4 @@ pub use tinybpf_vm::{
 pub use tinybpf_loader as loader;
 pub use tinybpf_maps as maps;
 pub use tinybpf_vm as vm;
+pub use tinybpf_vm::{Fallback, Tier, TierUsed};

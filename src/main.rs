@@ -20,8 +20,8 @@ use clap::{Args, Parser, Subcommand};
 use tinybpf::json::write_run_report;
 use tinybpf::vm::{ProgramKind, RunContext};
 use tinybpf::{
-    LoadOptions, Map, MapsIn, Object, TableOptions, TimedRuns, default_packet, describe_map_flags,
-    listing, run_timed,
+    LoadOptions, Map, MapsIn, Object, TableOptions, Tier, TierUsed, TimedRuns, default_packet,
+    describe_map_flags, listing, run_timed,
 };
 
 #[derive(Parser)]
@@ -92,6 +92,11 @@ struct RunArgs {
     /// Instruction budget per run.
     #[arg(long, default_value_t = tinybpf::vm::DEFAULT_INSN_BUDGET)]
     budget: u64,
+    /// Run the program compiled to machine code (the compiled tier; needs a
+    /// tinybpf built with --features jit, on x86-64). A program that cannot
+    /// be compiled runs in the interpreter, and the output says why.
+    #[arg(long)]
+    jit: bool,
     /// The CPU the program runs on (what bpf_get_smp_processor_id returns,
     /// and whose values of per-CPU maps it sees); below --cpus.
     #[arg(long, default_value_t = 0, value_name = "K")]
@@ -125,6 +130,10 @@ struct DisasmArgs {
     /// Show the program without lookup rewriting.
     #[arg(long)]
     no_inline: bool,
+    /// Show the compiled tier's Cranelift IR (after optimisation) and the
+    /// size of its machine code instead (needs --features jit, x86-64).
+    #[arg(long)]
+    jit: bool,
 }
 
 /// `--repeat`: a number of runs, at least one.
@@ -255,6 +264,11 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
     }
     let options = LoadOptions {
         possible_cpus: Some(cpus),
+        tier: if args.jit {
+            Tier::Compiled
+        } else {
+            Tier::Interpreter
+        },
         ..load_options(args.no_inline)
     };
     let prepared = (|| {
@@ -305,6 +319,9 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
         runs.repeat, runs.insns_per_run
     )?;
     writeln!(out, "time: {}", describe_time(&runs))?;
+    if args.jit {
+        writeln!(out, "tier: {}", describe_tier(&runs.tier))?;
+    }
     if !runs.first_run_trace.is_empty() || runs.later_trace_lines > 0 {
         let which = if runs.repeat > 1 { " (first run)" } else { "" };
         writeln!(out, "trace_printk{which}:")?;
@@ -341,6 +358,24 @@ fn describe_time(runs: &TimedRuns) -> String {
             )
         }
         None => format!("{first} (one cold run; --repeat 1000 also measures the steady state)"),
+    }
+}
+
+/// The tier that ran, with its code size and compile time or why it is not
+/// compiled.
+fn describe_tier(tier: &TierUsed) -> String {
+    match tier {
+        TierUsed::Compiled {
+            code_bytes,
+            compile_micros,
+        } => format!(
+            "compiled ({code_bytes} bytes of machine code, compiled in {})",
+            format_ns(*compile_micros as f64 * 1e3)
+        ),
+        TierUsed::Interpreter { fallback: None } => "interpreter".to_owned(),
+        TierUsed::Interpreter {
+            fallback: Some(why),
+        } => format!("interpreter (not compiled: {why})"),
     }
 }
 
@@ -435,6 +470,12 @@ fn disasm(args: &DisasmArgs, out: &mut impl Write) -> Result<(), Failure> {
         let program = object
             .program_with(name, load_options(args.no_inline))
             .map_err(|e| e.to_string())?;
+        let text = if args.jit {
+            tinybpf::vm::jit::cranelift_ir(program.vm())
+                .map_err(|why| format!("program {name}: no compiled code: {why}"))?
+        } else {
+            listing(&object, &program)
+        };
         if i > 0 {
             writeln!(out)?;
         }
@@ -444,7 +485,7 @@ fn disasm(args: &DisasmArgs, out: &mut impl Write) -> Result<(), Failure> {
             object.name(),
             program.section()
         )?;
-        out.write_all(listing(&object, &program).as_bytes())?;
+        out.write_all(text.as_bytes())?;
     }
     Ok(())
 }
@@ -501,6 +542,7 @@ mod tests {
             first_run_trace: (0..first).map(|i| format!("line {i}")).collect(),
             later_trace_lines: later as u64,
             data_out: Vec::new(),
+            tier: tinybpf::vm::TierUsed::Interpreter { fallback: None },
         }
     }
 
@@ -528,6 +570,27 @@ mod tests {
         assert!(text.ends_with(
             "  ... and 13 more lines (not shown: 3 more from the first run, 10 from the other 4 runs)\n"
         ));
+    }
+
+    #[test]
+    fn the_tier_line_gives_the_code_size_or_the_reason() {
+        assert_eq!(
+            describe_tier(&TierUsed::Compiled {
+                code_bytes: 812,
+                compile_micros: 1500
+            }),
+            "compiled (812 bytes of machine code, compiled in 1.5 ms)"
+        );
+        assert_eq!(
+            describe_tier(&TierUsed::Interpreter {
+                fallback: Some(tinybpf::Fallback::NotBuiltIn)
+            }),
+            "interpreter (not compiled: the compiled tier is not built in (build with --features jit))"
+        );
+        assert_eq!(
+            describe_tier(&TierUsed::Interpreter { fallback: None }),
+            "interpreter"
+        );
     }
 
     #[test]

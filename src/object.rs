@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use tinybpf_loader::{CreateOptions, LinkedProgram, ObjectProgram};
 use tinybpf_maps::{MapOptions, MemoryBudget, NR_CPUS, host_possible_cpus};
-use tinybpf_vm::{Helpers, ProgramKind, ProgramOptions, RunContext, RunError, RunOutcome};
+use tinybpf_vm::{
+    Helpers, ProgramKind, ProgramOptions, RunContext, RunError, RunOutcome, Tier, TierUsed,
+};
 
 use crate::error::Error;
 use crate::map::Map;
@@ -51,6 +53,13 @@ pub struct LoadOptions {
     /// load (or [`Object::map`], or [`Object::with_possible_cpus`]) fixes
     /// it, and a later load asking for another is [`Error::PossibleCpus`].
     pub possible_cpus: Option<u32>,
+    /// Which tier runs programs: the interpreter (the default), compiled
+    /// to machine code ([`Tier::Compiled`]), or compiled when small
+    /// ([`Tier::Auto`]). Compiling needs the `jit` feature and x86-64;
+    /// without them, or for a program it cannot compile, the interpreter
+    /// runs it and [`Program::tier`] says why. Both tiers give the same
+    /// results, faults, instruction counts and map contents.
+    pub tier: Tier,
 }
 
 impl Default for LoadOptions {
@@ -59,6 +68,7 @@ impl Default for LoadOptions {
             inline_lookups: true,
             helpers: Helpers::with_builtins(),
             possible_cpus: None,
+            tier: Tier::Interpreter,
         }
     }
 }
@@ -263,6 +273,7 @@ impl Object {
                 maps: maps.iter().map(|m| m.map.clone()).collect(),
                 helpers: options.helpers,
                 inline_lookups: options.inline_lookups,
+                tier: options.tier,
                 ..ProgramOptions::default()
             },
         )
@@ -442,6 +453,12 @@ impl Program {
     /// is what an `lddw` with map index `i` refers to).
     pub fn maps(&self) -> &[Map] {
         &self.maps
+    }
+
+    /// The tier that runs it, and why it is not compiled when compiling was
+    /// asked for ([`LoadOptions::tier`]).
+    pub fn tier(&self) -> &TierUsed {
+        self.vm.tier()
     }
 
     /// The VM program (translated form, rewritten sites, raw slots).

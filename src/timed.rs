@@ -5,7 +5,7 @@
 use std::num::NonZeroU32;
 use std::time::Instant;
 
-use tinybpf_vm::RunContext;
+use tinybpf_vm::{RunContext, TierUsed};
 
 use crate::error::Error;
 use crate::object::Program;
@@ -32,6 +32,8 @@ pub struct TimedRuns {
     pub later_trace_lines: u64,
     /// The input buffer after the last run (a packet the program rewrote).
     pub data_out: Vec<u8>,
+    /// The tier that ran them (and why not compiled, when that was asked for).
+    pub tier: TierUsed,
 }
 
 impl TimedRuns {
@@ -96,5 +98,6 @@ pub fn run_timed(
         first_run_trace,
         later_trace_lines,
         data_out: data,
+        tier: program.tier().clone(),
     })
 }

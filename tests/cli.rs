@@ -1,6 +1,7 @@
 //! The `tinybpf` command line: `run` (human and `--json` output, tables,
 //! timing, trace, `--nonzero`, `--repeat`, `--maps-in`, `--packet`,
-//! `--no-inline`, `--cpu`, `--cpus`, every map type), `disasm`, `maps`, the
+//! `--no-inline`, `--cpu`, `--cpus`, `--jit`, every map type), `disasm`
+//! (and `--jit`), `maps`, the
 //! errors, each one line on stderr
 //! naming the file, exit non-zero, a closed output pipe, and README's quick
 //! start with the output README shows.
@@ -294,9 +295,19 @@ fn run_json(file: &str, extra: &[&str]) -> Json {
             "first_run_ns",
             "ns_per_run",
             "insns_per_run",
+            "tier",
             "maps"
         ]
     );
+    let tier = doc.get("tier");
+    match tier.get("name").str() {
+        "compiled" => assert_eq!(tier.keys(), ["name", "code_bytes", "compile_us"]),
+        "interpreter" if extra.contains(&"--jit") => {
+            assert_eq!(tier.keys(), ["name", "fallback"]);
+        }
+        "interpreter" => assert_eq!(tier.keys(), ["name"]),
+        other => panic!("tier {other}"),
+    }
     let _whole_nanoseconds: u64 = doc.get("first_run_ns").uint();
     assert!(doc.get("ns_per_run").float() >= 0.0);
     assert!(doc.get("insns_per_run").uint() > 0);
@@ -392,6 +403,61 @@ fn run_json_has_the_documented_shape_for_every_program() {
                 .collect();
             assert_eq!(keys, all, "{file}: {name}");
         }
+    }
+}
+
+/// `run --jit` compiles when the `jit` feature is built in and otherwise
+/// says why it interpreted; both tiers print the same results and maps.
+#[test]
+fn jit_runs_the_compiled_tier_or_says_why_not() {
+    for (file, _, _) in PROGRAMS {
+        let compiled = run_json(file, &["--jit", "--repeat", "3"]);
+        let interpreted = run_json(file, &["--repeat", "3"]);
+        let tier = compiled.get("tier");
+        if cfg!(all(feature = "jit", target_arch = "x86_64")) {
+            assert_eq!(tier.get("name").str(), "compiled", "{file}");
+            assert!(tier.get("code_bytes").uint() > 0, "{file}");
+        } else {
+            assert_eq!(tier.get("name").str(), "interpreter", "{file}");
+            assert!(
+                tier.get("fallback").str().contains("--features jit"),
+                "{file}"
+            );
+        }
+        assert_eq!(interpreted.get("tier").get("name").str(), "interpreter");
+        for key in ["retval", "insns_per_run", "maps"] {
+            assert_eq!(compiled.get(key), interpreted.get(key), "{file}: {key}");
+        }
+    }
+    let text = ok(&["run", &testdata("xdp_counter.o"), "--jit"]);
+    let line = text.lines().find(|l| l.starts_with("tier: ")).unwrap();
+    if cfg!(all(feature = "jit", target_arch = "x86_64")) {
+        assert!(line.starts_with("tier: compiled ("), "{line}");
+    } else {
+        assert!(
+            line.starts_with("tier: interpreter (not compiled: "),
+            "{line}"
+        );
+    }
+    // Without --jit the text output has no tier line (as before).
+    let text = ok(&["run", &testdata("xdp_counter.o")]);
+    assert!(!text.contains("tier:"), "{text}");
+}
+
+/// `disasm --jit` prints the Cranelift IR, or fails in one line without it.
+#[test]
+fn disasm_jit_prints_the_cranelift_ir_or_says_why_not() {
+    let path = testdata("xdp_counter.o");
+    if cfg!(all(feature = "jit", target_arch = "x86_64")) {
+        let ir = ok(&["disasm", &path, "--jit"]);
+        assert!(ir.contains("bytes of x86_64 machine code"), "{ir}");
+        assert!(ir.contains("function ") && ir.contains("block0"), "{ir}");
+    } else {
+        let line = fails(&["disasm", &path, "--jit"]);
+        assert!(
+            line.contains("no compiled code") && line.contains("--features jit"),
+            "{line}"
+        );
     }
 }
 

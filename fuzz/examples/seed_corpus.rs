@@ -147,15 +147,18 @@ fn main() {
 
     for seed in 1..=32u8 {
         let len = 16 + usize::from(seed) * 24;
-        write(
-            &corpus.join("rewrite_diff"),
-            &format!("random-{seed}"),
-            &fill_bytes(seed, len),
-        );
+        // The jit_diff target reads the same generator's bytes.
+        for target in ["rewrite_diff", "jit_diff"] {
+            write(
+                &corpus.join(target),
+                &format!("random-{seed}"),
+                &fill_bytes(seed, len),
+            );
+        }
         counts[2] += 1;
     }
     println!(
-        "seed corpus in {}: loader {}, vm {}, rewrite_diff {}",
+        "seed corpus in {}: loader {}, vm {}, rewrite_diff and jit_diff {} each",
         corpus.display(),
         counts[0],
         counts[1],

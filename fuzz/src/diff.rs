@@ -10,7 +10,7 @@
 use tinybpf::maps::{ArrayMap, BpfMap, shared_mem};
 use tinybpf::vm::{
     Helpers, LoadedProgram, Passes, ProgramKind, ProgramOptions, RunContext, RunError, RunOutcome,
-    VerifyError,
+    Tier, TierUsed, VerifyError,
 };
 
 use crate::vm_case::MapSpec;
@@ -41,6 +41,9 @@ pub struct Config {
     pub passes: Passes,
     /// `ProgramOptions::inline_lookups`.
     pub inline_lookups: bool,
+    /// `ProgramOptions::tier`: [`Tier::Compiled`] must compile (the
+    /// comparison fails when it falls back).
+    pub tier: Tier,
 }
 
 /// The configurations compared, the reference (no pass, plain helper calls)
@@ -51,16 +54,19 @@ pub fn configs() -> Vec<Config> {
             name: "no pass",
             passes: Passes::NONE,
             inline_lookups: false,
+            tier: Tier::Interpreter,
         },
         Config {
             name: "every pass",
             passes: Passes::ALL,
             inline_lookups: true,
+            tier: Tier::Interpreter,
         },
         Config {
             name: "no pass, inline lookups",
             passes: Passes::NONE,
             inline_lookups: true,
+            tier: Tier::Interpreter,
         },
         Config {
             name: "fusion only",
@@ -69,6 +75,7 @@ pub fn configs() -> Vec<Config> {
                 ..Passes::NONE
             },
             inline_lookups: false,
+            tier: Tier::Interpreter,
         },
     ];
     for name in Passes::NAMES {
@@ -76,7 +83,47 @@ pub fn configs() -> Vec<Config> {
             name,
             passes: Passes::all_but(name).expect("a pass name"),
             inline_lookups: true,
+            tier: Tier::Interpreter,
         });
+    }
+    configs
+}
+
+/// The configurations of the `jit_diff` target: the interpreter with no
+/// pass (the reference), then each tier with every pass, with none (and
+/// plain helper calls), and with fusion only. Each compiled configuration
+/// must give exactly what the interpreter gives with the same passes:
+/// results, faults, instruction counts and the instruction a budget stops at.
+pub fn tier_configs() -> Vec<Config> {
+    let mut configs = Vec::new();
+    for (name, passes, inline_lookups) in [
+        ("no pass", Passes::NONE, false),
+        ("every pass", Passes::ALL, true),
+        (
+            "fusion only",
+            Passes {
+                fusion: true,
+                ..Passes::NONE
+            },
+            false,
+        ),
+    ] {
+        for (tier, tier_name) in [(Tier::Interpreter, ""), (Tier::Compiled, ", compiled")] {
+            configs.push(Config {
+                name: if tier_name.is_empty() {
+                    name
+                } else {
+                    match name {
+                        "no pass" => "no pass, compiled",
+                        "every pass" => "every pass, compiled",
+                        _ => "fusion only, compiled",
+                    }
+                },
+                passes,
+                inline_lookups,
+                tier,
+            });
+        }
     }
     configs
 }
@@ -155,6 +202,7 @@ fn load(
                 verify_each: true,
                 ..config.passes
             },
+            tier: config.tier,
         },
     )
 }
@@ -167,14 +215,50 @@ struct Loaded {
     input: Vec<u8>,
 }
 
+/// The maps and input of two configurations after run `run` agree.
+fn same_memory(run: usize, a: &Loaded, b: &Loaded) -> Result<(), String> {
+    for (index, (x, y)) in a.maps.iter().zip(&b.maps).enumerate() {
+        let (x, y) = (snapshot(x), snapshot(y));
+        if x != y {
+            return Err(format!(
+                "run {run}: map {index} differs:\n {} {x:02x?}\n {} {y:02x?}",
+                a.config.name, b.config.name
+            ));
+        }
+    }
+    if a.input != b.input {
+        return Err(format!(
+            "run {run}: input differs:\n {} {:02x?}\n {} {:02x?}",
+            a.config.name, a.input, b.config.name, b.input
+        ));
+    }
+    Ok(())
+}
+
 /// Runs `case` in every configuration of [`configs`]; `Err` describes the
 /// first disagreement with the reference.
 pub fn compare(case: &DiffCase<'_>) -> Result<Agreement, String> {
+    compare_configs(case, &configs())
+}
+
+/// Runs `case` in each of `configs` (the reference first); `Err` describes
+/// the first disagreement.
+pub fn compare_configs(case: &DiffCase<'_>, configs: &[Config]) -> Result<Agreement, String> {
     let mut loaded = Vec::new();
     let mut rejected = None;
-    for config in configs() {
+    for &config in configs {
         let maps: Vec<ArrayMap> = case.maps.iter().map(MapSpec::create).collect();
         match (load(case, &maps, &config), &rejected, loaded.is_empty()) {
+            (Ok(program), None, _)
+                if config.tier == Tier::Compiled
+                    && !matches!(program.tier(), TierUsed::Compiled { .. }) =>
+            {
+                return Err(format!(
+                    "{} did not compile: {:?}",
+                    config.name,
+                    program.tier()
+                ));
+            }
             (Ok(program), None, _) => loaded.push(Loaded {
                 config,
                 program,
@@ -218,6 +302,13 @@ pub fn compare(case: &DiffCase<'_>) -> Result<Agreement, String> {
                         "run {run}: {} gives {:?}, {} gives {:?}",
                         a.config.name, results[i], b.config.name, results[j]
                     ));
+                }
+                // The tiers with the same passes leave the same bytes, even
+                // after a budget ran out mid-run.
+                if a.config.passes == b.config.passes
+                    && a.config.inline_lookups == b.config.inline_lookups
+                {
+                    same_memory(run, a, b)?;
                 }
             }
         }

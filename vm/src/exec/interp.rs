@@ -322,6 +322,32 @@ pub(crate) fn interpret<const EXACT: bool>(
         }};
     }
 
+    // Accesses bound at load time to a host address (see `const_addr`).
+    macro_rules! fixed_load {
+        ($host:expr, $width:expr) => {{
+            let ptr = $host.ptr();
+            // SAFETY: the verifier proved that the bytes lie inside the value
+            // area of a map the program holds (which never moves while the map
+            // lives) and that `ptr` is aligned to the width, which lets the
+            // compiler drop `shared_mem`'s alignment test; map memory is only
+            // accessed through `shared_mem`.
+            unsafe {
+                std::hint::assert_unchecked(ptr.addr().is_multiple_of($width));
+                shared_mem::load(ptr, $width)
+            }
+        }};
+    }
+    macro_rules! fixed_store {
+        ($host:expr, $width:expr, $value:expr) => {{
+            let ptr = $host.ptr();
+            // SAFETY: as for fixed_load!, and the verifier proved the map writable.
+            unsafe {
+                std::hint::assert_unchecked(ptr.addr().is_multiple_of($width));
+                shared_mem::store(ptr, $width, $value)
+            }
+        }};
+    }
+
     if !EXACT && count + counts[pc].run > cap {
         return exact(program, space, stack_host, regs, ctx, start);
     }
@@ -680,6 +706,18 @@ pub(crate) fn interpret<const EXACT: bool>(
                 region,
                 offset,
             } => direct_store!(region, offset, 8, imm),
+            Op::FixedLdxB { dst, host } => r!(dst) = fixed_load!(host, 1),
+            Op::FixedLdxH { dst, host } => r!(dst) = fixed_load!(host, 2),
+            Op::FixedLdxW { dst, host } => r!(dst) = fixed_load!(host, 4),
+            Op::FixedLdxDW { dst, host } => r!(dst) = fixed_load!(host, 8),
+            Op::FixedStxB { src, host } => fixed_store!(host, 1, r!(src)),
+            Op::FixedStxH { src, host } => fixed_store!(host, 2, r!(src)),
+            Op::FixedStxW { src, host } => fixed_store!(host, 4, r!(src)),
+            Op::FixedStxDW { src, host } => fixed_store!(host, 8, r!(src)),
+            Op::FixedStB { imm, host } => fixed_store!(host, 1, imm as i64 as u64),
+            Op::FixedStH { imm, host } => fixed_store!(host, 2, imm as i64 as u64),
+            Op::FixedStW { imm, host } => fixed_store!(host, 4, imm as i64 as u64),
+            Op::FixedStDW { imm, host } => fixed_store!(host, 8, imm as i64 as u64),
             Op::MapLookup => {
                 let (handle, key_addr) = (r!(1), r!(2));
                 r!(0) = match program.map_shape(handle.wrapping_sub(MAP_HANDLE_BASE)) {

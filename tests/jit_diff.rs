@@ -1,0 +1,294 @@
+//! The compiled tier against the interpreter (the `jit` feature): the same
+//! return values, faults (kind, instruction, address), instruction counts,
+//! budget stops, map contents, input bytes and trace lines, over
+//!
+//! - every program of `testdata/*.o`, loaded through the facade, run
+//!   several times at several budgets;
+//! - programs from the fuzz crate's generator (the `jit_diff` target's
+//!   comparison, on a fixed set of seeds) at three budgets;
+//! - one compiled program run by two threads at once while a third writes
+//!   its maps from user space: the atomics' results match the
+//!   interpreter's sequential runs.
+#![cfg(all(feature = "jit", target_arch = "x86_64"))]
+
+// The fuzz crate (outside the workspace) names everything through
+// `crate::` paths, so its generator and comparison are included here as
+// they are.
+#[allow(dead_code)]
+#[path = "../fuzz/src/diff.rs"]
+mod diff;
+#[allow(dead_code)]
+#[path = "../fuzz/src/generator.rs"]
+mod generator;
+#[allow(dead_code)]
+#[path = "../fuzz/src/reader.rs"]
+mod reader;
+#[allow(dead_code)]
+#[path = "../fuzz/src/vm_case.rs"]
+mod vm_case;
+
+// `crate::Reader` and `crate::fill_bytes`, as the included files name them.
+#[allow(unused_imports)]
+use reader::{Reader, fill_bytes};
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tinybpf::vm::{ProgramKind, RunContext};
+use tinybpf::{LoadOptions, Object, Program, Tier, TierUsed};
+
+fn testdata() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata")
+}
+
+/// The options of one side: deterministic helpers, 4 possible CPUs.
+fn options(tier: Tier) -> LoadOptions {
+    LoadOptions {
+        helpers: diff::deterministic_helpers(),
+        possible_cpus: Some(4),
+        tier,
+        ..LoadOptions::default()
+    }
+}
+
+/// One map's name and its entries (key bytes, value bytes), sorted by key.
+type MapContents = (String, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// Every map of `object`.
+fn maps_of(object: &Object) -> Vec<MapContents> {
+    object
+        .maps()
+        .iter()
+        .map(|map| {
+            let mut entries: Vec<_> = map.entries().collect();
+            entries.sort();
+            (map.name().to_owned(), entries)
+        })
+        .collect()
+}
+
+/// The input a program of `kind` runs over.
+fn input_for(program: &Program) -> Vec<u8> {
+    match program.kind() {
+        ProgramKind::Xdp => tinybpf::default_packet(),
+        _ => fill_bytes(7, 64),
+    }
+}
+
+/// Runs `name` of `file` `runs` times at `budget` in both tiers, each over
+/// its own copy of the object; `Err` names the first difference.
+fn compare_testdata(file: &str, name: &str, budget: u64, runs: usize) -> Result<usize, String> {
+    let path = testdata().join(file);
+    let open = || Object::open(&path).map_err(|e| format!("{file}: {e}"));
+    let (objects, programs) = {
+        let (a, b) = (open()?, open()?);
+        let pa = a.program_with(name, options(Tier::Interpreter));
+        let pb = b.program_with(name, options(Tier::Compiled));
+        match (pa, pb) {
+            (Ok(pa), Ok(pb)) => ((a, b), (pa, pb)),
+            (Err(ea), Err(eb)) if ea.to_string() == eb.to_string() => return Ok(0),
+            (ra, rb) => {
+                return Err(format!(
+                    "{file} {name}: loads differ: {:?} / {:?}",
+                    ra.err(),
+                    rb.err()
+                ));
+            }
+        }
+    };
+    if !matches!(programs.1.tier(), TierUsed::Compiled { .. }) {
+        return Err(format!(
+            "{file} {name}: not compiled: {:?}",
+            programs.1.tier()
+        ));
+    }
+    let mut inputs = (input_for(&programs.0), input_for(&programs.1));
+    for run in 0..runs {
+        let mut ctx_a = RunContext::new().with_budget(budget);
+        let mut ctx_b = RunContext::new().with_budget(budget);
+        let a = programs.0.run_with(&mut inputs.0, &mut ctx_a);
+        let b = programs.1.run_with(&mut inputs.1, &mut ctx_b);
+        let place = format!("{file} {name}, budget {budget}, run {run}");
+        let (a, b) = (format!("{a:?}"), format!("{b:?}"));
+        if a != b {
+            return Err(format!("{place}: interpreter {a}, compiled {b}"));
+        }
+        if inputs.0 != inputs.1 {
+            return Err(format!("{place}: the input differs"));
+        }
+        if ctx_a.take_trace() != ctx_b.take_trace() {
+            return Err(format!("{place}: the trace differs"));
+        }
+        if maps_of(&objects.0) != maps_of(&objects.1) {
+            return Err(format!("{place} ({a}): the maps differ"));
+        }
+    }
+    Ok(runs)
+}
+
+#[test]
+fn every_testdata_program_agrees_at_several_budgets() {
+    let mut files: Vec<String> = std::fs::read_dir(testdata())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".o"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20, "{files:?}");
+    let (mut programs, mut compared) = (0, 0);
+    for file in &files {
+        let Ok(object) = Object::open(testdata().join(file)) else {
+            continue;
+        };
+        for name in object.program_names() {
+            programs += 1;
+            // A budget that stops the first run early, one in the middle of
+            // some loops, and one that lets every run finish.
+            for budget in [1, 7, 40, 333, 5_000, tinybpf::vm::DEFAULT_INSN_BUDGET] {
+                compared +=
+                    compare_testdata(file, name, budget, 4).unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+    println!("{programs} programs, {compared} runs compared");
+    assert!(programs >= 20 && compared > 0);
+}
+
+/// Pseudo-random bytes for the generator: a splitmix64 stream from `seed`
+/// (the `jit_sweep` example's), 8 to 1,000 bytes.
+fn generator_bytes(seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5851_f42d_4c95_7f2d;
+    let mut next = || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let len = 8 + (next() % 993) as usize;
+    (0..len).map(|_| next() as u8).collect()
+}
+
+/// Generated programs: lookups (constant, run-time, forged keys), loops,
+/// local calls, helpers, atomics, out-of-region accesses.
+#[test]
+fn generated_programs_agree_at_three_budgets() {
+    let configs = diff::tier_configs();
+    let (mut runs, mut ok_runs) = (0, 0);
+    for seed in 0..40 {
+        let generated = generator::generate(&generator_bytes(seed));
+        let code = generated.code();
+        for budget in [300, 10_000, 1_000_000] {
+            let case = diff::DiffCase {
+                code: &code,
+                maps: &generated.maps,
+                kind: ProgramKind::Memory,
+                input: &generated.input,
+                runs: generated.runs,
+                budget,
+            };
+            match diff::compare_configs(&case, &configs) {
+                Ok(diff::Agreement::Agreed {
+                    runs: r,
+                    ok_runs: o,
+                }) => {
+                    runs += r;
+                    ok_runs += o;
+                }
+                Ok(diff::Agreement::BothRejected(error)) => {
+                    panic!("seed {seed}: the generator's program is rejected: {error}")
+                }
+                Err(difference) => panic!(
+                    "seed {seed}, budget {budget}: {difference}\n{}",
+                    tinybpf::vm::isa::disasm::disassemble(&generated.insns)
+                ),
+            }
+        }
+    }
+    println!("{runs} runs compared, {ok_runs} ended with exit, the rest faulted");
+    // Both outcomes are exercised.
+    assert!(ok_runs > 0 && ok_runs < runs, "{ok_runs} of {runs}");
+}
+
+/// Fields of `atomics.c`'s `struct state` whose final value does not
+/// depend on how concurrent runs interleave: (offset, size).
+const ORDER_FREE_FIELDS: [(usize, usize); 13] = [
+    (0, 8),   // runs
+    (8, 8),   // or64
+    (24, 8),  // xor64
+    (40, 8),  // add64_nf
+    (48, 8),  // or64_nf
+    (64, 8),  // xor64_nf
+    (72, 4),  // add32
+    (76, 4),  // or32
+    (84, 4),  // xor32
+    (96, 4),  // add32_nf
+    (100, 4), // or32_nf
+    (104, 4), // and32_nf
+    (108, 4), // xor32_nf
+];
+
+fn order_free(state: &[u8]) -> Vec<&[u8]> {
+    ORDER_FREE_FIELDS
+        .iter()
+        .map(|&(offset, size)| &state[offset..offset + size])
+        .collect()
+}
+
+/// Two threads run one compiled program while a third writes the map it
+/// writes too: no crash, every run succeeds, and the atomics add up to what
+/// the interpreter's sequential runs give.
+#[test]
+fn threads_share_a_compiled_program_while_a_thread_writes_its_maps() {
+    const RUNS_PER_THREAD: u64 = 3_000;
+    let path = testdata().join("atomics.o");
+    let object = Object::open(&path).unwrap();
+    let program = object
+        .program_with("atomics", options(Tier::Compiled))
+        .unwrap();
+    assert!(matches!(program.tier(), TierUsed::Compiled { .. }));
+    let last = object.map("last").unwrap();
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut writes = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                let bytes = fill_bytes((writes % 255 + 1) as u8, last.def().value_size as usize);
+                last.set_bytes_at(0, &bytes).unwrap();
+                writes += 1;
+            }
+            writes
+        });
+        let runners: Vec<_> = (0..2)
+            .map(|cpu| {
+                let program = &program;
+                scope.spawn(move || {
+                    let mut ctx = RunContext::new().with_cpu(cpu);
+                    for _ in 0..RUNS_PER_THREAD {
+                        program.run_with(&mut [], &mut ctx).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for runner in runners {
+            runner.join().unwrap();
+        }
+        done.store(true, Ordering::Relaxed);
+        assert!(writer.join().unwrap() > 0);
+    });
+    let reference = Object::open(&path).unwrap();
+    let interpreted = reference
+        .program_with("atomics", options(Tier::Interpreter))
+        .unwrap();
+    let mut ctx = RunContext::new();
+    for _ in 0..2 * RUNS_PER_THREAD {
+        interpreted.run_with(&mut [], &mut ctx).unwrap();
+    }
+    let state = object.map("state").unwrap().entries().next().unwrap().1;
+    let expected = reference.map("state").unwrap().entries().next().unwrap().1;
+    assert_eq!(
+        u64::from_le_bytes(state[..8].try_into().unwrap()),
+        2 * RUNS_PER_THREAD
+    );
+    assert_eq!(order_free(&state), order_free(&expected));
+}
