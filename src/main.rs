@@ -15,6 +15,7 @@ use std::io::{self, BufWriter, Write};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tinybpf::json::write_run_report;
@@ -92,6 +93,11 @@ struct RunArgs {
     /// Instruction budget per run.
     #[arg(long, default_value_t = tinybpf::vm::DEFAULT_INSN_BUDGET)]
     budget: u64,
+    /// Wall-clock limit in seconds (e.g. 2, 0.5) for all the runs together:
+    /// a run still going then stops with an error. Checked as the budget
+    /// is, so a run stops at most a few hundred microseconds late.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    timeout: Option<Duration>,
     /// Run the program compiled to machine code (the compiled tier; needs a
     /// tinybpf built with --features jit, on x86-64). A program that cannot
     /// be compiled runs in the interpreter, and the output says why.
@@ -156,6 +162,14 @@ fn parse_cpus(text: &str) -> Result<u32, String> {
         .ok_or_else(|| {
             format!("{text:?} is not a number of CPUs (a whole number from 1 to {limit})")
         })
+}
+
+/// `--timeout`: a non-negative number of seconds.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| format!("{text:?} is not a number of seconds (like 2 or 0.5)"))
 }
 
 /// `--cpu` must name one of the possible CPUs.
@@ -291,6 +305,9 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
     let mut ctx = RunContext::new()
         .with_budget(args.budget)
         .with_cpu(args.cpu);
+    if let Some(timeout) = args.timeout {
+        ctx = ctx.with_timeout(timeout);
+    }
     let runs = run_timed(&program, &input, args.repeat, &mut ctx).map_err(|e| e.to_string())?;
     if args.json {
         write_trace(&mut io::stderr().lock(), &runs, "")?;

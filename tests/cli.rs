@@ -691,6 +691,30 @@ fn maps_lists_btf_defined_maps_by_type_and_says_which_cannot_be_created() {
 }
 
 #[test]
+fn timeout_ends_the_runs_with_an_error() {
+    let xdp = testdata("xdp_counter.o");
+    // A deadline already past: the first run stops before it starts.
+    let line = fails(&["run", &xdp, "--timeout", "0"]);
+    assert!(line.contains("passed its deadline"), "{line}");
+    // Runs that would take hours stop at the deadline, whenever it comes.
+    let line = fails(&["run", &xdp, "--repeat", "4000000000", "--timeout", "0.05"]);
+    assert!(line.contains("passed its deadline"), "{line}");
+    // A generous timeout changes nothing.
+    let plain = ok(&["run", &xdp, "--json"]);
+    let timed = ok(&["run", &xdp, "--json", "--timeout", "3600"]);
+    let retval = |text: &str| text.split("\"retval\"").nth(1).map(|r| r[..8].to_owned());
+    assert_eq!(retval(&plain), retval(&timed));
+    for bad in ["--timeout=-1", "--timeout=soon", "--timeout=NaN"] {
+        let out = tinybpf(&["run", &xdp, bad]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains("not a number of seconds"),
+            "{bad}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn errors_are_one_line_naming_the_file() {
     let missing = std::env::temp_dir().join("tinybpf-cli-does-not-exist.o");
     let missing = missing.to_str().unwrap();

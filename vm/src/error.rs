@@ -240,6 +240,17 @@ pub enum RunError {
         /// The budget.
         budget: u64,
     },
+    /// The run was still going at its wall-clock deadline
+    /// ([`RunContext::deadline`](crate::RunContext::deadline)).
+    #[error(
+        "instruction {pc}: the run passed its deadline after {executed} instructions and helper units"
+    )]
+    DeadlineExceeded {
+        /// Slot of the instruction the run would have executed next.
+        pc: usize,
+        /// Instructions and helper units executed by then.
+        executed: u64,
+    },
     /// A local call beyond the frame limit.
     #[error("instruction {pc}: call depth limit of {limit} frames exceeded")]
     CallDepthExceeded {

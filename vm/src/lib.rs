@@ -45,7 +45,9 @@ mod program;
 
 pub use error::{Access, HelperError, InvalidInsn, MapRefusal, RunError, VerifyError};
 pub use exec::helpers::{Helper, HelperContext, Helpers};
-pub use exec::{DEFAULT_INSN_BUDGET, DEFAULT_TRACE_LIMIT, RunContext, RunOutcome, Trace};
+pub use exec::{
+    CLOCK_SLICE, DEFAULT_INSN_BUDGET, DEFAULT_TRACE_LIMIT, RunContext, RunOutcome, Trace,
+};
 pub use jit::{Fallback, Tier, TierUsed};
 pub use passes::lookup::{RewriteKind, RewriteSite};
 pub use passes::pipeline::{Passes, Removal};

@@ -1,6 +1,8 @@
 //! What one run carries besides the program: the per-run context (budget,
 //! random state, cpu id, captured trace) and the outcome of a run.
 
+use std::time::{Duration, Instant};
+
 use crate::exec::trace::Trace;
 
 /// Instructions a run may execute unless told otherwise.
@@ -29,6 +31,15 @@ pub struct RunContext {
     /// run, formatted when read ([`RunContext::take_trace`]), at most
     /// [`Trace::limit`] bytes of it kept ([`RunContext::with_trace_limit`]).
     pub trace: Trace,
+    /// A wall-clock instant the run must not outlast: a run still going
+    /// then ends with
+    /// [`RunError::DeadlineExceeded`](crate::RunError::DeadlineExceeded).
+    /// The clock is read when the run starts and then every
+    /// [`CLOCK_SLICE`](crate::exec::CLOCK_SLICE) budget units, where the
+    /// budget is checked (taken jumps, calls, helper calls), so a run ends
+    /// at most one slice of work after it. `None` (the default): no limit
+    /// but the budget. A run with a deadline runs in the interpreter.
+    pub deadline: Option<Instant>,
     rng_state: u64,
     /// Budget units helpers charged in the current run (kept here, out of
     /// the interpreter's registers, since charges are rare).
@@ -50,6 +61,7 @@ impl RunContext {
             insn_budget: DEFAULT_INSN_BUDGET,
             cpu_id: 0,
             trace: Trace::default(),
+            deadline: None,
             rng_state: DEFAULT_SEED,
             charged: 0,
             pending_charge: 0,
@@ -59,6 +71,19 @@ impl RunContext {
     /// Sets the instruction budget.
     pub fn with_budget(mut self, budget: u64) -> Self {
         self.insn_budget = budget;
+        self
+    }
+
+    /// Sets the wall-clock deadline ([`RunContext::deadline`]).
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Sets the deadline `timeout` from now (no deadline when that instant
+    /// cannot be represented: the timeout is too long to matter).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.deadline = Instant::now().checked_add(timeout);
         self
     }
 

@@ -13,6 +13,7 @@ mod run;
 pub mod trace;
 
 pub use context::{DEFAULT_INSN_BUDGET, DEFAULT_SEED, RunContext, RunOutcome};
+pub use interp::CLOCK_SLICE;
 pub(crate) use interp::MapShape;
 pub(crate) use run::execute;
 pub use trace::{DEFAULT_TRACE_LIMIT, Trace};

@@ -2,6 +2,7 @@
 //! and the registers, set up as regions of the run's address space.
 
 use std::mem::MaybeUninit;
+use std::time::Instant;
 
 use crate::ProgramKind;
 use crate::error::RunError;
@@ -33,6 +34,12 @@ pub(crate) fn execute(
             possible_cpus: regions.cpus(),
         });
     };
+    if ctx
+        .deadline
+        .is_some_and(|deadline| Instant::now() >= deadline)
+    {
+        return Err(RunError::DeadlineExceeded { pc: 0, executed: 0 });
+    }
     let input_len = input.len() as u64;
     ctx.charged = 0;
     ctx.pending_charge = 0;
@@ -91,7 +98,11 @@ pub(crate) fn execute(
     };
     regs[10] = frame_pointer(0);
     #[cfg(all(feature = "jit", target_arch = "x86_64"))]
-    if let Some(code) = program.compiled_code() {
+    // The compiled code does not read the clock: a run with a deadline is
+    // interpreted.
+    if let Some(code) = program.compiled_code()
+        && ctx.deadline.is_none()
+    {
         return crate::jit::run(code, program, &space, stack_host, &mut regs, ctx);
     }
     interpret::<false>(
