@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod ctx_in;
 mod error;
 mod flags;
 pub mod json;

@@ -47,6 +47,7 @@ mod map_defs;
 mod maps_btf;
 mod names;
 mod object;
+mod program_type;
 
 pub use create::{CreateOptions, create_map};
 pub use error::{HelperRefusal, LoadError, LoadErrorKind};
@@ -55,3 +56,4 @@ pub use map_check::{MapProblem, check_definition};
 pub use object::{
     GlobalVariable, MapSlot, Object, ObjectMap, ObjectMapKind, ObjectProgram, Pinning, SlotTarget,
 };
+pub use program_type::{ProgramType, RUNNABLE_TYPES};
