@@ -23,6 +23,24 @@ pub enum Error {
         /// The fault.
         source: tinybpf_vm::RunError,
     },
+    /// The program's type is one tinybpf does not run with its context
+    /// (and raw memory was not asked for: [`LoadOptions::raw_memory`](crate::LoadOptions::raw_memory), `--mem`).
+    #[error(
+        "{object}: program {program} (section {section}) is a {program_type} program, which tinybpf does not run; \
+         it runs {runnable} programs, and any program over raw memory when asked (--mem FILE)"
+    )]
+    UnsupportedProgramType {
+        /// The object file.
+        object: String,
+        /// The program name.
+        program: String,
+        /// Its section.
+        section: String,
+        /// The type its section gives (`kprobe`, `lsm`, ...).
+        program_type: tinybpf_loader::ProgramType,
+        /// The types tinybpf runs.
+        runnable: &'static str,
+    },
     /// The object has no program of that name.
     #[error("{object}: no program named {program} (programs: {available})")]
     NoSuchProgram {

@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod ctx_in;
 mod error;
 mod globals;
 pub mod json;

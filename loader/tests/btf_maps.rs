@@ -139,7 +139,7 @@ fn each_program_creates_only_the_maps_it_uses() {
     let program = linked.load(&maps, ProgramOptions::default()).unwrap();
     for run in 1..=3u64 {
         // 100 * packets + bytes / 64 of pairs[2]
-        assert_eq!(program.run(&mut []).unwrap().retval, 101 * run);
+        assert_eq!(program.run(&mut [0u8; 64]).unwrap().retval, 101 * run);
     }
     for key in 0..8u32 {
         let count = maps[0].lookup(&key.to_le_bytes()).unwrap();
@@ -161,7 +161,10 @@ fn each_program_creates_only_the_maps_it_uses() {
     assert_eq!(types, ["hash", "percpu_array"]);
     let program = linked.load(&maps, ProgramOptions::default()).unwrap();
     let mut ctx = tinybpf_vm::RunContext::new().with_cpu(1);
-    assert_eq!(program.run_with(&mut [], &mut ctx).unwrap().retval, 0);
+    assert_eq!(
+        program.run_with(&mut [0u8; 64], &mut ctx).unwrap().retval,
+        0
+    );
     let mut first = 1u32.to_le_bytes().to_vec();
     first.extend_from_slice(&64u32.to_le_bytes());
     assert_eq!(maps[0].lookup(&42u64.to_le_bytes()).unwrap(), first);
@@ -276,7 +279,7 @@ fn each_broken_definition_stops_only_the_program_that_uses_it() {
         match (expected_problem(&program.name), result) {
             (None, Ok(maps)) => {
                 let vm = linked.load(&maps, ProgramOptions::default()).unwrap();
-                assert_eq!(vm.run(&mut []).unwrap().retval, 7);
+                assert_eq!(vm.run(&mut [0u8; 64]).unwrap().retval, 7);
             }
             (Some((map, problem)), Err(err)) => {
                 let LoadErrorKind::BadMap { map: m, problem: p } = &err.kind else {

@@ -3,6 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::ProgramKind;
+use crate::exec::ctx::skb::{SkbInput, SkbState};
+use crate::exec::ctx::{ContextOut, Packet};
 use crate::exec::trace::Trace;
 
 /// Instructions a run may execute unless told otherwise.
@@ -40,6 +43,21 @@ pub struct RunContext {
     /// at most one slice of work after it. `None` (the default): no limit
     /// but the budget. A run with a deadline runs in the interpreter.
     pub deadline: Option<Instant>,
+    /// The packet of the last packet run, as the kernel's test run returns
+    /// it ([`Packet::bytes`]); with [`RunContext::carry_packet`] the next
+    /// run goes on with it.
+    pub packet: Packet,
+    /// The `__sk_buff` fields user space sets before a run (`ctx_in`),
+    /// applied when a run loads a fresh packet (`None`: no `ctx_in`).
+    pub skb_input: Option<SkbInput>,
+    /// The `__sk_buff` state after the last run of a tc, socket filter or
+    /// `cgroup_skb` program (mark, priority, cb, ...).
+    pub skb: SkbState,
+    /// Whether a packet run goes on with the packet, its pointers and its
+    /// context as the last run of the same kind left them (what the
+    /// kernel's test run does from one repetition to the next) instead of
+    /// loading its input afresh. Off by default.
+    pub carry_packet: bool,
     rng_state: u64,
     /// Budget units helpers charged in the current run (kept here, out of
     /// the interpreter's registers, since charges are rare).
@@ -62,6 +80,10 @@ impl RunContext {
             cpu_id: 0,
             trace: Trace::default(),
             deadline: None,
+            packet: Packet::default(),
+            skb_input: None,
+            skb: SkbState::default(),
+            carry_packet: false,
             rng_state: DEFAULT_SEED,
             charged: 0,
             pending_charge: 0,
@@ -93,6 +115,13 @@ impl RunContext {
         self
     }
 
+    /// Sets the `__sk_buff` fields user space sets before a run
+    /// ([`RunContext::skb_input`]).
+    pub fn with_skb_input(mut self, input: SkbInput) -> Self {
+        self.skb_input = Some(input);
+        self
+    }
+
     /// Seeds `bpf_get_prandom_u32` (a seed of 0 is replaced by the default).
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.rng_state = if seed == 0 { DEFAULT_SEED } else { seed };
@@ -114,6 +143,18 @@ impl RunContext {
         let lines = self.trace.lines().collect();
         self.trace.clear();
         lines
+    }
+
+    /// The context the last packet run left, as the kernel's test run
+    /// reports it (`None` before any packet run).
+    pub fn context_out(&self) -> Option<ContextOut> {
+        match self.packet.live? {
+            ProgramKind::Xdp => Some(ContextOut::Xdp(self.packet.xdp_md_out())),
+            ProgramKind::Tc | ProgramKind::SocketFilter | ProgramKind::CgroupSkb => {
+                Some(ContextOut::Skb(self.skb.output()))
+            }
+            ProgramKind::Memory => None,
+        }
     }
 
     /// xorshift64*: the next 32 random bits.
