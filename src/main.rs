@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use tinybpf::json::write_run_report;
-use tinybpf::vm::{ProgramKind, RunContext};
+use tinybpf::vm::{Helpers, ProgramKind, RunContext};
 use tinybpf::{
     LoadOptions, Map, MapsIn, Object, TableOptions, TimedRuns, default_packet, describe_map_flags,
     listing, run_timed, write_map_table,
@@ -392,8 +392,14 @@ fn disasm(args: &DisasmArgs, out: &mut impl Write) -> Result<(), Failure> {
             .collect(),
     };
     for (i, name) in names.iter().enumerate() {
+        // Placeholders for the kernel helpers tinybpf lacks: a program that
+        // calls them cannot run, but it can be listed.
+        let options = LoadOptions {
+            helpers: Helpers::with_builtins().with_missing_kernel_helpers(),
+            ..load_options(args.no_inline)
+        };
         let program = object
-            .program_with(name, load_options(args.no_inline))
+            .program_with(name, options)
             .map_err(|e| e.to_string())?;
         if i > 0 {
             writeln!(out)?;

@@ -18,6 +18,7 @@ pub struct MapRefusal {
     pub source: MapError,
 }
 
+use crate::exec::builtin::names::{HelperName, describe_missing};
 use crate::exec::memory::{
     CONTEXT_SLOT, FIRST_MAP_SLOT, INPUT_SLOT, INPUT_START, MAP_HANDLE_BASE, STACK_SLOT, XDP_MD_SIZE,
 };
@@ -129,7 +130,7 @@ pub enum InvalidInsn {
     #[error("the program can fall off its end (the last instruction must be exit or ja)")]
     FallsOffEnd,
     /// A call of a helper id that is not registered.
-    #[error("calls unknown helper {id}")]
+    #[error("calls {}", describe_missing(i128::from(*.id)))]
     UnknownHelper {
         /// The helper id.
         id: i64,
@@ -249,7 +250,7 @@ pub enum RunError {
         limit: usize,
     },
     /// `callx` to a helper id that is not registered.
-    #[error("instruction {pc}: callx to unknown helper {id}")]
+    #[error("instruction {pc}: callx to {}", describe_missing(i128::from(*.id)))]
     UnknownHelper {
         /// Slot of the call.
         pc: usize,
@@ -257,7 +258,7 @@ pub enum RunError {
         id: u64,
     },
     /// A helper reported a fault (e.g. a bad pointer argument).
-    #[error("instruction {pc}: helper {id}: {source}")]
+    #[error("instruction {pc}: {}: {source}", HelperName(i64::from(*.id)))]
     Helper {
         /// Slot of the call.
         pc: usize,
@@ -311,6 +312,10 @@ pub enum HelperError {
     /// with [`RunError::BudgetExhausted`].
     #[error("the run's instruction budget is exhausted")]
     BudgetExhausted,
+    /// A placeholder for a kernel helper tinybpf does not implement was
+    /// called (see [`Helpers::with_missing_kernel_helpers`](crate::Helpers::with_missing_kernel_helpers)).
+    #[error("tinybpf does not implement this kernel helper")]
+    NotImplemented,
     /// Any other fault, described.
     #[error("{0}")]
     Other(String),

@@ -24,6 +24,7 @@ use tinybpf_maps::{BpfMap, MapError, ProgramOp};
 
 use crate::error::{Access, HelperError, MapRefusal};
 use crate::exec::RunContext;
+use crate::exec::builtin::names::{MAX_KERNEL_HELPER_ID, kernel_helper_name};
 use crate::exec::call::Spent;
 use crate::exec::memory::{AddressSpace, MAP_HANDLE_BASE, map_value_start};
 use crate::exec::trace::{self, Trace};
@@ -64,6 +65,17 @@ pub struct Helper {
     pub func: Arc<HelperFn>,
     /// Whether this is tinybpf's own implementation (which the VM may inline).
     pub(crate) builtin: bool,
+    /// Whether this only stands in for a kernel helper tinybpf does not
+    /// implement ([`Helpers::with_missing_kernel_helpers`]).
+    pub(crate) placeholder: bool,
+}
+
+impl Helper {
+    /// Whether this only stands in for a kernel helper tinybpf does not
+    /// implement: calling it ends the run with [`HelperError::NotImplemented`].
+    pub fn is_placeholder(&self) -> bool {
+        self.placeholder
+    }
 }
 
 impl std::fmt::Debug for Helper {
@@ -103,22 +115,22 @@ impl Helpers {
     /// [`HelperError::MapRefused`].
     pub fn with_builtins() -> Self {
         let mut helpers = Helpers::empty();
-        helpers.register_builtin(ids::MAP_LOOKUP_ELEM, "map_lookup_elem", map_lookup_elem);
-        helpers.register_builtin(ids::MAP_UPDATE_ELEM, "map_update_elem", map_update_elem);
-        helpers.register_builtin(ids::MAP_DELETE_ELEM, "map_delete_elem", map_delete_elem);
-        helpers.register_builtin(ids::KTIME_GET_NS, "ktime_get_ns", ktime_get_ns);
-        helpers.register_builtin(ids::TRACE_PRINTK, "trace_printk", trace::trace_printk);
-        helpers.register_builtin(ids::GET_PRANDOM_U32, "get_prandom_u32", |ctx, _| {
+        helpers.register_builtin(ids::MAP_LOOKUP_ELEM, "bpf_map_lookup_elem", map_lookup_elem);
+        helpers.register_builtin(ids::MAP_UPDATE_ELEM, "bpf_map_update_elem", map_update_elem);
+        helpers.register_builtin(ids::MAP_DELETE_ELEM, "bpf_map_delete_elem", map_delete_elem);
+        helpers.register_builtin(ids::KTIME_GET_NS, "bpf_ktime_get_ns", ktime_get_ns);
+        helpers.register_builtin(ids::TRACE_PRINTK, "bpf_trace_printk", trace::trace_printk);
+        helpers.register_builtin(ids::GET_PRANDOM_U32, "bpf_get_prandom_u32", |ctx, _| {
             Ok(u64::from(ctx.random_u32()))
         });
         helpers.register_builtin(
             ids::GET_SMP_PROCESSOR_ID,
-            "get_smp_processor_id",
+            "bpf_get_smp_processor_id",
             |ctx, _| Ok(u64::from(ctx.cpu_id())),
         );
         helpers.register_builtin(
             ids::MAP_LOOKUP_PERCPU_ELEM,
-            "map_lookup_percpu_elem",
+            "bpf_map_lookup_percpu_elem",
             map_lookup_percpu_elem,
         );
         helpers
@@ -130,6 +142,46 @@ impl Helpers {
         F: Fn(&mut HelperContext<'_>, [u64; 5]) -> Result<u64, HelperError> + Send + Sync + 'static,
     {
         self.insert(id, name, Arc::new(func), false);
+    }
+
+    /// Adds a placeholder for every kernel helper (ids 1 to
+    /// [`MAX_KERNEL_HELPER_ID`]) not registered: a program calling helpers
+    /// tinybpf does not implement then loads, for a listing, and a run ends
+    /// with [`HelperError::NotImplemented`] at the first such call.
+    ///
+    /// ```
+    /// use tinybpf_vm::{Helpers, HelperError, LoadedProgram, ProgramOptions, RunError, isa::asm::assemble_bytes};
+    /// let code = assemble_bytes("call 46\nexit").unwrap();
+    /// let refused = LoadedProgram::load(&code, ProgramOptions::default()).unwrap_err();
+    /// assert!(refused.to_string().contains("bpf_get_socket_cookie (46), a kernel helper tinybpf does not implement"));
+    /// let helpers = Helpers::with_builtins().with_missing_kernel_helpers();
+    /// assert!(helpers.get(46).unwrap().is_placeholder());
+    /// let program = LoadedProgram::load(&code, ProgramOptions { helpers, ..Default::default() }).unwrap();
+    /// let error = program.run(&mut []).unwrap_err();
+    /// assert_eq!(error, RunError::Helper { pc: 0, id: 46, source: HelperError::NotImplemented });
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "instruction 0: bpf_get_socket_cookie (46): tinybpf does not implement this kernel helper"
+    /// );
+    /// ```
+    pub fn with_missing_kernel_helpers(mut self) -> Self {
+        for id in 1..=MAX_KERNEL_HELPER_ID {
+            if self.by_id.contains_key(&id) {
+                continue;
+            }
+            let name = kernel_helper_name(i64::from(id)).unwrap_or("unknown");
+            self.by_id.insert(
+                id,
+                Helper {
+                    id,
+                    name,
+                    func: Arc::new(|_, _| Err(HelperError::NotImplemented)),
+                    builtin: false,
+                    placeholder: true,
+                },
+            );
+        }
+        self
     }
 
     fn register_builtin<F>(&mut self, id: u32, name: &'static str, func: F)
@@ -147,6 +199,7 @@ impl Helpers {
                 name,
                 func,
                 builtin,
+                placeholder: false,
             },
         );
     }

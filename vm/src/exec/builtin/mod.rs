@@ -1,0 +1,5 @@
+//! tinybpf's implementations of kernel helpers beyond the map helpers (which
+//! live with the registry in `exec::helpers`), one family per module, and
+//! the kernel's helper names.
+
+pub mod names;
