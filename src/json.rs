@@ -95,7 +95,12 @@ pub fn write_run_report<W: Write + ?Sized>(
         }
         write!(out, "}}}}")?;
     }
-    writeln!(out, "}}}}")
+    write!(out, "}}")?;
+    // What the helpers leave, each only when there is something.
+    if let Some(redirect) = &runs.redirect {
+        write!(out, ", \"redirect\": {}", redirect.to_json())?;
+    }
+    writeln!(out, "}}")
 }
 
 /// A value in a `--maps-in` entry, as written.

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use tinybpf::json::write_run_report;
-use tinybpf::vm::{Helpers, ProgramKind, RunContext};
+use tinybpf::vm::{Clock, Helpers, ProgramKind, RunContext};
 use tinybpf::{
     LoadOptions, Map, MapsIn, Object, TableOptions, TimedRuns, default_packet, describe_map_flags,
     listing, run_timed, write_map_table,
@@ -92,6 +92,17 @@ struct RunArgs {
     /// (default: the host's, as the kernel counts them).
     #[arg(long, value_name = "N", value_parser = parse_cpus)]
     cpus: Option<u32>,
+    /// Seed of bpf_get_prandom_u32 (the same seed gives the same numbers;
+    /// by default a fixed seed too).
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// A fixed clock: the first bpf_ktime_get_*ns reading is NS, and each
+    /// later one adds --clock-step-ns (by default the host's clock).
+    #[arg(long, value_name = "NS")]
+    clock_ns: Option<u64>,
+    /// With --clock-ns: nanoseconds each clock reading adds to the one before.
+    #[arg(long, value_name = "NS", default_value_t = 0, requires = "clock_ns")]
+    clock_step_ns: u64,
 }
 
 #[derive(Args)]
@@ -244,6 +255,15 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
     let mut ctx = RunContext::new()
         .with_budget(args.budget)
         .with_cpu(args.cpu);
+    if let Some(seed) = args.seed {
+        ctx = ctx.with_seed(seed);
+    }
+    if let Some(start_ns) = args.clock_ns {
+        ctx = ctx.with_clock(Clock::Fixed {
+            start_ns,
+            step_ns: args.clock_step_ns,
+        });
+    }
     let runs = run_timed(&program, &input, args.repeat, &mut ctx).map_err(|e| e.to_string())?;
     if args.json {
         write_trace(&mut io::stderr().lock(), &runs, "")?;
@@ -272,6 +292,9 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
         runs.repeat, runs.insns_per_run
     )?;
     writeln!(out, "time: {}", describe_time(&runs))?;
+    if let Some(redirect) = &runs.redirect {
+        writeln!(out, "redirect: {redirect}")?;
+    }
     if !runs.first_run_trace.is_empty() || runs.later_trace_lines > 0 {
         let which = if runs.repeat > 1 { " (first run)" } else { "" };
         writeln!(out, "trace_printk{which}:")?;
@@ -466,6 +489,7 @@ mod tests {
             first_run_trace: (0..first).map(|i| format!("line {i}")).collect(),
             later_trace_lines: later as u64,
             data_out: Vec::new(),
+            redirect: None,
         }
     }
 

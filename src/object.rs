@@ -422,10 +422,7 @@ impl Program {
             last = Some(self.run_with(&mut data, ctx)?);
         }
         let elapsed = start.elapsed().as_nanos() as f64;
-        let outcome = last.unwrap_or(RunOutcome {
-            retval: 0,
-            insns: 0,
-        });
+        let outcome = last.unwrap_or_default();
         Ok(TestRun {
             retval: outcome.retval,
             repeat,

@@ -9,6 +9,7 @@ use tinybpf_vm::RunContext;
 
 use crate::error::Error;
 use crate::object::Program;
+use crate::outcome::RedirectReport;
 
 /// What [`run_timed`] measured.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +33,10 @@ pub struct TimedRuns {
     pub later_trace_lines: u64,
     /// The input buffer after the last run (a packet the program rewrote).
     pub data_out: Vec<u8>,
+
+    // What the helpers leave (redirect).
+    /// The last run's redirect target, if it set one.
+    pub redirect: Option<RedirectReport>,
 }
 
 impl TimedRuns {
@@ -87,7 +92,9 @@ pub fn run_timed(
         }
         steady_ns_per_run = Some(start.elapsed().as_nanos() as f64 / f64::from(later_runs));
     }
+    let redirect = RedirectReport::of(program, &last);
     Ok(TimedRuns {
+        redirect,
         retval: last.retval,
         repeat: repeat.get(),
         insns_per_run: last.insns,

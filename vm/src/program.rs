@@ -162,6 +162,7 @@ impl LoadedProgram {
     /// length; for [`ProgramKind::Xdp`], r1 points to a `struct xdp_md` whose
     /// `data`..`data_end` cover `input` as the packet.
     pub fn run_with(&self, input: &mut [u8], ctx: &mut RunContext) -> Result<RunOutcome, RunError> {
+        ctx.redirect = None;
         execute(self, input, ctx)
     }
 

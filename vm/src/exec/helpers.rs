@@ -17,14 +17,16 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::sync::Arc;
 
 use tinybpf_maps::{BpfMap, MapError, ProgramOp};
 
+use crate::ProgramKind;
 use crate::error::{Access, HelperError, MapRefusal};
 use crate::exec::RunContext;
 use crate::exec::builtin::names::{MAX_KERNEL_HELPER_ID, kernel_helper_name};
+use crate::exec::builtin::redirect::{self, Redirect};
+use crate::exec::builtin::{checksum, fib, time};
 use crate::exec::call::Spent;
 use crate::exec::memory::{AddressSpace, MAP_HANDLE_BASE, map_value_start};
 use crate::exec::trace::{self, Trace};
@@ -48,6 +50,20 @@ pub mod ids {
     pub const GET_SMP_PROCESSOR_ID: u32 = 8;
     /// `void *bpf_map_lookup_percpu_elem(map, key, cpu)`
     pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
+    /// `long bpf_redirect(ifindex, flags)`
+    pub const REDIRECT: u32 = 23;
+    /// `s64 bpf_csum_diff(from, from_size, to, to_size, seed)`
+    pub const CSUM_DIFF: u32 = 28;
+    /// `long bpf_redirect_map(map, key, flags)`
+    pub const REDIRECT_MAP: u32 = 51;
+    /// `long bpf_fib_lookup(ctx, params, plen, flags)`
+    pub const FIB_LOOKUP: u32 = 69;
+    /// `u64 bpf_ktime_get_boot_ns(void)`
+    pub const KTIME_GET_BOOT_NS: u32 = 125;
+    /// `u64 bpf_ktime_get_coarse_ns(void)`
+    pub const KTIME_GET_COARSE_NS: u32 = 160;
+    /// `u64 bpf_ktime_get_tai_ns(void)`
+    pub const KTIME_GET_TAI_NS: u32 = 208;
 }
 
 /// The signature of a helper: context and r1..r5 in, r0 out.
@@ -118,7 +134,7 @@ impl Helpers {
         helpers.register_builtin(ids::MAP_LOOKUP_ELEM, "bpf_map_lookup_elem", map_lookup_elem);
         helpers.register_builtin(ids::MAP_UPDATE_ELEM, "bpf_map_update_elem", map_update_elem);
         helpers.register_builtin(ids::MAP_DELETE_ELEM, "bpf_map_delete_elem", map_delete_elem);
-        helpers.register_builtin(ids::KTIME_GET_NS, "bpf_ktime_get_ns", ktime_get_ns);
+        helpers.register_builtin(ids::KTIME_GET_NS, "bpf_ktime_get_ns", time::ktime_get);
         helpers.register_builtin(ids::TRACE_PRINTK, "bpf_trace_printk", trace::trace_printk);
         helpers.register_builtin(ids::GET_PRANDOM_U32, "bpf_get_prandom_u32", |ctx, _| {
             Ok(u64::from(ctx.random_u32()))
@@ -132,6 +148,22 @@ impl Helpers {
             ids::MAP_LOOKUP_PERCPU_ELEM,
             "bpf_map_lookup_percpu_elem",
             map_lookup_percpu_elem,
+        );
+        // exec::builtin's helpers.
+        for (id, name) in [
+            (ids::KTIME_GET_BOOT_NS, "bpf_ktime_get_boot_ns"),
+            (ids::KTIME_GET_COARSE_NS, "bpf_ktime_get_coarse_ns"),
+            (ids::KTIME_GET_TAI_NS, "bpf_ktime_get_tai_ns"),
+        ] {
+            helpers.register_builtin(id, name, time::ktime_get);
+        }
+        helpers.register_builtin(ids::CSUM_DIFF, "bpf_csum_diff", checksum::csum_diff);
+        helpers.register_builtin(ids::FIB_LOOKUP, "bpf_fib_lookup", fib::fib_lookup);
+        helpers.register_builtin(ids::REDIRECT, "bpf_redirect", redirect::redirect);
+        helpers.register_builtin(
+            ids::REDIRECT_MAP,
+            "bpf_redirect_map",
+            redirect::redirect_map,
         );
         helpers
     }
@@ -356,6 +388,22 @@ impl HelperContext<'_> {
         self.run.trace.push_line(&line);
     }
 
+    /// How the program receives its input (XDP or plain memory), for helpers
+    /// whose semantics differ by program type.
+    pub fn program_kind(&self) -> ProgramKind {
+        self.program.kind()
+    }
+
+    /// One reading of the run's clock ([`RunContext::clock`]).
+    pub fn read_clock(&mut self) -> u64 {
+        self.run.read_clock()
+    }
+
+    /// Sets (or clears) the run's redirect target ([`RunOutcome::redirect`](crate::RunOutcome::redirect)).
+    pub fn set_redirect(&mut self, target: Option<Redirect>) {
+        self.run.redirect = target;
+    }
+
     /// The run's trace, for `trace_printk` to record into.
     pub(crate) fn trace_mut(&mut self) -> &mut Trace {
         &mut self.run.trace
@@ -384,7 +432,12 @@ fn map_of(maps: &[BpfMap], handle: u64) -> Option<(usize, &BpfMap)> {
 
 /// The kernel's verifier refuses `op` on `map`'s type: an error naming the
 /// helper and the map (the load-time check found no single map here).
-fn check_op(map: &BpfMap, index: usize, id: u32, op: ProgramOp) -> Result<(), HelperError> {
+pub(crate) fn check_op(
+    map: &BpfMap,
+    index: usize,
+    id: u32,
+    op: ProgramOp,
+) -> Result<(), HelperError> {
     map.check_program_op(op).map_err(|source| {
         HelperError::MapRefused(Box::new(MapRefusal {
             helper: builtin_name(id),
@@ -401,7 +454,7 @@ pub(crate) fn builtin_name(id: u32) -> &'static str {
         ids::MAP_UPDATE_ELEM => "bpf_map_update_elem",
         ids::MAP_DELETE_ELEM => "bpf_map_delete_elem",
         ids::MAP_LOOKUP_PERCPU_ELEM => "bpf_map_lookup_percpu_elem",
-        _ => "a map helper",
+        _ => kernel_helper_name(i64::from(id)).unwrap_or("a map helper"),
     }
 }
 
@@ -412,6 +465,7 @@ pub(crate) fn builtin_map_op(id: u32) -> Option<ProgramOp> {
         ids::MAP_UPDATE_ELEM => Some(ProgramOp::Update),
         ids::MAP_DELETE_ELEM => Some(ProgramOp::Delete),
         ids::MAP_LOOKUP_PERCPU_ELEM => Some(ProgramOp::LookupPercpu),
+        ids::REDIRECT_MAP => Some(ProgramOp::RedirectMap),
         _ => None,
     }
 }
@@ -560,10 +614,4 @@ fn map_lookup_percpu_elem(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result
     let d = (cpu + rows - running) % rows;
     // d * maps + index < rows * maps: a slot the run's regions show.
     Ok(map_value_start(d as usize * maps + index) + offset as u64)
-}
-
-fn ktime_get_ns(_: &mut HelperContext<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    let nanos = EPOCH.get_or_init(Instant::now).elapsed().as_nanos();
-    Ok(u64::try_from(nanos).unwrap_or(u64::MAX))
 }

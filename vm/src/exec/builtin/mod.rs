@@ -2,4 +2,8 @@
 //! live with the registry in `exec::helpers`), one family per module, and
 //! the kernel's helper names.
 
+pub(crate) mod checksum;
+pub(crate) mod fib;
 pub mod names;
+pub mod redirect;
+pub mod time;
