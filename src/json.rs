@@ -11,6 +11,7 @@ use thiserror::Error;
 use tinybpf_maps::MapType;
 
 use crate::object::Object;
+use crate::outcome::events_json;
 use crate::timed::TimedRuns;
 
 /// Quotes and escapes a string for JSON.
@@ -99,6 +100,9 @@ pub fn write_run_report<W: Write + ?Sized>(
     // What the helpers leave, each only when there is something.
     if let Some(redirect) = &runs.redirect {
         write!(out, ", \"redirect\": {}", redirect.to_json())?;
+    }
+    if !runs.events.is_empty() {
+        write!(out, ", \"events\": {}", events_json(&runs.events))?;
     }
     writeln!(out, "}}")
 }

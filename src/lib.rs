@@ -40,7 +40,7 @@ pub use listing::listing;
 pub use map::Map;
 pub use maps_in::{MapsIn, MapsInError};
 pub use object::{LoadOptions, Object, Program, TestRun};
-pub use outcome::RedirectReport;
+pub use outcome::{EventLog, RedirectReport, attach_perf_readers, drain_events};
 pub use packet::default_packet;
 pub use table::{TableOptions, write_map_table};
 pub use timed::{TimedRuns, run_timed};

@@ -15,8 +15,8 @@ use clap::{Args, Parser, Subcommand};
 use tinybpf::json::write_run_report;
 use tinybpf::vm::{Clock, Helpers, ProgramKind, RunContext};
 use tinybpf::{
-    LoadOptions, Map, MapsIn, Object, TableOptions, TimedRuns, default_packet, describe_map_flags,
-    listing, run_timed, write_map_table,
+    EventLog, LoadOptions, Map, MapsIn, Object, TableOptions, TimedRuns, attach_perf_readers,
+    default_packet, describe_map_flags, listing, run_timed, write_map_table,
 };
 
 #[derive(Parser)]
@@ -246,6 +246,7 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
     if let Some(path) = &args.maps_in {
         preset_maps(&object, path)?;
     }
+    attach_perf_readers(&object).map_err(|e| e.to_string())?;
     let input = match (&args.packet, &args.mem) {
         (Some(path), _) => read_file(path, "packet")?,
         (None, Some(path)) => read_file(path, "memory")?,
@@ -295,6 +296,7 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
     if let Some(redirect) = &runs.redirect {
         writeln!(out, "redirect: {redirect}")?;
     }
+    write_events(out, &runs.events)?;
     if !runs.first_run_trace.is_empty() || runs.later_trace_lines > 0 {
         let which = if runs.repeat > 1 { " (first run)" } else { "" };
         writeln!(out, "trace_printk{which}:")?;
@@ -307,6 +309,25 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
         writeln!(out)?;
         writeln!(out, "map {}: {}", map.name(), describe_def(map))?;
         write_map_table(out, map, options)?;
+    }
+    Ok(())
+}
+
+/// Each event map's records, one hex line each (`--json` has them too).
+fn write_events(out: &mut impl Write, events: &[EventLog]) -> io::Result<()> {
+    for log in events {
+        let lost = if log.lost > 0 {
+            format!(", {} lost", log.lost)
+        } else {
+            String::new()
+        };
+        let count = log.records.len();
+        let plural = if count == 1 { "" } else { "s" };
+        writeln!(out, "events {}: {count} record{plural}{lost}", log.map)?;
+        for record in &log.records {
+            let bytes: Vec<String> = record.iter().map(|b| format!("{b:02x}")).collect();
+            writeln!(out, "  {}", bytes.join(" "))?;
+        }
     }
     Ok(())
 }
@@ -490,6 +511,7 @@ mod tests {
             later_trace_lines: later as u64,
             data_out: Vec::new(),
             redirect: None,
+            events: Vec::new(),
         }
     }
 

@@ -1,12 +1,94 @@
 //! What a run leaves besides r0 and the maps, as the command line shows it:
-//! the redirect target (`bpf_redirect`, `bpf_redirect_map`), by map name.
+//! the redirect target (`bpf_redirect`, `bpf_redirect_map`), by map name,
+//! and the events sent to user space (ring buffers, perf event arrays).
 
 use std::fmt;
 
+use tinybpf_maps::{MapType, PerfEvent};
 use tinybpf_vm::{Redirect, RunOutcome};
 
-use crate::json::quote;
-use crate::object::Program;
+use crate::error::Error;
+use crate::json::{hex, quote};
+use crate::object::{Object, Program};
+
+/// The records one map carried to user space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventLog {
+    /// The map's name.
+    pub map: String,
+    /// Each record's bytes, in delivery order: a ring buffer's records as
+    /// submitted, a perf event array's raw samples with the kernel's
+    /// padding (so that 4 + length is a multiple of 8).
+    pub records: Vec<Vec<u8>>,
+    /// Perf samples lost because an entry's buffer was full.
+    pub lost: u64,
+}
+
+/// Attaches a perf event to every entry of the object's perf event arrays
+/// that user space left empty (entry `i` to CPU `i`), what a reader such
+/// as libbpf's `perf_buffer__new` does before programs run; without it,
+/// `bpf_perf_event_output` returns -ENOENT as in the kernel. An array that
+/// already has entries (filled by `--maps-in`) is left as it is.
+pub fn attach_perf_readers(object: &Object) -> Result<(), Error> {
+    for map in object.maps() {
+        if map.map_type() == MapType::PerfEventArray && map.bpf_map().entries().next().is_none() {
+            map.bpf_map()
+                .perf_attach_all()
+                .map_err(|source| Error::Map {
+                    object: object.name().to_owned(),
+                    map: map.name().to_owned(),
+                    source,
+                })?;
+        }
+    }
+    Ok(())
+}
+
+/// Consumes the records `program`'s ring buffers and perf event arrays
+/// hold, one log per such map (in the program's map order), as user space
+/// reading them after the runs would.
+pub fn drain_events(program: &Program) -> Vec<EventLog> {
+    let mut logs = Vec::new();
+    for map in program.maps() {
+        let mut log = EventLog {
+            map: map.name().to_owned(),
+            records: Vec::new(),
+            lost: 0,
+        };
+        let bpf_map = map.bpf_map();
+        // Neither can fail on the map types that reach them.
+        match map.map_type() {
+            MapType::Ringbuf => {
+                let _ = bpf_map.ringbuf_consume(&mut |record| log.records.push(record.to_vec()));
+            }
+            MapType::PerfEventArray => {
+                let _ = bpf_map.perf_drain(&mut |event| match event {
+                    PerfEvent::Sample { data, .. } => log.records.push(data),
+                    PerfEvent::Lost { count, .. } => log.lost += count,
+                });
+            }
+            _ => continue,
+        }
+        logs.push(log);
+    }
+    logs
+}
+
+/// `{"MAP": ["HEX", ...], ...}`.
+pub(crate) fn events_json(logs: &[EventLog]) -> String {
+    let maps: Vec<String> = logs
+        .iter()
+        .map(|log| {
+            let records: Vec<String> = log
+                .records
+                .iter()
+                .map(|r| format!("\"{}\"", hex(r)))
+                .collect();
+            format!("{}: [{}]", quote(&log.map), records.join(", "))
+        })
+        .collect();
+    format!("{{{}}}", maps.join(", "))
+}
 
 /// A run's redirect target with the map named, for output.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -240,7 +240,12 @@ fn verdict(json: &str) -> (u64, Option<String>) {
 
 /// A program, its packet (`None`: the default), the retval and the
 /// redirect JSON expected.
-type RedirectCase = (&'static str, Option<&'static [u8]>, u64, Option<&'static str>);
+type RedirectCase = (
+    &'static str,
+    Option<&'static [u8]>,
+    u64,
+    Option<&'static str>,
+);
 
 #[test]
 fn redirects_return_the_kernels_verdicts_and_record_the_target() {
@@ -315,4 +320,117 @@ fn redirects_return_the_kernels_verdicts_and_record_the_target() {
         text.contains("redirect: cpus[0] (cpumap) -> CPU 0"),
         "{text}"
     );
+}
+
+fn events_run(program: &str, extra: &[&str]) -> String {
+    let path = testdata("events.o");
+    let mut args = vec!["run", &path, "--program", program, "--json", "--cpus", "4"];
+    args.extend_from_slice(extra);
+    ok(&args)
+}
+
+/// A signed result slot.
+fn signed_slot(json: &str, slot: u32) -> i64 {
+    result_slot(json, slot) as i64
+}
+
+#[test]
+fn ring_buffer_records_reach_the_report_in_commit_order() {
+    let json = events_run("ring_records", &[]);
+    assert_eq!(signed_slot(&json, 0), 0, "output");
+    assert_eq!(signed_slot(&json, 1), -22, "output with flag 4");
+    assert_eq!(signed_slot(&json, 2), 1, "reserve 12");
+    assert_eq!(signed_slot(&json, 3), 1, "reserve 8");
+    assert_eq!(
+        signed_slot(&json, 4),
+        0,
+        "reserve 8192 > ring of 4096: NULL"
+    );
+    assert_eq!(signed_slot(&json, 5), 0, "reserve with a flag: NULL");
+    // Three records, the discarded one included: (8 + 8) + (8 + 16) + (8 + 8).
+    assert_eq!(signed_slot(&json, 6), 56, "BPF_RB_AVAIL_DATA");
+    assert_eq!(signed_slot(&json, 7), 4096, "BPF_RB_RING_SIZE");
+    // The discarded record never arrives; the one written in place does.
+    assert!(
+        json.contains(r#""events": {"ring": ["0100000002000000", "aaaaaaaabbbbbbbbcccccccc"]}"#),
+        "{json}"
+    );
+    // Every run adds its records; none is consumed between runs.
+    let twice = events_run("ring_records", &["--repeat", "2"]);
+    assert_eq!(signed_slot(&twice, 6), 112);
+    assert!(
+        twice.contains(r#"["0100000002000000", "aaaaaaaabbbbbbbbcccccccc", "0100000002000000", "aaaaaaaabbbbbbbbcccccccc"]"#),
+        "{twice}"
+    );
+    // The table output lists them.
+    let path = testdata("events.o");
+    let text = ok(&["run", &path, "--program", "ring_records", "--cpus", "4"]);
+    assert!(
+        text.contains("events ring: 2 records\n  01 00 00 00 02 00 00 00\n  aa aa aa aa bb bb bb bb cc cc cc cc\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_record_left_open_is_discarded_when_the_run_ends() {
+    let object = tinybpf::Object::open(testdata("events.o"))
+        .unwrap()
+        .with_possible_cpus(4)
+        .unwrap();
+    let open = object.program("ring_left_open").unwrap();
+    let records = object.program("ring_records").unwrap();
+    for _ in 0..3 {
+        assert_eq!(open.run(&mut tinybpf::default_packet()).unwrap().retval, 2);
+    }
+    records.run(&mut tinybpf::default_packet()).unwrap();
+    // Had the open records stayed busy, the reader would stop at the first.
+    let logs = tinybpf::drain_events(&records);
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].map, "ring");
+    assert_eq!(logs[0].records.len(), 2, "{logs:?}");
+    // Three discarded records of 16 bytes, then the 56 bytes of ring_records.
+    let results = object.map("results").unwrap();
+    assert_eq!(results.get_at::<i64>(6).unwrap(), 3 * 16 + 56);
+}
+
+#[test]
+fn perf_samples_follow_the_kernels_rules() {
+    let json = events_run("perf_samples", &[]);
+    assert_eq!(signed_slot(&json, 8), 0);
+    assert_eq!(signed_slot(&json, 9), 0);
+    assert_eq!(signed_slot(&json, 10), -7, "index 4 >= max_entries: E2BIG");
+    assert_eq!(signed_slot(&json, 11), -22, "unknown flag: EINVAL");
+    assert_eq!(signed_slot(&json, 12), -14, "0xfffff packet bytes: EFAULT");
+    assert_eq!(
+        signed_slot(&json, 13),
+        -95,
+        "CPU 1's entry from CPU 0: EOPNOTSUPP"
+    );
+    // 4 bytes (4 + 4 is a multiple of 8); then 4 + 14 packet bytes padded
+    // to 20 (4 + 20 = 24).
+    assert!(
+        json.contains(
+            r#""events": {"perf": ["04030201", "0403020102000000000202000000000108000000"]}"#
+        ),
+        "{json}"
+    );
+    // On CPU 2, BPF_F_CURRENT_CPU is entry 2, and entry 1 is still another CPU's.
+    let on_two = events_run("perf_samples", &["--cpu", "2"]);
+    assert_eq!(signed_slot(&on_two, 8), 0);
+    assert_eq!(signed_slot(&on_two, 13), -95);
+}
+
+#[test]
+fn perf_output_without_a_reader_is_enoent() {
+    let object = tinybpf::Object::open(testdata("events.o"))
+        .unwrap()
+        .with_possible_cpus(4)
+        .unwrap();
+    let program = object.program("perf_samples").unwrap();
+    program.run(&mut tinybpf::default_packet()).unwrap();
+    let results = object.map("results").unwrap();
+    assert_eq!(results.get_at::<i64>(8).unwrap(), -2);
+    tinybpf::attach_perf_readers(&object).unwrap();
+    program.run(&mut tinybpf::default_packet()).unwrap();
+    assert_eq!(results.get_at::<i64>(8).unwrap(), 0);
 }

@@ -316,6 +316,16 @@ pub enum HelperError {
     /// called (see [`Helpers::with_missing_kernel_helpers`](crate::Helpers::with_missing_kernel_helpers)).
     #[error("tinybpf does not implement this kernel helper")]
     NotImplemented,
+    /// `bpf_ringbuf_submit` or `_discard` of an address that is not a
+    /// record this run reserved and has not committed (the kernel's
+    /// verifier refuses such a program).
+    #[error(
+        "{addr:#x} is not a ring buffer record this run reserved and has not yet submitted or discarded"
+    )]
+    NotReserved {
+        /// The address passed.
+        addr: u64,
+    },
     /// Any other fault, described.
     #[error("{0}")]
     Other(String),

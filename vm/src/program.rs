@@ -163,7 +163,11 @@ impl LoadedProgram {
     /// `data`..`data_end` cover `input` as the packet.
     pub fn run_with(&self, input: &mut [u8], ctx: &mut RunContext) -> Result<RunOutcome, RunError> {
         ctx.redirect = None;
-        execute(self, input, ctx)
+        let result = execute(self, input, ctx);
+        // The kernel's verifier refuses a program that can end with a ring
+        // buffer record open: discard what this run left open.
+        ctx.reservations.discard_open();
+        result
     }
 
     /// The tier that runs the program, and why it is not compiled when

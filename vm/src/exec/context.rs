@@ -1,6 +1,7 @@
 //! What one run carries besides the program: the per-run context (budget,
 //! random state, cpu id, captured trace) and the outcome of a run.
 
+use crate::exec::builtin::events::Reservations;
 use crate::exec::builtin::redirect::Redirect;
 use crate::exec::builtin::time::{Clock, ClockState};
 use crate::exec::trace::Trace;
@@ -45,6 +46,8 @@ pub struct RunContext {
     pub(crate) clock_state: ClockState,
     /// The redirect target of the current run (see [`RunOutcome::redirect`]).
     pub(crate) redirect: Option<Redirect>,
+    /// Ring buffer records reserved and not yet committed in this run.
+    pub(crate) reservations: Reservations,
 }
 
 impl Default for RunContext {
@@ -66,6 +69,7 @@ impl RunContext {
             clock: Clock::Host,
             clock_state: ClockState::default(),
             redirect: None,
+            reservations: Reservations::default(),
         }
     }
 

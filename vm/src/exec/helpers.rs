@@ -26,9 +26,11 @@ use crate::error::{Access, HelperError, MapRefusal};
 use crate::exec::RunContext;
 use crate::exec::builtin::names::{MAX_KERNEL_HELPER_ID, kernel_helper_name};
 use crate::exec::builtin::redirect::{self, Redirect};
-use crate::exec::builtin::{checksum, fib, time};
+use crate::exec::builtin::{checksum, events, fib, time};
 use crate::exec::call::Spent;
-use crate::exec::memory::{AddressSpace, MAP_HANDLE_BASE, map_value_start};
+use crate::exec::memory::{
+    AddressSpace, CONTEXT_START, INPUT_SLOT, MAP_HANDLE_BASE, map_value_start,
+};
 use crate::exec::trace::{self, Trace};
 use crate::program::LoadedProgram;
 
@@ -52,6 +54,8 @@ pub mod ids {
     pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
     /// `long bpf_redirect(ifindex, flags)`
     pub const REDIRECT: u32 = 23;
+    /// `long bpf_perf_event_output(ctx, map, flags, data, size)`
+    pub const PERF_EVENT_OUTPUT: u32 = 25;
     /// `s64 bpf_csum_diff(from, from_size, to, to_size, seed)`
     pub const CSUM_DIFF: u32 = 28;
     /// `long bpf_redirect_map(map, key, flags)`
@@ -60,11 +64,24 @@ pub mod ids {
     pub const FIB_LOOKUP: u32 = 69;
     /// `u64 bpf_ktime_get_boot_ns(void)`
     pub const KTIME_GET_BOOT_NS: u32 = 125;
+    /// `long bpf_ringbuf_output(map, data, size, flags)`
+    pub const RINGBUF_OUTPUT: u32 = 130;
+    /// `void *bpf_ringbuf_reserve(map, size, flags)`
+    pub const RINGBUF_RESERVE: u32 = 131;
+    /// `void bpf_ringbuf_submit(data, flags)`
+    pub const RINGBUF_SUBMIT: u32 = 132;
+    /// `void bpf_ringbuf_discard(data, flags)`
+    pub const RINGBUF_DISCARD: u32 = 133;
+    /// `u64 bpf_ringbuf_query(map, flags)`
+    pub const RINGBUF_QUERY: u32 = 134;
     /// `u64 bpf_ktime_get_coarse_ns(void)`
     pub const KTIME_GET_COARSE_NS: u32 = 160;
     /// `u64 bpf_ktime_get_tai_ns(void)`
     pub const KTIME_GET_TAI_NS: u32 = 208;
 }
+
+/// A built-in helper's function.
+type BuiltinFn = fn(&mut HelperContext<'_>, [u64; 5]) -> Result<u64, HelperError>;
 
 /// The signature of a helper: context and r1..r5 in, r0 out.
 pub type HelperFn =
@@ -120,9 +137,13 @@ impl Helpers {
         }
     }
 
-    /// A registry with the built-ins: 1 map_lookup_elem, 2 map_update_elem,
-    /// 3 map_delete_elem, 5 ktime_get_ns, 6 trace_printk, 7 get_prandom_u32,
-    /// 8 get_smp_processor_id, 195 map_lookup_percpu_elem.
+    /// A registry with the built-ins: the map helpers (1 map_lookup_elem,
+    /// 2 map_update_elem, 3 map_delete_elem, 195 map_lookup_percpu_elem),
+    /// 5 ktime_get_ns, 6 trace_printk, 7 get_prandom_u32,
+    /// 8 get_smp_processor_id, and `exec::builtin`'s: 23 redirect,
+    /// 25 perf_event_output, 28 csum_diff, 51 redirect_map, 69 fib_lookup,
+    /// 125 ktime_get_boot_ns, 130-134 the ring buffer helpers,
+    /// 160 ktime_get_coarse_ns, 208 ktime_get_tai_ns.
     ///
     /// The map helpers work on every map type with the kernel's semantics
     /// (through [`BpfMap`]'s program operations, on the run's CPU); a call
@@ -165,6 +186,40 @@ impl Helpers {
             "bpf_redirect_map",
             redirect::redirect_map,
         );
+        for (id, name, func) in [
+            (
+                ids::PERF_EVENT_OUTPUT,
+                "bpf_perf_event_output",
+                events::perf_event_output as BuiltinFn,
+            ),
+            (
+                ids::RINGBUF_OUTPUT,
+                "bpf_ringbuf_output",
+                events::ringbuf_output,
+            ),
+            (
+                ids::RINGBUF_RESERVE,
+                "bpf_ringbuf_reserve",
+                events::ringbuf_reserve,
+            ),
+            (
+                ids::RINGBUF_SUBMIT,
+                "bpf_ringbuf_submit",
+                events::ringbuf_submit,
+            ),
+            (
+                ids::RINGBUF_DISCARD,
+                "bpf_ringbuf_discard",
+                events::ringbuf_discard,
+            ),
+            (
+                ids::RINGBUF_QUERY,
+                "bpf_ringbuf_query",
+                events::ringbuf_query,
+            ),
+        ] {
+            helpers.register_builtin(id, name, func);
+        }
         helpers
     }
 
@@ -283,6 +338,11 @@ impl<'a> HelperContext<'a> {
     /// The map a register value produced by `lddw rX, map` stands for.
     pub fn map(&self, handle: u64) -> Option<(usize, &'a BpfMap)> {
         map_of(self.program.maps(), handle)
+    }
+
+    /// The run's address space.
+    pub(crate) fn space(&self) -> &'a AddressSpace<'a> {
+        self.space
     }
 
     /// The program's maps, in its map table's order.
@@ -404,13 +464,38 @@ impl HelperContext<'_> {
         self.run.redirect = target;
     }
 
+    /// The packet (or input memory): its address and length. For XDP, from
+    /// `data` to `data_end` of the context.
+    pub fn packet(&self) -> (u64, u64) {
+        if self.program.kind() == ProgramKind::Xdp {
+            let data = self.space.load(CONTEXT_START, 4);
+            let end = self.space.load(CONTEXT_START + 4, 4);
+            if let (Some(data), Some(end)) = (data, end) {
+                return (data, end.saturating_sub(data));
+            }
+        }
+        let input = &self.space.run[INPUT_SLOT as usize];
+        (input.start, input.len)
+    }
+
+    /// Records a ring buffer reservation, to discard it if the run ends
+    /// with it open.
+    pub(crate) fn track_reservation(&mut self, map: &BpfMap, offset: usize) {
+        self.run.reservations.track(map, offset);
+    }
+
+    /// Forgets a reservation being committed; false if the run has none there.
+    pub(crate) fn untrack_reservation(&mut self, map: &BpfMap, offset: usize) -> bool {
+        self.run.reservations.untrack(map, offset)
+    }
+
     /// The run's trace, for `trace_printk` to record into.
     pub(crate) fn trace_mut(&mut self) -> &mut Trace {
         &mut self.run.trace
     }
 }
 
-fn errno_result(result: Result<(), MapError>) -> u64 {
+pub(crate) fn errno_result(result: Result<(), MapError>) -> u64 {
     match result {
         Ok(()) => 0,
         Err(e) => (-i64::from(e.errno())) as u64,
@@ -420,7 +505,7 @@ fn errno_result(result: Result<(), MapError>) -> u64 {
 const EINVAL: u64 = (-22i64) as u64;
 
 /// Budget units for copying or formatting `bytes` bytes: one per 8, rounded up.
-fn units_for(bytes: usize) -> u64 {
+pub(crate) fn units_for(bytes: usize) -> u64 {
     bytes.div_ceil(8) as u64
 }
 
@@ -466,6 +551,7 @@ pub(crate) fn builtin_map_op(id: u32) -> Option<ProgramOp> {
         ids::MAP_DELETE_ELEM => Some(ProgramOp::Delete),
         ids::MAP_LOOKUP_PERCPU_ELEM => Some(ProgramOp::LookupPercpu),
         ids::REDIRECT_MAP => Some(ProgramOp::RedirectMap),
+        ids::RINGBUF_OUTPUT | ids::RINGBUF_RESERVE | ids::RINGBUF_QUERY => Some(ProgramOp::Ringbuf),
         _ => None,
     }
 }
@@ -477,7 +563,7 @@ const STACK_BUFFER: usize = 512;
 
 /// Reads `len` bytes of program memory at `addr` and hands them to `f`,
 /// without a heap allocation for up to [`STACK_BUFFER`] bytes.
-fn with_bytes<R>(
+pub(crate) fn with_bytes<R>(
     space: &AddressSpace<'_>,
     addr: u64,
     len: usize,

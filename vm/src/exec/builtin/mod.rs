@@ -3,6 +3,7 @@
 //! the kernel's helper names.
 
 pub(crate) mod checksum;
+pub(crate) mod events;
 pub(crate) mod fib;
 pub mod names;
 pub mod redirect;
