@@ -31,6 +31,7 @@ mod object;
 mod outcome;
 mod packet;
 mod table;
+mod tail_calls;
 mod timed;
 mod value;
 
@@ -43,6 +44,7 @@ pub use object::{LoadOptions, Object, Program, TestRun};
 pub use outcome::{EventLog, RedirectReport, attach_perf_readers, drain_events};
 pub use packet::default_packet;
 pub use table::{TableOptions, write_map_table};
+pub use tail_calls::{tail_call_targets, uses_tail_calls};
 pub use timed::{TimedRuns, run_timed};
 pub use value::Plain;
 

@@ -16,7 +16,8 @@ use tinybpf::json::write_run_report;
 use tinybpf::vm::{Clock, Helpers, ProgramKind, RunContext};
 use tinybpf::{
     EventLog, LoadOptions, Map, MapsIn, Object, TableOptions, TimedRuns, attach_perf_readers,
-    default_packet, describe_map_flags, listing, run_timed, write_map_table,
+    default_packet, describe_map_flags, listing, run_timed, tail_call_targets, uses_tail_calls,
+    write_map_table,
 };
 
 #[derive(Parser)]
@@ -241,7 +242,7 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
         ..load_options(args.no_inline)
     };
     let program = object
-        .select_program(args.program.as_deref(), options)
+        .select_program(args.program.as_deref(), options.clone())
         .map_err(|e| explain(&e))?;
     if let Some(path) = &args.maps_in {
         preset_maps(&object, path)?;
@@ -258,6 +259,9 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
         .with_cpu(args.cpu);
     if let Some(seed) = args.seed {
         ctx = ctx.with_seed(seed);
+    }
+    if uses_tail_calls(&program) {
+        ctx = ctx.with_tail_call_targets(tail_call_targets(&object, &options));
     }
     if let Some(start_ns) = args.clock_ns {
         ctx = ctx.with_clock(Clock::Fixed {

@@ -346,6 +346,12 @@ pub struct TestRun {
 }
 
 impl Program {
+    /// The VM's program, for an embedder that keeps it apart (a tail call
+    /// target, say); its maps stay the object's.
+    pub fn into_vm(self) -> tinybpf_vm::LoadedProgram {
+        self.vm
+    }
+
     /// The program's function name.
     pub fn name(&self) -> &str {
         &self.name

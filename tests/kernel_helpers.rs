@@ -434,3 +434,36 @@ fn perf_output_without_a_reader_is_enoent() {
     program.run(&mut tinybpf::default_packet()).unwrap();
     assert_eq!(results.get_at::<i64>(8).unwrap(), 0);
 }
+
+#[test]
+fn tail_calls_stop_at_the_kernels_limit_and_fall_through_when_empty() {
+    let path = testdata("tail_calls.o");
+    // entry -> again, then again -> again until the 33rd tail call: again
+    // ran 33 times and its last tail call fell through to `return 1`.
+    let json = ok(&["run", &path, "--program", "entry", "--json"]);
+    assert!(json.starts_with(r#"{"retval": 1,"#), "{json}");
+    assert!(
+        json.contains(r#"".bss": {"type": "array", "key_size": 4, "value_size": 8, "max_entries": 1, "entries": {"00000000": "2100000000000000"}}"#),
+        "{json}"
+    );
+    // Counted afresh each run: 66 after two.
+    let twice = ok(&[
+        "run",
+        &path,
+        "--program",
+        "entry",
+        "--json",
+        "--repeat",
+        "2",
+    ]);
+    assert!(
+        twice.contains(r#""00000000": "4200000000000000""#),
+        "{twice}"
+    );
+    // An empty slot: the program goes on after the call.
+    let empty = ok(&["run", &path, "--program", "to_empty", "--json"]);
+    assert!(empty.starts_with(r#"{"retval": 7,"#), "{empty}");
+    // btf_maps.o's dispatch: jumps[0] is tail_zero, which returns 10.
+    let dispatch = ok(&["run", &testdata("btf_maps.o"), "--program", "dispatch"]);
+    assert!(dispatch.contains("retval: 10 (0xa)"), "{dispatch}");
+}

@@ -326,6 +326,11 @@ pub enum HelperError {
         /// The address passed.
         addr: u64,
     },
+    /// `bpf_tail_call` moved the run to another program: the signal that
+    /// ends the calling program, handled by the run itself (never the
+    /// error of a run).
+    #[error("the run continues in a tail-called program")]
+    TailCall,
     /// Any other fault, described.
     #[error("{0}")]
     Other(String),

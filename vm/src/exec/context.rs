@@ -3,6 +3,7 @@
 
 use crate::exec::builtin::events::Reservations;
 use crate::exec::builtin::redirect::Redirect;
+use crate::exec::builtin::tail_call::{TailCallState, TailCallTargets};
 use crate::exec::builtin::time::{Clock, ClockState};
 use crate::exec::trace::Trace;
 
@@ -48,6 +49,10 @@ pub struct RunContext {
     pub(crate) redirect: Option<Redirect>,
     /// Ring buffer records reserved and not yet committed in this run.
     pub(crate) reservations: Reservations,
+    /// The programs `bpf_tail_call` may continue in
+    /// ([`RunContext::with_tail_call_targets`]); none by default.
+    pub tail_call_targets: TailCallTargets,
+    pub(crate) tail_call: TailCallState,
 }
 
 impl Default for RunContext {
@@ -70,6 +75,8 @@ impl RunContext {
             clock_state: ClockState::default(),
             redirect: None,
             reservations: Reservations::default(),
+            tail_call_targets: TailCallTargets::default(),
+            tail_call: TailCallState::default(),
         }
     }
 
@@ -106,6 +113,13 @@ impl RunContext {
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self.clock_state = ClockState::default();
+        self
+    }
+
+    /// Sets the programs `bpf_tail_call` may continue in, by the reference
+    /// a `PROG_ARRAY` slot stores.
+    pub fn with_tail_call_targets(mut self, targets: TailCallTargets) -> Self {
+        self.tail_call_targets = targets;
         self
     }
 

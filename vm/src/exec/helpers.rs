@@ -26,7 +26,8 @@ use crate::error::{Access, HelperError, MapRefusal};
 use crate::exec::RunContext;
 use crate::exec::builtin::names::{MAX_KERNEL_HELPER_ID, kernel_helper_name};
 use crate::exec::builtin::redirect::{self, Redirect};
-use crate::exec::builtin::{checksum, events, fib, time};
+use crate::exec::builtin::tail_call::{FALL_THROUGH, MAX_TAIL_CALL_CNT};
+use crate::exec::builtin::{checksum, events, fib, tail_call, time};
 use crate::exec::call::Spent;
 use crate::exec::memory::{
     AddressSpace, CONTEXT_START, INPUT_SLOT, MAP_HANDLE_BASE, map_value_start,
@@ -52,6 +53,8 @@ pub mod ids {
     pub const GET_SMP_PROCESSOR_ID: u32 = 8;
     /// `void *bpf_map_lookup_percpu_elem(map, key, cpu)`
     pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
+    /// `long bpf_tail_call(ctx, prog_array, index)`
+    pub const TAIL_CALL: u32 = 12;
     /// `long bpf_redirect(ifindex, flags)`
     pub const REDIRECT: u32 = 23;
     /// `long bpf_perf_event_output(ctx, map, flags, data, size)`
@@ -217,6 +220,7 @@ impl Helpers {
                 "bpf_ringbuf_query",
                 events::ringbuf_query,
             ),
+            (ids::TAIL_CALL, "bpf_tail_call", tail_call::tail_call),
         ] {
             helpers.register_builtin(id, name, func);
         }
@@ -487,6 +491,29 @@ impl HelperContext<'_> {
     /// Forgets a reservation being committed; false if the run has none there.
     pub(crate) fn untrack_reservation(&mut self, map: &BpfMap, offset: usize) -> bool {
         self.run.reservations.untrack(map, offset)
+    }
+
+    /// `bpf_tail_call` found `reference` in its slot: unless the run made
+    /// [`MAX_TAIL_CALL_CNT`] tail calls already or `reference` names no
+    /// program (the call falls through), records where the run continues
+    /// and what the caller used, and ends the caller with
+    /// [`HelperError::TailCall`].
+    pub(crate) fn begin_tail_call(&mut self, reference: u32) -> Result<u64, HelperError> {
+        if self.run.tail_call.count >= MAX_TAIL_CALL_CNT {
+            return Ok(FALL_THROUGH);
+        }
+        let Some(next) = self.run.tail_call_targets.get(reference).cloned() else {
+            return Ok(FALL_THROUGH);
+        };
+        let charged = self.charged().unwrap_or(0);
+        let used = self.spent.used(self.program) + charged;
+        let insns = used - (self.run.charged + charged);
+        let state = &mut self.run.tail_call;
+        state.count += 1;
+        state.used = used;
+        state.insns = insns;
+        state.next = Some(next);
+        Err(HelperError::TailCall)
     }
 
     /// The run's trace, for `trace_printk` to record into.

@@ -7,4 +7,5 @@ pub(crate) mod events;
 pub(crate) mod fib;
 pub mod names;
 pub mod redirect;
+pub mod tail_call;
 pub mod time;
