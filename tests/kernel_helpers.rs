@@ -467,3 +467,82 @@ fn tail_calls_stop_at_the_kernels_limit_and_fall_through_when_empty() {
     let dispatch = ok(&["run", &testdata("btf_maps.o"), "--program", "dispatch"]);
     assert!(dispatch.contains("retval: 10 (0xa)"), "{dispatch}");
 }
+
+/// The JSON report without its timings, for snapshots.
+fn without_timings(json: &str) -> String {
+    let mut out = String::new();
+    for part in json.trim_end().split(", ") {
+        if part.starts_with("\"first_run_ns\"") || part.starts_with("\"ns_per_run\"") {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(part);
+    }
+    out
+}
+
+/// The table output without its time line and with paths relative to the
+/// repository, for snapshots.
+fn without_time_line(text: &str) -> String {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/");
+    text.replace(root, "")
+        .lines()
+        .filter(|line| !line.starts_with("time: "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn snapshots_of_the_helpers_programs() {
+    let fixed = ["--clock-ns", "1000", "--clock-step-ns", "10", "--seed", "7"];
+    let mut report = String::new();
+    for program in ["clock_and_random", "checksums", "fib"] {
+        report += &without_timings(&misc(program, &fixed));
+        report.push('\n');
+    }
+    insta::assert_snapshot!("misc_helpers_json", report);
+
+    let mut report = String::new();
+    for program in [
+        "to_ifindex",
+        "ifindex_with_flags",
+        "by_devmap",
+        "hit_then_miss",
+        "wide_key",
+        "broadcast",
+        "cpumap_bad_flag",
+        "to_cpu",
+        "to_socket",
+        "empty_socket",
+    ] {
+        report += &format!(
+            "{program}: {}\n",
+            without_timings(&redirect_run(program, None))
+        );
+    }
+    insta::assert_snapshot!("redirects_json", report);
+
+    let mut report = String::new();
+    for program in ["ring_records", "ring_left_open", "perf_samples"] {
+        report += &format!(
+            "{program}: {}\n",
+            without_timings(&events_run(program, &["--repeat", "2"]))
+        );
+    }
+    insta::assert_snapshot!("events_json", report);
+
+    let path = testdata("events.o");
+    let text = ok(&["run", &path, "--program", "perf_samples", "--cpus", "4"]);
+    insta::assert_snapshot!("events_table", without_time_line(&text));
+    let path = testdata("redirects.o");
+    let maps = testdata("redirects_maps.json");
+    let text = ok(&["run", &path, "--program", "to_socket", "--maps-in", &maps]);
+    insta::assert_snapshot!("redirect_table", without_time_line(&text));
+    let path = testdata("tail_calls.o");
+    let text = ok(&["run", &path, "--program", "entry", "--repeat", "3"]);
+    insta::assert_snapshot!("tail_calls_table", without_time_line(&text));
+    let listing = ok(&["disasm", &testdata("unimplemented_helper.o")]);
+    insta::assert_snapshot!("unimplemented_helper_disasm", without_time_line(&listing));
+}
