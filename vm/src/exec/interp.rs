@@ -838,6 +838,7 @@ pub(crate) fn interpret<const EXACT: bool>(
                         return Ok(RunOutcome {
                             retval: r!(0),
                             insns: count - ctx.charged,
+                            redirect: ctx.redirect,
                         });
                     }
                     depth -= 1;

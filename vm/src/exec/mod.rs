@@ -3,6 +3,7 @@
 
 mod atomic;
 mod budget;
+pub mod builtin;
 mod call;
 mod context;
 pub mod ctx;

@@ -56,21 +56,21 @@ const EACCES: u64 = (-13i64) as u64;
 
 /// Registers the packet helpers in `helpers`.
 pub(crate) fn register(helpers: &mut Helpers) {
-    helpers.register_builtin(ids::XDP_ADJUST_HEAD, "xdp_adjust_head", xdp_adjust_head);
-    helpers.register_builtin(ids::XDP_ADJUST_META, "xdp_adjust_meta", xdp_adjust_meta);
-    helpers.register_builtin(ids::XDP_ADJUST_TAIL, "xdp_adjust_tail", xdp_adjust_tail);
-    helpers.register_builtin(ids::XDP_LOAD_BYTES, "xdp_load_bytes", xdp_load_bytes);
-    helpers.register_builtin(ids::XDP_STORE_BYTES, "xdp_store_bytes", xdp_store_bytes);
-    helpers.register_builtin(ids::SKB_LOAD_BYTES, "skb_load_bytes", skb_load_bytes);
-    helpers.register_builtin(ids::SKB_STORE_BYTES, "skb_store_bytes", skb_store_bytes);
+    helpers.register_builtin(ids::XDP_ADJUST_HEAD, "bpf_xdp_adjust_head", xdp_adjust_head);
+    helpers.register_builtin(ids::XDP_ADJUST_META, "bpf_xdp_adjust_meta", xdp_adjust_meta);
+    helpers.register_builtin(ids::XDP_ADJUST_TAIL, "bpf_xdp_adjust_tail", xdp_adjust_tail);
+    helpers.register_builtin(ids::XDP_LOAD_BYTES, "bpf_xdp_load_bytes", xdp_load_bytes);
+    helpers.register_builtin(ids::XDP_STORE_BYTES, "bpf_xdp_store_bytes", xdp_store_bytes);
+    helpers.register_builtin(ids::SKB_LOAD_BYTES, "bpf_skb_load_bytes", skb_load_bytes);
+    helpers.register_builtin(ids::SKB_STORE_BYTES, "bpf_skb_store_bytes", skb_store_bytes);
     helpers.register_builtin(
         ids::L3_CSUM_REPLACE,
-        "l3_csum_replace",
+        "bpf_l3_csum_replace",
         checksum::l3_csum_replace,
     );
     helpers.register_builtin(
         ids::L4_CSUM_REPLACE,
-        "l4_csum_replace",
+        "bpf_l4_csum_replace",
         checksum::l4_csum_replace,
     );
 }
