@@ -637,6 +637,11 @@ pub(crate) fn with_bytes<R>(
             .ok_or_else(fault)?;
         Ok(f(&buffer[..len]))
     } else {
+        // Check the range before allocating: a length no region holds
+        // (a helper's size argument) must not become an allocation.
+        space
+            .resolve(addr, len as u64, Access::Read)
+            .ok_or_else(fault)?;
         let mut large = vec![0u8; len];
         space.read_bytes(addr, &mut large).ok_or_else(fault)?;
         Ok(f(&large))
