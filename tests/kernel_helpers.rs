@@ -549,3 +549,71 @@ fn snapshots_of_the_helpers_programs() {
     let listing = ok(&["disasm", &testdata("unimplemented_helper.o")]);
     insta::assert_snapshot!("unimplemented_helper_disasm", without_time_line(&listing));
 }
+
+#[test]
+fn spin_locks_exclude_other_threads_and_are_released_at_the_end() {
+    let object = tinybpf::Object::open(testdata("spin_lock.o")).unwrap();
+    let program = object.program("locked_add").unwrap();
+    let threads = 4;
+    let runs = 2000;
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                for _ in 0..runs {
+                    assert_eq!(program.run(&mut []).unwrap().retval, 1);
+                }
+            });
+        }
+    });
+    let guarded = object.map("guarded").unwrap();
+    let value = guarded.lookup_bytes(&0u32.to_le_bytes()).unwrap();
+    let counter = u64::from_le_bytes(value[8..16].try_into().unwrap());
+    assert_eq!(counter, threads * runs, "no update lost");
+    assert_eq!(value[..4], [0; 4], "the lock is free");
+    // A run that ends holding the lock: released, so the next run locks.
+    let forgets = object.program("forgets_unlock").unwrap();
+    for _ in 0..3 {
+        assert_eq!(forgets.run(&mut []).unwrap().retval, 2);
+    }
+    assert_eq!(program.run(&mut []).unwrap().retval, 1);
+    let value = guarded.lookup_bytes(&0u32.to_le_bytes()).unwrap();
+    assert_eq!(
+        u64::from_le_bytes(value[8..16].try_into().unwrap()),
+        threads * runs + 301
+    );
+    // A second lock is what the kernel's verifier refuses: the run ends.
+    let twice = object.program("locks_twice").unwrap();
+    let error = twice.run(&mut []).unwrap_err().to_string();
+    assert!(
+        error.contains("bpf_spin_lock (93): the spin lock at 0x300000000 is a second lock"),
+        "{error}"
+    );
+    // ...and releases the lock it held.
+    assert_eq!(program.run(&mut []).unwrap().retval, 1);
+}
+
+#[test]
+fn a_lock_word_that_never_frees_ends_the_run_on_its_budget() {
+    use tinybpf::vm::{RunContext, RunError};
+    let object = tinybpf::Object::open(testdata("spin_lock.o")).unwrap();
+    let program = object.program("locked_add").unwrap();
+    // User space wrote the lock word: no run will ever release it.
+    let guarded = object.map("guarded").unwrap();
+    let mut value = [0u8; 16];
+    value[0] = 1;
+    guarded
+        .update_bytes(&0u32.to_le_bytes(), &value, 0)
+        .unwrap();
+    let mut ctx = RunContext::new().with_budget(10_000);
+    let error = program.run_with(&mut [], &mut ctx).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            tinybpf::Error::Run {
+                source: RunError::BudgetExhausted { budget: 10_000, .. },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}

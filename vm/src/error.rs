@@ -378,6 +378,16 @@ pub enum HelperError {
         /// The address passed.
         addr: u64,
     },
+    /// `bpf_spin_lock`/`bpf_spin_unlock` used as the kernel's verifier
+    /// forbids: a second lock, an unlock of a lock not held, a lock outside
+    /// an array or hash value.
+    #[error("the spin lock at {addr:#x} {problem}")]
+    SpinLock {
+        /// The lock's address.
+        addr: u64,
+        /// What is wrong.
+        problem: &'static str,
+    },
     /// `bpf_tail_call` moved the run to another program: the signal that
     /// ends the calling program, handled by the run itself (never the
     /// error of a run).

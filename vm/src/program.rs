@@ -168,6 +168,9 @@ impl LoadedProgram {
         // The kernel's verifier refuses a program that can end with a ring
         // buffer record open: discard what this run left open.
         ctx.reservations.discard_open();
+        if let Some(lock) = ctx.held_lock.take() {
+            lock.release();
+        }
         result
     }
 

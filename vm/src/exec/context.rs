@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use crate::ProgramKind;
 use crate::exec::builtin::events::Reservations;
 use crate::exec::builtin::redirect::Redirect;
+use crate::exec::builtin::spin_lock::HeldLock;
 use crate::exec::builtin::tail_call::{TailCallState, TailCallTargets};
 use crate::exec::builtin::time::{Clock, ClockState};
 use crate::exec::ctx::skb::{SkbInput, SkbState};
@@ -82,6 +83,8 @@ pub struct RunContext {
     /// ([`RunContext::with_tail_call_targets`]); none by default.
     pub tail_call_targets: TailCallTargets,
     pub(crate) tail_call: TailCallState,
+    /// The spin lock the run holds.
+    pub(crate) held_lock: Option<HeldLock>,
 }
 
 impl Default for RunContext {
@@ -111,6 +114,7 @@ impl RunContext {
             reservations: Reservations::default(),
             tail_call_targets: TailCallTargets::default(),
             tail_call: TailCallState::default(),
+            held_lock: None,
         }
     }
 

@@ -26,6 +26,7 @@ use crate::error::{Access, HelperError, MapRefusal};
 use crate::exec::RunContext;
 use crate::exec::builtin::names::{MAX_KERNEL_HELPER_ID, kernel_helper_name};
 use crate::exec::builtin::redirect::{self, Redirect};
+use crate::exec::builtin::spin_lock::{self, HeldLock};
 use crate::exec::builtin::tail_call::{FALL_THROUGH, MAX_TAIL_CALL_CNT};
 use crate::exec::builtin::{checksum, events, fib, tail_call, time};
 use crate::exec::call::Spent;
@@ -65,6 +66,10 @@ pub mod ids {
     pub const REDIRECT_MAP: u32 = 51;
     /// `long bpf_fib_lookup(ctx, params, plen, flags)`
     pub const FIB_LOOKUP: u32 = 69;
+    /// `long bpf_spin_lock(lock)`
+    pub const SPIN_LOCK: u32 = 93;
+    /// `long bpf_spin_unlock(lock)`
+    pub const SPIN_UNLOCK: u32 = 94;
     /// `u64 bpf_ktime_get_boot_ns(void)`
     pub const KTIME_GET_BOOT_NS: u32 = 125;
     /// `long bpf_ringbuf_output(map, data, size, flags)`
@@ -145,7 +150,8 @@ impl Helpers {
     /// 5 ktime_get_ns, 6 trace_printk, 7 get_prandom_u32,
     /// 8 get_smp_processor_id, and `exec::builtin`'s: 23 redirect,
     /// 25 perf_event_output, 28 csum_diff, 51 redirect_map, 69 fib_lookup,
-    /// 125 ktime_get_boot_ns, 130-134 the ring buffer helpers,
+    /// 12 tail_call, 93 spin_lock, 94 spin_unlock, 125 ktime_get_boot_ns,
+    /// 130-134 the ring buffer helpers,
     /// 160 ktime_get_coarse_ns, 208 ktime_get_tai_ns.
     ///
     /// The map helpers work on every map type with the kernel's semantics
@@ -222,6 +228,8 @@ impl Helpers {
                 events::ringbuf_query,
             ),
             (ids::TAIL_CALL, "bpf_tail_call", tail_call::tail_call),
+            (ids::SPIN_LOCK, "bpf_spin_lock", spin_lock::spin_lock),
+            (ids::SPIN_UNLOCK, "bpf_spin_unlock", spin_lock::spin_unlock),
         ] {
             helpers.register_builtin(id, name, func);
         }
@@ -517,6 +525,21 @@ impl HelperContext<'_> {
         Err(HelperError::TailCall)
     }
 
+    /// The spin lock the run holds.
+    pub(crate) fn held_lock(&self) -> Option<&HeldLock> {
+        self.run.held_lock.as_ref()
+    }
+
+    /// Records the lock the run now holds.
+    pub(crate) fn set_held_lock(&mut self, lock: Option<HeldLock>) {
+        self.run.held_lock = lock;
+    }
+
+    /// Takes the lock the run holds, to release it.
+    pub(crate) fn take_held_lock(&mut self) -> Option<HeldLock> {
+        self.run.held_lock.take()
+    }
+
     /// The run's trace, for `trace_printk` to record into.
     pub(crate) fn trace_mut(&mut self) -> &mut Trace {
         &mut self.run.trace
@@ -615,6 +638,11 @@ pub(crate) fn with_bytes<R>(
             .ok_or_else(fault)?;
         Ok(f(&buffer[..len]))
     } else {
+        // Check the range before allocating: a length no region holds
+        // (a helper's size argument) must not become an allocation.
+        space
+            .resolve(addr, len as u64, Access::Read)
+            .ok_or_else(fault)?;
         let mut large = vec![0u8; len];
         space.read_bytes(addr, &mut large).ok_or_else(fault)?;
         Ok(f(&large))

@@ -248,6 +248,32 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_size_is_a_fault_not_an_allocation() {
+        // bpf_ringbuf_output(ring, r10 - 8, 2^40, 0) with budget enough
+        // for its charge: the range is checked before any buffer exists.
+        let (program, _) = ring_program(
+            "lddw %r1, map_idx:0\nmov %r2, %r10\nadd %r2, -8\nlddw %r3, 0x10000000000\n\
+             mov %r4, 0\ncall 130\nexit",
+        );
+        let mut ctx = crate::RunContext::new().with_budget(u64::MAX);
+        let result = program.run_with(&mut [], &mut ctx);
+        assert!(
+            matches!(
+                result,
+                Err(RunError::Helper {
+                    id: 130,
+                    source: HelperError::OutOfBounds {
+                        size: 0x100_0000_0000,
+                        ..
+                    },
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
+    }
+
+    #[test]
     fn only_reserved_records_can_be_committed() {
         // A pointer into the ring's region past the reserved record.
         let (program, ring) = ring_program(

@@ -4,7 +4,7 @@
 //! routes registers its own helper 69 ([`Helpers::register`](crate::Helpers::register)).
 
 use crate::error::HelperError;
-use crate::exec::helpers::HelperContext;
+use crate::exec::helpers::{HelperContext, units_for};
 
 /// `sizeof(struct bpf_fib_lookup)`.
 pub const FIB_LOOKUP_SIZE: u64 = 64;
@@ -26,13 +26,14 @@ const EAFNOSUPPORT: u64 = (-97i64) as u64;
 /// `plen` below 64 or an unknown flag -EINVAL; a family other than
 /// AF_INET/AF_INET6 -EAFNOSUPPORT; an `ifindex` naming no device (only
 /// loopback, 1, exists) -ENODEV; otherwise not forwarded. `params` is read
-/// (64 bytes, checked) and left as it was.
+/// (64 bytes, checked, charged 8 budget units) and left as it was.
 pub(crate) fn fib_lookup(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, HelperError> {
     let (params, plen, flags) = (args[1], args[2] as i32, args[3] as u32);
     if i64::from(plen) < FIB_LOOKUP_SIZE as i64 || u64::from(flags) & !KNOWN_FLAGS != 0 {
         return Ok(EINVAL);
     }
     let mut fields = [0u8; FIB_LOOKUP_SIZE as usize];
+    ctx.charge(units_for(fields.len()))?;
     ctx.read(params, &mut fields)?;
     // struct bpf_fib_lookup: u8 family at 0, u32 ifindex at 8.
     let family = fields[0];
@@ -44,4 +45,39 @@ pub(crate) fn fib_lookup(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<
         return Ok(ENODEV);
     }
     Ok(BPF_FIB_LKUP_RET_NOT_FWDED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::isa::asm::assemble_bytes;
+    use crate::{LoadedProgram, ProgramOptions, RunError};
+
+    fn run(plen: i32, flags: i32) -> Result<u64, RunError> {
+        // params = NULL
+        let text = format!("mov %r2, 0\nmov %r3, {plen}\nmov %r4, {flags}\ncall 69\nexit");
+        let code = assemble_bytes(&text).unwrap();
+        let program = LoadedProgram::load(&code, ProgramOptions::default()).unwrap();
+        program.run(&mut []).map(|outcome| outcome.retval)
+    }
+
+    #[test]
+    fn sizes_and_flags_are_checked_before_params_are_read() {
+        assert_eq!(run(63, 0), Ok(EINVAL));
+        assert_eq!(run(-1, 0), Ok(EINVAL));
+        assert_eq!(run(64, 0x40), Ok(EINVAL));
+        // Then params must be 64 readable bytes: NULL is a fault.
+        assert!(matches!(
+            run(64, 0),
+            Err(RunError::Helper {
+                id: 69,
+                source: HelperError::OutOfBounds {
+                    addr: 0,
+                    size: 64,
+                    ..
+                },
+                ..
+            })
+        ));
+    }
 }

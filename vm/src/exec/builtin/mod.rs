@@ -7,5 +7,6 @@ pub(crate) mod events;
 pub(crate) mod fib;
 pub mod names;
 pub mod redirect;
+pub(crate) mod spin_lock;
 pub mod tail_call;
 pub mod time;

@@ -110,6 +110,15 @@ mod tests {
     /// Counts its runs in map 1's value, tail-calls slot `slot` of map 0,
     /// and returns `fallthrough` when that falls through.
     fn counting(maps: &(BpfMap, BpfMap), slot: u32, fallthrough: i32) -> LoadedProgram {
+        counting_in(maps, slot, fallthrough, crate::Tier::Interpreter)
+    }
+
+    fn counting_in(
+        maps: &(BpfMap, BpfMap),
+        slot: u32,
+        fallthrough: i32,
+        tier: crate::Tier,
+    ) -> LoadedProgram {
         let text = format!(
             "mov %r6, %r1\n\
              lddw %r2, map_idx_value:1+0\n\
@@ -125,6 +134,7 @@ mod tests {
         );
         let options = ProgramOptions {
             maps: vec![maps.0.clone(), maps.1.clone()],
+            tier,
             ..Default::default()
         };
         LoadedProgram::load(&assemble_bytes(&text).unwrap(), options).unwrap()
@@ -169,6 +179,21 @@ mod tests {
         assert_eq!(ctx.insn_budget, budget, "the run's budget is restored");
         let mut ctx = ctx.with_budget(budget + 1);
         assert_eq!(program.run_with(&mut [], &mut ctx).unwrap().retval, 1);
+    }
+
+    #[test]
+    fn compiled_programs_tail_call_alike() {
+        // With the jit feature the chain runs compiled; without, this is
+        // the interpreter again.
+        let maps = maps();
+        let program = Arc::new(counting_in(&maps, 0, 1, crate::Tier::Compiled));
+        maps.0
+            .update(&0u32.to_le_bytes(), &0u32.to_le_bytes(), 0)
+            .unwrap();
+        let targets = TailCallTargets::new(vec![Some(program.clone())]);
+        let mut ctx = RunContext::new().with_tail_call_targets(targets);
+        assert_eq!(program.run_with(&mut [], &mut ctx).unwrap().retval, 1);
+        assert_eq!(runs(&maps.1), 34);
     }
 
     #[test]
