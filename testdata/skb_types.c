@@ -6,10 +6,12 @@
  *   0x45; writes cb[1] = 9; returns len (bytes to keep).
  * cg_skb (cgroup_skb/ingress): reads the IPv4 protocol byte (6) directly
  *   from data, writes mark = 5; returns 1 (allow).
- * bad_len (tc): writes skb->len, which the kernel refuses: a run fault
- *   naming the field.
+ * bad_len (tc): writes skb->len, which the kernel refuses: a load error
+ *   naming the field (the context pointer is r1 itself).
  * bad_mark (socket filter): writes skb->mark, which a socket filter may
- *   only read: a run fault naming the field. */
+ *   only read: a load error naming the field.
+ * len_in_call (tc): writes skb->len in a subprogram, where the load-time
+ *   check does not know the pointer: a run fault naming the field. */
 #include "common.h"
 
 struct {
@@ -55,6 +57,18 @@ SEC("tc")
 int bad_len(struct __sk_buff *skb)
 {
 	skb->len = 5;
+	return 0;
+}
+
+NOINLINE void set_len(struct __sk_buff *skb)
+{
+	skb->len = 7;
+}
+
+SEC("tc")
+int len_in_call(struct __sk_buff *skb)
+{
+	set_len(skb);
 	return 0;
 }
 

@@ -59,6 +59,9 @@ pub struct Packet {
     pub(crate) layout: Layout,
     /// The kind of the program whose run left it, if any.
     pub(crate) live: Option<ProgramKind>,
+    /// Whether the headroom may hold bytes a run wrote (a helper moved the
+    /// packet's start into it); it is zeroed at the next load only then.
+    pub(crate) headroom_dirty: bool,
 }
 
 impl Packet {
@@ -86,10 +89,14 @@ impl Packet {
             ProgramKind::Memory => (0, input.len()),
         };
         if self.buf.len() != size {
+            self.buf.clear();
             self.buf.resize(size, 0);
+        } else if self.headroom_dirty {
+            // The headroom reads as zeroes, as the kernel's fresh buffer
+            // does (only a run that moved the packet's start wrote there).
+            self.buf[..headroom].fill(0);
         }
-        // The headroom reads as zeroes, as the kernel's fresh buffer does.
-        self.buf[..headroom].fill(0);
+        self.headroom_dirty = false;
         self.buf[headroom..headroom + input.len()].copy_from_slice(input);
         let end = headroom + input.len();
         let data = match kind {
