@@ -5,7 +5,8 @@
  *   50 and bpf_skb_load_bytes at offset 0 reads the IPv4 version/ihl byte
  *   0x45; writes cb[1] = 9; returns len (bytes to keep).
  * cg_skb (cgroup_skb/ingress): reads the IPv4 protocol byte (6) directly
- *   from data, writes mark = 5; returns 1 (allow).
+ *   from data, the test run's socket's family (AF_INET, 2) and remote
+ *   address (10.0.0.2), writes mark = 5; returns 1 (allow).
  * bad_len (tc): writes skb->len, which the kernel refuses: a load error
  *   naming the field (the context pointer is r1 itself).
  * bad_mark (socket filter): writes skb->mark, which a socket filter may
@@ -18,7 +19,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, __s64);
-	__uint(max_entries, 8);
+	__uint(max_entries, 10);
 } seen SEC(".maps");
 
 static void put(__u32 index, __s64 value)
@@ -49,6 +50,9 @@ int cg_skb(struct __sk_buff *skb)
 		return 0;
 	put(4, ((__u8 *)data)[9]);
 	put(5, skb->len);
+	/* the test run's socket: AF_INET, remote = the IPv4 destination */
+	put(7, skb->family);
+	put(8, skb->remote_ip4);
 	skb->mark = 5;
 	return 1;
 }

@@ -255,6 +255,7 @@ fn socket_filters_and_cgroup_skb_start_at_the_network_header() {
         .unwrap();
     assert_eq!(outcome.retval, 1);
     assert_eq!(values(&object, "seen", 6)[4..], [6, 50]);
+    assert_eq!(values(&object, "seen", 9)[7..], [2, 0x0200_000a]);
     let Some(ContextOut::Skb(skb)) = ctx.context_out() else {
         panic!("no __sk_buff");
     };
