@@ -333,3 +333,42 @@ fn packets_shorter_than_an_ethernet_header_are_refused() {
         }
     ));
 }
+
+#[test]
+fn tc_packets_grow_and_shrink_with_change_tail_and_change_head() {
+    let object = Object::open(testdata("tc_resize.o")).unwrap();
+    let program = load(&object, "tc_resize");
+    let mut ctx = RunContext::new();
+    let outcome = program.run_with(&mut default_packet(), &mut ctx).unwrap();
+    assert_eq!(outcome.retval, 0);
+    assert_eq!(
+        values(&object, "results", 9),
+        [0, EINVAL, EINVAL, EINVAL, 0, EINVAL, EINVAL, 74, 2]
+    );
+    let mut expected = b"HEAD".to_vec();
+    expected.extend(default_packet());
+    expected.extend([0; 6]);
+    assert_eq!(ctx.packet.bytes(), expected.as_slice());
+    // Repeated, the second run grows the 74-byte packet the first left:
+    // the tail is cut back to 70, then 4 more bytes are pushed.
+    let run = program.test_run(&default_packet(), 2, &mut ctx).unwrap();
+    assert_eq!(run.data_out.len(), 74);
+    assert_eq!(&run.data_out[..8], b"HEADHEAD");
+}
+
+#[test]
+fn skb_packets_longer_than_a_page_allows_are_refused() {
+    let object = Object::open(testdata("tc_skb.o")).unwrap();
+    let err = load(&object, "tc_skb").run(&mut [0u8; 3713]).unwrap_err();
+    assert!(matches!(
+        err,
+        Error::Run {
+            source: RunError::InputTooLarge {
+                len: 3713,
+                limit: 3712
+            },
+            ..
+        }
+    ));
+    assert!(load(&object, "tc_skb").run(&mut [0u8; 3712]).is_ok());
+}

@@ -34,6 +34,17 @@ pub const XDP_FRAME_END: usize = 4096 - 320;
 pub const XDP_MAX_PACKET: usize = XDP_FRAME_END - XDP_PACKET_HEADROOM;
 /// Headroom before an `__sk_buff` packet (`NET_SKB_PAD + NET_IP_ALIGN` on x86-64).
 pub const SKB_HEADROOM: usize = 64;
+/// Largest `__sk_buff` packet a test run takes: a page less the headroom
+/// and the `skb_shared_info` tailroom.
+pub const SKB_MAX_PACKET: usize = 4096 - SKB_HEADROOM - 320;
+/// Longest an `__sk_buff` packet may grow (`bpf_skb_change_tail`,
+/// `change_head`): the loopback device's MTU (65536) plus its 14-byte
+/// hardware header.
+pub const SKB_MAX_LEN: usize = 65536 + 14;
+/// Room kept before an `__sk_buff` packet's headroom, so that
+/// `bpf_skb_change_head` can push up to [`SKB_MAX_LEN`] bytes without
+/// moving the buffer (the kernel reallocates instead).
+const SKB_RESERVE: usize = SKB_MAX_LEN;
 /// Ethernet header length: the shortest packet a test run takes.
 pub const ETH_HLEN: usize = 14;
 
@@ -84,14 +95,25 @@ impl Packet {
                 (XDP_PACKET_HEADROOM, XDP_FRAME_END)
             }
             ProgramKind::Tc | ProgramKind::SocketFilter | ProgramKind::CgroupSkb => {
-                (SKB_HEADROOM, SKB_HEADROOM + input.len())
+                if input.len() > SKB_MAX_PACKET {
+                    return Err(RunError::InputTooLarge {
+                        len: input.len(),
+                        limit: SKB_MAX_PACKET,
+                    });
+                }
+                // The headroom and tailroom are never shown unzeroed: the
+                // helpers that grow the packet zero what they add.
+                (
+                    SKB_RESERVE + SKB_HEADROOM,
+                    SKB_RESERVE + SKB_HEADROOM + SKB_MAX_LEN,
+                )
             }
             ProgramKind::Memory => (0, input.len()),
         };
         if self.buf.len() != size {
             self.buf.clear();
             self.buf.resize(size, 0);
-        } else if self.headroom_dirty {
+        } else if self.headroom_dirty && kind == ProgramKind::Xdp {
             // The headroom reads as zeroes, as the kernel's fresh buffer
             // does (only a run that moved the packet's start wrote there).
             self.buf[..headroom].fill(0);
@@ -136,7 +158,7 @@ impl Packet {
     pub(crate) fn headroom(&self) -> usize {
         match self.live {
             Some(ProgramKind::Xdp) => XDP_PACKET_HEADROOM,
-            Some(_) => SKB_HEADROOM,
+            Some(_) => SKB_RESERVE + SKB_HEADROOM,
             None => 0,
         }
     }
