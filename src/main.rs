@@ -465,8 +465,19 @@ fn disasm(args: &DisasmArgs, out: &mut impl Write) -> Result<(), Failure> {
             .collect(),
     };
     for (i, name) in names.iter().enumerate() {
+        // A type tinybpf does not run is still listed: loaded as raw memory.
+        let runs = object
+            .linked()
+            .programs
+            .iter()
+            .find(|p| &p.name == name)
+            .is_none_or(|p| p.program_type.runs_as().is_some());
+        let options = LoadOptions {
+            raw_memory: !runs,
+            ..load_options(args.no_inline)
+        };
         let program = object
-            .program_with(name, load_options(args.no_inline))
+            .program_with(name, options)
             .map_err(|e| e.to_string())?;
         if i > 0 {
             writeln!(out)?;

@@ -231,24 +231,20 @@ impl PacketView {
     }
 
     /// The bytes of `struct xdp_md` for this layout.
+    #[inline]
     pub(crate) fn xdp_md(&self) -> [u8; XDP_MD_SIZE] {
         let Layout {
             meta, data, end, ..
         } = self.layout;
         // Every address lies below 4 GiB (INPUT_START plus a bounded buffer).
-        let fields = [
-            self.addr(data) as u32,
-            self.addr(end) as u32,
-            self.addr(meta) as u32,
-            1,
-            0,
-            0,
-        ];
-        let mut out = [0u8; XDP_MD_SIZE];
-        for (chunk, field) in out.chunks_exact_mut(4).zip(fields) {
-            chunk.copy_from_slice(&field.to_le_bytes());
-        }
-        out
+        let word = |offset: usize| (self.addr(offset) as u32).to_le_bytes();
+        let [d0, d1, d2, d3] = word(data);
+        let [e0, e1, e2, e3] = word(end);
+        let [m0, m1, m2, m3] = word(meta);
+        // ingress_ifindex 1, rx_queue_index 0, egress_ifindex 0.
+        [
+            d0, d1, d2, d3, e0, e1, e2, e3, m0, m1, m2, m3, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]
     }
 }
 
