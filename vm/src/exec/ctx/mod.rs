@@ -18,8 +18,9 @@
 pub mod skb;
 
 use crate::ProgramKind;
-use crate::error::RunError;
-use crate::exec::memory::{INPUT_START, Region, XDP_MD_SIZE};
+use crate::error::{Access, RunError};
+use crate::exec::context::RunContext;
+use crate::exec::memory::{AddressSpace, INPUT_START, Region, XDP_MD_SIZE};
 
 /// `XDP_PACKET_HEADROOM`: bytes before an XDP packet's data.
 pub const XDP_PACKET_HEADROOM: usize = 256;
@@ -288,4 +289,49 @@ pub enum ContextOut {
     Xdp(XdpMdOut),
     /// `struct __sk_buff`'s fields user space may set.
     Skb(skb::SkbOutput),
+}
+
+/// A load outside every region: a `__sk_buff` field (see
+/// [`skb`]) or an out-of-bounds fault.
+#[cold]
+#[inline(never)]
+pub(crate) fn load_miss(
+    space: &AddressSpace<'_>,
+    ctx: &RunContext,
+    pc: usize,
+    addr: u64,
+    size: u64,
+) -> Result<u64, RunError> {
+    match skb::load(&ctx.skb, &space.packet.get(), pc, addr, size) {
+        Some(result) => result,
+        None => Err(RunError::OutOfBounds {
+            pc,
+            addr,
+            size,
+            access: Access::Read,
+        }),
+    }
+}
+
+/// A store outside every region: a `__sk_buff` field or an out-of-bounds fault.
+#[cold]
+#[inline(never)]
+pub(crate) fn store_miss(
+    space: &AddressSpace<'_>,
+    ctx: &mut RunContext,
+    pc: usize,
+    addr: u64,
+    size: u64,
+    value: u64,
+) -> Result<(), RunError> {
+    let kind = space.packet.get().kind;
+    match skb::store(&mut ctx.skb, kind, pc, addr, size, value) {
+        Some(result) => result,
+        None => Err(RunError::OutOfBounds {
+            pc,
+            addr,
+            size,
+            access: Access::Write,
+        }),
+    }
 }
