@@ -605,9 +605,17 @@ fn disasm(args: &DisasmArgs, out: &mut impl Write) -> Result<(), Failure> {
             .collect(),
     };
     for (i, name) in names.iter().enumerate() {
+        // A type tinybpf does not run is still listed: loaded as raw memory.
+        let runs = object
+            .linked()
+            .programs
+            .iter()
+            .find(|p| &p.name == name)
+            .is_none_or(|p| p.program_type.runs_as().is_some());
         // Placeholders for the kernel helpers tinybpf lacks: a program that
         // calls them cannot run, but it can be listed.
         let options = LoadOptions {
+            raw_memory: !runs,
             helpers: Helpers::with_builtins().with_missing_kernel_helpers(),
             ..load_options(args.no_inline)
         };

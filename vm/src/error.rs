@@ -90,6 +90,27 @@ pub enum VerifyError {
 /// What is wrong with one instruction (see [`VerifyError::Invalid`]).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum InvalidInsn {
+    /// An access through the context pointer that the kernel's verifier
+    /// refuses for the program's type (see [`exec::ctx::skb`](crate::exec::ctx::skb)).
+    #[error(
+        "{access} of {} at __sk_buff offset {offset} ({field}) is refused for {} programs: {reason}",
+        bytes(u64::from(*.size)),
+        kind.name()
+    )]
+    ContextAccess {
+        /// The field at the offset.
+        field: &'static str,
+        /// Byte offset in `struct __sk_buff`.
+        offset: u16,
+        /// Access size in bytes.
+        size: u8,
+        /// Load or store.
+        access: Access,
+        /// The program type.
+        kind: crate::ProgramKind,
+        /// Why the kernel refuses it.
+        reason: crate::exec::ctx::skb::ContextRefusal,
+    },
     /// The opcode byte is not an eBPF instruction.
     #[error("unknown opcode {0:#04x}")]
     UnknownOpcode(u8),

@@ -122,7 +122,7 @@ impl LoadedProgram {
             shapes: &shapes,
             registry: &helpers,
         };
-        let built = build(&env, passes, inline_lookups)?;
+        let built = build(&env, passes, inline_lookups, kind)?;
         let mut program = LoadedProgram {
             insns: insns.into(),
             ops: built.ops.into(),

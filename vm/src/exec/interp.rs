@@ -31,7 +31,7 @@ use crate::exec::atomic::atomic_rmw;
 use crate::exec::budget::exhaust;
 use crate::exec::call::{Spent, call_helper};
 use crate::exec::context::{RunContext, RunOutcome};
-use crate::exec::ctx::skb;
+use crate::exec::ctx::{load_miss, store_miss};
 use crate::exec::memory::{
     AddressSpace, FRAME_SIZE, MAP_HANDLE_BASE, MAX_FRAMES, frame_pointer, map_value_start,
 };
@@ -144,37 +144,6 @@ fn out_of_bounds(pc: usize, addr: u64, size: u64, access: Access) -> RunError {
         size,
         access,
     }
-}
-
-/// A load outside every region: a `__sk_buff` field (see
-/// [`ctx::skb`](crate::exec::ctx::skb)) or an out-of-bounds fault.
-#[cold]
-#[inline(never)]
-pub(crate) fn load_miss(
-    space: &AddressSpace<'_>,
-    ctx: &RunContext,
-    pc: usize,
-    addr: u64,
-    size: u64,
-) -> Result<u64, RunError> {
-    skb::load(&ctx.skb, &space.packet.get(), pc, addr, size)
-        .unwrap_or_else(|| Err(out_of_bounds(pc, addr, size, Access::Read)))
-}
-
-/// A store outside every region: a `__sk_buff` field or an out-of-bounds fault.
-#[cold]
-#[inline(never)]
-pub(crate) fn store_miss(
-    space: &AddressSpace<'_>,
-    ctx: &mut RunContext,
-    pc: usize,
-    addr: u64,
-    size: u64,
-    value: u64,
-) -> Result<(), RunError> {
-    let kind = space.packet.get().kind;
-    skb::store(&mut ctx.skb, kind, pc, addr, size, value)
-        .unwrap_or_else(|| Err(out_of_bounds(pc, addr, size, Access::Write)))
 }
 
 /// The fault of a lookup whose key pointer is bad: the same error the
