@@ -23,6 +23,24 @@ pub enum Error {
         /// The fault.
         source: tinybpf_vm::RunError,
     },
+    /// The program's type is one tinybpf does not run with its context
+    /// (and raw memory was not asked for: [`LoadOptions::raw_memory`](crate::LoadOptions::raw_memory), `--mem`).
+    #[error(
+        "{object}: program {program} (section {section}) is a {program_type} program, which tinybpf does not run; \
+         it runs {runnable} programs, and any program over raw memory when asked (--mem FILE)"
+    )]
+    UnsupportedProgramType {
+        /// The object file.
+        object: String,
+        /// The program name.
+        program: String,
+        /// Its section.
+        section: String,
+        /// The type its section gives (`kprobe`, `lsm`, ...).
+        program_type: tinybpf_loader::ProgramType,
+        /// The types tinybpf runs.
+        runnable: &'static str,
+    },
     /// The object has no program of that name.
     #[error("{object}: no program named {program} (programs: {available})")]
     NoSuchProgram {
@@ -114,6 +132,62 @@ pub enum Error {
         /// What the object's maps were created for, when that is the problem.
         fixed: Option<u32>,
     },
+    /// The directory given to [`Object::with_pin_dir`](crate::Object::with_pin_dir)
+    /// cannot hold pins.
+    #[error("pin directory {}: {reason}; give an existing directory you can write to", .dir.display())]
+    PinDir {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// [`Object::with_pin_dir`](crate::Object::with_pin_dir) after the
+    /// object's maps were created (privately) or pinned already.
+    #[error(
+        "{object}: its maps were already created or pinned; pin them before loading a program or opening a map, once"
+    )]
+    PinTooLate {
+        /// The object file.
+        object: String,
+    },
+    /// A pin file could not be opened as a map ([`Map::open_pinned`](crate::Map::open_pinned)).
+    #[error("{source}")]
+    Pinned {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: tinybpf_maps::PinError,
+    },
+    /// A `NAME=VALUE` assignment to a global variable that does not parse.
+    #[error("{object}: {text:?} is not NAME=VALUE: {source}")]
+    GlobalSyntax {
+        /// The object file.
+        object: String,
+        /// The assignment given.
+        text: String,
+        /// Where it goes wrong.
+        source: tinybpf_loader::btf::value::ParseError,
+    },
+    /// The object has no global variable of that name.
+    #[error("{object}: no global variable named {name} (variables: {available})")]
+    NoSuchGlobal {
+        /// The object file.
+        object: String,
+        /// The name asked for.
+        name: String,
+        /// The names there are.
+        available: String,
+    },
+    /// A global variable cannot be read or set as asked.
+    #[error("{object}: global variable {name}: {problem}")]
+    Global {
+        /// The object file.
+        object: String,
+        /// The variable.
+        name: String,
+        /// What is wrong.
+        problem: GlobalProblem,
+    },
     /// A typed value does not have the map's value size.
     #[error(
         "{object}: map {map}: a value of {size} bytes does not match the map's value_size of {value_size}"
@@ -141,4 +215,38 @@ fn describe_cpus(requested: u32, fixed: Option<u32>) -> String {
             tinybpf_maps::NR_CPUS
         ),
     }
+}
+
+/// What is wrong with reading or setting a global variable ([`Error::Global`]).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum GlobalProblem {
+    /// The value does not fit the variable's BTF type.
+    #[error("{0}")]
+    Value(Box<tinybpf_loader::btf::value::ValueError>),
+    /// A `.rodata` variable whose map was created, and so frozen.
+    #[error(
+        "it is in {section}, whose map is already created and frozen; set it before the first program is loaded (or the map created)"
+    )]
+    Frozen {
+        /// The variable's section.
+        section: String,
+    },
+    /// The object has no BTF to say the variable's type.
+    #[error("the object has no BTF to say its type; compile it with -g")]
+    NoBtf,
+    /// A Rust type of another size than the variable.
+    #[error("a value of {size} bytes does not match the variable's {variable_size} bytes")]
+    Size {
+        /// Size of the Rust type.
+        size: usize,
+        /// The variable's size.
+        variable_size: u32,
+    },
+    /// The variable does not lie inside its section (a broken object).
+    #[error("it does not lie inside {section}")]
+    Outside {
+        /// The variable's section.
+        section: String,
+    },
 }

@@ -1,5 +1,6 @@
 //! The small JSON subset the CLI reads and writes: the `--json` report of a
-//! run (written entry by entry, never built as one string), and the
+//! run (written entry by entry, never built as one string), the `--ctx-in`
+//! document, and the
 //! `--maps-in` document `{"MAP": {"KEY": VALUE, ...}, ...}`. Hand-written
 //! because the shapes are fixed and tiny (no extra dependency).
 
@@ -11,8 +12,13 @@ use thiserror::Error;
 use tinybpf_maps::MapType;
 use tinybpf_vm::TierUsed;
 
+use tinybpf_vm::exec::ctx::ContextOut;
+
+use crate::map::Map;
 use crate::object::Object;
 use crate::timed::TimedRuns;
+use crate::typed::TypedView;
+use tinybpf_loader::btf::value::MAX_JSON_DEPTH;
 
 /// Quotes and escapes a string for JSON.
 pub fn quote(text: &str) -> String {
@@ -45,6 +51,18 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// A formatted value as JSON, or its bytes in hex when BTF does not type it.
+fn write_formatted<W: Write + ?Sized>(
+    out: &mut W,
+    value: Option<tinybpf_loader::btf::value::Value>,
+    bytes: &[u8],
+) -> io::Result<()> {
+    match value {
+        Some(value) => value.write_json(out),
+        None => write!(out, "\"{}\"", hex(bytes)),
+    }
+}
+
 /// Writes the `--json` report of a run: exactly one object on one line,
 /// `{"retval", "repeat", "first_run_ns", "ns_per_run", "insns_per_run",
 /// "maps": {"NAME": {"type", "key_size", "value_size", "max_entries",
@@ -55,6 +73,12 @@ pub fn hex(bytes: &[u8]) -> String {
 /// maps whose keys may be missing: every key they hold, in no particular
 /// order); a per-CPU value is the kernel's user-space format, each
 /// possible CPU's value padded to 8 bytes, concatenated, CPU 0 first.
+/// Where the object's BTF types a map's keys or values, `"formatted"`
+/// follows `"entries"`, as in `bpftool map dump`: a list of `{"key",
+/// "value"}` in the same order, each formatted by its type (structs as
+/// objects by member, arrays as lists, numbers, enums by name; a per-CPU
+/// value as a list, CPU 0 first; a key or value BTF does not type as its
+/// hex, a key of 1, 2, 4 or 8 bytes as its little-endian number).
 /// `ns_per_run` is the steady state (the runs after the first), or the only
 /// run's time. `"tier"` says which tier ran: `{"name": "interpreter"}`,
 /// with a `"fallback"` sentence when compiling was asked for and could not
@@ -75,32 +99,94 @@ pub fn write_run_report<W: Write + ?Sized>(
         runs.insns_per_run
     )?;
     write_tier(out, &runs.tier)?;
-    write!(out, ", \"maps\": {{")?;
+    write!(out, ", ")?;
+    if let Some(context) = &runs.context_out {
+        write_context(out, &runs.data_out, context)?;
+        write!(out, ", ")?;
+    }
+    write!(out, "\"maps\": {{")?;
     for (i, map) in object.maps().iter().enumerate() {
-        let def = map.def();
         write!(
             out,
-            "{}{}: {{\"type\": \"{}\", \"key_size\": {}, \"value_size\": {}, \"max_entries\": {}, \"entries\": {{",
+            "{}{}: ",
             if i > 0 { ", " } else { "" },
-            quote(map.name()),
-            map.type_name(),
-            def.key_size,
-            def.value_size,
-            def.max_entries
+            quote(map.name())
         )?;
-        let mut first = true;
-        let every_index = matches!(map.map_type(), MapType::Array | MapType::PercpuArray);
-        for (key, value) in map.entries() {
-            if nonzero_only && every_index && value.iter().all(|&b| b == 0) {
-                continue;
-            }
-            let separator = if first { "" } else { ", " };
-            first = false;
-            write!(out, "{separator}\"{}\": \"{}\"", hex(&key), hex(&value))?;
-        }
-        write!(out, "}}}}")?;
+        write_map_json(out, map, TypedView::of(object, map).as_ref(), nonzero_only)?;
     }
     writeln!(out, "}}}}")
+}
+
+/// Writes one map as `--json` shows it: `{"type", "key_size",
+/// "value_size", "max_entries", "entries": {"KEYHEX": "VALUEHEX"}}`, with
+/// `"formatted"` after the entries when `typed` is given (see
+/// [`write_run_report`]); `nonzero_only` leaves out arrays' all-zero
+/// entries.
+pub fn write_map_json<W: Write + ?Sized>(
+    out: &mut W,
+    map: &Map,
+    typed: Option<&TypedView<'_>>,
+    nonzero_only: bool,
+) -> io::Result<()> {
+    let def = map.def();
+    write!(
+        out,
+        "{{\"type\": \"{}\", \"key_size\": {}, \"value_size\": {}, \"max_entries\": {}, \"entries\": {{",
+        map.type_name(),
+        def.key_size,
+        def.value_size,
+        def.max_entries
+    )?;
+    let mut first = true;
+    let every_index = matches!(map.map_type(), MapType::Array | MapType::PercpuArray);
+    let shown = |value: &[u8]| !(nonzero_only && every_index && value.iter().all(|&b| b == 0));
+    for (key, value) in map.entries() {
+        if !shown(&value) {
+            continue;
+        }
+        let separator = if first { "" } else { ", " };
+        first = false;
+        write!(out, "{separator}\"{}\": \"{}\"", hex(&key), hex(&value))?;
+    }
+    write!(out, "}}")?;
+    if let Some(typed) = typed {
+        write!(out, ", \"formatted\": [")?;
+        let mut first = true;
+        for (key, value) in map.entries() {
+            if !shown(&value) {
+                continue;
+            }
+            write!(out, "{}{{\"key\": ", if first { "" } else { ", " })?;
+            first = false;
+            match typed.key(&key, true) {
+                Some(formatted) => formatted.write_json(out)?,
+                // An index, or a key given by its size only: its number.
+                None if matches!(key.len(), 1 | 2 | 4 | 8) => {
+                    let number = key.iter().rev().fold(0u64, |n, &b| n << 8 | u64::from(b));
+                    write!(out, "{number}")?;
+                }
+                None => write!(out, "\"{}\"", hex(&key))?,
+            }
+            write!(out, ", \"value\": ")?;
+            if map.map_type().is_percpu() {
+                let size = map.def().value_size as usize;
+                let stride = size.next_multiple_of(8).max(1);
+                write!(out, "[")?;
+                for (cpu, chunk) in value.chunks(stride).enumerate() {
+                    let own = &chunk[..size.min(chunk.len())];
+                    write!(out, "{}", if cpu > 0 { ", " } else { "" })?;
+                    write_formatted(out, typed.value(own, true), own)?;
+                }
+                write!(out, "]")?;
+            } else {
+                write_formatted(out, typed.value(&value, true), &value)?;
+            }
+            write!(out, "}}")?;
+        }
+        write!(out, "]")?;
+    }
+    write!(out, "}}")?;
+    Ok(())
 }
 
 /// `{"name": ...}` of the tier that ran.
@@ -124,6 +210,41 @@ fn write_tier<W: Write + ?Sized>(out: &mut W, tier: &TierUsed) -> io::Result<()>
     }
 }
 
+/// `"packet": "HEX", "ctx": {...}`: a packet program's packet and context
+/// after the run, as the kernel's test run returns them.
+fn write_context<W: Write + ?Sized>(
+    out: &mut W,
+    packet: &[u8],
+    context: &ContextOut,
+) -> io::Result<()> {
+    write!(out, "\"packet\": \"{}\", \"ctx\": {{", hex(packet))?;
+    match context {
+        ContextOut::Xdp(md) => write!(
+            out,
+            "\"data\": {}, \"data_end\": {}, \"data_meta\": {}, \"ingress_ifindex\": {}, \"rx_queue_index\": {}",
+            md.data, md.data_end, md.data_meta, md.ingress_ifindex, md.rx_queue_index
+        )?,
+        ContextOut::Skb(skb) => {
+            let cb: Vec<String> = skb.cb.iter().map(u32::to_string).collect();
+            write!(
+                out,
+                "\"mark\": {}, \"priority\": {}, \"ingress_ifindex\": {}, \"ifindex\": {}, \"cb\": [{}], \"tstamp\": {}, \"wire_len\": {}, \"gso_segs\": {}, \"gso_size\": {}, \"hwtstamp\": {}",
+                skb.mark,
+                skb.priority,
+                skb.ingress_ifindex,
+                skb.ifindex,
+                cb.join(", "),
+                skb.tstamp,
+                skb.wire_len,
+                skb.gso_segs,
+                skb.gso_size,
+                skb.hwtstamp
+            )?;
+        }
+    }
+    write!(out, "}}")
+}
+
 /// A value in a `--maps-in` entry, as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scalar {
@@ -131,6 +252,9 @@ pub enum Scalar {
     String(String),
     /// A JSON number, its text as written (checked by the reader of the value).
     Number(String),
+    /// A JSON object, list, `true` or `false`, its text as written: a value
+    /// formatted by its BTF type, read back by that type.
+    Json(String),
 }
 
 /// One map's object in a `--maps-in` document: its name and its entries,
@@ -186,6 +310,66 @@ pub fn parse_maps_in(text: &str) -> Result<Vec<MapsInMap>, SyntaxError> {
         return Err(p.error("unexpected text after the closing '}'".to_owned()));
     }
     Ok(maps)
+}
+
+/// One member of a `--ctx-in` document: a number, or a list of numbers
+/// (`cb`), as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CtxValue {
+    /// A number's text.
+    Number(String),
+    /// A list of numbers' texts.
+    List(Vec<String>),
+}
+
+/// Parses a `--ctx-in` document: an object whose members are numbers or
+/// lists of numbers, in document order.
+///
+/// ```
+/// use tinybpf::json::{CtxValue, parse_ctx_in};
+/// let fields = parse_ctx_in(r#"{"mark": 7, "cb": [1, 2]}"#).unwrap();
+/// assert_eq!(fields[0], ("mark".to_owned(), CtxValue::Number("7".to_owned())));
+/// assert_eq!(fields[1].1, CtxValue::List(vec!["1".to_owned(), "2".to_owned()]));
+/// ```
+pub fn parse_ctx_in(text: &str) -> Result<Vec<(String, CtxValue)>, SyntaxError> {
+    let mut p = Parser {
+        text: text.as_bytes(),
+        pos: 0,
+    };
+    let mut fields = Vec::new();
+    p.object("the context", |p, name| {
+        let value = if p.peek() == Some(b'[') {
+            p.pos += 1;
+            let mut items = Vec::new();
+            if p.peek() == Some(b']') {
+                p.pos += 1;
+            } else {
+                loop {
+                    items.push(p.number(&name)?);
+                    match p.peek() {
+                        Some(b',') => p.pos += 1,
+                        Some(b']') => {
+                            p.pos += 1;
+                            break;
+                        }
+                        _ => {
+                            return Err(p.error(format!("expected ',' or ']' in {}", quote(&name))));
+                        }
+                    }
+                }
+            }
+            CtxValue::List(items)
+        } else {
+            CtxValue::Number(p.number(&name)?)
+        };
+        fields.push((name, value));
+        Ok(())
+    })?;
+    p.skip_ws();
+    if p.pos != p.text.len() {
+        return Err(p.error("unexpected text after the closing '}'".to_owned()));
+    }
+    Ok(fields)
 }
 
 struct Parser<'a> {
@@ -283,11 +467,80 @@ impl Parser<'_> {
                 let number = String::from_utf8_lossy(&self.text[start..self.pos]).into_owned();
                 Ok(Scalar::Number(number))
             }
+            Some(b'{' | b'[' | b't' | b'f') => {
+                let start = self.pos;
+                self.skip_value(0)?;
+                let raw = String::from_utf8_lossy(&self.text[start..self.pos]).into_owned();
+                Ok(Scalar::Json(raw))
+            }
             _ => Err(self.error(format!(
-                "map {}, key {}: expected the value, a string or a number",
+                "map {}, key {}: expected the value, a string, a number, or JSON by the value's type",
                 quote(map),
                 quote(key)
             ))),
+        }
+    }
+
+    /// Skips one JSON value (its syntax is checked when it is read by its
+    /// type), nested at most [`MAX_JSON_DEPTH`] deep.
+    fn skip_value(&mut self, depth: usize) -> Result<(), SyntaxError> {
+        if depth > MAX_JSON_DEPTH {
+            return Err(self.error(format!("nested deeper than {MAX_JSON_DEPTH} levels")));
+        }
+        match self.peek() {
+            Some(b'"') => self.string().map(drop),
+            Some(open @ (b'{' | b'[')) => {
+                let close = if open == b'{' { b'}' } else { b']' };
+                self.pos += 1;
+                if self.peek() == Some(close) {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                loop {
+                    if open == b'{' {
+                        self.string()?;
+                        self.expect(b':', "after a member name")?;
+                    }
+                    self.skip_value(depth + 1)?;
+                    match self.peek() {
+                        Some(b',') => self.pos += 1,
+                        Some(byte) if byte == close => {
+                            self.pos += 1;
+                            return Ok(());
+                        }
+                        _ => {
+                            return Err(
+                                self.error(format!("expected ',' or '{}'", char::from(close)))
+                            );
+                        }
+                    }
+                }
+            }
+            Some(_) => {
+                let start = self.pos;
+                while self
+                    .text
+                    .get(self.pos)
+                    .is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.'))
+                {
+                    self.pos += 1;
+                }
+                if self.pos == start {
+                    return Err(self.error("expected a JSON value".to_owned()));
+                }
+                Ok(())
+            }
+            None => Err(self.error("the document ends inside a value".to_owned())),
+        }
+    }
+
+    /// A number's text (for field `name`'s messages).
+    fn number(&mut self, name: &str) -> Result<String, SyntaxError> {
+        match self.scalar("the context", name)? {
+            Scalar::Number(text) => Ok(text),
+            Scalar::String(_) | Scalar::Json(_) => {
+                Err(self.error(format!("{}: expected a number", quote(name))))
+            }
         }
     }
 
@@ -427,12 +680,20 @@ mod tests {
 
     #[test]
     fn errors_name_the_line_and_column_and_what_was_expected() {
-        let err = parse_maps_in("{\n  \"m\": {\"k\": true}\n}").unwrap_err();
+        let err = parse_maps_in("{\n  \"m\": {\"k\": nil}\n}").unwrap_err();
         assert_eq!((err.line, err.column), (2, 14));
         assert_eq!(
             err.message,
-            "map \"m\", key \"k\": expected the value, a string or a number"
+            "map \"m\", key \"k\": expected the value, a string, a number, or JSON by the value's type"
         );
+        // JSON by type is kept as written, for the value's type to read.
+        let parsed = parse_maps_in(r#"{"m": {"k": {"a": [1, "]"], "b": true}}}"#).unwrap();
+        assert_eq!(
+            parsed[0].entries[0].1,
+            Scalar::Json(r#"{"a": [1, "]"], "b": true}"#.to_owned())
+        );
+        let err = parse_maps_in(r#"{"m": {"k": [1, 2}}"#).unwrap_err();
+        assert_eq!(err.to_string(), "line 1, column 18: expected ',' or ']'");
         let err = parse_maps_in("").unwrap_err();
         assert_eq!(
             err.to_string(),

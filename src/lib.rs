@@ -16,33 +16,56 @@
 //! # }
 //! ```
 //!
-//! The crates underneath are re-exported: [`maps`] (the array map runtime),
-//! [`vm`] (the interpreter and the compiled tier), [`loader`] (the ELF loader).
+//! The crates underneath are re-exported: [`maps`] (the map runtime),
+//! [`vm`] (the interpreter and the compiled tier), [`loader`] (the ELF loader); the types the
+//! facade's calls take and return ([`RunContext`], [`RunOutcome`],
+//! [`Helpers`], [`MapDef`], [`BpfMap`], [`ArrayMap`], ...) also at its root.
+//!
+//! Where to look: [`Object`] (open, load programs, globals by name:
+//! [`Object::set_globals`], pins: [`Object::with_pin_dir`]), [`Program`]
+//! (run it, from many threads), [`Map`] (typed entries, snapshots of the
+//! entries with [`Map::entries`]), [`LoadOptions::helpers`] (your own
+//! helpers).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod ctx_in;
 mod error;
-mod flags;
+mod globals;
 pub mod json;
 mod listing;
 mod map;
 mod maps_in;
 mod object;
 mod packet;
+mod pin;
 mod table;
 mod timed;
+mod typed;
 mod value;
 
-pub use error::Error;
-pub use flags::describe_map_flags;
+pub use error::{Error, GlobalProblem};
+pub use globals::Global;
 pub use listing::listing;
 pub use map::Map;
 pub use maps_in::{MapsIn, MapsInError};
 pub use object::{LoadOptions, Object, Program, TestRun};
 pub use packet::default_packet;
-pub use table::{TableOptions, write_map_table};
+pub use pin::PinnedMap;
+pub use table::{TableOptions, write_map_table, write_typed_map_table};
 pub use timed::{TimedRuns, run_timed};
+pub use typed::TypedView;
 pub use value::Plain;
+
+// The types the facade's calls take and return, at its root, so that its
+// documentation links them and users need no second import.
+pub use tinybpf_loader::btf::value::Value;
+pub use tinybpf_loader::{ObjectMapKind, describe_map_flags};
+pub use tinybpf_maps::{ArrayMap, BpfMap, MapDef, MapError, MapType, MemoryBudget, PinError};
+pub use tinybpf_vm::{
+    HelperContext, HelperError, Helpers, LoadedProgram, ProgramKind, RunContext, RunError,
+    RunOutcome,
+};
 
 pub use tinybpf_loader as loader;
 pub use tinybpf_maps as maps;

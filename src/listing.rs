@@ -21,7 +21,6 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use tinybpf_loader::ObjectMapKind;
-use tinybpf_vm::ir::facts::Memory;
 use tinybpf_vm::isa::disasm::disassemble_one;
 use tinybpf_vm::isa::insn::{opcode, pseudo};
 use tinybpf_vm::{RewriteKind, RewriteSite};
@@ -147,10 +146,10 @@ impl<'p> SlotTables<'p> {
         }
         let mut direct_at = vec![None; slots];
         for (index, op) in vm.ops().iter().enumerate() {
-            if let Memory::Direct { region, offset, .. } = op.facts().memory
+            if let Some((map, offset)) = vm.proven_place(op)
                 && let Some(at) = direct_at.get_mut(vm.origin(index))
             {
-                *at = Some(address_name(object, program, usize::from(region), offset));
+                *at = Some(address_name(object, program, map, offset));
             }
         }
         let function_at = program

@@ -6,17 +6,24 @@
 
 #![forbid(unsafe_code)]
 
+mod cli {
+    pub mod globals;
+    pub mod pins;
+}
+
 use std::io::{self, BufWriter, Write};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tinybpf::json::write_run_report;
+use tinybpf::vm::exec::ctx::ContextOut;
 use tinybpf::vm::{ProgramKind, RunContext};
 use tinybpf::{
     LoadOptions, Map, MapsIn, Object, TableOptions, Tier, TierUsed, TimedRuns, default_packet,
-    describe_map_flags, listing, run_timed, write_map_table,
+    describe_map_flags, listing, run_timed,
 };
 
 #[derive(Parser)]
@@ -34,11 +41,12 @@ struct Cli {
 enum Command {
     /// Run a program and print its return value, statistics, trace output and maps.
     ///
-    /// Without --packet or --mem, an XDP program gets a 64-byte Ethernet/IPv4/TCP
-    /// frame (02:00:00:00:00:01 -> 02:00:00:00:00:02, 10.0.0.1 -> 10.0.0.2, TTL 64,
-    /// IP total length 50, TCP port 12345 -> 80, zero padding); any other program
-    /// gets empty input memory.
-    Run(RunArgs),
+    /// Without --packet or --mem, a packet program (XDP, tc, socket filter,
+    /// cgroup_skb) gets a 64-byte Ethernet/IPv4/TCP frame (02:00:00:00:00:01
+    /// -> 02:00:00:00:00:02, 10.0.0.1 -> 10.0.0.2, TTL 64, IP total length
+    /// 50, TCP port 12345 -> 80, zero padding); a program of another type
+    /// runs only with --mem (raw memory).
+    Run(Box<RunArgs>),
     /// Print the linked program in assembler syntax, with maps and variables by name.
     Disasm(DisasmArgs),
     /// List every map the object defines, its type, and why tinybpf cannot create it (if so).
@@ -46,6 +54,9 @@ enum Command {
         /// The object file.
         file: PathBuf,
     },
+    /// Read maps pinned by `run --pin-dir`.
+    #[command(subcommand)]
+    Map(cli::pins::MapCommand),
 }
 
 #[derive(Args)]
@@ -55,12 +66,24 @@ struct RunArgs {
     /// The program (function name); needed when the object has several.
     #[arg(long)]
     program: Option<String>,
-    /// A file whose bytes are the packet (XDP programs).
+    /// A file whose bytes are the packet (XDP, tc, socket filter and
+    /// cgroup_skb programs; at least 14 bytes, an Ethernet frame).
     #[arg(long, conflicts_with = "mem")]
     packet: Option<PathBuf>,
-    /// A file whose bytes are the input memory (r1 = its address, r2 = its length).
+    /// Run the program over raw memory, whatever its type: a file whose
+    /// bytes are the input memory (r1 = its address, r2 = its length).
     #[arg(long)]
     mem: Option<PathBuf>,
+    /// Set __sk_buff fields before the run, as BPF_PROG_TEST_RUN's ctx_in
+    /// does: {"mark": N, "priority": N, "ingress_ifindex": N, "ifindex": N,
+    /// "cb": [N, ...], "tstamp": N, "wire_len": N, "gso_segs": N,
+    /// "gso_size": N, "hwtstamp": N} (tc, socket filter, cgroup_skb).
+    #[arg(long, value_name = "FILE.json", conflicts_with = "mem")]
+    ctx_in: Option<PathBuf>,
+    /// Write the packet after the last run to this file, as the kernel's
+    /// test run returns it (XDP: from data_meta to data_end).
+    #[arg(long, value_name = "FILE", conflicts_with = "mem")]
+    packet_out: Option<PathBuf>,
     /// Run this many times (at least 1); maps and the input keep their state
     /// between runs. The first run is timed apart from the others.
     #[arg(long, default_value = "1", value_name = "N", value_parser = parse_repeat)]
@@ -84,6 +107,11 @@ struct RunArgs {
     /// Instruction budget per run.
     #[arg(long, default_value_t = tinybpf::vm::DEFAULT_INSN_BUDGET)]
     budget: u64,
+    /// Wall-clock limit in seconds (e.g. 2, 0.5) for all the runs together:
+    /// a run still going then stops with an error. Checked as the budget
+    /// is, so a run stops at most a few hundred microseconds late.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    timeout: Option<Duration>,
     /// Run the program compiled to machine code (the compiled tier; needs a
     /// tinybpf built with --features jit, on x86-64). A program that cannot
     /// be compiled runs in the interpreter, and the output says why.
@@ -97,6 +125,19 @@ struct RunArgs {
     /// (default: the host's, as the kernel counts them).
     #[arg(long, value_name = "N", value_parser = parse_cpus)]
     cpus: Option<u32>,
+    /// Pin the object's array maps in this directory, shared with other
+    /// processes: a map declared with LIBBPF_PIN_BY_NAME reuses DIR/NAME
+    /// when it exists (as libbpf does), every other array gets a new file
+    /// DIR/NAME. Read one with `tinybpf map show DIR/NAME`.
+    #[arg(long, value_name = "DIR")]
+    pin_dir: Option<PathBuf>,
+    /// Set a global variable before the program is loaded, by its BTF type
+    /// (repeatable): NAME=VALUE or NAME.member[i]=VALUE, e.g. --set limit=5,
+    /// --set 'config={"scale": 3}', --set name=eth0. A `const volatile`
+    /// (.rodata) variable is set before its map is frozen, as libbpf's
+    /// skeleton does.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
 }
 
 #[derive(Args)]
@@ -135,6 +176,14 @@ fn parse_cpus(text: &str) -> Result<u32, String> {
         .ok_or_else(|| {
             format!("{text:?} is not a number of CPUs (a whole number from 1 to {limit})")
         })
+}
+
+/// `--timeout`: a non-negative number of seconds.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| format!("{text:?} is not a number of seconds (like 2 or 0.5)"))
 }
 
 /// `--cpu` must name one of the possible CPUs.
@@ -177,6 +226,9 @@ fn main() -> ExitCode {
         Command::Run(args) => run(&args, &mut out),
         Command::Disasm(args) => disasm(&args, &mut out),
         Command::Maps { file } => maps(&file, &mut out),
+        Command::Map(cli::pins::MapCommand::Show(args)) => {
+            cli::pins::show(&args, &mut out, describe_def)
+        }
     };
     let result = result.and_then(|()| out.flush().map_err(Failure::Output));
     match result {
@@ -233,7 +285,11 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
         .unwrap_or_else(tinybpf::maps::host_possible_cpus)
         .min(tinybpf::maps::NR_CPUS);
     check_cpu(args.cpu, cpus)?;
-    let object = Object::open(&args.file).map_err(|e| e.to_string())?;
+    let mut object = Object::open(&args.file).map_err(|e| e.to_string())?;
+    cli::globals::set_globals(&mut object, &args.set)?;
+    if let Some(dir) = &args.pin_dir {
+        object = cli::pins::pin_object(object, cpus, dir)?;
+    }
     let options = LoadOptions {
         possible_cpus: Some(cpus),
         tier: if args.jit {
@@ -241,24 +297,52 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
         } else {
             Tier::Interpreter
         },
+        raw_memory: args.mem.is_some(),
         ..load_options(args.no_inline)
     };
-    let program = object
-        .select_program(args.program.as_deref(), options)
-        .map_err(|e| explain(&e))?;
-    if let Some(path) = &args.maps_in {
-        preset_maps(&object, path)?;
-    }
-    let input = match (&args.packet, &args.mem) {
-        (Some(path), _) => read_file(path, "packet")?,
-        (None, Some(path)) => read_file(path, "memory")?,
-        (None, None) if program.kind() == ProgramKind::Xdp => default_packet(),
-        (None, None) => Vec::new(),
-    };
+    let prepared = (|| {
+        let program = object
+            .select_program(args.program.as_deref(), options)
+            .map_err(|e| explain(&e))?;
+        if let Some(path) = &args.maps_in {
+            preset_maps(&object, path)?;
+        }
+        let input = match (&args.packet, &args.mem) {
+            (Some(path), _) => read_file(path, "packet")?,
+            (None, Some(path)) => read_file(path, "memory")?,
+            (None, None) if program.kind().is_packet() => default_packet(),
+            (None, None) => Vec::new(),
+        };
+        Ok::<_, String>((program, input))
+    })();
+    // Nothing half-applied: pin files this run made go when it cannot run.
+    let (program, input) = prepared.inspect_err(|_| cli::pins::unpin_new(&object))?;
     let mut ctx = RunContext::new()
         .with_budget(args.budget)
         .with_cpu(args.cpu);
+    if let Some(timeout) = args.timeout {
+        ctx = ctx.with_timeout(timeout);
+    }
+    if let Some(path) = &args.ctx_in {
+        if !program.kind().has_skb() {
+            return Err(format!(
+                "--ctx-in sets __sk_buff fields, and {} is a {} program",
+                program.name(),
+                program.kind().name()
+            )
+            .into());
+        }
+        let text = String::from_utf8(read_file(path, "context")?)
+            .map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
+        let input =
+            tinybpf::ctx_in::read_ctx_in(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        ctx.skb_input = Some(input);
+    }
     let runs = run_timed(&program, &input, args.repeat, &mut ctx).map_err(|e| e.to_string())?;
+    if let (Some(path), Some(_)) = (&args.packet_out, &runs.context_out) {
+        std::fs::write(path, &runs.data_out)
+            .map_err(|e| format!("{}: cannot write the packet: {e}", path.display()))?;
+    }
     if args.json {
         write_trace(&mut io::stderr().lock(), &runs, "")?;
         write_run_report(out, &object, &runs, args.nonzero)?;
@@ -277,6 +361,15 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
         (ProgramKind::Xdp, 2) => " XDP_PASS",
         (ProgramKind::Xdp, 3) => " XDP_TX",
         (ProgramKind::Xdp, 4) => " XDP_REDIRECT",
+        (ProgramKind::Tc, 0) => " TC_ACT_OK",
+        (ProgramKind::Tc, 1) => " TC_ACT_RECLASSIFY",
+        (ProgramKind::Tc, 2) => " TC_ACT_SHOT",
+        (ProgramKind::Tc, 3) => " TC_ACT_PIPE",
+        (ProgramKind::Tc, 4) => " TC_ACT_STOLEN",
+        (ProgramKind::Tc, 5) => " TC_ACT_QUEUED",
+        (ProgramKind::Tc, 6) => " TC_ACT_REPEAT",
+        (ProgramKind::Tc, 7) => " TC_ACT_REDIRECT",
+        (ProgramKind::Tc, 0xffff_ffff) => " TC_ACT_UNSPEC",
         _ => "",
     };
     writeln!(out, "retval: {} ({:#x}){verdict}", runs.retval, runs.retval)?;
@@ -289,6 +382,9 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
     if args.jit {
         writeln!(out, "tier: {}", describe_tier(&runs.tier))?;
     }
+    if runs.context_out.is_some() {
+        write_packet(out, &input, &runs)?;
+    }
     if !runs.first_run_trace.is_empty() || runs.later_trace_lines > 0 {
         let which = if runs.repeat > 1 { " (first run)" } else { "" };
         writeln!(out, "trace_printk{which}:")?;
@@ -297,12 +393,46 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
     let options = TableOptions {
         nonzero_only: args.nonzero,
     };
+    let globals = object.globals().map_err(|e| e.to_string())?;
     for map in object.maps() {
         writeln!(out)?;
-        writeln!(out, "map {}: {}", map.name(), describe_def(map))?;
-        write_map_table(out, map, options)?;
+        writeln!(
+            out,
+            "map {}: {}{}",
+            map.name(),
+            describe_def(map),
+            cli::pins::pin_note(&object, map)
+        )?;
+        cli::globals::write_map_body(out, &globals, &object, map, options)?;
     }
     Ok(())
+}
+
+/// The packet after the run (a hex dump when it changed) and the context.
+fn write_packet(out: &mut impl Write, input: &[u8], runs: &TimedRuns) -> io::Result<()> {
+    let packet = &runs.data_out;
+    if packet.as_slice() == input {
+        writeln!(out, "packet: {} bytes, unchanged", packet.len())?;
+    } else {
+        writeln!(out, "packet: {} bytes, changed:", packet.len())?;
+        for (i, line) in packet.chunks(16).enumerate() {
+            let bytes: Vec<String> = line.iter().map(|b| format!("{b:02x}")).collect();
+            writeln!(out, "  {:04x}: {}", i * 16, bytes.join(" "))?;
+        }
+    }
+    match &runs.context_out {
+        Some(ContextOut::Xdp(md)) => writeln!(
+            out,
+            "ctx: data {}, data_end {}, data_meta {}",
+            md.data, md.data_end, md.data_meta
+        ),
+        Some(ContextOut::Skb(skb)) => writeln!(
+            out,
+            "ctx: mark {}, priority {}, cb {:?}, tstamp {}, wire_len {}",
+            skb.mark, skb.priority, skb.cb, skb.tstamp, skb.wire_len
+        ),
+        None => Ok(()),
+    }
 }
 
 /// The first run's time, then the steady state's.
@@ -473,7 +603,7 @@ fn maps(file: &Path, out: &mut impl Write) -> Result<(), Failure> {
         };
         writeln!(
             out,
-            "{:<20} {:<10} {:<16} {:>4} {:>6} {:>11}  {}{}{note}",
+            "{:<20} {:<10} {:<16} {:>4} {:>6} {:>11}  {}{}{}{note}",
             map.name,
             map.section(),
             map.type_name(),
@@ -482,6 +612,7 @@ fn maps(file: &Path, out: &mut impl Write) -> Result<(), Failure> {
             def.max_entries,
             describe_map_flags(def.map_flags),
             if frozen { " frozen" } else { "" },
+            cli::pins::pinning_note(map),
         )?;
     }
     Ok(())
@@ -502,6 +633,7 @@ mod tests {
             later_trace_lines: later as u64,
             data_out: Vec::new(),
             tier: tinybpf::vm::TierUsed::Interpreter { fallback: None },
+            context_out: None,
         }
     }
 

@@ -279,7 +279,22 @@ impl Map {
     /// streamed: each step copies one entry. Arrays in index order (every
     /// index), hashes in their bucket order, slot maps (devmap, program
     /// array, ...) their occupied entries in index order; ring buffers have
-    /// none.
+    /// none. Collect them for a snapshot (each entry is read whole, but
+    /// programs running meanwhile may change entries not read yet, as with
+    /// the kernel's `bpf_map_get_next_key` walk):
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tinybpf::Error> {
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/hash_ops.o");
+    /// let object = tinybpf::Object::open(path)?;
+    /// object.program("hash_ops")?.run(&mut [])?;
+    /// let snapshot: std::collections::BTreeMap<Vec<u8>, Vec<u8>> =
+    ///     object.map("flows")?.entries().collect();
+    /// assert_eq!(snapshot.len(), 4);
+    /// assert_eq!(snapshot[&1u32.to_le_bytes().to_vec()], 12u64.to_le_bytes());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn entries(&self) -> Entries<'_> {
         self.map.entries()
     }

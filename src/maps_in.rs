@@ -360,12 +360,14 @@ fn check_map(object: &Object, given: &MapsInMap) -> Result<Vec<Preset>, MapsInEr
     let is_array = index_keyed(map_type);
     let mut presets: Vec<Preset> = Vec::with_capacity(given.entries.len());
     for (key_text, value) in &given.entries {
-        let key = parse_bytes(key_text, def.key_size).map_err(|problem| MapsInError::BadKey {
-            map: given.name.clone(),
-            key: key_text.clone(),
-            key_size: def.key_size,
-            problem: problem.describe(def.key_size, "key_size"),
-        })?;
+        let key = crate::typed::read_key(object, map, key_text)
+            .unwrap_or_else(|| parse_bytes(key_text, def.key_size))
+            .map_err(|problem| MapsInError::BadKey {
+                map: given.name.clone(),
+                key: key_text.clone(),
+                key_size: def.key_size,
+                problem: problem.describe(def.key_size, "key_size"),
+            })?;
         let index = match <[u8; 4]>::try_from(key.as_slice()) {
             Ok(bytes) if is_array => Some(u32::from_le_bytes(bytes)),
             _ => None,
@@ -388,7 +390,7 @@ fn check_map(object: &Object, given: &MapsInMap) -> Result<Vec<Preset>, MapsInEr
         }
         let value_text = match value {
             Scalar::String(text) => quote(text),
-            Scalar::Number(text) => text.clone(),
+            Scalar::Number(text) | Scalar::Json(text) => text.clone(),
         };
         let value = parse_value(object, map, value).map_err(|problem| MapsInError::BadValue {
             map: given.name.clone(),
@@ -429,7 +431,12 @@ fn parse_value(object: &Object, map: &Map, value: &Scalar) -> Result<Vec<u8>, By
         return Ok(all);
     }
     let one = match value {
-        Scalar::String(text) => parse_bytes(text, value_size)?,
+        Scalar::Json(text) => crate::typed::read_value(object, map, text)?,
+        Scalar::String(text) => match parse_bytes(text, value_size) {
+            Ok(bytes) => bytes,
+            // An enumerator's name, a string for a char array.
+            Err(problem) => crate::typed::read_value_text(object, map, text).ok_or(problem)?,
+        },
         Scalar::Number(text) => parse_number(text, value_size)?,
     };
     if !map.map_type().is_percpu() {
@@ -465,7 +472,7 @@ fn check_room(map: &Map, name: &str, presets: &[Preset]) -> Result<(), MapsInErr
 
 /// Why a key or value text does not give its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum BytesProblem {
+pub(crate) enum BytesProblem {
     /// Nothing but spaces.
     Empty,
     /// Hex bytes, but not as many as the width.
@@ -478,6 +485,8 @@ enum BytesProblem {
     LeadingZero,
     /// Neither a number nor hex bytes.
     Unreadable,
+    /// JSON that the BTF type does not take (the sentence's middle).
+    Typed(String),
 }
 
 impl BytesProblem {
@@ -486,6 +495,7 @@ impl BytesProblem {
     fn describe(&self, width: u32, field: &str) -> String {
         match self {
             BytesProblem::Empty => "is empty".to_owned(),
+            BytesProblem::Typed(problem) => problem.clone(),
             BytesProblem::ByteCount(n) => {
                 format!(
                     "is {} of hex, but the map's {field} is {width}",

@@ -1,10 +1,11 @@
 //! [`Object`], [`Program`] and [`Map`]: an opened object file with live maps,
 //! its programs loaded into the VM, and typed access to map entries.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
+use crate::packet::default_packet;
 use tinybpf_loader::{CreateOptions, LinkedProgram, ObjectProgram};
 use tinybpf_maps::{MapOptions, MemoryBudget, NR_CPUS, host_possible_cpus};
 use tinybpf_vm::{
@@ -20,7 +21,30 @@ pub struct LoadOptions {
     /// Rewrite array-map lookups the analysis can prove (constant keys into
     /// direct pointer loads, run-time keys into inline bounds checks). On by default.
     pub inline_lookups: bool,
-    /// The helpers programs may call (the built-ins by default).
+    /// The helpers programs may call (the built-ins by default). Register
+    /// your own, or replace a built-in, by its id:
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tinybpf::Error> {
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use tinybpf::{Helpers, LoadOptions, Object};
+    /// // bpf_trace_printk (helper 6), counted instead of formatted.
+    /// let calls = Arc::new(AtomicU64::new(0));
+    /// let mut helpers = Helpers::with_builtins();
+    /// let counter = Arc::clone(&calls);
+    /// helpers.register(6, "trace_printk", move |_ctx, _args| {
+    ///     counter.fetch_add(1, Ordering::Relaxed);
+    ///     Ok(0)
+    /// });
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/cli_output.o");
+    /// let object = Object::open(path)?;
+    /// let options = LoadOptions { helpers, ..LoadOptions::default() };
+    /// object.program_with("cli_output", options)?.run(&mut [])?;
+    /// assert_eq!(calls.load(Ordering::Relaxed), 2); // two bpf_printk lines
+    /// # Ok(())
+    /// # }
+    /// ```
     pub helpers: Helpers,
     /// The number of possible CPUs (1 to [`NR_CPUS`]): per-CPU maps hold one
     /// value per CPU, and a run's CPU ([`RunContext::cpu_id`]) must be below
@@ -37,6 +61,11 @@ pub struct LoadOptions {
     /// runs it and [`Program::tier`] says why. Both tiers give the same
     /// results, faults, instruction counts and map contents.
     pub tier: Tier,
+    /// Run the program over raw memory (r1 = the input's address, r2 its
+    /// length) whatever its type: the only way to run a type tinybpf does
+    /// not run with its context (`kprobe`, `lsm`, ...; otherwise
+    /// [`Error::UnsupportedProgramType`]). Off by default.
+    pub raw_memory: bool,
 }
 
 impl Default for LoadOptions {
@@ -46,6 +75,7 @@ impl Default for LoadOptions {
             helpers: Helpers::with_builtins(),
             possible_cpus: None,
             tier: Tier::Interpreter,
+            raw_memory: false,
         }
     }
 }
@@ -81,6 +111,10 @@ pub struct Object {
     cpus: OnceLock<u32>,
     /// The budget every map of the object is charged to.
     budget: MemoryBudget,
+    /// Where its array maps are pinned ([`Object::with_pin_dir`]).
+    pub(crate) pin_dir: Option<PathBuf>,
+    /// The maps pinned there.
+    pub(crate) pinned: Vec<crate::pin::PinnedMap>,
 }
 
 impl Object {
@@ -105,6 +139,8 @@ impl Object {
             creating: Mutex::new(()),
             cpus: OnceLock::new(),
             budget: MemoryBudget::default_for_host(),
+            pin_dir: None,
+            pinned: Vec::new(),
         }
     }
 
@@ -230,8 +266,22 @@ impl Object {
     }
 
     fn load(&self, program: &ObjectProgram, options: LoadOptions) -> Result<Program, Error> {
+        let kind = match (options.raw_memory, program.program_type.runs_as()) {
+            (true, _) => ProgramKind::Memory,
+            (false, Some(kind)) => kind,
+            (false, None) => {
+                return Err(Error::UnsupportedProgramType {
+                    object: self.name().to_owned(),
+                    program: program.name.clone(),
+                    section: program.section.clone(),
+                    program_type: program.program_type,
+                    runnable: tinybpf_loader::RUNNABLE_TYPES,
+                });
+            }
+        };
         let possible_cpus = self.fix_cpus(options.possible_cpus)?;
-        let linked = self.linked.link_program(program)?;
+        let mut linked = self.linked.link_program(program)?;
+        linked.kind = kind;
         let maps = linked
             .maps
             .iter()
@@ -269,6 +319,21 @@ impl Object {
         join_or_none(self.linked.programs.iter().map(|p| p.name.as_str()))
     }
 
+    /// The map at `index` when it was created already.
+    pub(crate) fn created_map(&self, index: usize) -> Option<&Map> {
+        self.maps.get(index).and_then(OnceLock::get)
+    }
+
+    /// Replaces the initial bytes of map `index`, not created yet.
+    pub(crate) fn set_initial_data(&mut self, index: usize, bytes: Vec<u8>) {
+        self.linked.maps[index].initial_data = Some(bytes);
+    }
+
+    /// The map at `index` of the object's map list, created on first use.
+    pub(crate) fn create_map_at(&self, index: usize) -> Result<&Map, Error> {
+        self.map_at(index)
+    }
+
     /// The map at `index` of the object's map list, created on first use.
     fn map_at(&self, index: usize) -> Result<&Map, Error> {
         if let Some(map) = self.maps[index].get() {
@@ -285,7 +350,8 @@ impl Object {
         let options = CreateOptions {
             map_options: MapOptions::with_cpus(self.fix_cpus(None)?)
                 .with_budget(self.budget.clone()),
-            ..CreateOptions::default()
+            pin_root: self.pin_dir.clone(),
+            pin_all: true,
         };
         let map = self.linked.create_map(index, &options)?;
         Ok(self.maps[index].get_or_init(|| Map {
@@ -320,7 +386,7 @@ impl Object {
     }
 }
 
-fn join_or_none<'a>(names: impl Iterator<Item = &'a str>) -> String {
+pub(crate) fn join_or_none<'a>(names: impl Iterator<Item = &'a str>) -> String {
     let list: Vec<&str> = names.collect();
     if list.is_empty() {
         "none".to_owned()
@@ -329,7 +395,34 @@ fn join_or_none<'a>(names: impl Iterator<Item = &'a str>) -> String {
     }
 }
 
-/// A program loaded into the VM. Immutable; run it from as many threads as you like.
+/// A program loaded into the VM. Immutable and `Sync`; run it from as many
+/// threads as you like, over the object's shared maps. Give each thread
+/// its own CPU ([`RunContext::with_cpu`]) so that per-CPU values need no
+/// atomics, as in the kernel:
+///
+/// ```
+/// # fn main() -> Result<(), tinybpf::Error> {
+/// use tinybpf::{LoadOptions, Object, RunContext};
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/percpu.o");
+/// let object = Object::open(path)?;
+/// let options = LoadOptions { possible_cpus: Some(4), ..LoadOptions::default() };
+/// let program = object.program_with("count_percpu", options)?;
+/// std::thread::scope(|threads| {
+///     for cpu in 0..4 {
+///         let program = &program;
+///         threads.spawn(move || {
+///             let mut ctx = RunContext::new().with_cpu(cpu);
+///             for _ in 0..100 {
+///                 program.run_with(&mut [], &mut ctx).unwrap();
+///             }
+///         });
+///     }
+/// });
+/// let hits = object.map("cpu_hits")?.get_percpu::<u32, u64>(&0)?;
+/// assert_eq!(hits, [100, 100, 100, 100]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Program {
     object: String,
@@ -352,7 +445,8 @@ pub struct TestRun {
     pub insns_per_run: u64,
     /// Mean wall-clock time of one run, in nanoseconds.
     pub ns_per_run: f64,
-    /// The input buffer after the last run (a packet the program rewrote).
+    /// The input buffer after the last run, or for a packet program the
+    /// packet as the kernel's test run returns it (see [`Packet::bytes`](tinybpf_vm::exec::ctx::Packet::bytes)).
     pub data_out: Vec<u8>,
 }
 
@@ -365,6 +459,11 @@ impl Program {
     /// Its ELF section.
     pub fn section(&self) -> &str {
         &self.section
+    }
+
+    /// Its program type (from the section name, as libbpf maps it).
+    pub fn program_type(&self) -> tinybpf_loader::ProgramType {
+        self.linked.program_type
     }
 
     /// How it receives its input.
@@ -405,7 +504,11 @@ impl Program {
     }
 
     /// Runs once with a caller-held context (budget, random seed, the CPU
-    /// to run on, trace output). A CPU not below
+    /// to run on, trace output). A packet program (XDP, tc, socket filter,
+    /// `cgroup_skb`) needs at least an Ethernet header (14 bytes); given no
+    /// input at all it runs on [`default_packet`], as the command line does
+    /// (the packet after the run is then only in
+    /// [`RunContext::packet`]). A CPU not below
     /// [`Program::possible_cpus`] is [`RunError::CpuOutOfRange`].
     pub fn run_with(&self, input: &mut [u8], ctx: &mut RunContext) -> Result<RunOutcome, Error> {
         let fail = |source| Error::Run {
@@ -419,12 +522,28 @@ impl Program {
                 possible_cpus: self.possible_cpus,
             }));
         }
+        if input.is_empty() && self.kind().is_packet() {
+            return self.vm.run_with(&mut default_packet(), ctx).map_err(fail);
+        }
         self.vm.run_with(input, ctx).map_err(fail)
+    }
+
+    /// The input a run of this program starts from: `input`, or for a
+    /// packet program given no input at all, [`default_packet`].
+    pub(crate) fn input_or_default(&self, input: &[u8]) -> Vec<u8> {
+        if input.is_empty() && self.kind().is_packet() {
+            default_packet()
+        } else {
+            input.to_vec()
+        }
     }
 
     /// Runs `repeat` times (at least once) over one copy of `input`, as the
     /// kernel's `BPF_PROG_TEST_RUN` does: maps and the buffer keep their state
-    /// from run to run; the result is the last run's, the time the mean.
+    /// from run to run (a packet program's packet, its pointers and context
+    /// too: see [`RunContext::carry_packet`]); the result is the last
+    /// run's, the time the mean, `data_out` the packet as the kernel returns
+    /// it (for XDP from `data_meta`).
     pub fn test_run(
         &self,
         input: &[u8],
@@ -432,13 +551,21 @@ impl Program {
         ctx: &mut RunContext,
     ) -> Result<TestRun, Error> {
         let repeat = repeat.max(1);
-        let mut data = input.to_vec();
+        let mut data = self.input_or_default(input);
+        let carry = ctx.carry_packet;
+        ctx.carry_packet = false;
         let start = Instant::now();
         let mut last = None;
         for _ in 0..repeat {
-            last = Some(self.run_with(&mut data, ctx)?);
+            let result = self.run_with(&mut data, ctx);
+            ctx.carry_packet = true;
+            last = Some(result.inspect_err(|_| ctx.carry_packet = carry)?);
         }
+        ctx.carry_packet = carry;
         let elapsed = start.elapsed().as_nanos() as f64;
+        if self.kind().is_packet() {
+            data = ctx.packet.bytes().to_vec();
+        }
         let outcome = last.unwrap_or(RunOutcome {
             retval: 0,
             insns: 0,

@@ -30,6 +30,7 @@ use std::io::{self, Write};
 use tinybpf_maps::MapType;
 
 use crate::map::Map;
+use crate::typed::TypedView;
 
 /// What [`write_map_table`] shows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -95,6 +96,38 @@ pub fn write_map_table<W: Write + ?Sized>(
     map: &Map,
     options: TableOptions,
 ) -> io::Result<()> {
+    write_typed_map_table(out, map, options, None)
+}
+
+/// [`write_map_table`], with keys and values shown by their BTF types
+/// where `typed` says they read better so (structs by member, arrays as
+/// lists, signed numbers, enums by name), in place of their bytes.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/btf_maps.o");
+/// let object = tinybpf::Object::open(path)?;
+/// let pairs = object.map("pairs")?;
+/// pairs.set_bytes_at(1, &[3, 0, 0, 0, 192, 0, 0, 0])?;
+/// let typed = tinybpf::TypedView::of(&object, pairs);
+/// let mut out = Vec::new();
+/// tinybpf::write_typed_map_table(&mut out, pairs, Default::default(), typed.as_ref())?;
+/// assert_eq!(
+///     String::from_utf8(out)?,
+///     " key  value\n   \
+///         0  {packets: 0, bytes: 0}\n   \
+///         1  {packets: 3, bytes: 192}\n\
+///      2..3  all zero (2 entries)\n"
+/// );
+/// # Ok(())
+/// # }
+/// ```
+pub fn write_typed_map_table<W: Write + ?Sized>(
+    out: &mut W,
+    map: &Map,
+    options: TableOptions,
+    typed: Option<&TypedView<'_>>,
+) -> io::Result<()> {
     let def = map.def();
     let value_size = def.value_size as usize;
     let cpus = map
@@ -105,9 +138,14 @@ pub fn write_map_table<W: Write + ?Sized>(
         Layout::Dense => {
             let entries = map.entries().map(|(key, value)| (index_of(&key), value));
             match cpus {
-                None => write_table(out, def.max_entries, value_size, entries, options),
+                None => {
+                    let mut table = Table::new(def.max_entries, value_size, options);
+                    table.typed = typed;
+                    table.write_dense(out, def.max_entries, entries, options)
+                }
                 Some(cpus) => {
                     let mut table = Table::new(def.max_entries, value_size, options);
+                    table.typed = typed;
                     table.cpus = Some(cpus);
                     table.write_dense(out, def.max_entries, entries, options)
                 }
@@ -120,6 +158,7 @@ pub fn write_map_table<W: Write + ?Sized>(
                 .collect();
             let listed = TableOptions { nonzero_only: true };
             let mut table = Table::new(def.max_entries, value_size, listed);
+            table.typed = typed;
             table.write_listed(out, "key", &entries, options, def.max_entries)
         }
         Layout::Keyed { integer_key } => {
@@ -129,8 +168,25 @@ pub fn write_map_table<W: Write + ?Sized>(
             } else {
                 entries.sort();
             }
-            let labelled = key_labels(entries, integer_key);
+            let formatted_keys = typed.filter(|t| t.formats_keys());
+            let integer_key = integer_key && formatted_keys.is_none();
+            let labelled = match formatted_keys {
+                Some(view) => entries
+                    .into_iter()
+                    .map(|(key, value)| {
+                        let label = view.key(&key, false).map(|k| k.to_string());
+                        let label = label.unwrap_or_else(|| {
+                            let mut hex = String::new();
+                            push_hex(&mut hex, &key);
+                            hex
+                        });
+                        (label, value)
+                    })
+                    .collect(),
+                None => key_labels(entries, integer_key),
+            };
             let mut table = Table::new(1, value_size, TableOptions { nonzero_only: true });
+            table.typed = typed;
             table.cpus = cpus;
             table.key_left = true;
             let title = key_title(def.key_size as usize, integer_key, &labelled);
@@ -205,6 +261,7 @@ struct ZeroRun {
 
 /// The table of `entries` (index order) of an array with `max_entries`
 /// entries of `value_size` bytes.
+#[cfg(test)]
 fn write_table<W: Write + ?Sized>(
     out: &mut W,
     max_entries: u32,
@@ -217,7 +274,9 @@ fn write_table<W: Write + ?Sized>(
 }
 
 /// The column widths of one map's table, and a line buffer reused for every line.
-struct Table {
+struct Table<'t> {
+    /// Values shown by their BTF types, where that reads better.
+    typed: Option<&'t TypedView<'t>>,
     /// Width of the key column (room for `first..last` when runs can collapse).
     key_width: usize,
     /// Keys are written left-aligned (hex keys) rather than right-aligned (indexes).
@@ -230,8 +289,8 @@ struct Table {
     line: String,
 }
 
-impl Table {
-    fn new(max_entries: u32, value_size: usize, options: TableOptions) -> Table {
+impl<'t> Table<'t> {
+    fn new(max_entries: u32, value_size: usize, options: TableOptions) -> Table<'t> {
         let last_digits = max_entries.saturating_sub(1).to_string().len();
         let mut key_width = last_digits.max("key".len());
         if !options.nonzero_only && max_entries >= 2 {
@@ -240,6 +299,7 @@ impl Table {
         let last_line_offset = value_size.saturating_sub(1) / BYTES_PER_LINE * BYTES_PER_LINE;
         let offset_width = format!("{last_line_offset:x}").len().max(2);
         Table {
+            typed: None,
             key_width,
             key_left: false,
             cpus: None,
@@ -324,7 +384,15 @@ impl Table {
 
     /// Whether values also show as an integer (`as u8` .. `as u64`).
     fn integer_bits(&self) -> Option<usize> {
+        if self.formats_values() {
+            return None;
+        }
         matches!(self.value_size, 1 | 2 | 4 | 8).then_some(self.value_size * 8)
+    }
+
+    /// Whether values show by their BTF types.
+    fn formats_values(&self) -> bool {
+        self.typed.is_some_and(TypedView::formats_values)
     }
 
     /// Width of the `cpu` column of a per-CPU map.
@@ -430,6 +498,12 @@ impl Table {
 
     /// A value after the key (and cpu) columns already in the line.
     fn value<W: Write + ?Sized>(&mut self, out: &mut W, value: &[u8]) -> io::Result<()> {
+        if self.formats_values()
+            && let Some(shown) = self.typed.and_then(|t| t.value(value, false))
+        {
+            let _ = write!(self.line, "{shown}");
+            return self.flush_line(out);
+        }
         if value.len() <= BYTES_PER_LINE {
             push_hex(&mut self.line, value);
             if let Some(integer) = self.integer_bits().and(le_integer(value)) {

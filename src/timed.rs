@@ -5,6 +5,7 @@
 use std::num::NonZeroU32;
 use std::time::Instant;
 
+use tinybpf_vm::exec::ctx::ContextOut;
 use tinybpf_vm::{RunContext, TierUsed};
 
 use crate::error::Error;
@@ -30,10 +31,14 @@ pub struct TimedRuns {
     /// How many `trace_printk` lines the runs after it printed (counted,
     /// neither kept nor formatted).
     pub later_trace_lines: u64,
-    /// The input buffer after the last run (a packet the program rewrote).
+    /// The input buffer after the last run, or for a packet program the
+    /// packet as the kernel's test run returns it (for XDP from `data_meta`).
     pub data_out: Vec<u8>,
     /// The tier that ran them (and why not compiled, when that was asked for).
     pub tier: TierUsed,
+    /// A packet program's context after the last run, as the kernel's test
+    /// run reports it (`ctx_out`).
+    pub context_out: Option<ContextOut>,
 }
 
 impl TimedRuns {
@@ -70,9 +75,14 @@ pub fn run_timed(
     repeat: NonZeroU32,
     ctx: &mut RunContext,
 ) -> Result<TimedRuns, Error> {
-    let mut data = input.to_vec();
+    let mut data = program.input_or_default(input);
+    let carry = ctx.carry_packet;
+    ctx.carry_packet = false;
     let start = Instant::now();
-    let mut last = program.run_with(&mut data, ctx)?;
+    let first = program.run_with(&mut data, ctx);
+    // Later runs go on with the packet and context the run before left.
+    ctx.carry_packet = true;
+    let mut last = first.inspect_err(|_| ctx.carry_packet = carry)?;
     let first_run_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
     let first_run_trace = ctx.take_trace();
     let later_runs = repeat.get() - 1;
@@ -81,13 +91,19 @@ pub fn run_timed(
     if later_runs > 0 {
         let start = Instant::now();
         for _ in 0..later_runs {
-            last = program.run_with(&mut data, ctx)?;
+            last = program
+                .run_with(&mut data, ctx)
+                .inspect_err(|_| ctx.carry_packet = carry)?;
             if !ctx.trace.is_empty() {
                 later_trace_lines += ctx.trace.total_lines();
                 ctx.trace.clear();
             }
         }
         steady_ns_per_run = Some(start.elapsed().as_nanos() as f64 / f64::from(later_runs));
+    }
+    ctx.carry_packet = carry;
+    if program.kind().is_packet() {
+        data = ctx.packet.bytes().to_vec();
     }
     Ok(TimedRuns {
         retval: last.retval,
@@ -99,5 +115,6 @@ pub fn run_timed(
         later_trace_lines,
         data_out: data,
         tier: program.tier().clone(),
+        context_out: ctx.context_out(),
     })
 }

@@ -99,6 +99,9 @@ enum Json {
     Str(String),
     /// Members in document order.
     Obj(Vec<(String, Json)>),
+    /// A list (`"formatted"`), and `true`/`false`/`null` as written.
+    Arr(Vec<Json>),
+    Word(String),
 }
 
 impl Json {
@@ -183,6 +186,34 @@ impl Reader<'_> {
         self.ws();
         match self.text.get(self.pos) {
             Some(b'{') => self.object(),
+            Some(b'[') => {
+                self.pos += 1;
+                let mut items = Vec::new();
+                self.ws();
+                if self.text.get(self.pos) == Some(&b']') {
+                    self.pos += 1;
+                    return Json::Arr(items);
+                }
+                loop {
+                    items.push(self.value());
+                    self.ws();
+                    match self.text.get(self.pos) {
+                        Some(b',') => self.pos += 1,
+                        Some(b']') => {
+                            self.pos += 1;
+                            return Json::Arr(items);
+                        }
+                        other => panic!("expected ',' or ']' at byte {}, got {other:?}", self.pos),
+                    }
+                }
+            }
+            Some(b't' | b'f' | b'n') => {
+                let start = self.pos;
+                while self.text.get(self.pos).is_some_and(u8::is_ascii_lowercase) {
+                    self.pos += 1;
+                }
+                Json::Word(String::from_utf8(self.text[start..self.pos].to_vec()).unwrap())
+            }
             Some(b'"') => Json::Str(self.string()),
             Some(b'-' | b'0'..=b'9') => {
                 let start = self.pos;
@@ -256,18 +287,23 @@ fn run_json(file: &str, extra: &[&str]) -> Json {
     let stdout = ok(&args);
     assert_eq!(stdout.lines().count(), 1, "exactly one JSON line: {stdout}");
     let doc = Json::parse(stdout.trim_end());
-    assert_eq!(
-        doc.keys(),
-        [
-            "retval",
-            "repeat",
-            "first_run_ns",
-            "ns_per_run",
-            "insns_per_run",
-            "tier",
-            "maps"
-        ]
-    );
+    // Every test program is a packet program (socket filter or XDP): its
+    // packet and context after the run come before the maps, unless it ran
+    // over raw memory.
+    let mut keys = vec![
+        "retval",
+        "repeat",
+        "first_run_ns",
+        "ns_per_run",
+        "insns_per_run",
+        "tier",
+    ];
+    if !extra.contains(&"--mem") {
+        keys.extend(["packet", "ctx"]);
+        assert!(is_lower_hex(doc.get("packet").str()));
+    }
+    keys.push("maps");
+    assert_eq!(doc.keys(), keys);
     let tier = doc.get("tier");
     match tier.get("name").str() {
         "compiled" => assert_eq!(tier.keys(), ["name", "code_bytes", "compile_us"]),
@@ -281,10 +317,12 @@ fn run_json(file: &str, extra: &[&str]) -> Json {
     assert!(doc.get("ns_per_run").float() >= 0.0);
     assert!(doc.get("insns_per_run").uint() > 0);
     for (name, map) in doc.get("maps").members() {
-        assert_eq!(
-            map.keys(),
-            ["type", "key_size", "value_size", "max_entries", "entries"],
-            "map {name}"
+        let keys = map.keys();
+        let shape = ["type", "key_size", "value_size", "max_entries", "entries"];
+        // "formatted" follows where BTF types the map.
+        assert!(
+            keys == shape || keys[..keys.len() - 1] == shape && keys[5] == "formatted",
+            "map {name}: {keys:?}"
         );
         assert_eq!(map.get("type").str(), "array");
         assert_eq!(map.get("key_size").uint(), 4);
@@ -507,15 +545,26 @@ fn maps_in_presets_entries_before_the_first_run() {
 
 #[test]
 fn packet_file_is_the_xdp_input() {
-    let frame = TempFile::new("frame10.bin", &[0x5a; 10]);
+    // 20 bytes: the IPv4 EtherType, no room for the IPv4 header: outcome[2].
+    let mut bytes = tinybpf::default_packet();
+    bytes.truncate(20);
+    let frame = TempFile::new("frame20.bin", &bytes);
     let doc = run_json("xdp_counter.o", &["--packet", frame.path(), "--nonzero"]);
     assert_eq!(doc.get("retval").uint(), 1, "XDP_DROP");
     let maps = entries(&doc);
-    assert_eq!(maps[0].1, pairs(&[("00000000", "0100000000000000")]));
+    assert_eq!(maps[0].1, pairs(&[("02000000", "0100000000000000")]));
     assert!(maps[1].1.is_empty() && maps[2].1.is_empty());
+    assert_eq!(doc.get("packet").str(), tinybpf::json::hex(&bytes));
 
     let stdout = ok(&["run", &testdata("xdp_counter.o"), "--packet", frame.path()]);
     assert!(stdout.contains("retval: 1 (0x1) XDP_DROP"), "{stdout}");
+    // The kernel's test run refuses a packet shorter than an Ethernet header.
+    let short = TempFile::new("frame10.bin", &[0x5a; 10]);
+    let stderr = fails(&["run", &testdata("xdp_counter.o"), "--packet", short.path()]);
+    assert!(
+        stderr.contains("the packet of 10 bytes is shorter than an Ethernet header (14 bytes)"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -655,6 +704,30 @@ fn maps_lists_btf_defined_maps_by_type_and_says_which_cannot_be_created() {
             ),
         ]
     );
+}
+
+#[test]
+fn timeout_ends_the_runs_with_an_error() {
+    let xdp = testdata("xdp_counter.o");
+    // A deadline already past: the first run stops before it starts.
+    let line = fails(&["run", &xdp, "--timeout", "0"]);
+    assert!(line.contains("passed its deadline"), "{line}");
+    // Runs that would take hours stop at the deadline, whenever it comes.
+    let line = fails(&["run", &xdp, "--repeat", "4000000000", "--timeout", "0.05"]);
+    assert!(line.contains("passed its deadline"), "{line}");
+    // A generous timeout changes nothing.
+    let plain = ok(&["run", &xdp, "--json"]);
+    let timed = ok(&["run", &xdp, "--json", "--timeout", "3600"]);
+    let retval = |text: &str| text.split("\"retval\"").nth(1).map(|r| r[..8].to_owned());
+    assert_eq!(retval(&plain), retval(&timed));
+    for bad in ["--timeout=-1", "--timeout=soon", "--timeout=NaN"] {
+        let out = tinybpf(&["run", &xdp, bad]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains("not a number of seconds"),
+            "{bad}: {stderr}"
+        );
+    }
 }
 
 #[test]
@@ -1011,7 +1084,7 @@ fn maps_in_mistakes_are_one_sentence_naming_map_key_and_fix() {
         ),
         (
             r#"{"outcome": {"1": true}}"#,
-            r#"line 1, column 19: map "outcome", key "1": expected the value, a string or a number; the file must hold {"MAP": {"KEY": VALUE, ...}, ...}"#,
+            r#"map "outcome", key "1": value true is JSON, but BTF does not type the map's values (declare them with __type(value, ...) and compile with -g); write the value as its 8 bytes in hex ("2a 00 00 00 00 00 00 00") or as a number that fits in 8 bytes"#,
         ),
         (
             "{\"outcome\":\n  {\"1\": 1,}}",
@@ -1304,10 +1377,10 @@ fn tables_sort_hash_keys_and_show_per_cpu_values_per_cpu() {
     assert!(
         stdout.contains(
             "map routes: lpm_trie, key 8 bytes, value 4 bytes, 8 entries, flags BPF_F_NO_PREALLOC\n\
-             key                      value        as u32\n\
-             00 00 00 00 00 00 00 00  09 00 00 00  9\n\
-             08 00 00 00 0a 00 00 00  01 00 00 00  1\n\
-             18 00 00 00 0a 01 02 00  03 00 00 00  3\n"
+             key                                   value        as u32\n\
+             {prefixlen: 0, addr: [0, 0, 0, 0]}    09 00 00 00  9\n\
+             {prefixlen: 8, addr: [10, 0, 0, 0]}   01 00 00 00  1\n\
+             {prefixlen: 24, addr: [10, 1, 2, 0]}  03 00 00 00  3\n"
         ),
         "{stdout}"
     );
@@ -1548,4 +1621,123 @@ fn readme_c_example_is_count_packets_and_prints_what_readme_shows() {
             assert_eq!(printed, shown);
         }
     }
+}
+
+// ---- Packet programs: packet and context out, --ctx-in, --mem ---------------
+
+#[test]
+fn packet_programs_report_their_packet_and_context() {
+    let out = TempFile::new("tc_out.bin", &[]);
+    let doc = run_json("tc_skb.o", &["--packet-out", out.path()]);
+    assert_eq!(doc.get("retval").uint(), 0);
+    let mut expected = tinybpf::default_packet();
+    expected[33] = 3;
+    expected[24..26].copy_from_slice(&[0xff, 0xfe]);
+    expected[50..52].copy_from_slice(&[0xff, 0xfe]);
+    assert_eq!(doc.get("packet").str(), tinybpf::json::hex(&expected));
+    assert_eq!(std::fs::read(out.path()).unwrap(), expected);
+    let ctx = doc.get("ctx");
+    assert_eq!(
+        ctx.keys(),
+        [
+            "mark",
+            "priority",
+            "ingress_ifindex",
+            "ifindex",
+            "cb",
+            "tstamp",
+            "wire_len",
+            "gso_segs",
+            "gso_size",
+            "hwtstamp"
+        ]
+    );
+    assert_eq!(
+        (ctx.get("mark").uint(), ctx.get("priority").uint()),
+        (0x42, 7)
+    );
+    let Json::Arr(cb) = ctx.get("cb") else {
+        panic!("cb is not a list");
+    };
+    let cb: Vec<u64> = cb.iter().map(Json::uint).collect();
+    assert_eq!(cb, [0x11, 0, 0, 0, 0x55]);
+
+    let table = ok(&["run", &testdata("tc_skb.o")]);
+    assert!(table.contains("retval: 0 (0x0) TC_ACT_OK"), "{table}");
+    assert!(
+        table.contains("packet: 64 bytes, changed:\n  0000: 02 00 00 00 00 02"),
+        "{table}"
+    );
+    assert!(
+        table.contains("  0010: 00 32 00 00 00 00 40 06 ff fe 0a 00 00 01 0a 00\n"),
+        "{table}"
+    );
+    assert!(
+        table.contains("ctx: mark 66, priority 7, cb [17, 0, 0, 0, 85]"),
+        "{table}"
+    );
+
+    let xdp = run_json("xdp_adjust.o", &[]);
+    assert_eq!(doc.get("packet").str().len(), 128);
+    let md = xdp.get("ctx");
+    assert_eq!(
+        md.keys(),
+        [
+            "data",
+            "data_end",
+            "data_meta",
+            "ingress_ifindex",
+            "rx_queue_index"
+        ]
+    );
+    assert_eq!((md.get("data").uint(), md.get("data_end").uint()), (4, 78));
+    assert!(xdp.get("packet").str().starts_with("efbeadde54425046aa00"));
+}
+
+#[test]
+fn ctx_in_sets_sk_buff_fields_and_refuses_the_others() {
+    let good = TempFile::new("ctx_good.json", br#"{"mark": 9, "cb": [0, 0, 4]}"#);
+    let doc = run_json("tc_skb.o", &["--ctx-in", good.path(), "--nonzero"]);
+    let fields = entries(&doc)
+        .into_iter()
+        .find(|(name, _)| name == "fields")
+        .unwrap()
+        .1;
+    assert!(
+        fields.contains(&(le_hex(5), "0900000000000000".to_owned())),
+        "{fields:?}"
+    );
+    assert!(
+        fields.contains(&(le_hex(7), "0400000000000000".to_owned())),
+        "{fields:?}"
+    );
+
+    let bad = TempFile::new("ctx_bad.json", br#"{"len": 5}"#);
+    let stderr = fails(&["run", &testdata("tc_skb.o"), "--ctx-in", bad.path()]);
+    assert!(stderr.contains("field \"len\" cannot be set"), "{stderr}");
+    let xdp = fails(&["run", &testdata("xdp_adjust.o"), "--ctx-in", good.path()]);
+    assert!(xdp.contains("--ctx-in sets __sk_buff fields"), "{xdp}");
+}
+
+#[test]
+fn types_tinybpf_does_not_run_need_mem() {
+    let path = testdata("skb_types.o");
+    let stderr = fails(&["run", &path, "--program", "probe"]);
+    assert!(
+        stderr.contains("is a kprobe program, which tinybpf does not run; it runs xdp, sched_cls"),
+        "{stderr}"
+    );
+    let memory = TempFile::new("mem8.bin", &[0; 8]);
+    let doc = run_json(
+        "skb_types.o",
+        &["--program", "probe", "--mem", memory.path()],
+    );
+    assert_eq!(doc.get("retval").uint(), 0);
+    let bad = fails(&["run", &path, "--program", "bad_len"]);
+    assert!(
+        bad.contains(
+            "write of 4 bytes at __sk_buff offset 0 (len) is refused for sched_cls programs"
+        ),
+        "{bad}"
+    );
 }

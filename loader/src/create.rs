@@ -9,9 +9,13 @@
 //! and storage maps, ...) is a typed [`LoadErrorKind::UnsupportedMapType`]
 //! naming the map, its type and why.
 //!
-//! Pinning by name ([`CreateOptions::pin_root`]) is supported for array
-//! maps (file-backed, shared with other processes); a pinned map of
-//! another type is [`LoadErrorKind::PinUnsupported`].
+//! Pinning ([`CreateOptions::pin_root`]) is supported for array maps
+//! (file-backed, shared with other processes): a map declared with
+//! `__uint(pinning, LIBBPF_PIN_BY_NAME)` reuses the file `pin_root/NAME`
+//! when it exists with the same definition, as libbpf does; with
+//! [`CreateOptions::pin_all`] every other array is pinned there too, as a
+//! new file, as bpftool's `pinmaps` does. A map pinned by name of another
+//! type is [`LoadErrorKind::PinUnsupported`].
 //!
 //! The initial entries of a program array (`__array(values, ...)` with
 //! `.values = { [i] = &prog }`) are stored as the index of the program in
@@ -36,6 +40,11 @@ pub struct CreateOptions {
     /// (its contents kept), created otherwise. Array maps only. `None`:
     /// pinning is ignored and every map is private.
     pub pin_root: Option<PathBuf>,
+    /// With a `pin_root`, pin every array map there, not only those pinned
+    /// by name: each gets a new file `pin_root/NAME` (a file already there
+    /// is [`LoadErrorKind::PinExists`]: only maps pinned by name reuse a
+    /// pin). Maps of other types stay private.
+    pub pin_all: bool,
     /// The possible CPUs (per-CPU maps hold one value per CPU; a perf event
     /// array defined with `max_entries` 0 gets one entry per CPU), the
     /// memory budget the maps are charged to (give the maps of one object
@@ -59,6 +68,55 @@ pub(crate) fn cannot_create(map: &ObjectMap) -> Option<LoadErrorKind> {
         type_name: map.type_name(),
         reason,
     })
+}
+
+/// The longest file name (`NAME_MAX`).
+const MAX_PIN_NAME: usize = 255;
+
+/// Where `map` is pinned under `options`: `Some(pin_root/NAME)` for a map
+/// pinned by name, or for any array map with [`CreateOptions::pin_all`];
+/// `None` when it stays private. A map pinned by name whose type cannot be
+/// pinned is [`LoadErrorKind::PinUnsupported`]; a name that is not one
+/// plain file name (empty, `.`, `..`, with a `/` or a NUL, longer than
+/// 255 bytes) is
+/// [`LoadErrorKind::PinName`], so that no name reaches outside the
+/// directory.
+pub fn pin_path(
+    map: &ObjectMap,
+    options: &CreateOptions,
+) -> Result<Option<PathBuf>, LoadErrorKind> {
+    let Some(root) = &options.pin_root else {
+        return Ok(None);
+    };
+    let is_array = map.map_type() == Some(MapType::Array);
+    match (map.pinning, is_array) {
+        (Pinning::ByName, false) => {
+            return Err(LoadErrorKind::PinUnsupported {
+                map: map.name.clone(),
+                type_name: map.type_name(),
+            });
+        }
+        (Pinning::None, false) => return Ok(None),
+        (Pinning::None, true) if !options.pin_all => return Ok(None),
+        _ => {}
+    }
+    let reason = match map.name.as_str() {
+        "" => Some("it is empty"),
+        "." | ".." => Some("it names a directory"),
+        name if name.contains('/') => Some("it holds a '/'"),
+        name if name.contains('\0') => Some("it holds a NUL byte"),
+        name if name.len() > MAX_PIN_NAME => {
+            Some("it is longer than the 255 bytes a file name may have")
+        }
+        _ => None,
+    };
+    if let Some(reason) = reason {
+        return Err(LoadErrorKind::PinName {
+            map: map.name.clone(),
+            reason,
+        });
+    }
+    Ok(Some(root.join(&map.name)))
 }
 
 /// Creates one map from its definition, pinning and initial values: global
@@ -88,24 +146,14 @@ pub fn create_map(map: &ObjectMap, options: &CreateOptions) -> Result<BpfMap, Lo
         map: map.name.clone(),
         source,
     };
-    let pin_path = match (map.pinning, &options.pin_root) {
-        (Pinning::ByName, Some(root)) => Some(root.join(&map.name)),
-        _ => None,
-    };
     let cpus = options.map_options.possible_cpus;
-    if pin_path.is_some() && map.map_type() != Some(MapType::Array) {
-        return Err(LoadErrorKind::PinUnsupported {
-            map: map.name.clone(),
-            type_name: map.type_name(),
-        });
-    }
-    let created = match &pin_path {
-        Some(path) if path.exists() => {
-            let pinned = ArrayMap::open_pinned(path).map_err(pin)?;
+    let created = match pin_path(map, options)? {
+        Some(path) if map.pinning == Pinning::ByName && path.exists() => {
+            let pinned = ArrayMap::open_pinned(&path).map_err(pin)?;
             if *pinned.def() != map.def {
                 return Err(LoadErrorKind::PinMismatch {
                     map: map.name.clone(),
-                    path: path.clone(),
+                    path,
                     pinned: *pinned.def(),
                     wanted: map.def,
                 });
@@ -113,7 +161,13 @@ pub fn create_map(map: &ObjectMap, options: &CreateOptions) -> Result<BpfMap, Lo
             return Ok(BpfMap::from_array(pinned, cpus));
         }
         Some(path) => {
-            BpfMap::from_array(ArrayMap::create_pinned(path, map.def).map_err(pin)?, cpus)
+            if path.exists() || path.symlink_metadata().is_ok() {
+                return Err(LoadErrorKind::PinExists {
+                    map: map.name.clone(),
+                    path,
+                });
+            }
+            BpfMap::from_array(ArrayMap::create_pinned(&path, map.def).map_err(pin)?, cpus)
         }
         None => BpfMap::create(map.def, &options.map_options).map_err(fail)?,
     };

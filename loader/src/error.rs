@@ -38,6 +38,26 @@ impl LoadError {
     }
 }
 
+/// A map definition in words, for messages about pins:
+/// `an array map (key 4 bytes, value 8 bytes, 1 entry, flags BPF_F_MMAPABLE)`.
+fn describe_def(def: &tinybpf_maps::MapDef) -> String {
+    let type_name = match tinybpf_maps::MapType::from_u32(def.map_type) {
+        Some(t) if t.name().starts_with(['a', 'e', 'i', 'o', 'u']) => {
+            format!("an {} map", t.name())
+        }
+        Some(t) => format!("a {} map", t.name()),
+        None => format!("a map of type {}", def.map_type),
+    };
+    format!(
+        "{type_name} (key {} bytes, value {} bytes, {} entr{}, flags {})",
+        def.key_size,
+        def.value_size,
+        def.max_entries,
+        if def.max_entries == 1 { "y" } else { "ies" },
+        crate::flags::describe_map_flags(def.map_flags)
+    )
+}
+
 /// The name of an ELF machine number, for messages about non-BPF objects.
 fn machine_name(machine: u16) -> &'static str {
     match machine {
@@ -404,7 +424,8 @@ pub enum LoadErrorKind {
 
     /// A map pinned by name exists with a different definition.
     #[error(
-        "map {map}: the map pinned at {path} has a different definition ({pinned:?}; the object wants {wanted:?})"
+        "map {map}: the map pinned at {path} is {}, but the object declares {}; remove the pin file to start afresh, or pin into another directory",
+        describe_def(.pinned), describe_def(.wanted)
     )]
     PinMismatch {
         /// The map name.
@@ -415,6 +436,27 @@ pub enum LoadErrorKind {
         pinned: tinybpf_maps::MapDef,
         /// The object's definition.
         wanted: tinybpf_maps::MapDef,
+    },
+
+    /// A map pinned because every map is (not by name) whose pin file
+    /// already exists: only maps pinned by name reuse a pin.
+    #[error(
+        "map {map}: {path} already exists, and the map is not declared with __uint(pinning, LIBBPF_PIN_BY_NAME), so it is not reused; remove the file or pin into another directory"
+    )]
+    PinExists {
+        /// The map name.
+        map: String,
+        /// The pin file.
+        path: std::path::PathBuf,
+    },
+
+    /// A map whose name cannot be a pin file's name.
+    #[error("map {map}: its name cannot be a pin file's name ({reason}); rename the map")]
+    PinName {
+        /// The map name.
+        map: String,
+        /// Why not.
+        reason: &'static str,
     },
 
     /// No program of that name exists in the object.

@@ -38,6 +38,7 @@ pub mod btf;
 mod create;
 mod elf;
 mod error;
+mod flags;
 mod globals;
 mod image;
 mod link;
@@ -47,11 +48,14 @@ mod map_defs;
 mod maps_btf;
 mod names;
 mod object;
+mod program_type;
 
-pub use create::{CreateOptions, create_map};
+pub use create::{CreateOptions, create_map, pin_path};
 pub use error::{HelperRefusal, LoadError, LoadErrorKind};
+pub use flags::describe_map_flags;
 pub use link::{LinkedFunction, LinkedProgram};
 pub use map_check::{MapProblem, check_definition};
 pub use object::{
     GlobalVariable, MapSlot, Object, ObjectMap, ObjectMapKind, ObjectProgram, Pinning, SlotTarget,
 };
+pub use program_type::{ProgramType, RUNNABLE_TYPES};

@@ -139,7 +139,7 @@ fn each_program_creates_only_the_maps_it_uses() {
     let program = linked.load(&maps, ProgramOptions::default()).unwrap();
     for run in 1..=3u64 {
         // 100 * packets + bytes / 64 of pairs[2]
-        assert_eq!(program.run(&mut []).unwrap().retval, 101 * run);
+        assert_eq!(program.run(&mut [0u8; 64]).unwrap().retval, 101 * run);
     }
     for key in 0..8u32 {
         let count = maps[0].lookup(&key.to_le_bytes()).unwrap();
@@ -161,7 +161,10 @@ fn each_program_creates_only_the_maps_it_uses() {
     assert_eq!(types, ["hash", "percpu_array"]);
     let program = linked.load(&maps, ProgramOptions::default()).unwrap();
     let mut ctx = tinybpf_vm::RunContext::new().with_cpu(1);
-    assert_eq!(program.run_with(&mut [], &mut ctx).unwrap().retval, 0);
+    assert_eq!(
+        program.run_with(&mut [0u8; 64], &mut ctx).unwrap().retval,
+        0
+    );
     let mut first = 1u32.to_le_bytes().to_vec();
     first.extend_from_slice(&64u32.to_le_bytes());
     assert_eq!(maps[0].lookup(&42u64.to_le_bytes()).unwrap(), first);
@@ -276,7 +279,7 @@ fn each_broken_definition_stops_only_the_program_that_uses_it() {
         match (expected_problem(&program.name), result) {
             (None, Ok(maps)) => {
                 let vm = linked.load(&maps, ProgramOptions::default()).unwrap();
-                assert_eq!(vm.run(&mut []).unwrap().retval, 7);
+                assert_eq!(vm.run(&mut [0u8; 64]).unwrap().retval, 7);
             }
             (Some((map, problem)), Err(err)) => {
                 let LoadErrorKind::BadMap { map: m, problem: p } = &err.kind else {
@@ -545,5 +548,115 @@ fn maps_pinned_by_name_are_created_once_and_reused() {
         "{err}"
     );
     assert!(!root.join("flows").exists());
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn pin_all_pins_every_array_but_reuses_only_maps_pinned_by_name() {
+    let root = std::env::temp_dir().join(format!("tinybpf-pin-all-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let options = CreateOptions {
+        pin_root: Some(root.clone()),
+        pin_all: true,
+        ..CreateOptions::default()
+    };
+    let path = format!("{}/../testdata/btf_maps.o", env!("CARGO_MANIFEST_DIR"));
+    let object = Object::open(path).unwrap();
+    let pairs = object.map("pairs").unwrap().clone();
+    assert_eq!(pairs.pinning, Pinning::None);
+    assert_eq!(
+        tinybpf_loader::pin_path(&pairs, &options).unwrap(),
+        Some(root.join("pairs"))
+    );
+    // Without pin_all, a map not pinned by name stays private.
+    let by_name_only = CreateOptions {
+        pin_all: false,
+        ..options.clone()
+    };
+    assert_eq!(
+        tinybpf_loader::pin_path(&pairs, &by_name_only).unwrap(),
+        None
+    );
+    // A hash map stays private even with pin_all.
+    let flows = object.map("flows").unwrap();
+    assert_eq!(tinybpf_loader::pin_path(flows, &options).unwrap(), None);
+
+    let first = tinybpf_loader::create_map(&pairs, &options).unwrap();
+    first
+        .update(&1u32.to_le_bytes(), &[3; 8], tinybpf_maps::BPF_ANY)
+        .unwrap();
+    assert!(root.join("pairs").exists());
+    // A second creation does not silently reuse a pin the map did not ask for.
+    let err = tinybpf_loader::create_map(&pairs, &options).unwrap_err();
+    assert!(
+        matches!(&err, LoadErrorKind::PinExists { map, path } if map == "pairs" && *path == root.join("pairs")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("LIBBPF_PIN_BY_NAME"), "{err}");
+    // Declared pinned by name, the same file is reused with its contents.
+    let mut by_name = pairs.clone();
+    by_name.pinning = Pinning::ByName;
+    let reused = tinybpf_loader::create_map(&by_name, &options).unwrap();
+    assert_eq!(reused.lookup(&1u32.to_le_bytes()).unwrap(), [3; 8]);
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn a_map_name_that_is_no_file_name_is_not_pinned() {
+    let root = std::env::temp_dir().join(format!("tinybpf-pin-names-{}", std::process::id()));
+    let options = CreateOptions {
+        pin_root: Some(root.clone()),
+        pin_all: true,
+        ..CreateOptions::default()
+    };
+    let path = format!("{}/../testdata/btf_maps.o", env!("CARGO_MANIFEST_DIR"));
+    let object = Object::open(path).unwrap();
+    let mut map = object.map("pairs").unwrap().clone();
+    for (name, reason) in [
+        ("", "it is empty"),
+        ("..", "it names a directory"),
+        ("../escape", "it holds a '/'"),
+        ("a\0b", "it holds a NUL byte"),
+        (
+            &"m".repeat(256),
+            "it is longer than the 255 bytes a file name may have",
+        ),
+    ] {
+        map.name = name.to_owned();
+        let err = tinybpf_loader::pin_path(&map, &options).unwrap_err();
+        assert!(
+            matches!(&err, LoadErrorKind::PinName { reason: r, .. } if *r == reason),
+            "{name:?}: {err}"
+        );
+        assert!(tinybpf_loader::create_map(&map, &options).is_err());
+    }
+    assert!(!root.exists(), "nothing created");
+}
+
+#[test]
+fn a_pin_of_another_shape_is_described_in_words() {
+    let root = std::env::temp_dir().join(format!("tinybpf-pin-shape-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let options = CreateOptions {
+        pin_root: Some(root.clone()),
+        ..CreateOptions::default()
+    };
+    let path = format!("{}/../testdata/btf_maps.o", env!("CARGO_MANIFEST_DIR"));
+    let object = Object::open(path).unwrap();
+    let mut pairs = object.map("pairs").unwrap().clone();
+    pairs.pinning = Pinning::ByName;
+    tinybpf_loader::create_map(&pairs, &options).unwrap();
+    pairs.def.max_entries = 1;
+    let err = tinybpf_loader::create_map(&pairs, &options).unwrap_err();
+    let text = err.to_string();
+    assert_eq!(
+        text,
+        format!(
+            "map pairs: the map pinned at {} is an array map (key 4 bytes, value 8 bytes, 4 entries, flags BPF_F_MMAPABLE), but the object declares an array map (key 4 bytes, value 8 bytes, 1 entry, flags BPF_F_MMAPABLE); remove the pin file to start afresh, or pin into another directory",
+            root.join("pairs").display()
+        )
+    );
     std::fs::remove_dir_all(&root).unwrap();
 }

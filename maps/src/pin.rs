@@ -1,8 +1,11 @@
-//! Pinned maps: an mmapable array whose values live in a file, shared by
-//! every process that maps it (beyond the kernel patch; this is how a second
-//! process watches counters while programs run).
+//! Pinned maps: an array whose values live in a file, shared by every
+//! process that maps it (beyond the kernel patch; this is how a second
+//! process watches counters while programs run). Any array can be pinned;
+//! only one created with `BPF_F_MMAPABLE` also gives memory-mapped views
+//! ([`ArrayMap::view`]), as in the kernel.
 //!
-//! The file is one header page followed by the page-rounded value area:
+//! The file is one header page followed by the value area (page-rounded
+//! for an mmapable array, as its allocation is):
 //!
 //! | offset | size | field |
 //! |-------:|-----:|-------|
@@ -79,9 +82,8 @@ const HEADER_FIELDS_LEN: usize = 48;
 impl ArrayMap {
     /// Creates a map backed by a new file at `path` (which must not exist),
     /// mapped shared: other processes may [`ArrayMap::open_pinned`] it and
-    /// see and make updates live. The definition must pass the array checks
-    /// and have `BPF_F_MMAPABLE`. The file outlives the map; remove it when
-    /// no longer needed.
+    /// see and make updates live. The definition must pass the array checks.
+    /// The file outlives the map; remove it when no longer needed.
     ///
     /// ```
     /// use tinybpf_maps::{ArrayMap, BPF_ANY, BPF_F_MMAPABLE, MapDef};
@@ -100,9 +102,6 @@ impl ArrayMap {
             source,
         };
         let layout = def.check().map_err(invalid)?;
-        if !def.is_mmapable() {
-            return Err(invalid(MapError::NotMmapable));
-        }
         let total = file_len(layout.alloc_len).ok_or_else(|| {
             invalid(MapError::SizeOverflow {
                 max_entries: def.max_entries,
@@ -126,7 +125,7 @@ impl ArrayMap {
 
     /// Opens a map pinned by [`ArrayMap::create_pinned`] (in this or another
     /// process). The header is validated: magic, format version, header
-    /// length, the definition (a valid mmapable array), the frozen flag, and
+    /// length, the definition (a valid array), the frozen flag, and
     /// the file's length. Writes through either map are seen by the other.
     pub fn open_pinned(path: &Path) -> Result<ArrayMap, PinError> {
         let io = |operation| io_error(path, operation);
@@ -164,12 +163,6 @@ impl ArrayMap {
             path: path.to_path_buf(),
             source,
         })?;
-        if !def.is_mmapable() {
-            return Err(PinError::InvalidDef {
-                path: path.to_path_buf(),
-                source: MapError::NotMmapable,
-            });
-        }
         let recorded_area = u64_at(&header, 40);
         if u64::try_from(layout.value_area_len).ok() != Some(recorded_area) {
             return Err(PinError::BadHeader {

@@ -240,6 +240,17 @@ pub enum RunError {
         /// The budget.
         budget: u64,
     },
+    /// The run was still going at its wall-clock deadline
+    /// ([`RunContext::deadline`](crate::RunContext::deadline)).
+    #[error(
+        "instruction {pc}: the run passed its deadline after {executed} instructions and helper units"
+    )]
+    DeadlineExceeded {
+        /// Slot of the instruction the run would have executed next.
+        pc: usize,
+        /// Instructions and helper units executed by then.
+        executed: u64,
+    },
     /// A local call beyond the frame limit.
     #[error("instruction {pc}: call depth limit of {limit} frames exceeded")]
     CallDepthExceeded {
@@ -265,6 +276,47 @@ pub enum RunError {
         id: u32,
         /// What the helper reported.
         source: HelperError,
+    },
+    /// A packet program's input is shorter than an Ethernet header (the
+    /// kernel's test run refuses it with `EINVAL`).
+    #[error("the packet of {len} bytes is shorter than an Ethernet header ({min} bytes)")]
+    PacketTooShort {
+        /// Input length.
+        len: usize,
+        /// The least a packet may have.
+        min: usize,
+    },
+    /// An access to `struct __sk_buff` that the kernel's verifier refuses
+    /// for the program's type.
+    #[error(
+        "instruction {pc}: {access} of {} at __sk_buff offset {offset} ({field}) is refused for {} programs: {reason}",
+        bytes(u64::from(*.size)),
+        kind.name()
+    )]
+    ContextAccess {
+        /// Slot of the faulting instruction.
+        pc: usize,
+        /// The field at the offset.
+        field: &'static str,
+        /// Byte offset in `struct __sk_buff`.
+        offset: u16,
+        /// Access size in bytes.
+        size: u8,
+        /// Load or store.
+        access: Access,
+        /// The program type.
+        kind: crate::ProgramKind,
+        /// Why the kernel refuses it.
+        reason: crate::exec::ctx::skb::ContextRefusal,
+    },
+    /// A context field set before the run has a value the kernel's test
+    /// run refuses.
+    #[error("context field {field} {reason}")]
+    ContextInput {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
     },
     /// The input memory does not fit the VM's address space.
     #[error("the input of {len} bytes is larger than the limit of {limit} bytes")]

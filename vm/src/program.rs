@@ -8,6 +8,7 @@ use crate::error::{RunError, VerifyError};
 use crate::exec::helpers::{Helper, Helpers};
 use crate::exec::map_regions::MapRegions;
 use crate::exec::{MapShape, RunContext, RunOutcome, execute};
+use crate::ir::facts::Memory;
 use crate::ir::op::Op;
 use crate::isa::insn::{Insn, decode_all};
 use crate::jit::{Compiled, Tier, TierUsed};
@@ -212,6 +213,33 @@ impl LoadedProgram {
     #[inline]
     pub fn origin(&self, index: usize) -> usize {
         self.origin.get(index).map_or(index, |&slot| slot as usize)
+    }
+
+    /// Where `op`, a load or store the constant-address pass proved at load
+    /// time (a `Direct*` or `Fixed*` op of [`LoadedProgram::ops`]), reaches:
+    /// the map's index in the table and the byte offset in its value area.
+    /// `None` for any other op.
+    pub fn proven_place(&self, op: &Op) -> Option<(usize, u32)> {
+        match op.facts().memory {
+            Memory::Direct { region, offset, .. } => Some((usize::from(region), offset)),
+            Memory::Fixed { host, .. } => {
+                self.map_regions
+                    .first()
+                    .iter()
+                    .enumerate()
+                    .find_map(|(map, area)| {
+                        let offset = host.addr().checked_sub(area.host.addr())?;
+                        let offset = u32::try_from(offset).ok()?;
+                        (u64::from(offset) < area.len).then_some((map, offset))
+                    })
+            }
+            Memory::None
+            | Memory::Checked { .. }
+            | Memory::Stack { .. }
+            | Memory::LookupKey
+            | Memory::Helper
+            | Memory::Call => None,
+        }
     }
 
     /// The sites the lookup rewrite changed, by original slot.

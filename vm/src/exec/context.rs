@@ -1,6 +1,11 @@
 //! What one run carries besides the program: the per-run context (budget,
 //! random state, cpu id, captured trace) and the outcome of a run.
 
+use std::time::{Duration, Instant};
+
+use crate::ProgramKind;
+use crate::exec::ctx::skb::{SkbInput, SkbState};
+use crate::exec::ctx::{ContextOut, Packet};
 use crate::exec::trace::Trace;
 
 /// Instructions a run may execute unless told otherwise.
@@ -29,6 +34,30 @@ pub struct RunContext {
     /// run, formatted when read ([`RunContext::take_trace`]), at most
     /// [`Trace::limit`] bytes of it kept ([`RunContext::with_trace_limit`]).
     pub trace: Trace,
+    /// A wall-clock instant the run must not outlast: a run still going
+    /// then ends with
+    /// [`RunError::DeadlineExceeded`](crate::RunError::DeadlineExceeded).
+    /// The clock is read when the run starts and then every
+    /// [`CLOCK_SLICE`](crate::exec::CLOCK_SLICE) budget units, where the
+    /// budget is checked (taken jumps, calls, helper calls), so a run ends
+    /// at most one slice of work after it. `None` (the default): no limit
+    /// but the budget. A run with a deadline runs in the interpreter.
+    pub deadline: Option<Instant>,
+    /// The packet of the last packet run, as the kernel's test run returns
+    /// it ([`Packet::bytes`]); with [`RunContext::carry_packet`] the next
+    /// run goes on with it.
+    pub packet: Packet,
+    /// The `__sk_buff` fields user space sets before a run (`ctx_in`),
+    /// applied when a run loads a fresh packet (`None`: no `ctx_in`).
+    pub skb_input: Option<SkbInput>,
+    /// The `__sk_buff` state after the last run of a tc, socket filter or
+    /// `cgroup_skb` program (mark, priority, cb, ...).
+    pub skb: SkbState,
+    /// Whether a packet run goes on with the packet, its pointers and its
+    /// context as the last run of the same kind left them (what the
+    /// kernel's test run does from one repetition to the next) instead of
+    /// loading its input afresh. Off by default.
+    pub carry_packet: bool,
     rng_state: u64,
     /// Budget units helpers charged in the current run (kept here, out of
     /// the interpreter's registers, since charges are rare).
@@ -50,6 +79,11 @@ impl RunContext {
             insn_budget: DEFAULT_INSN_BUDGET,
             cpu_id: 0,
             trace: Trace::default(),
+            deadline: None,
+            packet: Packet::default(),
+            skb_input: None,
+            skb: SkbState::default(),
+            carry_packet: false,
             rng_state: DEFAULT_SEED,
             charged: 0,
             pending_charge: 0,
@@ -62,9 +96,29 @@ impl RunContext {
         self
     }
 
+    /// Sets the wall-clock deadline ([`RunContext::deadline`]).
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Sets the deadline `timeout` from now (no deadline when that instant
+    /// cannot be represented: the timeout is too long to matter).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.deadline = Instant::now().checked_add(timeout);
+        self
+    }
+
     /// Sets the run's CPU ([`RunContext::cpu_id`]).
     pub fn with_cpu(mut self, cpu: u32) -> Self {
         self.cpu_id = cpu;
+        self
+    }
+
+    /// Sets the `__sk_buff` fields user space sets before a run
+    /// ([`RunContext::skb_input`]).
+    pub fn with_skb_input(mut self, input: SkbInput) -> Self {
+        self.skb_input = Some(input);
         self
     }
 
@@ -89,6 +143,18 @@ impl RunContext {
         let lines = self.trace.lines().collect();
         self.trace.clear();
         lines
+    }
+
+    /// The context the last packet run left, as the kernel's test run
+    /// reports it (`None` before any packet run).
+    pub fn context_out(&self) -> Option<ContextOut> {
+        match self.packet.live? {
+            ProgramKind::Xdp => Some(ContextOut::Xdp(self.packet.xdp_md_out())),
+            ProgramKind::Tc | ProgramKind::SocketFilter | ProgramKind::CgroupSkb => {
+                Some(ContextOut::Skb(self.skb.output()))
+            }
+            ProgramKind::Memory => None,
+        }
     }
 
     /// xorshift64*: the next 32 random bits.

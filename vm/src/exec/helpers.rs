@@ -121,6 +121,7 @@ impl Helpers {
             "map_lookup_percpu_elem",
             map_lookup_percpu_elem,
         );
+        crate::exec::packet::register(&mut helpers);
         helpers
     }
 
@@ -132,7 +133,7 @@ impl Helpers {
         self.insert(id, name, Arc::new(func), false);
     }
 
-    fn register_builtin<F>(&mut self, id: u32, name: &'static str, func: F)
+    pub(crate) fn register_builtin<F>(&mut self, id: u32, name: &'static str, func: F)
     where
         F: Fn(&mut HelperContext<'_>, [u64; 5]) -> Result<u64, HelperError> + Send + Sync + 'static,
     {
@@ -198,6 +199,11 @@ impl<'a> HelperContext<'a> {
     /// The map a register value produced by `lddw rX, map` stands for.
     pub fn map(&self, handle: u64) -> Option<(usize, &'a BpfMap)> {
         map_of(self.program.maps(), handle)
+    }
+
+    /// The run's address space (the packet helpers move its packet region).
+    pub(crate) fn space(&self) -> &'a AddressSpace<'a> {
+        self.space
     }
 
     /// The program's maps, in its map table's order.

@@ -56,6 +56,14 @@ fn writable(map: &BpfMap) -> bool {
         && map.def().map_flags & BPF_F_RDONLY_PROG == 0
 }
 
+/// Whether `map` shows every CPU the same region (every type but the
+/// per-CPU ones): an address proven inside it then reaches the same bytes
+/// in every run, so the constant-address pass may bind an access to its
+/// host address (see [`crate::ir::op::HostAddr`]).
+pub(crate) fn same_for_every_cpu(map: &BpfMap) -> bool {
+    !map.map_type().is_percpu()
+}
+
 impl MapRegions {
     /// The regions of `maps` for every CPU below the fewest possible CPUs
     /// of any of them.

@@ -5,14 +5,17 @@ mod atomic;
 mod budget;
 mod call;
 mod context;
+pub mod ctx;
 pub mod helpers;
 mod interp;
 pub(crate) mod map_regions;
 pub mod memory;
+pub mod packet;
 mod run;
 pub mod trace;
 
 pub use context::{DEFAULT_INSN_BUDGET, DEFAULT_SEED, RunContext, RunOutcome};
+pub use interp::CLOCK_SLICE;
 pub(crate) use interp::MapShape;
 pub(crate) use run::execute;
 pub use trace::{DEFAULT_TRACE_LIMIT, Trace};

@@ -93,6 +93,15 @@ pub(crate) fn direct_form(form: impl FnOnce(u16, u32) -> Op, region: u16, offset
     form(region, offset)
 }
 
+/// Applies a row's `fixed` form to a proven host address (`None` when the
+/// form cannot hold the op's operands).
+pub(crate) fn fixed_form<T: Into<Option<Op>>>(
+    form: impl FnOnce(crate::ir::op::HostAddr) -> T,
+    host: crate::ir::op::HostAddr,
+) -> Option<Op> {
+    form(host).into()
+}
+
 /// A register operand in an op's text.
 pub(crate) struct ShowReg(pub u8);
 
@@ -189,6 +198,10 @@ macro_rules! define_ops {
     (@direct $region:ident $offset:ident [$direct:expr]) => {
         Some($crate::ir::define::direct_form($direct, $region, $offset))
     };
+    (@fixed $host:ident []) => { None };
+    (@fixed $host:ident [$fixed:expr]) => {
+        $crate::ir::define::fixed_form($fixed, $host)
+    };
     (@target target $t:ident) => { return Some($t) };
     (@target $other:ident $v:ident) => { let _ = $v; };
     (@show dst $v:ident) => { $crate::ir::define::ShowReg($v) };
@@ -208,6 +221,7 @@ macro_rules! define_ops {
                 = $facts:expr
                 $(, fold $fold:expr)?
                 $(, direct $direct:expr)?
+                $(, fixed $fixed:expr)?
                 $(, parts $parts:expr)?
                 => $text:literal;
         )*
@@ -267,6 +281,21 @@ macro_rules! define_ops {
                     $(
                         Op::$name $({ $($field),* })? =>
                             define_ops!(@direct region offset [$($direct)?]),
+                    )*
+                }
+            }
+
+            /// The same access at a host address proven, at load time, to
+            /// hold the bytes it reaches for the program's lifetime (inside
+            /// a map's value area that no CPU sees differently, aligned to
+            /// the access's width), for checked loads and stores that have
+            /// such a form.
+            #[allow(unused_variables)]
+            pub fn fixed(&self, host: $crate::ir::op::HostAddr) -> Option<Op> {
+                match *self {
+                    $(
+                        Op::$name $({ $($field),* })? =>
+                            define_ops!(@fixed host [$($fixed)?]),
                     )*
                 }
             }

@@ -5,6 +5,7 @@
 //! table ([`crate::ir::op`]), written with the constructors below; nothing
 //! else in the crate matches ops by hand to learn these things.
 
+use crate::ir::op::HostAddr;
 use crate::ir::regs::Regs;
 use crate::isa::decode::AtomicOp;
 
@@ -78,6 +79,17 @@ pub enum Memory {
         region: u16,
         /// Offset in the value area.
         offset: u32,
+        /// Bytes accessed.
+        width: u8,
+        /// Load or store.
+        kind: AccessKind,
+    },
+    /// `width` bytes at `host`, proven at load time to lie inside a map's
+    /// value area that is the same for every CPU (and writable, for a
+    /// store), aligned to `width`: no run-time check, nothing to look up.
+    Fixed {
+        /// The host address of the first byte.
+        host: HostAddr,
         /// Bytes accessed.
         width: u8,
         /// Load or store.
@@ -220,7 +232,9 @@ impl Facts {
     pub const fn can_fault(&self) -> bool {
         match self.memory {
             Memory::Checked { .. } | Memory::LookupKey | Memory::Helper | Memory::Call => true,
-            Memory::None | Memory::Stack { .. } | Memory::Direct { .. } => false,
+            Memory::None | Memory::Stack { .. } | Memory::Direct { .. } | Memory::Fixed { .. } => {
+                false
+            }
         }
     }
 
@@ -230,7 +244,9 @@ impl Facts {
     pub const fn removable(&self) -> bool {
         let quiet_memory = match self.memory {
             Memory::None => true,
-            Memory::Stack { kind, .. } | Memory::Direct { kind, .. } => {
+            Memory::Stack { kind, .. }
+            | Memory::Direct { kind, .. }
+            | Memory::Fixed { kind, .. } => {
                 matches!(kind, AccessKind::Load { .. })
             }
             Memory::Checked { .. } | Memory::LookupKey | Memory::Helper | Memory::Call => false,
@@ -333,6 +349,24 @@ pub const fn direct_store(region: u16, offset: u32, width: u8, value: Stored) ->
     Facts::plain(stored_reads(value), Regs::NONE, Value::None).with_memory(Memory::Direct {
         region,
         offset,
+        width,
+        kind: AccessKind::Store(value),
+    })
+}
+
+/// `dst = *host`, proven.
+pub const fn fixed_load(dst: u8, host: HostAddr, width: u8) -> Facts {
+    Facts::plain(Regs::NONE, Regs::of(dst), loaded(width)).with_memory(Memory::Fixed {
+        host,
+        width,
+        kind: AccessKind::LOAD,
+    })
+}
+
+/// `*host = value`, proven.
+pub const fn fixed_store(host: HostAddr, width: u8, value: Stored) -> Facts {
+    Facts::plain(stored_reads(value), Regs::NONE, Value::None).with_memory(Memory::Fixed {
+        host,
         width,
         kind: AccessKind::Store(value),
     })

@@ -16,8 +16,8 @@
 //!
 //! ```text
 //! /// doc
-//! Name { field: type, ... } = FACTS [, fold |r| VALUE] [, direct |region, offset| OP] [, parts PARTS]
-//!     => "TEXT";
+//! Name { field: type, ... } = FACTS [, fold |r| VALUE] [, direct |region, offset| OP]
+//!     [, fixed |host| OP] [, parts PARTS] => "TEXT";
 //! ```
 //!
 //! - `FACTS` builds the op's [`Facts`] (registers read, registers written,
@@ -29,6 +29,12 @@
 //!   through its parts.
 //! - `direct`: for a checked load or store, the op that makes the same access
 //!   at an address proven inside a map's value area (`region`, `offset`).
+//! - `fixed`: for a checked load or store, the op that makes the same access
+//!   at a [`HostAddr`] proven to hold the bytes for the program's lifetime (a
+//!   map whose value area no CPU sees differently, the address aligned to the
+//!   width): one aligned access with nothing to look up, the form a compiled
+//!   tier embeds as a constant address. `OP` is an `Op` or an `Option<Op>`
+//!   (`None`: the form cannot hold the operands).
 //! - `parts`: for a fused op, the instructions it stands for, in program
 //!   order (their slots are consecutive in the original program); by default
 //!   an op stands for itself. Its weight, the instructions it counts for, is
@@ -58,6 +64,8 @@
 //! assert_eq!(fused.facts().weight, 2);
 //! assert_eq!(fused.parts().as_slice()[1], Op::Add64Imm { dst: 1, imm: 8 });
 //! ```
+
+use std::ptr::NonNull;
 
 use crate::ir::alu;
 use crate::ir::define::{Parts, define_ops};
@@ -255,43 +263,55 @@ define_ops! {
 
     // ---- loads and stores through a register, checked against the regions at run time
     LdxB { dst: u8, src: u8, off: i16 } = load(dst, src, off, 1, false),
-        direct |region, offset| Op::DirectLdxB { dst, region, offset }
+        direct |region, offset| Op::DirectLdxB { dst, region, offset },
+        fixed |host| Op::FixedLdxB { dst, host }
         => "ldxb {dst}, [{src}{off}]";
     LdxH { dst: u8, src: u8, off: i16 } = load(dst, src, off, 2, false),
-        direct |region, offset| Op::DirectLdxH { dst, region, offset }
+        direct |region, offset| Op::DirectLdxH { dst, region, offset },
+        fixed |host| Op::FixedLdxH { dst, host }
         => "ldxh {dst}, [{src}{off}]";
     LdxW { dst: u8, src: u8, off: i16 } = load(dst, src, off, 4, false),
-        direct |region, offset| Op::DirectLdxW { dst, region, offset }
+        direct |region, offset| Op::DirectLdxW { dst, region, offset },
+        fixed |host| Op::FixedLdxW { dst, host }
         => "ldxw {dst}, [{src}{off}]";
     LdxDW { dst: u8, src: u8, off: i16 } = load(dst, src, off, 8, false),
-        direct |region, offset| Op::DirectLdxDW { dst, region, offset }
+        direct |region, offset| Op::DirectLdxDW { dst, region, offset },
+        fixed |host| Op::FixedLdxDW { dst, host }
         => "ldxdw {dst}, [{src}{off}]";
     LdxSB { dst: u8, src: u8, off: i16 } = load(dst, src, off, 1, true) => "ldxsb {dst}, [{src}{off}]";
     LdxSH { dst: u8, src: u8, off: i16 } = load(dst, src, off, 2, true) => "ldxsh {dst}, [{src}{off}]";
     LdxSW { dst: u8, src: u8, off: i16 } = load(dst, src, off, 4, true) => "ldxsw {dst}, [{src}{off}]";
     StB { dst: u8, off: i16, imm: u64 } = store(dst, off, 1, Stored::Imm(imm)),
-        direct |region, offset| Op::DirectStB { imm, region, offset }
+        direct |region, offset| Op::DirectStB { imm, region, offset },
+        fixed |host| imm32(imm).map(|imm| Op::FixedStB { imm, host })
         => "stb [{dst}{off}], {imm}";
     StH { dst: u8, off: i16, imm: u64 } = store(dst, off, 2, Stored::Imm(imm)),
-        direct |region, offset| Op::DirectStH { imm, region, offset }
+        direct |region, offset| Op::DirectStH { imm, region, offset },
+        fixed |host| imm32(imm).map(|imm| Op::FixedStH { imm, host })
         => "sth [{dst}{off}], {imm}";
     StW { dst: u8, off: i16, imm: u64 } = store(dst, off, 4, Stored::Imm(imm)),
-        direct |region, offset| Op::DirectStW { imm, region, offset }
+        direct |region, offset| Op::DirectStW { imm, region, offset },
+        fixed |host| imm32(imm).map(|imm| Op::FixedStW { imm, host })
         => "stw [{dst}{off}], {imm}";
     StDW { dst: u8, off: i16, imm: u64 } = store(dst, off, 8, Stored::Imm(imm)),
-        direct |region, offset| Op::DirectStDW { imm, region, offset }
+        direct |region, offset| Op::DirectStDW { imm, region, offset },
+        fixed |host| imm32(imm).map(|imm| Op::FixedStDW { imm, host })
         => "stdw [{dst}{off}], {imm}";
     StxB { dst: u8, src: u8, off: i16 } = store(dst, off, 1, Stored::Reg(src)),
-        direct |region, offset| Op::DirectStxB { src, region, offset }
+        direct |region, offset| Op::DirectStxB { src, region, offset },
+        fixed |host| Op::FixedStxB { src, host }
         => "stxb [{dst}{off}], {src}";
     StxH { dst: u8, src: u8, off: i16 } = store(dst, off, 2, Stored::Reg(src)),
-        direct |region, offset| Op::DirectStxH { src, region, offset }
+        direct |region, offset| Op::DirectStxH { src, region, offset },
+        fixed |host| Op::FixedStxH { src, host }
         => "stxh [{dst}{off}], {src}";
     StxW { dst: u8, src: u8, off: i16 } = store(dst, off, 4, Stored::Reg(src)),
-        direct |region, offset| Op::DirectStxW { src, region, offset }
+        direct |region, offset| Op::DirectStxW { src, region, offset },
+        fixed |host| Op::FixedStxW { src, host }
         => "stxw [{dst}{off}], {src}";
     StxDW { dst: u8, src: u8, off: i16 } = store(dst, off, 8, Stored::Reg(src)),
-        direct |region, offset| Op::DirectStxDW { src, region, offset }
+        direct |region, offset| Op::DirectStxDW { src, region, offset },
+        fixed |host| Op::FixedStxDW { src, host }
         => "stxdw [{dst}{off}], {src}";
     // ---- accesses at a constant offset from r10, proven inside the current frame at load time
     StackLdxB { dst: u8, off: i16 } = stack_load(dst, off, 1, false) => "ldxb {dst}, [%r10{off}]";
@@ -410,6 +430,27 @@ define_ops! {
         => "stw [map {region} + {offset}], {imm}";
     DirectStDW { imm: u64, region: u16, offset: u32 } = direct_store(region, offset, 8, Stored::Imm(imm))
         => "stdw [map {region} + {offset}], {imm}";
+    // ---- the same accesses at a host address fixed for the program's lifetime:
+    // made instead of the `Direct*` forms when the map's value area is the same
+    // for every CPU (every map but the per-CPU ones) and the address is aligned
+    // to the width. One aligned access, nothing to look up; `imm` is the
+    // instruction's 32-bit immediate, sign-extended when stored.
+    FixedLdxB { dst: u8, host: HostAddr } = fixed_load(dst, host, 1) => "ldxb {dst}, [{host}]";
+    FixedLdxH { dst: u8, host: HostAddr } = fixed_load(dst, host, 2) => "ldxh {dst}, [{host}]";
+    FixedLdxW { dst: u8, host: HostAddr } = fixed_load(dst, host, 4) => "ldxw {dst}, [{host}]";
+    FixedLdxDW { dst: u8, host: HostAddr } = fixed_load(dst, host, 8) => "ldxdw {dst}, [{host}]";
+    FixedStxB { src: u8, host: HostAddr } = fixed_store(host, 1, Stored::Reg(src)) => "stxb [{host}], {src}";
+    FixedStxH { src: u8, host: HostAddr } = fixed_store(host, 2, Stored::Reg(src)) => "stxh [{host}], {src}";
+    FixedStxW { src: u8, host: HostAddr } = fixed_store(host, 4, Stored::Reg(src)) => "stxw [{host}], {src}";
+    FixedStxDW { src: u8, host: HostAddr } = fixed_store(host, 8, Stored::Reg(src)) => "stxdw [{host}], {src}";
+    FixedStB { imm: i32, host: HostAddr } = fixed_store(host, 1, Stored::Imm(imm as i64 as u64))
+        => "stb [{host}], {imm}";
+    FixedStH { imm: i32, host: HostAddr } = fixed_store(host, 2, Stored::Imm(imm as i64 as u64))
+        => "sth [{host}], {imm}";
+    FixedStW { imm: i32, host: HostAddr } = fixed_store(host, 4, Stored::Imm(imm as i64 as u64))
+        => "stw [{host}], {imm}";
+    FixedStDW { imm: i32, host: HostAddr } = fixed_store(host, 8, Stored::Imm(imm as i64 as u64))
+        => "stdw [{host}], {imm}";
 
     // ---- superinstructions made by compaction: `mov dst, src` followed by an
     // operation on dst, run as one three-operand op
@@ -501,6 +542,63 @@ define_ops! {
     Sext32 { dst: u8, src: u8, insns: u8 } = unary(dst, src, Value::Narrow),
         parts extension_parts(dst, src, insns, Op::Arsh64Imm { dst, imm: 32 })
         => "sext32 {dst}, {src} ({insns} insns)";
+}
+
+/// The host address of the bytes a `Fixed*` op reaches.
+///
+/// Only the constant-address pass makes one, from a map's value area (see
+/// [`Op::fixed`]), and the verifier checks each before the program can run:
+/// the bytes lie inside the value area of a map the program holds, which
+/// never moves while the map lives and is the same for every CPU, and the
+/// address is aligned to the access's width. It is printed as the address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostAddr(NonNull<u8>);
+
+// SAFETY: a HostAddr is an address, not an owner or a reference: nothing is
+// reached through it except by the interpreter (and a compiled tier) under
+// the verifier's proof, which also requires the program to hold the map that
+// owns the bytes; every such access goes through `shared_mem`, whose accesses
+// are atomic, so any thread may make it.
+unsafe impl Send for HostAddr {}
+// SAFETY: see the Send impl.
+unsafe impl Sync for HostAddr {}
+
+impl HostAddr {
+    /// The address of `bytes` (kept with its provenance).
+    pub(crate) const fn new(bytes: NonNull<u8>) -> HostAddr {
+        HostAddr(bytes)
+    }
+
+    /// The address as a pointer, to access the bytes.
+    #[inline(always)]
+    pub fn ptr(self) -> *mut u8 {
+        self.0.as_ptr()
+    }
+
+    /// The address as a number (what it prints, what a compiled tier embeds).
+    pub fn addr(self) -> usize {
+        self.0.as_ptr().addr()
+    }
+}
+
+impl std::fmt::Display for HostAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "host {:#x}", self.addr())
+    }
+}
+
+#[cfg(test)]
+impl crate::ir::define::Sample for HostAddr {
+    fn sample() -> Self {
+        static BYTES: [u64; 1] = [0];
+        HostAddr::new(NonNull::from(&BYTES).cast())
+    }
+}
+
+/// A store's immediate as the 32-bit field it came from (every store
+/// immediate is one, sign-extended at translation).
+fn imm32(imm: u64) -> Option<i32> {
+    i32::try_from(imm as i64).ok()
 }
 
 /// The parts of a fused zero or sign extension: `[mov dst, src;] lsh dst, 32; shift dst, 32`.

@@ -239,7 +239,19 @@ impl Gen<'_, '_> {
             | Op::DirectStB { .. }
             | Op::DirectStH { .. }
             | Op::DirectStW { .. }
-            | Op::DirectStDW { .. } => self.access(index, op)?,
+            | Op::DirectStDW { .. }
+            | Op::FixedLdxB { .. }
+            | Op::FixedLdxH { .. }
+            | Op::FixedLdxW { .. }
+            | Op::FixedLdxDW { .. }
+            | Op::FixedStxB { .. }
+            | Op::FixedStxH { .. }
+            | Op::FixedStxW { .. }
+            | Op::FixedStxDW { .. }
+            | Op::FixedStB { .. }
+            | Op::FixedStH { .. }
+            | Op::FixedStW { .. }
+            | Op::FixedStDW { .. } => self.access(index, op)?,
             Op::Atomic {
                 op: rmw,
                 wide,
@@ -805,6 +817,12 @@ impl Gen<'_, '_> {
                     .flatten()
                     .ok_or("a direct access to a map the program does not have")?;
                 let host = self.b.ins().iadd_imm_s(base, i64::from(offset));
+                self.host_access(host, u64::from(width), kind, dst)
+            }
+            // The verifier proved the address inside a map the program holds
+            // for as long as this code exists (see `crate::ir::op::HostAddr`).
+            Memory::Fixed { host, width, kind } => {
+                let host = self.b.ins().iconst(I64, host.addr() as i64);
                 self.host_access(host, u64::from(width), kind, dst)
             }
             Memory::None | Memory::LookupKey | Memory::Helper | Memory::Call => {

@@ -13,7 +13,7 @@
 //! - **Budget**: each basic block adds its weight when entered, after
 //!   checking that it fits; when it does not, the run is handed to the
 //!   exact interpreter at that op with its registers, count and frames
-//!   ([`crate::exec::interp`]), which finishes it exactly. Helper charges
+//!   (`exec::interp`), which finishes it exactly. Helper charges
 //!   count as in the interpreter.
 //! - **Calls**: local calls keep the interpreter's frames (8 at most, r6-r9
 //!   saved, r10 moved by 512 bytes) in the run's environment and return
@@ -117,6 +117,11 @@ pub enum Fallback {
         /// The limit ([`MAX_COMPILED_OPS`], or [`AUTO_COMPILED_OPS`] for [`Tier::Auto`]).
         limit: usize,
     },
+    /// The program's context or packet changes as it runs in a way only the
+    /// interpreter follows: an emulated `__sk_buff`, or a helper that moves
+    /// the packet (`bpf_xdp_adjust_head`, ...).
+    #[error("the compiled tier does not run programs with {0}")]
+    MovingPacket(&'static str),
     /// Cranelift could not compile it (or mapping the code failed).
     #[error("compiling failed: {0}")]
     Failed(String),
@@ -165,6 +170,16 @@ pub(crate) fn compile(program: &LoadedProgram, tier: Tier) -> Compiled {
     };
     if let Some(reason) = unavailable() {
         return Compiled::fallback(Some(reason));
+    }
+    if program.kind().has_skb() {
+        return Compiled::fallback(Some(Fallback::MovingPacket("a __sk_buff context")));
+    }
+    if let Some(helper) = program
+        .helper_table()
+        .iter()
+        .find(|h| h.builtin && crate::exec::packet::MOVES_PACKET.contains(&h.id))
+    {
+        return Compiled::fallback(Some(Fallback::MovingPacket(helper.name)));
     }
     let ops = program.ops().len();
     if ops > limit {

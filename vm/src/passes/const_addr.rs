@@ -4,16 +4,85 @@
 //! no run-time check, proven inside the map's value area once, at load time.
 //! The value area never moves, so the proof holds for the program's lifetime.
 //!
+//! When the map shows every CPU the same value area (every map but the
+//! per-CPU ones) and the address is aligned to the access's width, the access
+//! is bound to its host address ([`Op::fixed`]): one aligned access at a
+//! constant address, nothing looked up when it runs. Otherwise (a per-CPU
+//! map, whose bytes depend on the run's CPU, or an unaligned address) it
+//! names the map's region and the offset in it ([`Op::direct`]), and the run
+//! finds the host address in its CPU's regions.
+//!
 //! A forward dataflow over the per-slot ops keeps, per register, a known
 //! 64-bit constant or nothing; paths join by keeping only equal constants.
 //! Only moves, `lddw`, rewritten lookups and additions of constants produce
 //! constants; every other write forgets the register, a local call forgets
 //! r0..r5, and a subprogram starts knowing nothing.
+//!
+//! # Why a fixed host address cannot dangle or leave its area
+//!
+//! A `Fixed*` op holds a raw host address and the interpreter (or compiled
+//! code, which embeds it as a constant) reads or writes there with no check.
+//! That is sound because of five facts, each enforced in one place:
+//!
+//! 1. **It is made only from a map's own area.** [`fixed_host`] takes the
+//!    host start of the value area that [`MapRegions`] read from
+//!    [`BpfMap::program_region`] at load (the same pointer every checked and
+//!    `Direct*` access of the program uses, for its whole life) and adds an
+//!    offset this pass proved, with `offset + width <= len`, from a constant
+//!    the dataflow established on every path. [`HostAddr::new`] is
+//!    crate-private: nothing outside this pass makes one, so neither a
+//!    caller nor a crafted program can supply an address.
+//! 2. **The verifier checks it again, independently.** Before a program can
+//!    run, [`crate::passes::verify`] finds, for each fixed op, the map of the
+//!    program's table whose CPU-0 area holds all `width` bytes, refuses it
+//!    when there is none, when the map is per-CPU, when the address is not
+//!    aligned to the width, or when a store's map is read-only to programs.
+//!    A bug in this pass is therefore a load error, not a stray access.
+//! 3. **The area outlives every op that points into it.** The ops live in a
+//!    [`LoadedProgram`](crate::LoadedProgram), which owns a handle to each of
+//!    its maps ([`BpfMap`] clones share the map through an `Arc`). The value
+//!    memory is allocated once when the map is created and freed (unmapped)
+//!    only when the last handle goes; no map operation reallocates, grows or
+//!    moves it (updates, deletes, freezing and user-space views all work in
+//!    place, and a view holds a handle too). So while a program exists its
+//!    fixed addresses point at live memory of the same map, whoever else
+//!    drops their handles; the compiled code is owned by the same program
+//!    and goes with it. Copying an op out of [`LoadedProgram::ops`]
+//!    (`Op` is `Copy`) gives a number, not access: reaching memory through
+//!    [`HostAddr::ptr`] needs `unsafe` code of the caller's own.
+//! 4. **The bytes are the same for every run.** Only maps whose area every
+//!    CPU shares are bound ([`same_for_every_cpu`]); a per-CPU map's bytes
+//!    depend on the run's CPU, so its accesses keep the region + offset form
+//!    and are resolved per run. Every CPU view row of the region table shows
+//!    a shared map with this same pointer, so no view is bypassed.
+//! 5. **Concurrent runs and other threads are ordinary shared memory.** Every
+//!    access, fixed or not, goes through `shared_mem` (single relaxed atomic
+//!    loads and stores of the access's width), exactly as the user-space map
+//!    API and other runs do; the address being aligned is what lets the
+//!    interpreter tell the compiler so and skip `shared_mem`'s split path.
+//!    There is no data race in Rust's sense, only the kernel's semantics of
+//!    racing programs (each access is atomic, nothing more).
+//!
+//! A pinned map (a mmapable array backed by a shared file mapping, possibly
+//! mapped by other processes) is no exception: its mapping is the map's
+//! value memory and is unmapped only with the last handle (fact 3), and
+//! other processes' writes are concurrent shared-memory writes (fact 5).
+//! The one outcome tinybpf cannot prevent, another process of the same user
+//! shortening the file, makes any access to the lost pages raise `SIGBUS`
+//! (see `tinybpf_maps`' `pin` module); that is the same for checked,
+//! `Direct*` and `Fixed*` accesses, and never reaches another object.
 
+use std::ptr::NonNull;
+
+use tinybpf_maps::BpfMap;
+
+#[cfg(doc)]
+use crate::exec::map_regions::MapRegions;
+use crate::exec::map_regions::same_for_every_cpu;
 use crate::exec::memory::{FIRST_MAP_SLOT, Region};
 use crate::ir::cfg::ControlFlow;
 use crate::ir::facts::{Facts, Memory, Value};
-use crate::ir::op::Op;
+use crate::ir::op::{HostAddr, Op};
 
 /// Register constants: `known` bit i set means `value[i]` holds for register i.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -72,9 +141,30 @@ fn transfer(facts: &Facts, mut c: Consts) -> Consts {
     c
 }
 
-/// Rewrites accesses through proven-constant map-value addresses into direct
-/// ops; returns how many.
-pub(crate) fn resolve_constant_addresses(ops: &mut [Op], maps: &[Region]) -> usize {
+/// The host address of `width` bytes at `offset` in `map`'s value area
+/// `region`, when an access there may be bound to it: the area is the same
+/// for every CPU and the address is aligned to `width`.
+fn fixed_host(map: &BpfMap, region: &Region, offset: u32, width: u64) -> Option<HostAddr> {
+    if !same_for_every_cpu(map) {
+        return None;
+    }
+    // The caller proved offset + width <= region.len, so the address lies
+    // inside the area (`host` is not null behind a non-empty region).
+    let host = NonNull::new(region.host.wrapping_add(offset as usize))?;
+    host.as_ptr()
+        .addr()
+        .is_multiple_of(width as usize)
+        .then_some(HostAddr::new(host))
+}
+
+/// Rewrites accesses through proven-constant map-value addresses into fixed
+/// or direct ops; returns how many. `regions` are the value areas of `maps`
+/// (CPU 0's).
+pub(crate) fn resolve_constant_addresses(
+    ops: &mut [Op],
+    maps: &[BpfMap],
+    regions: &[Region],
+) -> usize {
     let n = ops.len();
     if n == 0 {
         return 0;
@@ -102,16 +192,16 @@ pub(crate) fn resolve_constant_addresses(ops: &mut [Op], maps: &[Region]) -> usi
     let mut resolved = 0;
     for i in 0..n {
         let Some(consts) = state[i] else { continue };
-        let place = |base: u8, off: i16, width: u64, write: bool| -> Option<(u16, u32)> {
+        let place = |base: u8, off: i16, width: u64, write: bool| -> Option<(usize, u32)> {
             let addr = consts.get(base)?.wrapping_add(off as i64 as u64);
             let slot = (addr >> 32).checked_sub(FIRST_MAP_SLOT)?;
             let index = usize::try_from(slot).ok()?;
-            let region = maps.get(index)?;
+            let region = regions.get(index)?;
             let offset = addr.checked_sub(region.start)?;
             if offset.checked_add(width)? > region.len || (write && !region.writable) {
                 return None;
             }
-            Some((u16::try_from(index).ok()?, u32::try_from(offset).ok()?))
+            Some((index, u32::try_from(offset).ok()?))
         };
         let facts = ops[i].facts();
         let Memory::Checked {
@@ -123,9 +213,15 @@ pub(crate) fn resolve_constant_addresses(ops: &mut [Op], maps: &[Region]) -> usi
         else {
             continue;
         };
-        let direct = place(base, off, u64::from(width), kind.writes())
-            .and_then(|(region, offset)| ops[i].direct(region, offset));
-        if let Some(op) = direct {
+        let width = u64::from(width);
+        let proven = place(base, off, width, kind.writes()).and_then(|(index, offset)| {
+            let fixed = maps
+                .get(index)
+                .and_then(|map| fixed_host(map, &regions[index], offset, width))
+                .and_then(|host| ops[i].fixed(host));
+            fixed.or_else(|| ops[i].direct(u16::try_from(index).ok()?, offset))
+        });
+        if let Some(op) = proven {
             ops[i] = op;
             resolved += 1;
         }
@@ -136,19 +232,39 @@ pub(crate) fn resolve_constant_addresses(ops: &mut [Op], maps: &[Region]) -> usi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exec::map_regions::MapRegions;
     use crate::exec::memory::map_value_start;
+    use tinybpf_maps::{BPF_F_RDONLY_PROG, MapDef, MapOptions, MapType};
 
-    fn region(len: u64, writable: bool) -> Region {
-        Region {
-            start: map_value_start(0),
-            len,
-            host: std::ptr::null_mut(),
-            writable,
-        }
+    fn map(def: MapDef) -> BpfMap {
+        BpfMap::create(def, &MapOptions::with_cpus(2)).unwrap()
+    }
+
+    /// Runs the pass over `ops` with `maps` (as map 0, 1, ...).
+    fn resolve(ops: &mut [Op], maps: &[BpfMap]) -> usize {
+        let regions = MapRegions::new(maps).unwrap();
+        resolve_constant_addresses(ops, maps, regions.first())
+    }
+
+    fn host(map: &BpfMap, offset: usize) -> HostAddr {
+        let (start, _) = map.program_region(0).unwrap();
+        HostAddr::new(NonNull::new(start.as_ptr().wrapping_add(offset)).unwrap())
+    }
+
+    /// r0 = the address of map 0's byte `offset`, then `access`.
+    fn through_r0(offset: u64, access: Op) -> Vec<Op> {
+        vec![
+            Op::LookupConst {
+                imm: map_value_start(0) + offset,
+            },
+            access,
+            Op::Exit,
+        ]
     }
 
     #[test]
-    fn accesses_through_a_constant_element_address_become_direct() {
+    fn accesses_through_a_constant_element_address_become_fixed() {
+        let array = map(MapDef::array(24, 1));
         let base = map_value_start(0);
         let mut ops = vec![
             Op::LookupConst { imm: base + 8 },
@@ -162,29 +278,79 @@ mod tests {
                 src: 1,
                 off: 4,
             },
+            Op::StDW {
+                dst: 0,
+                off: -8,
+                imm: -2i64 as u64,
+            },
             Op::Exit,
         ];
-        assert_eq!(resolve_constant_addresses(&mut ops, &[region(24, true)]), 2);
+        assert_eq!(resolve(&mut ops, std::slice::from_ref(&array)), 3);
+        assert_eq!(
+            ops[1..4],
+            [
+                Op::FixedLdxDW {
+                    dst: 1,
+                    host: host(&array, 16)
+                },
+                Op::FixedStxW {
+                    src: 1,
+                    host: host(&array, 12)
+                },
+                Op::FixedStDW {
+                    imm: -2,
+                    host: host(&array, 0)
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn per_cpu_maps_and_unaligned_addresses_keep_the_region_form() {
+        let percpu = map(MapDef {
+            map_type: MapType::PercpuArray as u32,
+            ..MapDef::array(16, 1)
+        });
+        let mut ops = through_r0(
+            8,
+            Op::StxDW {
+                dst: 0,
+                src: 1,
+                off: 0,
+            },
+        );
+        assert_eq!(resolve(&mut ops, std::slice::from_ref(&percpu)), 1);
         assert_eq!(
             ops[1],
-            Op::DirectLdxDW {
-                dst: 1,
-                region: 0,
-                offset: 16
-            }
-        );
-        assert_eq!(
-            ops[2],
-            Op::DirectStxW {
+            Op::DirectStxDW {
                 src: 1,
                 region: 0,
-                offset: 12
+                offset: 8
+            }
+        );
+        let array = map(MapDef::array(16, 1));
+        let mut ops = through_r0(
+            2,
+            Op::LdxW {
+                dst: 1,
+                src: 0,
+                off: 0,
+            },
+        );
+        assert_eq!(resolve(&mut ops, std::slice::from_ref(&array)), 1);
+        assert_eq!(
+            ops[1],
+            Op::DirectLdxW {
+                dst: 1,
+                region: 0,
+                offset: 2
             }
         );
     }
 
     #[test]
     fn keeps_checks_when_the_address_is_not_proven() {
+        let read_only = map(MapDef::array(24, 1).with_flags(BPF_F_RDONLY_PROG));
         let base = map_value_start(0);
         let mut ops = vec![
             // Two paths with different r0.
@@ -224,9 +390,6 @@ mod tests {
             Op::Exit,
             Op::Exit,
         ];
-        assert_eq!(
-            resolve_constant_addresses(&mut ops, &[region(24, false)]),
-            0
-        );
+        assert_eq!(resolve(&mut ops, std::slice::from_ref(&read_only)), 0);
     }
 }

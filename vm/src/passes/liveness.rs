@@ -204,7 +204,9 @@ fn stack_access(facts: &Facts, may_stack: Regs, in_subprogram: bool) -> StackAcc
         Memory::Checked { base, kind, .. } if kind.reads() => through(base),
         Memory::LookupKey => through(2),
         Memory::Helper | Memory::Call => StackAccess::ReadAll,
-        Memory::Checked { .. } | Memory::None | Memory::Direct { .. } => StackAccess::None,
+        Memory::Checked { .. } | Memory::None | Memory::Direct { .. } | Memory::Fixed { .. } => {
+            StackAccess::None
+        }
     }
 }
 

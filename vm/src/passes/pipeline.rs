@@ -232,7 +232,9 @@ impl Pass {
         match self {
             Pass::DeadCode => eliminate_dead_code(&mut program.ops),
             Pass::DeadStores => eliminate_dead_stack_stores(&mut program.ops),
-            Pass::ConstAddresses => resolve_constant_addresses(&mut program.ops, env.regions),
+            Pass::ConstAddresses => {
+                resolve_constant_addresses(&mut program.ops, env.maps, env.regions)
+            }
         }
     }
 }
@@ -414,7 +416,7 @@ mod tests {
         assert!(
             all.ops()
                 .iter()
-                .any(|op| matches!(op, Op::DirectStxDW { .. }))
+                .any(|op| matches!(op, Op::FixedStxDW { .. }))
         );
         let (none, results, map) = runs(Passes::NONE);
         assert_eq!((results, map), (expected.clone(), map_after.clone()));
@@ -434,7 +436,7 @@ mod tests {
                     !program
                         .ops()
                         .iter()
-                        .any(|op| matches!(op, Op::DirectStxDW { .. }))
+                        .any(|op| matches!(op, Op::FixedStxDW { .. }))
                 ),
                 _ => assert!(
                     program.eliminated().len() < all.eliminated().len(),

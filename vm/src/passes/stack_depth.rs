@@ -58,6 +58,7 @@ fn need(op: &Op) -> usize {
         Memory::None
         | Memory::Checked { .. }
         | Memory::Direct { .. }
+        | Memory::Fixed { .. }
         | Memory::LookupKey
         | Memory::Helper
         | Memory::Call => 0,

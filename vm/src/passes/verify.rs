@@ -17,6 +17,9 @@
 //!   [`stack_depth`](crate::passes::stack_depth));
 //! - every direct access lies inside its map's value area, and a direct
 //!   store's map is writable;
+//! - every fixed access lies inside the value area of a map that every CPU
+//!   sees the same, at an address aligned to its width, and a fixed store's
+//!   map is writable;
 //! - every helper slot and inline-lookup map index is in its table;
 //! - in the final form: no op that never runs (`lddw` tail, removed op) is
 //!   left, every op counts at least one instruction, the prefix sums add up
@@ -31,9 +34,10 @@
 
 use crate::error::VerifyError;
 use crate::exec::helpers::Helper;
-use crate::exec::memory::FRAME_SIZE;
-use crate::ir::facts::Memory;
-use crate::ir::op::Op;
+use crate::exec::map_regions::same_for_every_cpu;
+use crate::exec::memory::{FRAME_SIZE, Region};
+use crate::ir::facts::{AccessKind, Memory};
+use crate::ir::op::{HostAddr, Op};
 use crate::ir::regs::Regs;
 use crate::passes::compact::run_weights;
 use crate::passes::pipeline::Env;
@@ -176,11 +180,42 @@ fn check_op(
                 return Err(format!("`{op}` writes a read-only map"));
             }
         }
+        Memory::Fixed { host, width, kind } => check_fixed(host, width, kind, env)?,
         Memory::None
         | Memory::Checked { .. }
         | Memory::LookupKey
         | Memory::Helper
         | Memory::Call => {}
+    }
+    Ok(())
+}
+
+/// A fixed access: `width` bytes at `host` lie inside the value area of one
+/// of the program's maps that every CPU sees the same (writable, for a
+/// store), and `host` is aligned to `width`.
+fn check_fixed(host: HostAddr, width: u8, kind: AccessKind, env: &Env<'_>) -> Result<(), String> {
+    let (addr, width) = (host.addr(), usize::from(width));
+    if !addr.is_multiple_of(width) {
+        return Err(format!(
+            "a fixed access of {width} bytes at {host} is not aligned"
+        ));
+    }
+    let inside = |area: &Region| {
+        let start = area.host.addr();
+        addr >= start && (addr - start) as u64 + width as u64 <= area.len
+    };
+    let Some(index) = env.regions.iter().position(inside) else {
+        return Err(format!(
+            "a fixed access of {width} bytes at {host} lies in no map's value area"
+        ));
+    };
+    if !env.maps.get(index).is_some_and(same_for_every_cpu) {
+        return Err(format!(
+            "a fixed access at {host} reaches map {index}, whose bytes depend on the CPU"
+        ));
+    }
+    if kind.writes() && !env.regions[index].writable {
+        return Err(format!("a fixed store at {host} writes a read-only map"));
     }
     Ok(())
 }
@@ -326,6 +361,74 @@ mod tests {
         ];
         assert_eq!(check(&store, true), Ok(()));
         assert!(check(&store, false).unwrap_err().contains("read-only"));
+    }
+
+    #[test]
+    fn a_fixed_access_must_lie_aligned_in_a_shared_area_it_may_use() {
+        use crate::exec::map_regions::MapRegions;
+        use std::ptr::NonNull;
+        use tinybpf_maps::{BPF_F_RDONLY_PROG, BpfMap, MapDef, MapOptions, MapType};
+
+        let options = MapOptions::with_cpus(2);
+        let maps = [
+            BpfMap::create(MapDef::array(16, 1), &options).unwrap(),
+            BpfMap::create(
+                MapDef {
+                    map_type: MapType::PercpuArray as u32,
+                    ..MapDef::array(16, 1)
+                },
+                &options,
+            )
+            .unwrap(),
+            BpfMap::create(MapDef::array(16, 1).with_flags(BPF_F_RDONLY_PROG), &options).unwrap(),
+        ];
+        let regions = MapRegions::new(&maps).unwrap();
+        let at = |map: usize, offset: usize| {
+            let (start, _) = maps[map].program_region(0).unwrap();
+            HostAddr::new(NonNull::new(start.as_ptr().wrapping_add(offset)).unwrap())
+        };
+        let insns = vec![Insn::default(); 2];
+        let registry = Helpers::with_builtins();
+        let env = Env {
+            insns: &insns,
+            maps: &maps,
+            regions: regions.first(),
+            shapes: &[],
+            registry: &registry,
+        };
+        let check = |op: Op| {
+            verify(Form::Slots(&[op, Op::Exit]), &[], 4096, &env, "test").map_err(|e| e.to_string())
+        };
+        let load = |host| Op::FixedLdxDW { dst: 0, host };
+        let store = |host| Op::FixedStB { imm: 1, host };
+        assert_eq!(check(load(at(0, 8))), Ok(()));
+        assert_eq!(check(store(at(0, 15))), Ok(()));
+        assert_eq!(check(load(at(2, 0))), Ok(()));
+        for (op, expected) in [
+            (load(at(0, 4)), "not aligned"),
+            (load(at(0, 16)), "no map's value area"),
+            (
+                Op::FixedLdxW {
+                    dst: 0,
+                    host: at(0, 16),
+                },
+                "no map's value area",
+            ),
+            (store(at(0, 16)), "no map's value area"),
+            (load(at(1, 0)), "depend on the CPU"),
+            (store(at(2, 0)), "read-only"),
+        ] {
+            let err = check(op).expect_err(expected);
+            assert!(err.contains(expected), "{op}: {err}");
+        }
+        // An address outside every map (a static's) is refused.
+        static ELSEWHERE: [u64; 2] = [0; 2];
+        let elsewhere = HostAddr::new(NonNull::from(&ELSEWHERE).cast());
+        assert!(
+            check(load(elsewhere))
+                .unwrap_err()
+                .contains("no map's value area")
+        );
     }
 
     #[test]

@@ -83,7 +83,7 @@ impl Context<'_> {
             }
             // The callee may write the caller's frame through any pointer.
             Memory::Call => state.forget_stack(),
-            Memory::None | Memory::Direct { .. } => self.compute(state, op),
+            Memory::None | Memory::Direct { .. } | Memory::Fixed { .. } => self.compute(state, op),
         }
         match facts.flow {
             Flow::Next => Next::Continue,

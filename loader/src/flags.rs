@@ -1,5 +1,5 @@
 //! Map flags by the names `include/uapi/linux/bpf.h` gives them, for
-//! people reading `tinybpf run` and `tinybpf maps` output.
+//! people reading messages and `tinybpf run` and `tinybpf maps` output.
 
 /// The `BPF_MAP_CREATE` flags of the kernel's uapi header, in bit order.
 const MAP_FLAG_NAMES: [(u32, &str); 19] = [
@@ -29,8 +29,8 @@ const MAP_FLAG_NAMES: [(u32, &str); 19] = [
 /// flags at all is `0`.
 ///
 /// ```
-/// use tinybpf::describe_map_flags;
-/// use tinybpf::maps::{BPF_F_MMAPABLE, BPF_F_RDONLY_PROG};
+/// use tinybpf_loader::describe_map_flags;
+/// use tinybpf_maps::{BPF_F_MMAPABLE, BPF_F_RDONLY_PROG};
 /// assert_eq!(describe_map_flags(0), "0");
 /// assert_eq!(
 ///     describe_map_flags(BPF_F_RDONLY_PROG | BPF_F_MMAPABLE),
