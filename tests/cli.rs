@@ -415,9 +415,12 @@ fn run_json_has_the_documented_shape_for_every_program() {
 /// says why it interpreted; both tiers print the same results and maps.
 #[test]
 fn jit_runs_the_compiled_tier_or_says_why_not() {
+    // Over raw memory (--mem): a socket filter's emulated __sk_buff is
+    // interpreted only (checked below).
+    let memory = TempFile::new("jit-mem.bin", &[0u8; 64]);
     for (file, _, _) in PROGRAMS {
-        let compiled = run_json(file, &["--jit", "--repeat", "3"]);
-        let interpreted = run_json(file, &["--repeat", "3"]);
+        let compiled = run_json(file, &["--jit", "--repeat", "3", "--mem", memory.path()]);
+        let interpreted = run_json(file, &["--repeat", "3", "--mem", memory.path()]);
         let tier = compiled.get("tier");
         if cfg!(all(feature = "jit", target_arch = "x86_64")) {
             assert_eq!(tier.get("name").str(), "compiled", "{file}");
@@ -443,6 +446,13 @@ fn jit_runs_the_compiled_tier_or_says_why_not() {
             line.starts_with("tier: interpreter (not compiled: "),
             "{line}"
         );
+    }
+    // A socket filter with its __sk_buff falls back, and says so.
+    let socket = run_json("histogram.o", &["--jit"]);
+    let tier = socket.get("tier");
+    assert_eq!(tier.get("name").str(), "interpreter");
+    if cfg!(all(feature = "jit", target_arch = "x86_64")) {
+        assert!(tier.get("fallback").str().contains("__sk_buff"), "{tier:?}");
     }
     // Without --jit the text output has no tier line (as before).
     let text = ok(&["run", &testdata("xdp_counter.o")]);
