@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use tinybpf_maps::{BpfMap, MapError, ProgramOp};
+use tinybpf_maps::{BpfMap, MapError, MapType, ProgramOp};
 
 use crate::ProgramKind;
 use crate::error::{Access, HelperError, MapRefusal};
@@ -379,8 +379,9 @@ impl HelperContext<'_> {
     /// Charges `units` of the run's instruction budget for work the helper
     /// does in proportion to its input. One unit stands for one
     /// instruction's work, which moves at most 8 bytes: the built-ins charge
-    /// one unit per 8 bytes (rounded up) they copy or format
-    /// (`map_update_elem` its value, `trace_printk` its format and output).
+    /// one unit per 8 bytes (rounded up) they copy, hash or format
+    /// (`map_update_elem` its value, `trace_printk` its format and output,
+    /// the map helpers the key of a map that hashes its keys).
     ///
     /// When fewer units are left, nothing is charged, the error is
     /// [`HelperError::BudgetExhausted`] (return it with `?`), and the run
@@ -560,6 +561,26 @@ pub(crate) fn units_for(bytes: usize) -> u64 {
     bytes.div_ceil(8) as u64
 }
 
+/// Budget units for hashing and comparing a map operation's key: one per 8
+/// bytes for the maps that hash their keys, none for the arrays and the
+/// other maps indexed by their key (a bounds check, paid by the call).
+fn key_units(map: &BpfMap) -> u64 {
+    let hashed = matches!(
+        map.map_type(),
+        MapType::Hash
+            | MapType::LruHash
+            | MapType::PercpuHash
+            | MapType::LruPercpuHash
+            | MapType::LpmTrie
+            | MapType::DevmapHash
+    );
+    if hashed {
+        units_for(map.def().key_size as usize)
+    } else {
+        0
+    }
+}
+
 /// The map a register value produced by `lddw rX, map` stands for.
 fn map_of(maps: &[BpfMap], handle: u64) -> Option<(usize, &BpfMap)> {
     let index = usize::try_from(handle.checked_sub(MAP_HANDLE_BASE)?).ok()?;
@@ -695,7 +716,7 @@ fn map_update_elem(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, H
     };
     check_op(map, index, ids::MAP_UPDATE_ELEM, ProgramOp::Update)?;
     let (key_size, value_size) = (map.def().key_size as usize, map.def().value_size as usize);
-    ctx.charge(units_for(value_size))?;
+    ctx.charge(units_for(value_size) + key_units(map))?;
     let cpu = ctx.cpu_id();
     let space = ctx.space;
     let result = with_bytes(space, args[1], key_size, |key| {
@@ -712,6 +733,7 @@ fn map_delete_elem(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, H
         return Ok(EINVAL);
     };
     check_op(map, index, ids::MAP_DELETE_ELEM, ProgramOp::Delete)?;
+    ctx.charge(key_units(map))?;
     let cpu = ctx.cpu_id();
     let result = with_bytes(ctx.space, args[1], map.def().key_size as usize, |key| {
         map.delete_from_program(key, cpu)
@@ -734,6 +756,7 @@ fn map_lookup_percpu_elem(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result
         ids::MAP_LOOKUP_PERCPU_ELEM,
         ProgramOp::LookupPercpu,
     )?;
+    ctx.charge(key_units(map))?;
     // The kernel's argument is a u32.
     let cpu = args[2] as u32;
     let running = ctx.cpu_id();
