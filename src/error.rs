@@ -23,6 +23,24 @@ pub enum Error {
         /// The fault.
         source: tinybpf_vm::RunError,
     },
+    /// The program's type is one tinybpf does not run with its context
+    /// (and raw memory was not asked for: [`LoadOptions::raw_memory`](crate::LoadOptions::raw_memory), `--mem`).
+    #[error(
+        "{object}: program {program} (section {section}) is a {program_type} program, which tinybpf does not run; \
+         it runs {runnable} programs, and any program over raw memory when asked (--mem FILE)"
+    )]
+    UnsupportedProgramType {
+        /// The object file.
+        object: String,
+        /// The program name.
+        program: String,
+        /// Its section.
+        section: String,
+        /// The type its section gives (`kprobe`, `lsm`, ...).
+        program_type: tinybpf_loader::ProgramType,
+        /// The types tinybpf runs.
+        runnable: &'static str,
+    },
     /// The object has no program of that name.
     #[error("{object}: no program named {program} (programs: {available})")]
     NoSuchProgram {
@@ -122,6 +140,15 @@ pub enum Error {
         dir: std::path::PathBuf,
         /// What is wrong with it.
         reason: String,
+    },
+    /// [`Object::with_pin_dir`](crate::Object::with_pin_dir) after the
+    /// object's maps were created (privately) or pinned already.
+    #[error(
+        "{object}: its maps were already created or pinned; pin them before loading a program or opening a map, once"
+    )]
+    PinTooLate {
+        /// The object file.
+        object: String,
     },
     /// A pin file could not be opened as a map ([`Map::open_pinned`](crate::Map::open_pinned)).
     #[error("{source}")]

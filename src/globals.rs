@@ -96,7 +96,10 @@ impl Object {
     /// BTF type. All are checked first: an unknown name, a value that does
     /// not fit its type, or a `.rodata` variable whose map was already
     /// created (and so frozen) sets none. `.data` and `.bss` variables can
-    /// be set at any time, also between runs.
+    /// be set at any time, also between runs: the section's value is read,
+    /// patched and written back whole, so set them while no program runs
+    /// (a program's store to another variable of the section meanwhile
+    /// would be lost).
     pub fn set_globals<'a>(
         &mut self,
         assignments: impl IntoIterator<Item = &'a str>,

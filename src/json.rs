@@ -1,5 +1,6 @@
 //! The small JSON subset the CLI reads and writes: the `--json` report of a
-//! run (written entry by entry, never built as one string), and the
+//! run (written entry by entry, never built as one string), the `--ctx-in`
+//! document, and the
 //! `--maps-in` document `{"MAP": {"KEY": VALUE, ...}, ...}`. Hand-written
 //! because the shapes are fixed and tiny (no extra dependency).
 
@@ -11,7 +12,11 @@ use thiserror::Error;
 use tinybpf_maps::MapType;
 use tinybpf_vm::TierUsed;
 
+use tinybpf_vm::exec::ctx::ContextOut;
+
+use crate::map::Map;
 use crate::object::Object;
+use crate::outcome::events_json;
 use crate::timed::TimedRuns;
 use crate::typed::TypedView;
 use tinybpf_loader::btf::value::MAX_JSON_DEPTH;
@@ -95,70 +100,102 @@ pub fn write_run_report<W: Write + ?Sized>(
         runs.insns_per_run
     )?;
     write_tier(out, &runs.tier)?;
-    write!(out, ", \"maps\": {{")?;
+    write!(out, ", ")?;
+    if let Some(context) = &runs.context_out {
+        write_context(out, &runs.data_out, context)?;
+        write!(out, ", ")?;
+    }
+    write!(out, "\"maps\": {{")?;
     for (i, map) in object.maps().iter().enumerate() {
-        let def = map.def();
         write!(
             out,
-            "{}{}: {{\"type\": \"{}\", \"key_size\": {}, \"value_size\": {}, \"max_entries\": {}, \"entries\": {{",
+            "{}{}: ",
             if i > 0 { ", " } else { "" },
-            quote(map.name()),
-            map.type_name(),
-            def.key_size,
-            def.value_size,
-            def.max_entries
+            quote(map.name())
         )?;
+        write_map_json(out, map, TypedView::of(object, map).as_ref(), nonzero_only)?;
+    }
+    write!(out, "}}")?;
+    // What the helpers leave, each only when there is something.
+    if let Some(redirect) = &runs.redirect {
+        write!(out, ", \"redirect\": {}", redirect.to_json())?;
+    }
+    if !runs.events.is_empty() {
+        write!(out, ", \"events\": {}", events_json(&runs.events))?;
+    }
+    writeln!(out, "}}")
+}
+
+/// Writes one map as `--json` shows it: `{"type", "key_size",
+/// "value_size", "max_entries", "entries": {"KEYHEX": "VALUEHEX"}}`, with
+/// `"formatted"` after the entries when `typed` is given (see
+/// [`write_run_report`]); `nonzero_only` leaves out arrays' all-zero
+/// entries.
+pub fn write_map_json<W: Write + ?Sized>(
+    out: &mut W,
+    map: &Map,
+    typed: Option<&TypedView<'_>>,
+    nonzero_only: bool,
+) -> io::Result<()> {
+    let def = map.def();
+    write!(
+        out,
+        "{{\"type\": \"{}\", \"key_size\": {}, \"value_size\": {}, \"max_entries\": {}, \"entries\": {{",
+        map.type_name(),
+        def.key_size,
+        def.value_size,
+        def.max_entries
+    )?;
+    let mut first = true;
+    let every_index = matches!(map.map_type(), MapType::Array | MapType::PercpuArray);
+    let shown = |value: &[u8]| !(nonzero_only && every_index && value.iter().all(|&b| b == 0));
+    for (key, value) in map.entries() {
+        if !shown(&value) {
+            continue;
+        }
+        let separator = if first { "" } else { ", " };
+        first = false;
+        write!(out, "{separator}\"{}\": \"{}\"", hex(&key), hex(&value))?;
+    }
+    write!(out, "}}")?;
+    if let Some(typed) = typed {
+        write!(out, ", \"formatted\": [")?;
         let mut first = true;
-        let every_index = matches!(map.map_type(), MapType::Array | MapType::PercpuArray);
-        let shown = |value: &[u8]| !(nonzero_only && every_index && value.iter().all(|&b| b == 0));
         for (key, value) in map.entries() {
             if !shown(&value) {
                 continue;
             }
-            let separator = if first { "" } else { ", " };
+            write!(out, "{}{{\"key\": ", if first { "" } else { ", " })?;
             first = false;
-            write!(out, "{separator}\"{}\": \"{}\"", hex(&key), hex(&value))?;
-        }
-        write!(out, "}}")?;
-        if let Some(typed) = TypedView::of(object, map) {
-            write!(out, ", \"formatted\": [")?;
-            let mut first = true;
-            for (key, value) in map.entries() {
-                if !shown(&value) {
-                    continue;
+            match typed.key(&key, true) {
+                Some(formatted) => formatted.write_json(out)?,
+                // An index, or a key given by its size only: its number.
+                None if matches!(key.len(), 1 | 2 | 4 | 8) => {
+                    let number = key.iter().rev().fold(0u64, |n, &b| n << 8 | u64::from(b));
+                    write!(out, "{number}")?;
                 }
-                write!(out, "{}{{\"key\": ", if first { "" } else { ", " })?;
-                first = false;
-                match typed.key(&key, true) {
-                    Some(formatted) => formatted.write_json(out)?,
-                    // An index, or a key given by its size only: its number.
-                    None if matches!(key.len(), 1 | 2 | 4 | 8) => {
-                        let number = key.iter().rev().fold(0u64, |n, &b| n << 8 | u64::from(b));
-                        write!(out, "{number}")?;
-                    }
-                    None => write!(out, "\"{}\"", hex(&key))?,
-                }
-                write!(out, ", \"value\": ")?;
-                if map.map_type().is_percpu() {
-                    let size = map.def().value_size as usize;
-                    let stride = size.next_multiple_of(8).max(1);
-                    write!(out, "[")?;
-                    for (cpu, chunk) in value.chunks(stride).enumerate() {
-                        let own = &chunk[..size.min(chunk.len())];
-                        write!(out, "{}", if cpu > 0 { ", " } else { "" })?;
-                        write_formatted(out, typed.value(own, true), own)?;
-                    }
-                    write!(out, "]")?;
-                } else {
-                    write_formatted(out, typed.value(&value, true), &value)?;
-                }
-                write!(out, "}}")?;
+                None => write!(out, "\"{}\"", hex(&key))?,
             }
-            write!(out, "]")?;
+            write!(out, ", \"value\": ")?;
+            if map.map_type().is_percpu() {
+                let size = map.def().value_size as usize;
+                let stride = size.next_multiple_of(8).max(1);
+                write!(out, "[")?;
+                for (cpu, chunk) in value.chunks(stride).enumerate() {
+                    let own = &chunk[..size.min(chunk.len())];
+                    write!(out, "{}", if cpu > 0 { ", " } else { "" })?;
+                    write_formatted(out, typed.value(own, true), own)?;
+                }
+                write!(out, "]")?;
+            } else {
+                write_formatted(out, typed.value(&value, true), &value)?;
+            }
+            write!(out, "}}")?;
         }
-        write!(out, "}}")?;
+        write!(out, "]")?;
     }
-    writeln!(out, "}}}}")
+    write!(out, "}}")?;
+    Ok(())
 }
 
 /// `{"name": ...}` of the tier that ran.
@@ -180,6 +217,41 @@ fn write_tier<W: Write + ?Sized>(out: &mut W, tier: &TierUsed) -> io::Result<()>
             quote(&why.to_string())
         ),
     }
+}
+
+/// `"packet": "HEX", "ctx": {...}`: a packet program's packet and context
+/// after the run, as the kernel's test run returns them.
+fn write_context<W: Write + ?Sized>(
+    out: &mut W,
+    packet: &[u8],
+    context: &ContextOut,
+) -> io::Result<()> {
+    write!(out, "\"packet\": \"{}\", \"ctx\": {{", hex(packet))?;
+    match context {
+        ContextOut::Xdp(md) => write!(
+            out,
+            "\"data\": {}, \"data_end\": {}, \"data_meta\": {}, \"ingress_ifindex\": {}, \"rx_queue_index\": {}",
+            md.data, md.data_end, md.data_meta, md.ingress_ifindex, md.rx_queue_index
+        )?,
+        ContextOut::Skb(skb) => {
+            let cb: Vec<String> = skb.cb.iter().map(u32::to_string).collect();
+            write!(
+                out,
+                "\"mark\": {}, \"priority\": {}, \"ingress_ifindex\": {}, \"ifindex\": {}, \"cb\": [{}], \"tstamp\": {}, \"wire_len\": {}, \"gso_segs\": {}, \"gso_size\": {}, \"hwtstamp\": {}",
+                skb.mark,
+                skb.priority,
+                skb.ingress_ifindex,
+                skb.ifindex,
+                cb.join(", "),
+                skb.tstamp,
+                skb.wire_len,
+                skb.gso_segs,
+                skb.gso_size,
+                skb.hwtstamp
+            )?;
+        }
+    }
+    write!(out, "}}")
 }
 
 /// A value in a `--maps-in` entry, as written.
@@ -247,6 +319,66 @@ pub fn parse_maps_in(text: &str) -> Result<Vec<MapsInMap>, SyntaxError> {
         return Err(p.error("unexpected text after the closing '}'".to_owned()));
     }
     Ok(maps)
+}
+
+/// One member of a `--ctx-in` document: a number, or a list of numbers
+/// (`cb`), as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CtxValue {
+    /// A number's text.
+    Number(String),
+    /// A list of numbers' texts.
+    List(Vec<String>),
+}
+
+/// Parses a `--ctx-in` document: an object whose members are numbers or
+/// lists of numbers, in document order.
+///
+/// ```
+/// use tinybpf::json::{CtxValue, parse_ctx_in};
+/// let fields = parse_ctx_in(r#"{"mark": 7, "cb": [1, 2]}"#).unwrap();
+/// assert_eq!(fields[0], ("mark".to_owned(), CtxValue::Number("7".to_owned())));
+/// assert_eq!(fields[1].1, CtxValue::List(vec!["1".to_owned(), "2".to_owned()]));
+/// ```
+pub fn parse_ctx_in(text: &str) -> Result<Vec<(String, CtxValue)>, SyntaxError> {
+    let mut p = Parser {
+        text: text.as_bytes(),
+        pos: 0,
+    };
+    let mut fields = Vec::new();
+    p.object("the context", |p, name| {
+        let value = if p.peek() == Some(b'[') {
+            p.pos += 1;
+            let mut items = Vec::new();
+            if p.peek() == Some(b']') {
+                p.pos += 1;
+            } else {
+                loop {
+                    items.push(p.number(&name)?);
+                    match p.peek() {
+                        Some(b',') => p.pos += 1,
+                        Some(b']') => {
+                            p.pos += 1;
+                            break;
+                        }
+                        _ => {
+                            return Err(p.error(format!("expected ',' or ']' in {}", quote(&name))));
+                        }
+                    }
+                }
+            }
+            CtxValue::List(items)
+        } else {
+            CtxValue::Number(p.number(&name)?)
+        };
+        fields.push((name, value));
+        Ok(())
+    })?;
+    p.skip_ws();
+    if p.pos != p.text.len() {
+        return Err(p.error("unexpected text after the closing '}'".to_owned()));
+    }
+    Ok(fields)
 }
 
 struct Parser<'a> {
@@ -408,6 +540,16 @@ impl Parser<'_> {
                 Ok(())
             }
             None => Err(self.error("the document ends inside a value".to_owned())),
+        }
+    }
+
+    /// A number's text (for field `name`'s messages).
+    fn number(&mut self, name: &str) -> Result<String, SyntaxError> {
+        match self.scalar("the context", name)? {
+            Scalar::Number(text) => Ok(text),
+            Scalar::String(_) | Scalar::Json(_) => {
+                Err(self.error(format!("{}: expected a number", quote(name))))
+            }
         }
     }
 

@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod ctx_in;
 mod error;
 mod globals;
 pub mod json;
@@ -36,9 +37,11 @@ mod listing;
 mod map;
 mod maps_in;
 mod object;
+mod outcome;
 mod packet;
 mod pin;
 mod table;
+mod tail_calls;
 mod timed;
 mod typed;
 mod value;
@@ -49,9 +52,11 @@ pub use listing::listing;
 pub use map::Map;
 pub use maps_in::{MapsIn, MapsInError};
 pub use object::{LoadOptions, Object, Program, TestRun};
+pub use outcome::{EventLog, RedirectReport, attach_perf_readers, drain_events};
 pub use packet::default_packet;
 pub use pin::PinnedMap;
 pub use table::{TableOptions, write_map_table, write_typed_map_table};
+pub use tail_calls::{tail_call_targets, uses_tail_calls};
 pub use timed::{TimedRuns, run_timed};
 pub use typed::TypedView;
 pub use value::Plain;

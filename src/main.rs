@@ -19,10 +19,12 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tinybpf::json::write_run_report;
-use tinybpf::vm::{ProgramKind, RunContext};
+use tinybpf::vm::exec::ctx::ContextOut;
+use tinybpf::vm::{Clock, Helpers, ProgramKind, RunContext};
 use tinybpf::{
-    LoadOptions, Map, MapsIn, Object, TableOptions, Tier, TierUsed, TimedRuns, default_packet,
-    describe_map_flags, listing, run_timed,
+    EventLog, LoadOptions, Map, MapsIn, Object, TableOptions, Tier, TierUsed, TimedRuns,
+    attach_perf_readers, default_packet, describe_map_flags, listing, run_timed, tail_call_targets,
+    uses_tail_calls,
 };
 
 #[derive(Parser)]
@@ -40,11 +42,12 @@ struct Cli {
 enum Command {
     /// Run a program and print its return value, statistics, trace output and maps.
     ///
-    /// Without --packet or --mem, an XDP program gets a 64-byte Ethernet/IPv4/TCP
-    /// frame (02:00:00:00:00:01 -> 02:00:00:00:00:02, 10.0.0.1 -> 10.0.0.2, TTL 64,
-    /// IP total length 50, TCP port 12345 -> 80, zero padding); any other program
-    /// gets empty input memory.
-    Run(RunArgs),
+    /// Without --packet or --mem, a packet program (XDP, tc, socket filter,
+    /// cgroup_skb) gets a 64-byte Ethernet/IPv4/TCP frame (02:00:00:00:00:01
+    /// -> 02:00:00:00:00:02, 10.0.0.1 -> 10.0.0.2, TTL 64, IP total length
+    /// 50, TCP port 12345 -> 80, zero padding); a program of another type
+    /// runs only with --mem (raw memory).
+    Run(Box<RunArgs>),
     /// Print the linked program in assembler syntax, with maps and variables by name.
     Disasm(DisasmArgs),
     /// List every map the object defines, its type, and why tinybpf cannot create it (if so).
@@ -64,12 +67,24 @@ struct RunArgs {
     /// The program (function name); needed when the object has several.
     #[arg(long)]
     program: Option<String>,
-    /// A file whose bytes are the packet (XDP programs).
+    /// A file whose bytes are the packet (XDP, tc, socket filter and
+    /// cgroup_skb programs; at least 14 bytes, an Ethernet frame).
     #[arg(long, conflicts_with = "mem")]
     packet: Option<PathBuf>,
-    /// A file whose bytes are the input memory (r1 = its address, r2 = its length).
+    /// Run the program over raw memory, whatever its type: a file whose
+    /// bytes are the input memory (r1 = its address, r2 = its length).
     #[arg(long)]
     mem: Option<PathBuf>,
+    /// Set __sk_buff fields before the run, as BPF_PROG_TEST_RUN's ctx_in
+    /// does: {"mark": N, "priority": N, "ingress_ifindex": N, "ifindex": N,
+    /// "cb": [N, ...], "tstamp": N, "wire_len": N, "gso_segs": N,
+    /// "gso_size": N, "hwtstamp": N} (tc, socket filter, cgroup_skb).
+    #[arg(long, value_name = "FILE.json", conflicts_with = "mem")]
+    ctx_in: Option<PathBuf>,
+    /// Write the packet after the last run to this file, as the kernel's
+    /// test run returns it (XDP: from data_meta to data_end).
+    #[arg(long, value_name = "FILE", conflicts_with = "mem")]
+    packet_out: Option<PathBuf>,
     /// Run this many times (at least 1); maps and the input keep their state
     /// between runs. The first run is timed apart from the others.
     #[arg(long, default_value = "1", value_name = "N", value_parser = parse_repeat)]
@@ -124,6 +139,17 @@ struct RunArgs {
     /// skeleton does.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     set: Vec<String>,
+    /// Seed of bpf_get_prandom_u32 (the same seed gives the same numbers;
+    /// by default a fixed seed too).
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// A fixed clock: the first bpf_ktime_get_*ns reading is NS, and each
+    /// later one adds --clock-step-ns (by default the host's clock).
+    #[arg(long, value_name = "NS")]
+    clock_ns: Option<u64>,
+    /// With --clock-ns: nanoseconds each clock reading adds to the one before.
+    #[arg(long, value_name = "NS", default_value_t = 0, requires = "clock_ns")]
+    clock_step_ns: u64,
 }
 
 #[derive(Args)]
@@ -283,27 +309,65 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
         } else {
             Tier::Interpreter
         },
+        raw_memory: args.mem.is_some(),
         ..load_options(args.no_inline)
     };
-    let program = object
-        .select_program(args.program.as_deref(), options)
-        .map_err(|e| explain(&e))?;
-    if let Some(path) = &args.maps_in {
-        preset_maps(&object, path)?;
-    }
-    let input = match (&args.packet, &args.mem) {
-        (Some(path), _) => read_file(path, "packet")?,
-        (None, Some(path)) => read_file(path, "memory")?,
-        (None, None) if program.kind() == ProgramKind::Xdp => default_packet(),
-        (None, None) => Vec::new(),
-    };
+    let prepared = (|| {
+        let program = object
+            .select_program(args.program.as_deref(), options.clone())
+            .map_err(|e| explain(&e))?;
+        if let Some(path) = &args.maps_in {
+            preset_maps(&object, path)?;
+        }
+        attach_perf_readers(&object).map_err(|e| e.to_string())?;
+        let input = match (&args.packet, &args.mem) {
+            (Some(path), _) => read_file(path, "packet")?,
+            (None, Some(path)) => read_file(path, "memory")?,
+            (None, None) if program.kind().is_packet() => default_packet(),
+            (None, None) => Vec::new(),
+        };
+        Ok::<_, String>((program, input))
+    })();
+    // Nothing half-applied: pin files this run made go when it cannot run.
+    let (program, input) = prepared.inspect_err(|_| cli::pins::unpin_new(&object))?;
     let mut ctx = RunContext::new()
         .with_budget(args.budget)
         .with_cpu(args.cpu);
     if let Some(timeout) = args.timeout {
         ctx = ctx.with_timeout(timeout);
     }
+    if let Some(seed) = args.seed {
+        ctx = ctx.with_seed(seed);
+    }
+    if uses_tail_calls(&program) {
+        ctx = ctx.with_tail_call_targets(tail_call_targets(&object, &options));
+    }
+    if let Some(start_ns) = args.clock_ns {
+        ctx = ctx.with_clock(Clock::Fixed {
+            start_ns,
+            step_ns: args.clock_step_ns,
+        });
+    }
+    if let Some(path) = &args.ctx_in {
+        if !program.kind().has_skb() {
+            return Err(format!(
+                "--ctx-in sets __sk_buff fields, and {} is a {} program",
+                program.name(),
+                program.kind().name()
+            )
+            .into());
+        }
+        let text = String::from_utf8(read_file(path, "context")?)
+            .map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
+        let input =
+            tinybpf::ctx_in::read_ctx_in(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        ctx.skb_input = Some(input);
+    }
     let runs = run_timed(&program, &input, args.repeat, &mut ctx).map_err(|e| e.to_string())?;
+    if let (Some(path), Some(_)) = (&args.packet_out, &runs.context_out) {
+        std::fs::write(path, &runs.data_out)
+            .map_err(|e| format!("{}: cannot write the packet: {e}", path.display()))?;
+    }
     if args.json {
         write_trace(&mut io::stderr().lock(), &runs, "")?;
         write_run_report(out, &object, &runs, args.nonzero)?;
@@ -322,6 +386,15 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
         (ProgramKind::Xdp, 2) => " XDP_PASS",
         (ProgramKind::Xdp, 3) => " XDP_TX",
         (ProgramKind::Xdp, 4) => " XDP_REDIRECT",
+        (ProgramKind::Tc, 0) => " TC_ACT_OK",
+        (ProgramKind::Tc, 1) => " TC_ACT_RECLASSIFY",
+        (ProgramKind::Tc, 2) => " TC_ACT_SHOT",
+        (ProgramKind::Tc, 3) => " TC_ACT_PIPE",
+        (ProgramKind::Tc, 4) => " TC_ACT_STOLEN",
+        (ProgramKind::Tc, 5) => " TC_ACT_QUEUED",
+        (ProgramKind::Tc, 6) => " TC_ACT_REPEAT",
+        (ProgramKind::Tc, 7) => " TC_ACT_REDIRECT",
+        (ProgramKind::Tc, 0xffff_ffff) => " TC_ACT_UNSPEC",
         _ => "",
     };
     writeln!(out, "retval: {} ({:#x}){verdict}", runs.retval, runs.retval)?;
@@ -334,6 +407,13 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
     if args.jit {
         writeln!(out, "tier: {}", describe_tier(&runs.tier))?;
     }
+    if runs.context_out.is_some() {
+        write_packet(out, &input, &runs)?;
+    }
+    if let Some(redirect) = &runs.redirect {
+        writeln!(out, "redirect: {redirect}")?;
+    }
+    write_events(out, &runs.events)?;
     if !runs.first_run_trace.is_empty() || runs.later_trace_lines > 0 {
         let which = if runs.repeat > 1 { " (first run)" } else { "" };
         writeln!(out, "trace_printk{which}:")?;
@@ -353,6 +433,52 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
             cli::pins::pin_note(&object, map)
         )?;
         cli::globals::write_map_body(out, &globals, &object, map, options)?;
+    }
+    Ok(())
+}
+
+/// The packet after the run (a hex dump when it changed) and the context.
+fn write_packet(out: &mut impl Write, input: &[u8], runs: &TimedRuns) -> io::Result<()> {
+    let packet = &runs.data_out;
+    if packet.as_slice() == input {
+        writeln!(out, "packet: {} bytes, unchanged", packet.len())?;
+    } else {
+        writeln!(out, "packet: {} bytes, changed:", packet.len())?;
+        for (i, line) in packet.chunks(16).enumerate() {
+            let bytes: Vec<String> = line.iter().map(|b| format!("{b:02x}")).collect();
+            writeln!(out, "  {:04x}: {}", i * 16, bytes.join(" "))?;
+        }
+    }
+    match &runs.context_out {
+        Some(ContextOut::Xdp(md)) => writeln!(
+            out,
+            "ctx: data {}, data_end {}, data_meta {}",
+            md.data, md.data_end, md.data_meta
+        ),
+        Some(ContextOut::Skb(skb)) => writeln!(
+            out,
+            "ctx: mark {}, priority {}, cb {:?}, tstamp {}, wire_len {}",
+            skb.mark, skb.priority, skb.cb, skb.tstamp, skb.wire_len
+        ),
+        None => Ok(()),
+    }
+}
+
+/// Each event map's records, one hex line each (`--json` has them too).
+fn write_events(out: &mut impl Write, events: &[EventLog]) -> io::Result<()> {
+    for log in events {
+        let lost = if log.lost > 0 {
+            format!(", {} lost", log.lost)
+        } else {
+            String::new()
+        };
+        let count = log.records.len();
+        let plural = if count == 1 { "" } else { "s" };
+        writeln!(out, "events {}: {count} record{plural}{lost}", log.map)?;
+        for record in &log.records {
+            let bytes: Vec<String> = record.iter().map(|b| format!("{b:02x}")).collect();
+            writeln!(out, "  {}", bytes.join(" "))?;
+        }
     }
     Ok(())
 }
@@ -479,8 +605,22 @@ fn disasm(args: &DisasmArgs, out: &mut impl Write) -> Result<(), Failure> {
             .collect(),
     };
     for (i, name) in names.iter().enumerate() {
+        // A type tinybpf does not run is still listed: loaded as raw memory.
+        let runs = object
+            .linked()
+            .programs
+            .iter()
+            .find(|p| &p.name == name)
+            .is_none_or(|p| p.program_type.runs_as().is_some());
+        // Placeholders for the kernel helpers tinybpf lacks: a program that
+        // calls them cannot run, but it can be listed.
+        let options = LoadOptions {
+            raw_memory: !runs,
+            helpers: Helpers::with_builtins().with_missing_kernel_helpers(),
+            ..load_options(args.no_inline)
+        };
         let program = object
-            .program_with(name, load_options(args.no_inline))
+            .program_with(name, options)
             .map_err(|e| e.to_string())?;
         let text = if args.jit {
             tinybpf::vm::jit::cranelift_ir(program.vm())
@@ -525,7 +665,7 @@ fn maps(file: &Path, out: &mut impl Write) -> Result<(), Failure> {
         };
         writeln!(
             out,
-            "{:<20} {:<10} {:<16} {:>4} {:>6} {:>11}  {}{}{note}",
+            "{:<20} {:<10} {:<16} {:>4} {:>6} {:>11}  {}{}{}{note}",
             map.name,
             map.section(),
             map.type_name(),
@@ -534,6 +674,7 @@ fn maps(file: &Path, out: &mut impl Write) -> Result<(), Failure> {
             def.max_entries,
             describe_map_flags(def.map_flags),
             if frozen { " frozen" } else { "" },
+            cli::pins::pinning_note(map),
         )?;
     }
     Ok(())
@@ -554,6 +695,9 @@ mod tests {
             later_trace_lines: later as u64,
             data_out: Vec::new(),
             tier: tinybpf::vm::TierUsed::Interpreter { fallback: None },
+            context_out: None,
+            redirect: None,
+            events: Vec::new(),
         }
     }
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
+use crate::packet::default_packet;
 use tinybpf_loader::{CreateOptions, LinkedProgram, ObjectProgram};
 use tinybpf_maps::{MapOptions, MemoryBudget, NR_CPUS, host_possible_cpus};
 use tinybpf_vm::{
@@ -60,6 +61,11 @@ pub struct LoadOptions {
     /// runs it and [`Program::tier`] says why. Both tiers give the same
     /// results, faults, instruction counts and map contents.
     pub tier: Tier,
+    /// Run the program over raw memory (r1 = the input's address, r2 its
+    /// length) whatever its type: the only way to run a type tinybpf does
+    /// not run with its context (`kprobe`, `lsm`, ...; otherwise
+    /// [`Error::UnsupportedProgramType`]). Off by default.
+    pub raw_memory: bool,
 }
 
 impl Default for LoadOptions {
@@ -69,6 +75,7 @@ impl Default for LoadOptions {
             helpers: Helpers::with_builtins(),
             possible_cpus: None,
             tier: Tier::Interpreter,
+            raw_memory: false,
         }
     }
 }
@@ -259,8 +266,22 @@ impl Object {
     }
 
     fn load(&self, program: &ObjectProgram, options: LoadOptions) -> Result<Program, Error> {
+        let kind = match (options.raw_memory, program.program_type.runs_as()) {
+            (true, _) => ProgramKind::Memory,
+            (false, Some(kind)) => kind,
+            (false, None) => {
+                return Err(Error::UnsupportedProgramType {
+                    object: self.name().to_owned(),
+                    program: program.name.clone(),
+                    section: program.section.clone(),
+                    program_type: program.program_type,
+                    runnable: tinybpf_loader::RUNNABLE_TYPES,
+                });
+            }
+        };
         let possible_cpus = self.fix_cpus(options.possible_cpus)?;
-        let linked = self.linked.link_program(program)?;
+        let mut linked = self.linked.link_program(program)?;
+        linked.kind = kind;
         let maps = linked
             .maps
             .iter()
@@ -424,11 +445,18 @@ pub struct TestRun {
     pub insns_per_run: u64,
     /// Mean wall-clock time of one run, in nanoseconds.
     pub ns_per_run: f64,
-    /// The input buffer after the last run (a packet the program rewrote).
+    /// The input buffer after the last run, or for a packet program the
+    /// packet as the kernel's test run returns it (see [`Packet::bytes`](tinybpf_vm::exec::ctx::Packet::bytes)).
     pub data_out: Vec<u8>,
 }
 
 impl Program {
+    /// The VM's program, for an embedder that keeps it apart (a tail call
+    /// target, say); its maps stay the object's.
+    pub fn into_vm(self) -> tinybpf_vm::LoadedProgram {
+        self.vm
+    }
+
     /// The program's function name.
     pub fn name(&self) -> &str {
         &self.name
@@ -437,6 +465,11 @@ impl Program {
     /// Its ELF section.
     pub fn section(&self) -> &str {
         &self.section
+    }
+
+    /// Its program type (from the section name, as libbpf maps it).
+    pub fn program_type(&self) -> tinybpf_loader::ProgramType {
+        self.linked.program_type
     }
 
     /// How it receives its input.
@@ -477,7 +510,11 @@ impl Program {
     }
 
     /// Runs once with a caller-held context (budget, random seed, the CPU
-    /// to run on, trace output). A CPU not below
+    /// to run on, trace output). A packet program (XDP, tc, socket filter,
+    /// `cgroup_skb`) needs at least an Ethernet header (14 bytes); given no
+    /// input at all it runs on [`default_packet`], as the command line does
+    /// (the packet after the run is then only in
+    /// [`RunContext::packet`]). A CPU not below
     /// [`Program::possible_cpus`] is [`RunError::CpuOutOfRange`].
     pub fn run_with(&self, input: &mut [u8], ctx: &mut RunContext) -> Result<RunOutcome, Error> {
         let fail = |source| Error::Run {
@@ -491,12 +528,28 @@ impl Program {
                 possible_cpus: self.possible_cpus,
             }));
         }
+        if input.is_empty() && self.kind().is_packet() {
+            return self.vm.run_with(&mut default_packet(), ctx).map_err(fail);
+        }
         self.vm.run_with(input, ctx).map_err(fail)
+    }
+
+    /// The input a run of this program starts from: `input`, or for a
+    /// packet program given no input at all, [`default_packet`].
+    pub(crate) fn input_or_default(&self, input: &[u8]) -> Vec<u8> {
+        if input.is_empty() && self.kind().is_packet() {
+            default_packet()
+        } else {
+            input.to_vec()
+        }
     }
 
     /// Runs `repeat` times (at least once) over one copy of `input`, as the
     /// kernel's `BPF_PROG_TEST_RUN` does: maps and the buffer keep their state
-    /// from run to run; the result is the last run's, the time the mean.
+    /// from run to run (a packet program's packet, its pointers and context
+    /// too: see [`RunContext::carry_packet`]); the result is the last
+    /// run's, the time the mean, `data_out` the packet as the kernel returns
+    /// it (for XDP from `data_meta`).
     pub fn test_run(
         &self,
         input: &[u8],
@@ -504,17 +557,22 @@ impl Program {
         ctx: &mut RunContext,
     ) -> Result<TestRun, Error> {
         let repeat = repeat.max(1);
-        let mut data = input.to_vec();
+        let mut data = self.input_or_default(input);
+        let carry = ctx.carry_packet;
+        ctx.carry_packet = false;
         let start = Instant::now();
         let mut last = None;
         for _ in 0..repeat {
-            last = Some(self.run_with(&mut data, ctx)?);
+            let result = self.run_with(&mut data, ctx);
+            ctx.carry_packet = true;
+            last = Some(result.inspect_err(|_| ctx.carry_packet = carry)?);
         }
+        ctx.carry_packet = carry;
         let elapsed = start.elapsed().as_nanos() as f64;
-        let outcome = last.unwrap_or(RunOutcome {
-            retval: 0,
-            insns: 0,
-        });
+        if self.kind().is_packet() {
+            data = ctx.packet.bytes().to_vec();
+        }
+        let outcome = last.unwrap_or_default();
         Ok(TestRun {
             retval: outcome.retval,
             repeat,

@@ -44,7 +44,8 @@ impl Object {
     /// that is not writable), the files made so far are removed again:
     /// nothing is half pinned. Set global variables
     /// and the possible CPUs before: the maps are
-    /// created here.
+    /// created here. Call it once, before any program is loaded or map
+    /// created ([`Error::PinTooLate`] otherwise).
     ///
     /// ```
     /// # fn main() -> Result<(), tinybpf::Error> {
@@ -65,6 +66,11 @@ impl Object {
     /// ```
     pub fn with_pin_dir(mut self, dir: impl AsRef<Path>) -> Result<Object, Error> {
         let dir = dir.as_ref();
+        if !self.maps().is_empty() || self.pin_dir.is_some() {
+            return Err(Error::PinTooLate {
+                object: self.name().to_owned(),
+            });
+        }
         let problem = match std::fs::metadata(dir) {
             Ok(meta) if meta.is_dir() => None,
             Ok(_) => Some("it is not a directory".to_owned()),

@@ -5,10 +5,12 @@
 use std::num::NonZeroU32;
 use std::time::Instant;
 
+use tinybpf_vm::exec::ctx::ContextOut;
 use tinybpf_vm::{RunContext, TierUsed};
 
 use crate::error::Error;
 use crate::object::Program;
+use crate::outcome::{EventLog, RedirectReport, drain_events};
 
 /// What [`run_timed`] measured.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,10 +32,21 @@ pub struct TimedRuns {
     /// How many `trace_printk` lines the runs after it printed (counted,
     /// neither kept nor formatted).
     pub later_trace_lines: u64,
-    /// The input buffer after the last run (a packet the program rewrote).
+    /// The input buffer after the last run, or for a packet program the
+    /// packet as the kernel's test run returns it (for XDP from `data_meta`).
     pub data_out: Vec<u8>,
     /// The tier that ran them (and why not compiled, when that was asked for).
     pub tier: TierUsed,
+    /// A packet program's context after the last run, as the kernel's test
+    /// run reports it (`ctx_out`).
+    pub context_out: Option<ContextOut>,
+
+    // What the helpers leave (redirect).
+    /// The last run's redirect target, if it set one.
+    pub redirect: Option<RedirectReport>,
+    /// What the runs sent through the program's ring buffers and perf
+    /// event arrays (one log per such map), drained after the last run.
+    pub events: Vec<EventLog>,
 }
 
 impl TimedRuns {
@@ -49,7 +62,9 @@ impl TimedRuns {
 /// `ctx` are counted as the first run's; the first run's lines are formatted
 /// after it, and the later runs' only counted (each run's trace is cleared
 /// after it), so that no formatting happens in the timed loop. The first
-/// failing run ends it.
+/// failing run ends it. After the last run, the records of the program's
+/// ring buffers and perf event arrays are consumed into
+/// [`TimedRuns::events`].
 ///
 /// ```
 /// # fn main() -> Result<(), tinybpf::Error> {
@@ -70,9 +85,14 @@ pub fn run_timed(
     repeat: NonZeroU32,
     ctx: &mut RunContext,
 ) -> Result<TimedRuns, Error> {
-    let mut data = input.to_vec();
+    let mut data = program.input_or_default(input);
+    let carry = ctx.carry_packet;
+    ctx.carry_packet = false;
     let start = Instant::now();
-    let mut last = program.run_with(&mut data, ctx)?;
+    let first = program.run_with(&mut data, ctx);
+    // Later runs go on with the packet and context the run before left.
+    ctx.carry_packet = true;
+    let mut last = first.inspect_err(|_| ctx.carry_packet = carry)?;
     let first_run_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
     let first_run_trace = ctx.take_trace();
     let later_runs = repeat.get() - 1;
@@ -81,7 +101,9 @@ pub fn run_timed(
     if later_runs > 0 {
         let start = Instant::now();
         for _ in 0..later_runs {
-            last = program.run_with(&mut data, ctx)?;
+            last = program
+                .run_with(&mut data, ctx)
+                .inspect_err(|_| ctx.carry_packet = carry)?;
             if !ctx.trace.is_empty() {
                 later_trace_lines += ctx.trace.total_lines();
                 ctx.trace.clear();
@@ -89,7 +111,14 @@ pub fn run_timed(
         }
         steady_ns_per_run = Some(start.elapsed().as_nanos() as f64 / f64::from(later_runs));
     }
+    ctx.carry_packet = carry;
+    if program.kind().is_packet() {
+        data = ctx.packet.bytes().to_vec();
+    }
+    let redirect = RedirectReport::of(program, &last);
     Ok(TimedRuns {
+        redirect,
+        events: drain_events(program),
         retval: last.retval,
         repeat: repeat.get(),
         insns_per_run: last.insns,
@@ -99,5 +128,6 @@ pub fn run_timed(
         later_trace_lines,
         data_out: data,
         tier: program.tier().clone(),
+        context_out: ctx.context_out(),
     })
 }

@@ -43,9 +43,11 @@ impl<'a> TypedView<'a> {
         let types = MapTypes::of(linked, index)?;
         let btf = linked.btf.as_ref()?;
         let definition = &linked.maps[index];
-        let keys = definition.key_type.is_some_and(|id| !is_unsigned(btf, id));
+        let keys = definition
+            .key_type
+            .is_some_and(|id| !reads_as_bytes(btf, id));
         let values = match definition.value_type {
-            Some(id) => !is_unsigned(btf, id),
+            Some(id) => !reads_as_bytes(btf, id),
             None => !linked.variables.iter().all(|v| v.map_index != index),
         };
         Some(TypedView {
@@ -86,13 +88,23 @@ fn limits(full: bool) -> &'static Limits {
     if full { &Limits::FULL } else { &Limits::TABLE }
 }
 
-/// Whether `id` is (under typedefs and qualifiers) an unsigned integer that
-/// is no `char` or `_Bool`: what the table already shows as a number.
-fn is_unsigned(btf: &Btf, id: TypeId) -> bool {
-    matches!(
-        btf.resolved(id),
-        Ok((_, Type::Int(int))) if !int.signed && !int.char && !int.bool
-    )
+/// Whether `id` reads as well as bytes as formatted: (under typedefs and
+/// qualifiers) an unsigned integer that is no `char` or `_Bool`, which the
+/// table shows as a number too, or an array of such bytes (`__u8[1024]`),
+/// which the table shows in hex with offsets.
+fn reads_as_bytes(btf: &Btf, id: TypeId) -> bool {
+    let unsigned = |id| {
+        matches!(
+            btf.resolved(id),
+            Ok((_, Type::Int(int))) if !int.signed && !int.char && !int.bool
+        )
+    };
+    match btf.resolved(id) {
+        Ok((_, Type::Array(array))) => {
+            unsigned(array.elem) && btf.size_of(array.elem).is_ok_and(|size| size == 1)
+        }
+        _ => unsigned(id),
+    }
 }
 
 /// A `--maps-in` key written as JSON by the key's BTF type

@@ -287,18 +287,23 @@ fn run_json(file: &str, extra: &[&str]) -> Json {
     let stdout = ok(&args);
     assert_eq!(stdout.lines().count(), 1, "exactly one JSON line: {stdout}");
     let doc = Json::parse(stdout.trim_end());
-    assert_eq!(
-        doc.keys(),
-        [
-            "retval",
-            "repeat",
-            "first_run_ns",
-            "ns_per_run",
-            "insns_per_run",
-            "tier",
-            "maps"
-        ]
-    );
+    // Every test program is a packet program (socket filter or XDP): its
+    // packet and context after the run come before the maps, unless it ran
+    // over raw memory.
+    let mut keys = vec![
+        "retval",
+        "repeat",
+        "first_run_ns",
+        "ns_per_run",
+        "insns_per_run",
+        "tier",
+    ];
+    if !extra.contains(&"--mem") {
+        keys.extend(["packet", "ctx"]);
+        assert!(is_lower_hex(doc.get("packet").str()));
+    }
+    keys.push("maps");
+    assert_eq!(doc.keys(), keys);
     let tier = doc.get("tier");
     match tier.get("name").str() {
         "compiled" => assert_eq!(tier.keys(), ["name", "code_bytes", "compile_us"]),
@@ -410,9 +415,12 @@ fn run_json_has_the_documented_shape_for_every_program() {
 /// says why it interpreted; both tiers print the same results and maps.
 #[test]
 fn jit_runs_the_compiled_tier_or_says_why_not() {
+    // Over raw memory (--mem): a socket filter's emulated __sk_buff is
+    // interpreted only (checked below).
+    let memory = TempFile::new("jit-mem.bin", &[0u8; 64]);
     for (file, _, _) in PROGRAMS {
-        let compiled = run_json(file, &["--jit", "--repeat", "3"]);
-        let interpreted = run_json(file, &["--repeat", "3"]);
+        let compiled = run_json(file, &["--jit", "--repeat", "3", "--mem", memory.path()]);
+        let interpreted = run_json(file, &["--repeat", "3", "--mem", memory.path()]);
         let tier = compiled.get("tier");
         if cfg!(all(feature = "jit", target_arch = "x86_64")) {
             assert_eq!(tier.get("name").str(), "compiled", "{file}");
@@ -438,6 +446,13 @@ fn jit_runs_the_compiled_tier_or_says_why_not() {
             line.starts_with("tier: interpreter (not compiled: "),
             "{line}"
         );
+    }
+    // A socket filter with its __sk_buff falls back, and says so.
+    let socket = run_json("histogram.o", &["--jit"]);
+    let tier = socket.get("tier");
+    assert_eq!(tier.get("name").str(), "interpreter");
+    if cfg!(all(feature = "jit", target_arch = "x86_64")) {
+        assert!(tier.get("fallback").str().contains("__sk_buff"), "{tier:?}");
     }
     // Without --jit the text output has no tier line (as before).
     let text = ok(&["run", &testdata("xdp_counter.o")]);
@@ -540,15 +555,26 @@ fn maps_in_presets_entries_before_the_first_run() {
 
 #[test]
 fn packet_file_is_the_xdp_input() {
-    let frame = TempFile::new("frame10.bin", &[0x5a; 10]);
+    // 20 bytes: the IPv4 EtherType, no room for the IPv4 header: outcome[2].
+    let mut bytes = tinybpf::default_packet();
+    bytes.truncate(20);
+    let frame = TempFile::new("frame20.bin", &bytes);
     let doc = run_json("xdp_counter.o", &["--packet", frame.path(), "--nonzero"]);
     assert_eq!(doc.get("retval").uint(), 1, "XDP_DROP");
     let maps = entries(&doc);
-    assert_eq!(maps[0].1, pairs(&[("00000000", "0100000000000000")]));
+    assert_eq!(maps[0].1, pairs(&[("02000000", "0100000000000000")]));
     assert!(maps[1].1.is_empty() && maps[2].1.is_empty());
+    assert_eq!(doc.get("packet").str(), tinybpf::json::hex(&bytes));
 
     let stdout = ok(&["run", &testdata("xdp_counter.o"), "--packet", frame.path()]);
     assert!(stdout.contains("retval: 1 (0x1) XDP_DROP"), "{stdout}");
+    // The kernel's test run refuses a packet shorter than an Ethernet header.
+    let short = TempFile::new("frame10.bin", &[0x5a; 10]);
+    let stderr = fails(&["run", &testdata("xdp_counter.o"), "--packet", short.path()]);
+    assert!(
+        stderr.contains("the packet of 10 bytes is shorter than an Ethernet header (14 bytes)"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -1605,4 +1631,129 @@ fn readme_c_example_is_count_packets_and_prints_what_readme_shows() {
             assert_eq!(printed, shown);
         }
     }
+}
+
+// ---- Packet programs: packet and context out, --ctx-in, --mem ---------------
+
+#[test]
+fn packet_programs_report_their_packet_and_context() {
+    let out = TempFile::new("tc_out.bin", &[]);
+    let doc = run_json("tc_skb.o", &["--packet-out", out.path()]);
+    assert_eq!(doc.get("retval").uint(), 0);
+    let mut expected = tinybpf::default_packet();
+    expected[33] = 3;
+    expected[24..26].copy_from_slice(&[0xff, 0xfe]);
+    expected[50..52].copy_from_slice(&[0xff, 0xfe]);
+    assert_eq!(doc.get("packet").str(), tinybpf::json::hex(&expected));
+    assert_eq!(std::fs::read(out.path()).unwrap(), expected);
+    let ctx = doc.get("ctx");
+    assert_eq!(
+        ctx.keys(),
+        [
+            "mark",
+            "priority",
+            "ingress_ifindex",
+            "ifindex",
+            "cb",
+            "tstamp",
+            "wire_len",
+            "gso_segs",
+            "gso_size",
+            "hwtstamp"
+        ]
+    );
+    assert_eq!(
+        (ctx.get("mark").uint(), ctx.get("priority").uint()),
+        (0x42, 7)
+    );
+    let Json::Arr(cb) = ctx.get("cb") else {
+        panic!("cb is not a list");
+    };
+    let cb: Vec<u64> = cb.iter().map(Json::uint).collect();
+    assert_eq!(cb, [0x11, 0, 0, 0, 0x55]);
+
+    let table = ok(&["run", &testdata("tc_skb.o")]);
+    assert!(table.contains("retval: 0 (0x0) TC_ACT_OK"), "{table}");
+    assert!(
+        table.contains("packet: 64 bytes, changed:\n  0000: 02 00 00 00 00 02"),
+        "{table}"
+    );
+    assert!(
+        table.contains("  0010: 00 32 00 00 00 00 40 06 ff fe 0a 00 00 01 0a 00\n"),
+        "{table}"
+    );
+    assert!(
+        table.contains("ctx: mark 66, priority 7, cb [17, 0, 0, 0, 85]"),
+        "{table}"
+    );
+
+    let xdp = run_json("xdp_adjust.o", &[]);
+    assert_eq!(doc.get("packet").str().len(), 128);
+    let md = xdp.get("ctx");
+    assert_eq!(
+        md.keys(),
+        [
+            "data",
+            "data_end",
+            "data_meta",
+            "ingress_ifindex",
+            "rx_queue_index"
+        ]
+    );
+    assert_eq!((md.get("data").uint(), md.get("data_end").uint()), (4, 78));
+    assert!(xdp.get("packet").str().starts_with("efbeadde54425046aa00"));
+}
+
+#[test]
+fn ctx_in_sets_sk_buff_fields_and_refuses_the_others() {
+    let good = TempFile::new("ctx_good.json", br#"{"mark": 9, "cb": [0, 0, 4]}"#);
+    let doc = run_json("tc_skb.o", &["--ctx-in", good.path(), "--nonzero"]);
+    let fields = entries(&doc)
+        .into_iter()
+        .find(|(name, _)| name == "fields")
+        .unwrap()
+        .1;
+    assert!(
+        fields.contains(&(le_hex(5), "0900000000000000".to_owned())),
+        "{fields:?}"
+    );
+    assert!(
+        fields.contains(&(le_hex(7), "0400000000000000".to_owned())),
+        "{fields:?}"
+    );
+
+    let bad = TempFile::new("ctx_bad.json", br#"{"len": 5}"#);
+    let stderr = fails(&["run", &testdata("tc_skb.o"), "--ctx-in", bad.path()]);
+    assert!(stderr.contains("field \"len\" cannot be set"), "{stderr}");
+    let xdp = fails(&["run", &testdata("xdp_adjust.o"), "--ctx-in", good.path()]);
+    assert!(xdp.contains("--ctx-in sets __sk_buff fields"), "{xdp}");
+}
+
+#[test]
+fn types_tinybpf_does_not_run_need_mem() {
+    let path = testdata("skb_types.o");
+    let stderr = fails(&["run", &path, "--program", "probe"]);
+    assert!(
+        stderr.contains("is a kprobe program, which tinybpf does not run; it runs xdp, sched_cls"),
+        "{stderr}"
+    );
+    // disasm lists it all the same.
+    let listing = ok(&["disasm", &path, "--program", "probe"]);
+    assert!(
+        listing.contains("program probe (section kprobe/do_sys_open)"),
+        "{listing}"
+    );
+    let memory = TempFile::new("mem8.bin", &[0; 8]);
+    let doc = run_json(
+        "skb_types.o",
+        &["--program", "probe", "--mem", memory.path()],
+    );
+    assert_eq!(doc.get("retval").uint(), 0);
+    let bad = fails(&["run", &path, "--program", "bad_len"]);
+    assert!(
+        bad.contains(
+            "write of 4 bytes at __sk_buff offset 0 (len) is refused for sched_cls programs"
+        ),
+        "{bad}"
+    );
 }

@@ -204,3 +204,62 @@ fn maps_in_json_that_does_not_fit_is_one_sentence() {
         );
     }
 }
+
+#[test]
+fn byte_arrays_stay_hex_structs_enums_and_per_cpu_values_are_formatted() {
+    let args = [
+        "run",
+        "testdata/typed_maps.o",
+        "--cpus",
+        "2",
+        "--repeat",
+        "2",
+    ];
+    insta::assert_snapshot!("typed_maps_table", stable(&run(&args)));
+    let json = run(&[
+        "run",
+        "testdata/typed_maps.o",
+        "--cpus",
+        "2",
+        "--json",
+        "--nonzero",
+    ]);
+    insta::assert_snapshot!("typed_maps_json", stable(&json));
+}
+
+#[test]
+fn maps_in_reads_enumerators_and_struct_keys_by_name() {
+    let file = MapsIn::new(
+        "enum",
+        r#"{"verdicts": {"{\"addr\": 1, \"port\": 443}": "VERDICT_PASS"},
+            "points": {"0": {"x": -1, "y": -2}},
+            "moves": {"0": {"x": 5}}}"#,
+    );
+    let shown = stable(&run(&[
+        "run",
+        "testdata/typed_maps.o",
+        "--cpus",
+        "2",
+        "--maps-in",
+        file.path(),
+    ]));
+    assert!(
+        shown.contains("{addr: 1, port: 443, pad: 0}        VERDICT_PASS\n"),
+        "{shown}"
+    );
+    assert!(shown.contains("   0  {x: -1, y: -2}\n"), "{shown}");
+    // A per-CPU map takes one value for every CPU.
+    assert!(
+        shown.contains("   0     0  {x: 5, y: 0}\n         1  {x: 5, y: 0}\n"),
+        "{shown}"
+    );
+    let file = MapsIn::new(
+        "bad-enum",
+        r#"{"verdicts": {"{\"addr\": 1}": "VERDICT_MAYBE"}}"#,
+    );
+    let line = fails(&["run", "testdata/typed_maps.o", "--maps-in", file.path()]);
+    assert!(
+        line.contains(r#"map "verdicts", key "{\"addr\": 1}": value "VERDICT_MAYBE" is neither a number nor 4 bytes of hex"#),
+        "{line}"
+    );
+}

@@ -2,8 +2,10 @@
 //! return values, faults (kind, instruction, address), instruction counts,
 //! budget stops, map contents, input bytes and trace lines, over
 //!
-//! - every program of `testdata/*.o`, loaded through the facade, run
-//!   several times at several budgets;
+//! - every program of `testdata/*.o`, loaded through the facade with its
+//!   context and over raw memory, run several times at several budgets
+//!   (programs with an emulated `__sk_buff` or a helper that moves the
+//!   packet must fall back to the interpreter, and say so);
 //! - programs from the fuzz crate's generator (the `jit_diff` target's
 //!   comparison, on a fixed set of seeds) at three budgets;
 //! - one compiled program run by two threads at once while a third writes
@@ -35,19 +37,34 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tinybpf::vm::{ProgramKind, RunContext};
-use tinybpf::{LoadOptions, Object, Program, Tier, TierUsed};
+use tinybpf::{Fallback, LoadOptions, Object, Program, Tier, TierUsed};
 
 fn testdata() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata")
 }
 
-/// The options of one side: deterministic helpers, 4 possible CPUs.
-fn options(tier: Tier) -> LoadOptions {
+/// The options of one side: deterministic helpers, 4 possible CPUs, the
+/// program's own context or raw memory.
+fn options(tier: Tier, raw_memory: bool) -> LoadOptions {
     LoadOptions {
         helpers: diff::deterministic_helpers(),
         possible_cpus: Some(4),
         tier,
+        raw_memory,
         ..LoadOptions::default()
+    }
+}
+
+/// Whether the compiled side compiled; `Err` unless it did or fell back
+/// for a reason it must (an emulated `__sk_buff`, a helper that moves the
+/// packet).
+fn compiled(program: &Program) -> Result<bool, String> {
+    match program.tier() {
+        TierUsed::Compiled { .. } => Ok(true),
+        TierUsed::Interpreter {
+            fallback: Some(Fallback::MovingPacket(_)),
+        } => Ok(false),
+        other => Err(format!("not compiled: {other:?}")),
     }
 }
 
@@ -75,18 +92,34 @@ fn input_for(program: &Program) -> Vec<u8> {
     }
 }
 
+/// What [`compare_testdata`] compared.
+#[derive(Default)]
+struct Compared {
+    runs: usize,
+    compiled_runs: usize,
+}
+
 /// Runs `name` of `file` `runs` times at `budget` in both tiers, each over
-/// its own copy of the object; `Err` names the first difference.
-fn compare_testdata(file: &str, name: &str, budget: u64, runs: usize) -> Result<usize, String> {
+/// its own copy of the object (with its context, or over raw memory); `Err`
+/// names the first difference.
+fn compare_testdata(
+    file: &str,
+    name: &str,
+    raw_memory: bool,
+    budget: u64,
+    runs: usize,
+) -> Result<Compared, String> {
     let path = testdata().join(file);
     let open = || Object::open(&path).map_err(|e| format!("{file}: {e}"));
     let (objects, programs) = {
         let (a, b) = (open()?, open()?);
-        let pa = a.program_with(name, options(Tier::Interpreter));
-        let pb = b.program_with(name, options(Tier::Compiled));
+        let pa = a.program_with(name, options(Tier::Interpreter, raw_memory));
+        let pb = b.program_with(name, options(Tier::Compiled, raw_memory));
         match (pa, pb) {
             (Ok(pa), Ok(pb)) => ((a, b), (pa, pb)),
-            (Err(ea), Err(eb)) if ea.to_string() == eb.to_string() => return Ok(0),
+            (Err(ea), Err(eb)) if ea.to_string() == eb.to_string() => {
+                return Ok(Compared::default());
+            }
             (ra, rb) => {
                 return Err(format!(
                     "{file} {name}: loads differ: {:?} / {:?}",
@@ -96,12 +129,7 @@ fn compare_testdata(file: &str, name: &str, budget: u64, runs: usize) -> Result<
             }
         }
     };
-    if !matches!(programs.1.tier(), TierUsed::Compiled { .. }) {
-        return Err(format!(
-            "{file} {name}: not compiled: {:?}",
-            programs.1.tier()
-        ));
-    }
+    let is_compiled = compiled(&programs.1).map_err(|e| format!("{file} {name}: {e}"))?;
     let mut inputs = (input_for(&programs.0), input_for(&programs.1));
     for run in 0..runs {
         let mut ctx_a = RunContext::new().with_budget(budget);
@@ -123,7 +151,10 @@ fn compare_testdata(file: &str, name: &str, budget: u64, runs: usize) -> Result<
             return Err(format!("{place} ({a}): the maps differ"));
         }
     }
-    Ok(runs)
+    Ok(Compared {
+        runs,
+        compiled_runs: if is_compiled { runs } else { 0 },
+    })
 }
 
 #[test]
@@ -135,7 +166,7 @@ fn every_testdata_program_agrees_at_several_budgets() {
         .collect();
     files.sort();
     assert!(files.len() >= 20, "{files:?}");
-    let (mut programs, mut compared) = (0, 0);
+    let (mut programs, mut compared, mut compiled_runs) = (0, 0, 0);
     for file in &files {
         let Ok(object) = Object::open(testdata().join(file)) else {
             continue;
@@ -144,14 +175,21 @@ fn every_testdata_program_agrees_at_several_budgets() {
             programs += 1;
             // A budget that stops the first run early, one in the middle of
             // some loops, and one that lets every run finish.
-            for budget in [1, 7, 40, 333, 5_000, tinybpf::vm::DEFAULT_INSN_BUDGET] {
-                compared +=
-                    compare_testdata(file, name, budget, 4).unwrap_or_else(|e| panic!("{e}"));
+            for raw_memory in [false, true] {
+                for budget in [1, 7, 40, 333, 5_000, tinybpf::vm::DEFAULT_INSN_BUDGET] {
+                    let done = compare_testdata(file, name, raw_memory, budget, 4)
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    compared += done.runs;
+                    compiled_runs += done.compiled_runs;
+                }
             }
         }
     }
-    println!("{programs} programs, {compared} runs compared");
-    assert!(programs >= 20 && compared > 0);
+    println!("{programs} programs, {compared} runs compared, {compiled_runs} of them compiled");
+    assert!(
+        programs >= 20 && compiled_runs > compared / 2,
+        "{compiled_runs} of {compared}"
+    );
 }
 
 /// Pseudo-random bytes for the generator: a splitmix64 stream from `seed`
@@ -243,8 +281,9 @@ fn threads_share_a_compiled_program_while_a_thread_writes_its_maps() {
     const RUNS_PER_THREAD: u64 = 3_000;
     let path = testdata().join("atomics.o");
     let object = Object::open(&path).unwrap();
+    // Over raw memory: a socket filter's __sk_buff is interpreted only.
     let program = object
-        .program_with("atomics", options(Tier::Compiled))
+        .program_with("atomics", options(Tier::Compiled, true))
         .unwrap();
     assert!(matches!(program.tier(), TierUsed::Compiled { .. }));
     let last = object.map("last").unwrap();
@@ -278,7 +317,7 @@ fn threads_share_a_compiled_program_while_a_thread_writes_its_maps() {
     });
     let reference = Object::open(&path).unwrap();
     let interpreted = reference
-        .program_with("atomics", options(Tier::Interpreter))
+        .program_with("atomics", options(Tier::Interpreter, true))
         .unwrap();
     let mut ctx = RunContext::new();
     for _ in 0..2 * RUNS_PER_THREAD {

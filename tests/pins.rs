@@ -290,3 +290,156 @@ fn the_library_shares_pinned_maps_between_objects() {
         100
     );
 }
+
+#[test]
+fn map_show_with_the_object_formats_by_its_btf() {
+    let dir = TempDir::new("show-object");
+    ok(&[
+        "run",
+        &testdata("btf_maps.o"),
+        "--program",
+        "count_arrays",
+        "--pin-dir",
+        dir.str(),
+    ]);
+    let pairs = format!("{}/pairs", dir.str());
+    let shown = ok(&["map", "show", &pairs, "--object", &testdata("btf_maps.o")]);
+    assert!(
+        shown.ends_with("   2  {packets: 1, bytes: 64}\n   3  {packets: 0, bytes: 0}\n"),
+        "{shown}"
+    );
+    // The object must declare the map, with the pinned map's shape.
+    let line = fails(&[
+        "map",
+        "show",
+        &pairs,
+        "--object",
+        &testdata("btf_globals.o"),
+    ]);
+    assert_eq!(
+        line,
+        format!(
+            "tinybpf: map show --object {}: the object declares no map pairs (maps: .rodata, .data, .bss); give the object that pinned it",
+            testdata("btf_globals.o")
+        )
+    );
+    let other = dir.path().join("counters");
+    ArrayMap::create_pinned(&other, MapDef::array(8, 3)).unwrap();
+    let line = fails(&[
+        "map",
+        "show",
+        other.to_str().unwrap(),
+        "--object",
+        &testdata("shared_counters.o"),
+    ]);
+    assert!(
+        line.ends_with(&format!(
+            "its map counters is not the map pinned at {} (another type, size or number of entries); give the object that pinned it",
+            other.display()
+        )),
+        "{line}"
+    );
+}
+
+#[test]
+fn maps_lists_which_maps_are_pinned_by_name() {
+    let listed = ok(&["maps", &testdata("shared_counters.o")]);
+    assert!(
+        listed
+            .lines()
+            .nth(1)
+            .unwrap()
+            .ends_with("  0 pinned by name"),
+        "{listed}"
+    );
+    let listed = ok(&["maps", &testdata("btf_maps.o")]);
+    assert!(!listed.contains("pinned"), "{listed}");
+}
+
+#[test]
+fn pinning_after_the_maps_were_created_is_refused() {
+    let dir = TempDir::new("too-late");
+    let object = Object::open(testdata("shared_counters.o")).unwrap();
+    object.program("count_packets").unwrap();
+    let err = object.with_pin_dir(dir.path()).unwrap_err();
+    assert!(matches!(err, tinybpf::Error::PinTooLate { .. }), "{err}");
+    assert!(dir.files().is_empty());
+    let pinned = Object::open(testdata("shared_counters.o"))
+        .unwrap()
+        .with_pin_dir(dir.path())
+        .unwrap();
+    let err = pinned.with_pin_dir(dir.path()).unwrap_err();
+    assert!(matches!(err, tinybpf::Error::PinTooLate { .. }), "{err}");
+}
+
+#[test]
+fn a_run_that_cannot_start_leaves_no_new_pins() {
+    let dir = TempDir::new("no-start");
+    let file = testdata("btf_globals.o");
+    let line = fails(&[
+        "run",
+        &file,
+        "--pin-dir",
+        dir.str(),
+        "--packet",
+        "/nonexistent",
+    ]);
+    assert!(
+        line.contains("cannot read the packet file /nonexistent"),
+        "{line}"
+    );
+    assert!(dir.files().is_empty(), "{:?}", dir.files());
+    // A pin reused by name stays, with its contents.
+    let counters = testdata("shared_counters.o");
+    ok(&["run", &counters, "--pin-dir", dir.str()]);
+    fails(&[
+        "run",
+        &counters,
+        "--pin-dir",
+        dir.str(),
+        "--program",
+        "nope",
+    ]);
+    assert_eq!(dir.files(), ["counters"]);
+    let shown = ok(&["map", "show", &format!("{}/counters", dir.str())]);
+    assert!(
+        shown.contains("   0  01 00 00 00 00 00 00 00  1\n"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn map_show_json_is_one_object_with_the_formatted_entries() {
+    let dir = TempDir::new("show-json");
+    ok(&[
+        "run",
+        &testdata("btf_maps.o"),
+        "--program",
+        "count_arrays",
+        "--pin-dir",
+        dir.str(),
+    ]);
+    let pairs = format!("{}/pairs", dir.str());
+    let shown = ok(&[
+        "map",
+        "show",
+        &pairs,
+        "--json",
+        "--nonzero",
+        "--object",
+        &testdata("btf_maps.o"),
+    ]);
+    assert_eq!(
+        shown,
+        format!(
+            "{{\"name\": \"pairs\", \"pinned\": \"{pairs}\", \"map\": {{\"type\": \"array\", \"key_size\": 4, \"value_size\": 8, \"max_entries\": 4, \"entries\": {{\"02000000\": \"0100000040000000\"}}, \"formatted\": [{{\"key\": 2, \"value\": {{\"packets\": 1, \"bytes\": 64}}}}]}}}}\n"
+        )
+    );
+    let shown = ok(&["map", "show", &pairs, "--json"]);
+    assert!(
+        shown.ends_with(
+            "\"02000000\": \"0100000040000000\", \"03000000\": \"0000000000000000\"}}}\n"
+        ),
+        "{shown}"
+    );
+}

@@ -327,18 +327,15 @@ fn xdp_counter_default_packet() {
 #[test]
 fn xdp_counter_truncated_packets() {
     let packet = tinybpf::default_packet();
-    // A 10-byte frame is shorter than Ethernet: outcome[0], XDP_DROP.
+    // A 10-byte frame is shorter than Ethernet: the kernel's test run
+    // refuses it (see `packets_shorter_than_an_ethernet_header_are_refused`
+    // in tests/packet_programs.rs), so outcome[0] cannot be reached.
     // 20 bytes: IPv4 EtherType but no room for the IPv4 header: outcome[2].
     // 34 bytes: the IPv4 header fits (counted, with the header's total length
     // of 50), but the TCP ports would end at 38: XDP_DROP, no dport hit.
     for n in [1u64, 1000] {
         let repeat = u32::try_from(n).unwrap();
         let runs = if n == 1 { "1_run" } else { "1000_runs" };
-
-        let frame = vec![0xabu8; 10];
-        let observed = observe_both("xdp_counter.o", "xdp_counter", &frame, repeat);
-        assert_expected(&observed, XDP_DROP, &[("outcome", 0, u64v(n))]);
-        insta::assert_snapshot!(format!("xdp_counter_10_byte_frame_{runs}"), observed.text);
 
         let observed = observe_both("xdp_counter.o", "xdp_counter", &packet[..20], repeat);
         assert_expected(&observed, XDP_DROP, &[("outcome", 2, u64v(n))]);

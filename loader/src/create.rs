@@ -70,11 +70,15 @@ pub(crate) fn cannot_create(map: &ObjectMap) -> Option<LoadErrorKind> {
     })
 }
 
+/// The longest file name (`NAME_MAX`).
+const MAX_PIN_NAME: usize = 255;
+
 /// Where `map` is pinned under `options`: `Some(pin_root/NAME)` for a map
 /// pinned by name, or for any array map with [`CreateOptions::pin_all`];
 /// `None` when it stays private. A map pinned by name whose type cannot be
 /// pinned is [`LoadErrorKind::PinUnsupported`]; a name that is not one
-/// plain file name (empty, `.`, `..`, with a `/` or a NUL) is
+/// plain file name (empty, `.`, `..`, with a `/` or a NUL, longer than
+/// 255 bytes) is
 /// [`LoadErrorKind::PinName`], so that no name reaches outside the
 /// directory.
 pub fn pin_path(
@@ -101,6 +105,9 @@ pub fn pin_path(
         "." | ".." => Some("it names a directory"),
         name if name.contains('/') => Some("it holds a '/'"),
         name if name.contains('\0') => Some("it holds a NUL byte"),
+        name if name.len() > MAX_PIN_NAME => {
+            Some("it is longer than the 255 bytes a file name may have")
+        }
         _ => None,
     };
     if let Some(reason) = reason {

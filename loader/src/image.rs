@@ -13,6 +13,7 @@ use tinybpf_vm::ProgramKind;
 use crate::elf::{ElfFile, SymbolPlace};
 use crate::error::LoadErrorKind;
 use crate::object::ObjectProgram;
+use crate::program_type::ProgramType;
 
 /// The section of BPF-to-BPF subprograms.
 pub(crate) const TEXT_SECTION: &str = ".text";
@@ -170,11 +171,10 @@ impl Image {
                 programs.push(ObjectProgram {
                     name: name.to_owned(),
                     section: section_name.to_owned(),
-                    kind: if section_name.starts_with("xdp") {
-                        ProgramKind::Xdp
-                    } else {
-                        ProgramKind::Memory
-                    },
+                    program_type: ProgramType::from_section(section_name),
+                    kind: ProgramType::from_section(section_name)
+                        .runs_as()
+                        .unwrap_or(ProgramKind::Memory),
                     code_section: position,
                     function,
                 });

@@ -48,6 +48,7 @@ mod map_defs;
 mod maps_btf;
 mod names;
 mod object;
+mod program_type;
 
 pub use create::{CreateOptions, create_map, pin_path};
 pub use error::{HelperRefusal, LoadError, LoadErrorKind};
@@ -57,3 +58,4 @@ pub use map_check::{MapProblem, check_definition};
 pub use object::{
     GlobalVariable, MapSlot, Object, ObjectMap, ObjectMapKind, ObjectProgram, Pinning, SlotTarget,
 };
+pub use program_type::{ProgramType, RUNNABLE_TYPES};

@@ -21,6 +21,7 @@ use crate::elf::{Relocation, SymbolPlace, display_symbol};
 use crate::error::{LoadError, LoadErrorKind};
 use crate::image::{Image, TEXT_SECTION};
 use crate::object::{Object, ObjectProgram};
+use crate::program_type::ProgramType;
 
 /// `R_BPF_64_64`: the 64-bit immediate of an `lddw`.
 pub(crate) const R_BPF_64_64: u32 = 1;
@@ -37,6 +38,8 @@ pub struct LinkedProgram {
     pub name: String,
     /// Its ELF section (`xdp`, `socket`, ...).
     pub section: String,
+    /// Its program type, from the section name as libbpf maps it.
+    pub program_type: ProgramType,
     /// How it receives its input.
     pub kind: ProgramKind,
     /// The linked code (see the module documentation for its conventions).
@@ -104,6 +107,7 @@ impl Object {
             object: self.name.clone(),
             name: program.name.clone(),
             section: program.section.clone(),
+            program_type: program.program_type,
             kind: program.kind,
             code,
             functions,

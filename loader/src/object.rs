@@ -16,6 +16,7 @@ use crate::error::{LoadError, LoadErrorKind};
 use crate::image::Image;
 use crate::map_check::MapProblem;
 use crate::map_defs::{self, MAPS_SECTION};
+use crate::program_type::ProgramType;
 use crate::{globals, maps_btf};
 
 /// Name of the section holding the program license string.
@@ -165,8 +166,11 @@ pub struct ObjectProgram {
     pub name: String,
     /// Its ELF section (`xdp`, `socket`, ...).
     pub section: String,
-    /// How it receives its input: [`ProgramKind::Xdp`] for sections starting
-    /// with `xdp`, [`ProgramKind::Memory`] otherwise.
+    /// Its program type, from the section name as libbpf maps it.
+    pub program_type: ProgramType,
+    /// How tinybpf runs it: the type's context ([`ProgramType::runs_as`]),
+    /// or [`ProgramKind::Memory`] for a type tinybpf does not run (which
+    /// then runs only when raw memory is asked for).
     pub kind: ProgramKind,
     /// Its place among the image's code sections and their functions.
     pub(crate) code_section: usize,

@@ -44,6 +44,10 @@ pub mod passes;
 mod program;
 
 pub use error::{Access, HelperError, InvalidInsn, MapRefusal, RunError, VerifyError};
+pub use exec::builtin::names::{HelperName, MAX_KERNEL_HELPER_ID, kernel_helper_name};
+pub use exec::builtin::redirect::{Broadcast, Redirect};
+pub use exec::builtin::tail_call::{MAX_TAIL_CALL_CNT, TailCallTargets};
+pub use exec::builtin::time::Clock;
 pub use exec::helpers::{Helper, HelperContext, Helpers};
 pub use exec::{
     CLOCK_SLICE, DEFAULT_INSN_BUDGET, DEFAULT_TRACE_LIMIT, RunContext, RunOutcome, Trace,
@@ -57,9 +61,47 @@ pub use program::{LoadedProgram, MAX_MAPS, ProgramOptions};
 /// How a program receives its input, chosen by the loader from the section name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProgramKind {
-    /// Any non-XDP section: r1 = address of the input memory, r2 = its length.
+    /// Raw memory (any section, when asked for): r1 = address of the input
+    /// memory, r2 = its length.
     Memory,
-    /// `xdp*` sections: r1 = a read-only `struct xdp_md` whose `data`, `data_end` and
-    /// `data_meta` fields are 32-bit addresses of the packet buffer.
+    /// XDP: r1 = a read-only `struct xdp_md` whose `data`, `data_end` and
+    /// `data_meta` fields are 32-bit addresses of the packet buffer, with
+    /// the kernel's headroom before the packet (see [`exec::ctx`]).
     Xdp,
+    /// tc (`sched_cls`, `sched_act`): r1 = a `struct __sk_buff`, data at the
+    /// MAC header, direct packet access read and write.
+    Tc,
+    /// Socket filter: r1 = a `struct __sk_buff`, data at the network header,
+    /// no direct packet access.
+    SocketFilter,
+    /// `cgroup_skb`: r1 = a `struct __sk_buff`, data at the network header,
+    /// direct packet access read-only.
+    CgroupSkb,
+}
+
+impl ProgramKind {
+    /// Whether r1 is a `struct __sk_buff`.
+    pub fn has_skb(self) -> bool {
+        match self {
+            ProgramKind::Tc | ProgramKind::SocketFilter | ProgramKind::CgroupSkb => true,
+            ProgramKind::Memory | ProgramKind::Xdp => false,
+        }
+    }
+
+    /// Whether the input is a packet (at least 14 bytes, an Ethernet header).
+    pub fn is_packet(self) -> bool {
+        self != ProgramKind::Memory
+    }
+
+    /// The kernel's name for the program type (`xdp`, `sched_cls`, ...;
+    /// `memory` for raw memory).
+    pub fn name(self) -> &'static str {
+        match self {
+            ProgramKind::Memory => "memory",
+            ProgramKind::Xdp => "xdp",
+            ProgramKind::Tc => "sched_cls",
+            ProgramKind::SocketFilter => "socket_filter",
+            ProgramKind::CgroupSkb => "cgroup_skb",
+        }
+    }
 }

@@ -31,6 +31,7 @@ use crate::exec::atomic::atomic_rmw;
 use crate::exec::budget::exhaust;
 use crate::exec::call::{Spent, call_helper};
 use crate::exec::context::{RunContext, RunOutcome};
+use crate::exec::ctx::{load_miss, store_miss};
 use crate::exec::memory::{
     AddressSpace, FRAME_SIZE, MAP_HANDLE_BASE, MAX_FRAMES, frame_pointer, map_value_start,
 };
@@ -262,7 +263,7 @@ pub(crate) fn interpret<const EXACT: bool>(
             let addr = r!($src).wrapping_add($off as i64 as u64);
             match space.load(addr, $width) {
                 Some(v) => r!($dst) = $conv(v),
-                None => return Err(out_of_bounds(at(pc - 1), addr, $width, Access::Read)),
+                None => r!($dst) = $conv(load_miss(space, ctx, at(pc - 1), addr, $width)?),
             }
         }};
     }
@@ -270,7 +271,7 @@ pub(crate) fn interpret<const EXACT: bool>(
         ($dst:expr, $off:expr, $width:expr, $value:expr) => {{
             let addr = r!($dst).wrapping_add($off as i64 as u64);
             if space.store(addr, $width, $value).is_none() {
-                return Err(out_of_bounds(at(pc - 1), addr, $width, Access::Write));
+                store_miss(space, ctx, at(pc - 1), addr, $width, $value)?;
             }
         }};
     }
@@ -806,6 +807,7 @@ pub(crate) fn interpret<const EXACT: bool>(
                         return Ok(RunOutcome {
                             retval: r!(0),
                             insns: count - ctx.charged,
+                            redirect: ctx.redirect,
                         });
                     }
                     depth -= 1;

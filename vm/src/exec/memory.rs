@@ -16,7 +16,10 @@
 //! and, for a store, the region is writable. Values are moved through
 //! [`tinybpf_maps::shared_mem`], the memory model shared with user space.
 
+use std::cell::Cell;
+
 use crate::error::Access;
+use crate::exec::ctx::PacketView;
 use tinybpf_maps::shared_mem;
 
 /// Slot of the input memory or packet.
@@ -113,8 +116,11 @@ impl Region {
 
 /// The regions of one run: the per-run slots plus the program's map areas.
 pub(crate) struct AddressSpace<'a> {
-    /// Input, context and stack.
-    pub run: [Region; 3],
+    /// Input, context and stack (the packet region moves when a helper
+    /// moves the packet's start or end).
+    pub run: [Cell<Region>; 3],
+    /// The packet buffer and its layout (packet programs).
+    pub packet: Cell<PacketView>,
     /// The map value areas as the run's CPU sees them, in map-table order
     /// (then, for a program with per-CPU maps, every other CPU's: see
     /// `exec::map_regions`).
@@ -122,14 +128,20 @@ pub(crate) struct AddressSpace<'a> {
 }
 
 impl AddressSpace<'_> {
+    /// The regions of the run's own slots as they are now.
+    #[cfg_attr(not(feature = "jit"), allow(dead_code))]
+    pub fn run_regions(&self) -> [Region; 3] {
+        [self.run[0].get(), self.run[1].get(), self.run[2].get()]
+    }
+
     /// Finds the region holding `[addr, addr + size)` and returns its host pointer.
     #[inline(always)]
     pub fn resolve(&self, addr: u64, size: u64, access: Access) -> Option<*mut u8> {
         let slot = addr >> 32;
         let region = if slot < FIRST_MAP_SLOT {
-            &self.run[slot as usize]
+            self.run[slot as usize].get()
         } else {
-            self.maps.get((slot - FIRST_MAP_SLOT) as usize)?
+            *self.maps.get((slot - FIRST_MAP_SLOT) as usize)?
         };
         if access == Access::Write && !region.writable {
             return None;

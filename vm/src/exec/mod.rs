@@ -3,12 +3,15 @@
 
 mod atomic;
 mod budget;
+pub mod builtin;
 mod call;
 mod context;
+pub mod ctx;
 pub mod helpers;
 mod interp;
 pub(crate) mod map_regions;
 pub mod memory;
+pub mod packet;
 mod run;
 pub mod trace;
 

@@ -1,12 +1,15 @@
 //! What a run starts from: the input or packet, the XDP context, the stack
 //! and the registers, set up as regions of the run's address space.
 
+use std::cell::Cell;
 use std::mem::MaybeUninit;
 use std::time::Instant;
 
 use crate::ProgramKind;
 use crate::error::RunError;
 use crate::exec::context::{RunContext, RunOutcome};
+use crate::exec::ctx::PacketView;
+use crate::exec::ctx::skb::SkbState;
 use crate::exec::interp::{Resume, interpret};
 use crate::exec::memory::{
     AddressSpace, CONTEXT_START, INPUT_START, MAX_INPUT_LEN, Region, STACK_SIZE, STACK_START,
@@ -40,7 +43,6 @@ pub(crate) fn execute(
     {
         return Err(RunError::DeadlineExceeded { pc: 0, executed: 0 });
     }
-    let input_len = input.len() as u64;
     ctx.charged = 0;
     ctx.pending_charge = 0;
     // Only the top `extent` bytes of the stack can be reached (see
@@ -54,63 +56,106 @@ pub(crate) fn execute(
     unsafe { stack_host.add(below).write_bytes(0, extent) };
     let mut xdp_md = [0u8; XDP_MD_SIZE];
     let mut regs = [0u64; 16];
-    let input_region = Region {
-        start: INPUT_START,
-        len: input_len,
-        host: input.as_mut_ptr(),
-        writable: true,
-    };
-    let context_region = match program.kind() {
+    let kind = program.kind();
+    let (input_region, context_region, view) = match kind {
         ProgramKind::Memory => {
             regs[1] = INPUT_START;
-            regs[2] = input_len;
-            Region::EMPTY
+            regs[2] = input.len() as u64;
+            let region = Region {
+                start: INPUT_START,
+                len: input.len() as u64,
+                host: input.as_mut_ptr(),
+                writable: true,
+            };
+            (region, Region::EMPTY, PacketView::NONE)
         }
-        ProgramKind::Xdp => {
-            // MAX_INPUT_LEN keeps INPUT_START + len below 4 GiB.
-            let data = INPUT_START as u32;
-            let data_end = (INPUT_START + input_len) as u32;
-            let fields = [data, data_end, data, 1, 0, 0];
-            for (chunk, field) in xdp_md.chunks_exact_mut(4).zip(fields) {
-                chunk.copy_from_slice(&field.to_le_bytes());
-            }
+        ProgramKind::Xdp | ProgramKind::Tc | ProgramKind::SocketFilter | ProgramKind::CgroupSkb => {
+            prepare_packet(ctx, kind, input)?;
+            let view = PacketView::of(&mut ctx.packet, kind);
             regs[1] = CONTEXT_START;
-            Region {
-                start: CONTEXT_START,
-                len: XDP_MD_SIZE as u64,
-                host: xdp_md.as_mut_ptr(),
-                writable: false,
-            }
+            let context = if kind == ProgramKind::Xdp {
+                xdp_md.copy_from_slice(&view.xdp_md());
+                Region {
+                    start: CONTEXT_START,
+                    len: XDP_MD_SIZE as u64,
+                    host: xdp_md.as_mut_ptr(),
+                    writable: false,
+                }
+            } else {
+                // `__sk_buff` is emulated (see `exec::ctx::skb`): every
+                // access leaves the fast path.
+                Region::EMPTY
+            };
+            (view.region(), context, view)
         }
     };
     let space = AddressSpace {
         run: [
-            input_region,
-            context_region,
-            Region {
+            Cell::new(input_region),
+            Cell::new(context_region),
+            Cell::new(Region {
                 start: STACK_START + below as u64,
                 len: extent as u64,
                 host: stack_host.wrapping_add(below),
                 writable: true,
-            },
+            }),
         ],
+        packet: Cell::new(view),
         maps: map_regions,
     };
     regs[10] = frame_pointer(0);
+    let result = run_on(program, &space, stack_host, &mut regs, ctx);
+    if kind.is_packet() {
+        let layout = space.packet.get().layout;
+        ctx.packet.headroom_dirty |= layout.meta < ctx.packet.headroom();
+        ctx.packet.layout = layout;
+        // The packet back into the caller's buffer when its length is
+        // unchanged (the whole of it is in `ctx.packet` in any case).
+        let out = ctx.packet.bytes();
+        if out.len() == input.len() {
+            input.copy_from_slice(out);
+        }
+    }
+    result
+}
+
+/// Interprets (or runs the compiled code of) `program` in `space`.
+fn run_on(
+    program: &LoadedProgram,
+    space: &AddressSpace<'_>,
+    stack_host: *mut u8,
+    regs: &mut [u64; 16],
+    ctx: &mut RunContext,
+) -> Result<RunOutcome, RunError> {
     #[cfg(all(feature = "jit", target_arch = "x86_64"))]
     // The compiled code does not read the clock: a run with a deadline is
     // interpreted.
     if let Some(code) = program.compiled_code()
         && ctx.deadline.is_none()
     {
-        return crate::jit::run(code, program, &space, stack_host, &mut regs, ctx);
+        return crate::jit::run(code, program, space, stack_host, regs, ctx);
     }
     interpret::<false>(
         program,
-        &space,
+        space,
         stack_host,
-        &mut regs,
+        regs,
         ctx,
         Resume::start(STACK_SIZE),
     )
+}
+
+/// Loads `input` as the run's packet, or, when `ctx.carry_packet` and the
+/// last run of the same kind left one, goes on with that packet and context.
+fn prepare_packet(ctx: &mut RunContext, kind: ProgramKind, input: &[u8]) -> Result<(), RunError> {
+    if ctx.carry_packet && ctx.packet.live == Some(kind) {
+        return Ok(());
+    }
+    ctx.packet.load(kind, input)?;
+    if kind.has_skb() {
+        let layout = ctx.packet.layout;
+        let frame = &ctx.packet.buf[layout.mac..layout.end];
+        ctx.skb = SkbState::new(frame, ctx.skb_input, layout.end - layout.data)?;
+    }
+    Ok(())
 }

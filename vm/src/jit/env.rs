@@ -194,7 +194,7 @@ impl<'a> Env<'a> {
             count: 0,
             cap: ctx.insn_budget.min(u64::MAX >> 1),
             stack_top: stack_top as u64,
-            run: space.run,
+            run: space.run_regions(),
             // Region `slot` of the maps lies at `maps + (slot - 3) * size`:
             // the code computes `maps_by_slot + slot * size` only for slots
             // from FIRST_MAP_SLOT to `slots`, inside the slice.

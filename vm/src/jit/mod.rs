@@ -117,6 +117,11 @@ pub enum Fallback {
         /// The limit ([`MAX_COMPILED_OPS`], or [`AUTO_COMPILED_OPS`] for [`Tier::Auto`]).
         limit: usize,
     },
+    /// The program's context or packet changes as it runs in a way only the
+    /// interpreter follows: an emulated `__sk_buff`, or a helper that moves
+    /// the packet (`bpf_xdp_adjust_head`, ...).
+    #[error("the compiled tier does not run programs with {0}")]
+    MovingPacket(&'static str),
     /// Cranelift could not compile it (or mapping the code failed).
     #[error("compiling failed: {0}")]
     Failed(String),
@@ -165,6 +170,16 @@ pub(crate) fn compile(program: &LoadedProgram, tier: Tier) -> Compiled {
     };
     if let Some(reason) = unavailable() {
         return Compiled::fallback(Some(reason));
+    }
+    if program.kind().has_skb() {
+        return Compiled::fallback(Some(Fallback::MovingPacket("a __sk_buff context")));
+    }
+    if let Some(helper) = program
+        .helper_table()
+        .iter()
+        .find(|h| h.builtin && crate::exec::packet::MOVES_PACKET.contains(&h.id))
+    {
+        return Compiled::fallback(Some(Fallback::MovingPacket(helper.name)));
     }
     let ops = program.ops().len();
     if ops > limit {

@@ -52,6 +52,7 @@ pub(crate) fn run(
         DONE => Ok(RunOutcome {
             retval: env.regs[0],
             insns: env.count - ctx.charged,
+            redirect: ctx.redirect,
         }),
         HANDOVER => {
             let depth = (env.depth as usize).min(MAX_FRAMES - 1);

@@ -1,0 +1,337 @@
+//! The context a packet program runs with, built as the kernel's
+//! `BPF_PROG_TEST_RUN` builds it (`net/bpf/test_run.c`): the packet in a
+//! buffer with the kernel's headroom ([`Packet`]), XDP's `struct xdp_md`,
+//! and `struct __sk_buff` with the kernel's access rules per program type
+//! ([`skb`]).
+//!
+//! The packet buffer's bytes map to virtual addresses so that the packet's
+//! first byte, as the run starts, is at
+//! [`INPUT_START`](crate::exec::memory::INPUT_START) (for a socket filter and
+//! `cgroup_skb`, whose data starts at the network header, its Ethernet
+//! header is): buffer offset `o` is at `INPUT_START - headroom + o`. The
+//! program's packet region covers `data_meta..data_end` (XDP) or
+//! `data..data_end` (`__sk_buff`); helpers that move them
+//! (`bpf_xdp_adjust_head`, ...) move the region with them, so a pointer
+//! outside the new bounds faults as the kernel's verifier would have
+//! refused it.
+
+pub mod skb;
+
+use crate::ProgramKind;
+use crate::error::{Access, RunError};
+use crate::exec::context::RunContext;
+use crate::exec::memory::{AddressSpace, INPUT_START, Region, XDP_MD_SIZE};
+
+/// `XDP_PACKET_HEADROOM`: bytes before an XDP packet's data.
+pub const XDP_PACKET_HEADROOM: usize = 256;
+/// `sizeof(struct xdp_frame)`: the start of the headroom the kernel keeps
+/// for itself; `data_meta` and `data` may not move below it.
+pub const XDP_FRAME_SIZE: usize = 40;
+/// Where an XDP frame ends in its buffer: a page (4096) less the
+/// `skb_shared_info` tailroom (320); `bpf_xdp_adjust_tail` may not grow
+/// the packet past it.
+pub const XDP_FRAME_END: usize = 4096 - 320;
+/// Largest XDP packet a test run takes in one buffer (no fragments).
+pub const XDP_MAX_PACKET: usize = XDP_FRAME_END - XDP_PACKET_HEADROOM;
+/// Headroom before an `__sk_buff` packet (`NET_SKB_PAD + NET_IP_ALIGN` on x86-64).
+pub const SKB_HEADROOM: usize = 64;
+/// Largest `__sk_buff` packet a test run takes: a page less the headroom
+/// and the `skb_shared_info` tailroom.
+pub const SKB_MAX_PACKET: usize = 4096 - SKB_HEADROOM - 320;
+/// Longest an `__sk_buff` packet may grow (`bpf_skb_change_tail`,
+/// `change_head`): the loopback device's MTU (65536) plus its 14-byte
+/// hardware header.
+pub const SKB_MAX_LEN: usize = 65536 + 14;
+/// Room kept before an `__sk_buff` packet's headroom, so that
+/// `bpf_skb_change_head` can push up to [`SKB_MAX_LEN`] bytes without
+/// moving the buffer (the kernel reallocates instead).
+const SKB_RESERVE: usize = SKB_MAX_LEN;
+/// Ethernet header length: the shortest packet a test run takes.
+pub const ETH_HLEN: usize = 14;
+
+/// Where a packet's parts lie in its buffer (byte offsets).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// The MAC header (where `__sk_buff` output starts).
+    pub mac: usize,
+    /// `data_meta` (equal to `data` when there is no metadata).
+    pub meta: usize,
+    /// `data`.
+    pub data: usize,
+    /// `data_end`.
+    pub end: usize,
+}
+
+/// The packet of a run, in a buffer with the kernel's headroom, kept in the
+/// [`RunContext`](crate::RunContext) so that repeated runs can go on with
+/// it as the kernel's test run does, and so that its buffer is reused.
+#[derive(Debug, Clone, Default)]
+pub struct Packet {
+    pub(crate) buf: Vec<u8>,
+    pub(crate) layout: Layout,
+    /// The kind of the program whose run left it, if any.
+    pub(crate) live: Option<ProgramKind>,
+    /// Whether the headroom may hold bytes a run wrote (a helper moved the
+    /// packet's start into it); it is zeroed at the next load only then.
+    pub(crate) headroom_dirty: bool,
+}
+
+impl Packet {
+    /// Loads `input` as a fresh packet for a program of `kind`.
+    pub(crate) fn load(&mut self, kind: ProgramKind, input: &[u8]) -> Result<(), RunError> {
+        if input.len() < ETH_HLEN {
+            return Err(RunError::PacketTooShort {
+                len: input.len(),
+                min: ETH_HLEN,
+            });
+        }
+        let (headroom, size) = match kind {
+            ProgramKind::Xdp => {
+                if input.len() > XDP_MAX_PACKET {
+                    return Err(RunError::InputTooLarge {
+                        len: input.len(),
+                        limit: XDP_MAX_PACKET,
+                    });
+                }
+                (XDP_PACKET_HEADROOM, XDP_FRAME_END)
+            }
+            ProgramKind::Tc | ProgramKind::SocketFilter | ProgramKind::CgroupSkb => {
+                if input.len() > SKB_MAX_PACKET {
+                    return Err(RunError::InputTooLarge {
+                        len: input.len(),
+                        limit: SKB_MAX_PACKET,
+                    });
+                }
+                // The headroom and tailroom are never shown unzeroed: the
+                // helpers that grow the packet zero what they add.
+                (
+                    SKB_RESERVE + SKB_HEADROOM,
+                    SKB_RESERVE + SKB_HEADROOM + SKB_MAX_LEN,
+                )
+            }
+            ProgramKind::Memory => (0, input.len()),
+        };
+        if self.buf.len() != size {
+            self.buf.clear();
+            self.buf.resize(size, 0);
+        } else if self.headroom_dirty && kind == ProgramKind::Xdp {
+            // The headroom reads as zeroes, as the kernel's fresh buffer
+            // does (only a run that moved the packet's start wrote there).
+            self.buf[..headroom].fill(0);
+        }
+        self.headroom_dirty = false;
+        self.buf[headroom..headroom + input.len()].copy_from_slice(input);
+        let end = headroom + input.len();
+        let data = match kind {
+            ProgramKind::SocketFilter | ProgramKind::CgroupSkb => headroom + ETH_HLEN,
+            ProgramKind::Xdp | ProgramKind::Tc | ProgramKind::Memory => headroom,
+        };
+        self.layout = Layout {
+            mac: headroom,
+            meta: data,
+            data,
+            end,
+        };
+        self.live = Some(kind);
+        Ok(())
+    }
+
+    /// The packet as the kernel's test run returns it (`data_out`): for XDP
+    /// from `data_meta` to `data_end`, for `__sk_buff` programs the whole
+    /// frame from the MAC header; empty before any packet run.
+    pub fn bytes(&self) -> &[u8] {
+        let Layout { mac, meta, end, .. } = self.layout;
+        let start = match self.live {
+            Some(ProgramKind::Xdp) => meta,
+            Some(_) => mac,
+            None => return &[],
+        };
+        self.buf.get(start..end).unwrap_or(&[])
+    }
+
+    /// Where the packet's parts lie in its buffer.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The headroom before the buffer's first packet byte at load, for
+    /// the kind that last ran.
+    pub(crate) fn headroom(&self) -> usize {
+        match self.live {
+            Some(ProgramKind::Xdp) => XDP_PACKET_HEADROOM,
+            Some(_) => SKB_RESERVE + SKB_HEADROOM,
+            None => 0,
+        }
+    }
+}
+
+/// The packet buffer of the running program and its current layout: what
+/// the packet helpers and the `__sk_buff` emulation work on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PacketView {
+    /// The buffer's first byte.
+    pub host: *mut u8,
+    /// Virtual address of buffer offset 0.
+    pub base: u64,
+    /// The current layout.
+    pub layout: Layout,
+    /// The program's kind.
+    pub kind: ProgramKind,
+}
+
+impl PacketView {
+    /// A view that has no packet (raw memory programs).
+    pub(crate) const NONE: PacketView = PacketView {
+        host: std::ptr::null_mut(),
+        base: 0,
+        layout: Layout {
+            mac: 0,
+            meta: 0,
+            data: 0,
+            end: 0,
+        },
+        kind: ProgramKind::Memory,
+    };
+
+    /// The view of `packet` (its buffer must stay where it is while the
+    /// view is used).
+    pub(crate) fn of(packet: &mut Packet, kind: ProgramKind) -> PacketView {
+        let headroom = packet.headroom() as u64;
+        PacketView {
+            host: packet.buf.as_mut_ptr(),
+            base: INPUT_START - headroom,
+            layout: packet.layout,
+            kind,
+        }
+    }
+
+    /// Virtual address of buffer offset `offset`.
+    pub(crate) fn addr(&self, offset: usize) -> u64 {
+        self.base + offset as u64
+    }
+
+    /// The region the program may access directly: `data_meta..data_end`
+    /// for XDP, `data..data_end` for `__sk_buff` programs (read-only for
+    /// `cgroup_skb`; a socket filter cannot form packet pointers at all).
+    pub(crate) fn region(&self) -> Region {
+        let Layout {
+            meta, data, end, ..
+        } = self.layout;
+        let (start, writable) = match self.kind {
+            ProgramKind::Xdp => (meta, true),
+            ProgramKind::Tc => (data, true),
+            ProgramKind::CgroupSkb => (data, false),
+            ProgramKind::SocketFilter | ProgramKind::Memory => (data, false),
+        };
+        Region {
+            start: self.addr(start),
+            len: (end - start) as u64,
+            host: self.host.wrapping_add(start),
+            writable,
+        }
+    }
+
+    /// The bytes of `struct xdp_md` for this layout.
+    #[inline]
+    pub(crate) fn xdp_md(&self) -> [u8; XDP_MD_SIZE] {
+        let Layout {
+            meta, data, end, ..
+        } = self.layout;
+        // Every address lies below 4 GiB (INPUT_START plus a bounded buffer).
+        let word = |offset: usize| (self.addr(offset) as u32).to_le_bytes();
+        let [d0, d1, d2, d3] = word(data);
+        let [e0, e1, e2, e3] = word(end);
+        let [m0, m1, m2, m3] = word(meta);
+        // ingress_ifindex 1, rx_queue_index 0, egress_ifindex 0.
+        [
+            d0, d1, d2, d3, e0, e1, e2, e3, m0, m1, m2, m3, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]
+    }
+}
+
+/// The XDP context the kernel's test run reports after a run (`ctx_out`):
+/// `data` and `data_end` as offsets from `data_meta`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XdpMdOut {
+    /// `data - data_meta`.
+    pub data: u32,
+    /// `data_end - data_meta`.
+    pub data_end: u32,
+    /// Always 0.
+    pub data_meta: u32,
+    /// 1 (the loopback device).
+    pub ingress_ifindex: u32,
+    /// 0.
+    pub rx_queue_index: u32,
+}
+
+impl Packet {
+    /// The XDP context after the run, as `ctx_out` reports it.
+    pub fn xdp_md_out(&self) -> XdpMdOut {
+        let Layout {
+            meta, data, end, ..
+        } = self.layout;
+        XdpMdOut {
+            data: (data - meta) as u32,
+            data_end: (end - meta) as u32,
+            data_meta: 0,
+            ingress_ifindex: 1,
+            rx_queue_index: 0,
+        }
+    }
+}
+
+/// The context a packet program's run leaves, as the kernel's test run
+/// reports it (`ctx_out`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContextOut {
+    /// XDP's `struct xdp_md`.
+    Xdp(XdpMdOut),
+    /// `struct __sk_buff`'s fields user space may set.
+    Skb(skb::SkbOutput),
+}
+
+/// A load outside every region: a `__sk_buff` field (see
+/// [`skb`]) or an out-of-bounds fault.
+#[cold]
+#[inline(never)]
+pub(crate) fn load_miss(
+    space: &AddressSpace<'_>,
+    ctx: &RunContext,
+    pc: usize,
+    addr: u64,
+    size: u64,
+) -> Result<u64, RunError> {
+    match skb::load(&ctx.skb, &space.packet.get(), pc, addr, size) {
+        Some(result) => result,
+        None => Err(RunError::OutOfBounds {
+            pc,
+            addr,
+            size,
+            access: Access::Read,
+        }),
+    }
+}
+
+/// A store outside every region: a `__sk_buff` field or an out-of-bounds fault.
+#[cold]
+#[inline(never)]
+pub(crate) fn store_miss(
+    space: &AddressSpace<'_>,
+    ctx: &mut RunContext,
+    pc: usize,
+    addr: u64,
+    size: u64,
+    value: u64,
+) -> Result<(), RunError> {
+    let kind = space.packet.get().kind;
+    match skb::store(&mut ctx.skb, kind, pc, addr, size, value) {
+        Some(result) => result,
+        None => Err(RunError::OutOfBounds {
+            pc,
+            addr,
+            size,
+            access: Access::Write,
+        }),
+    }
+}
