@@ -141,3 +141,61 @@ fn trace_printk_charges_for_the_format_and_the_line_it_formats() {
         last = charge;
     }
 }
+
+#[test]
+fn lookups_charge_for_the_key_hashed_once_per_probe() {
+    // The same lookup through the `call 1` op, through `callx`, and (with
+    // the jit feature) compiled: the same charge.
+    let call = "mov %r2, %r1\nlddw %r1, map_idx:0\ncall 1\nexit";
+    let callx = "mov %r2, %r1\nlddw %r1, map_idx:0\nmov %r3, 1\ncall %r3\nexit";
+    let mut last = 0;
+    for key_size in [8, 64, 512] {
+        let hash = map(MapType::Hash, key_size, 8);
+        let input = vec![3u8; key_size as usize];
+        let charge = charged(&load(call, &hash), &input);
+        assert_eq!(charge, units(u64::from(key_size)), "hash key {key_size}");
+        assert_eq!(charged(&load(callx, &hash), &input), charge);
+        let compiled = ProgramOptions {
+            maps: vec![hash.clone()],
+            tier: tinybpf_vm::Tier::Auto,
+            ..ProgramOptions::default()
+        };
+        let program = LoadedProgram::load(&assemble_bytes(call).unwrap(), compiled).unwrap();
+        assert_eq!(charged(&program, &input), charge);
+        assert!(charge > last);
+        last = charge;
+    }
+    // An LPM trie: one probe per prefix length from the key's down.
+    let lpm = BpfMap::create(
+        MapDef {
+            map_type: MapType::LpmTrie as u32,
+            key_size: 20,
+            ..MapDef::array(8, 4).with_flags(tinybpf_maps::BPF_F_NO_PREALLOC)
+        },
+        &MapOptions::with_cpus(1),
+    )
+    .unwrap();
+    let program = load(call, &lpm);
+    for prefix_len in [0u32, 1, 32, 128, 500] {
+        let mut key = vec![0u8; 20];
+        key[..4].copy_from_slice(&prefix_len.to_le_bytes());
+        let probes = u64::from(prefix_len.min(128)) + 1;
+        assert_eq!(
+            charged(&program, &key),
+            probes * units(20),
+            "prefix length {prefix_len}"
+        );
+    }
+    // Arrays look up by index: the call pays for it.
+    let array = map(MapType::Array, 4, 8);
+    let callx_only = LoadedProgram::load(
+        &assemble_bytes(callx).unwrap(),
+        ProgramOptions {
+            maps: vec![array],
+            inline_lookups: false,
+            ..ProgramOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(charged(&callx_only, &[0; 4]), 0);
+}

@@ -678,6 +678,7 @@ pub(crate) fn lookup_elem(
     cpu: u32,
     handle: u64,
     key_addr: u64,
+    charge: &mut dyn FnMut(u64) -> Result<(), HelperError>,
 ) -> Result<u64, HelperError> {
     let Some((index, map)) = map_of(maps, handle) else {
         return Ok(0);
@@ -697,15 +698,34 @@ pub(crate) fn lookup_elem(
     check_op(map, index, ids::MAP_LOOKUP_ELEM, ProgramOp::Lookup)?;
     let key_size = map.def().key_size as usize;
     let offset = with_bytes(space, key_addr, key_size, |key| {
-        map.lookup_for_program(key, cpu)
-    })?;
+        charge(lookup_units(map, key))?;
+        Ok(map.lookup_for_program(key, cpu))
+    })??;
     Ok(offset.map_or(0, |offset| map_value_start(index) + offset as u64))
+}
+
+/// Budget units for looking `key` up in `map` (charged before the lookup):
+/// hashing and comparing the key (see [`key_units`]), once per probe of an
+/// LPM trie, which probes at most every prefix length from the key's down.
+fn lookup_units(map: &BpfMap, key: &[u8]) -> u64 {
+    if map.map_type() != MapType::LpmTrie {
+        return key_units(map);
+    }
+    let prefix_len = key
+        .get(..4)
+        .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok())
+        .map_or(0, u32::from_le_bytes);
+    let longest = (key.len().saturating_sub(4) as u64) * 8;
+    (u64::from(prefix_len).min(longest) + 1) * units_for(key.len())
 }
 
 /// Helper 1 through the generic path (used by `callx` and without inlining;
 /// `call 1` has its own op).
 fn map_lookup_elem(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, HelperError> {
-    lookup_elem(ctx.maps(), ctx.space, ctx.cpu_id(), args[0], args[1])
+    let (maps, space, cpu) = (ctx.maps(), ctx.space, ctx.cpu_id());
+    lookup_elem(maps, space, cpu, args[0], args[1], &mut |units| {
+        ctx.charge(units)
+    })
 }
 
 /// `bpf_map_update_elem(map, key, value, flags)`: the kernel's errno order
