@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::map_type::MapType;
+use crate::map_type::{MapType, map_flags_names};
 
 /// The kernel's errno values used by array maps (positive; a helper returns
 /// `-errno`).
@@ -63,7 +63,7 @@ pub enum MapError {
     #[error("value_size is 0: an array map's value needs at least one byte")]
     ZeroValueSize,
     /// `map_flags` holds bits an array map does not know (EINVAL).
-    #[error("map_flags {flags:#x} has unknown bits {unknown:#x}")]
+    #[error("map_flags {} has unknown bits {unknown:#x}", map_flags_names(*.flags))]
     UnknownMapFlags {
         /// All requested flags.
         flags: u32,
@@ -71,7 +71,7 @@ pub enum MapError {
         unknown: u32,
     },
     /// Both `BPF_F_RDONLY_PROG` and `BPF_F_WRONLY_PROG` are set (EINVAL).
-    #[error("map_flags {flags:#x} set both BPF_F_RDONLY_PROG and BPF_F_WRONLY_PROG")]
+    #[error("map_flags {} set both BPF_F_RDONLY_PROG and BPF_F_WRONLY_PROG", map_flags_names(*.flags))]
     ConflictingProgAccess {
         /// All requested flags.
         flags: u32,
@@ -225,7 +225,7 @@ pub enum MapError {
         expected: &'static str,
     },
     /// Map flags the map type does not accept (EINVAL).
-    #[error("{map_type}: map_flags {flags:#x} are not allowed ({reason})")]
+    #[error("{map_type}: map_flags {} are not allowed ({reason})", map_flags_names(*.flags))]
     FlagsNotAllowed {
         /// The map type.
         map_type: MapType,
@@ -617,6 +617,30 @@ mod tests {
                 errno::EINVAL
             ),
             (1, 2, 7, 12, 16, 17, 22)
+        );
+    }
+}
+
+#[cfg(test)]
+mod flag_message_tests {
+    use super::*;
+
+    #[test]
+    fn flag_errors_name_the_flags() {
+        let conflict = MapError::ConflictingProgAccess {
+            flags: 1 << 7 | 1 << 8,
+        };
+        assert_eq!(
+            conflict.to_string(),
+            "map_flags BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG set both BPF_F_RDONLY_PROG and BPF_F_WRONLY_PROG"
+        );
+        let unknown = MapError::UnknownMapFlags {
+            flags: 1 << 10 | 1 << 30,
+            unknown: 1 << 30,
+        };
+        assert_eq!(
+            unknown.to_string(),
+            "map_flags BPF_F_MMAPABLE | 0x40000000 has unknown bits 0x40000000"
         );
     }
 }
