@@ -30,15 +30,17 @@ fn load(object: &Object, name: &str, inline_lookups: bool) -> Program {
 
 fn bench(c: &mut Criterion, label: &str, program: &Program, cpu: u32, expected: u64) {
     let mut ctx = RunContext::new().with_cpu(cpu);
+    // The programs are socket filters: they run on a packet.
+    let mut packet = tinybpf::default_packet();
     assert_eq!(
-        program.run_with(&mut [], &mut ctx).unwrap().retval,
+        program.run_with(&mut packet, &mut ctx).unwrap().retval,
         expected
     );
     c.bench_function(label, |b| {
         b.iter(|| {
             black_box(
                 program
-                    .run_with(black_box(&mut []), &mut ctx)
+                    .run_with(black_box(&mut packet), &mut ctx)
                     .expect("runs"),
             )
         })

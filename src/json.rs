@@ -16,6 +16,7 @@ use tinybpf_vm::exec::ctx::ContextOut;
 
 use crate::map::Map;
 use crate::object::Object;
+use crate::outcome::events_json;
 use crate::timed::TimedRuns;
 use crate::typed::TypedView;
 use tinybpf_loader::btf::value::MAX_JSON_DEPTH;
@@ -114,7 +115,15 @@ pub fn write_run_report<W: Write + ?Sized>(
         )?;
         write_map_json(out, map, TypedView::of(object, map).as_ref(), nonzero_only)?;
     }
-    writeln!(out, "}}}}")
+    write!(out, "}}")?;
+    // What the helpers leave, each only when there is something.
+    if let Some(redirect) = &runs.redirect {
+        write!(out, ", \"redirect\": {}", redirect.to_json())?;
+    }
+    if !runs.events.is_empty() {
+        write!(out, ", \"events\": {}", events_json(&runs.events))?;
+    }
+    writeln!(out, "}}")
 }
 
 /// Writes one map as `--json` shows it: `{"type", "key_size",

@@ -3,11 +3,13 @@
 //!
 //! - Map references and global variables by name (`lddw %r1, map counts`,
 //!   `lddw %r2, &config`), helper calls with the helper's name
-//!   (`call 1 # map_lookup_elem`), local calls with the function's name
+//!   (`call 1 # bpf_map_lookup_elem`; a kernel helper tinybpf does not
+//!   implement, when the program was loaded with placeholders, as
+//!   `call 44 # bpf_xdp_adjust_head, not implemented`), local calls with the function's name
 //!   (`call local +22 # parse_ipv4`), and a label line before each `.text`
 //!   function the program calls.
 //! - Each site the lookup rewrite changed shows what it became, then what it
-//!   was: `r0 = &counts[3]   ; rewritten, was: call 1 # map_lookup_elem`.
+//!   was: `r0 = &counts[3]   ; rewritten, was: call 1 # bpf_map_lookup_elem`.
 //! - Each load or store the constant-address pass made direct shows the
 //!   address by name: `ldxw %r1, [&config+4]   ; direct, was: ldxw %r1, [%r2+4]`.
 //! - Each slot an elimination removed says which one, and why nothing
@@ -23,9 +25,24 @@ use std::fmt::Write as _;
 use tinybpf_loader::ObjectMapKind;
 use tinybpf_vm::isa::disasm::disassemble_one;
 use tinybpf_vm::isa::insn::{opcode, pseudo};
-use tinybpf_vm::{RewriteKind, RewriteSite};
+use tinybpf_vm::{Helpers, RewriteKind, RewriteSite, kernel_helper_name};
 
 use crate::object::{Object, Program};
+
+/// The comment after `call ID`: the registered helper's name, marked when
+/// it only stands in for a kernel helper tinybpf does not implement; the
+/// kernel's name or "unknown helper" for an id not registered.
+fn helper_comment(registry: &Helpers, imm: i32) -> String {
+    let helper = u32::try_from(imm).ok().and_then(|id| registry.get(id));
+    match (helper, kernel_helper_name(i64::from(imm))) {
+        (Some(helper), _) if helper.is_placeholder() => {
+            format!("{}, not implemented", helper.name)
+        }
+        (Some(helper), _) => helper.name.to_owned(),
+        (None, Some(name)) => format!("{name}, not implemented"),
+        (None, None) => "unknown helper".to_owned(),
+    }
+}
 
 /// Width of the "what runs" column before the `;` comment.
 const TEXT_WIDTH: usize = 40;
@@ -74,10 +91,7 @@ pub fn listing(object: &Object, program: &Program) -> String {
         }
         if insn.opcode == opcode::CALL {
             let name = match insn.src {
-                pseudo::CALL_HELPER => u32::try_from(insn.imm)
-                    .ok()
-                    .and_then(|id| registry.name(id))
-                    .map(str::to_owned),
+                pseudo::CALL_HELPER => Some(helper_comment(registry, insn.imm)),
                 pseudo::CALL_LOCAL => (pc as i64 + 1)
                     .checked_add(i64::from(insn.imm))
                     .and_then(|target| usize::try_from(target).ok())

@@ -20,10 +20,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use tinybpf::json::write_run_report;
 use tinybpf::vm::exec::ctx::ContextOut;
-use tinybpf::vm::{ProgramKind, RunContext};
+use tinybpf::vm::{Clock, Helpers, ProgramKind, RunContext};
 use tinybpf::{
-    LoadOptions, Map, MapsIn, Object, TableOptions, Tier, TierUsed, TimedRuns, default_packet,
-    describe_map_flags, listing, run_timed,
+    EventLog, LoadOptions, Map, MapsIn, Object, TableOptions, Tier, TierUsed, TimedRuns,
+    attach_perf_readers, default_packet, describe_map_flags, listing, run_timed, tail_call_targets,
+    uses_tail_calls,
 };
 
 #[derive(Parser)]
@@ -138,6 +139,17 @@ struct RunArgs {
     /// skeleton does.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     set: Vec<String>,
+    /// Seed of bpf_get_prandom_u32 (the same seed gives the same numbers;
+    /// by default a fixed seed too).
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// A fixed clock: the first bpf_ktime_get_*ns reading is NS, and each
+    /// later one adds --clock-step-ns (by default the host's clock).
+    #[arg(long, value_name = "NS")]
+    clock_ns: Option<u64>,
+    /// With --clock-ns: nanoseconds each clock reading adds to the one before.
+    #[arg(long, value_name = "NS", default_value_t = 0, requires = "clock_ns")]
+    clock_step_ns: u64,
 }
 
 #[derive(Args)]
@@ -302,11 +314,12 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
     };
     let prepared = (|| {
         let program = object
-            .select_program(args.program.as_deref(), options)
+            .select_program(args.program.as_deref(), options.clone())
             .map_err(|e| explain(&e))?;
         if let Some(path) = &args.maps_in {
             preset_maps(&object, path)?;
         }
+        attach_perf_readers(&object).map_err(|e| e.to_string())?;
         let input = match (&args.packet, &args.mem) {
             (Some(path), _) => read_file(path, "packet")?,
             (None, Some(path)) => read_file(path, "memory")?,
@@ -322,6 +335,18 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
         .with_cpu(args.cpu);
     if let Some(timeout) = args.timeout {
         ctx = ctx.with_timeout(timeout);
+    }
+    if let Some(seed) = args.seed {
+        ctx = ctx.with_seed(seed);
+    }
+    if uses_tail_calls(&program) {
+        ctx = ctx.with_tail_call_targets(tail_call_targets(&object, &options));
+    }
+    if let Some(start_ns) = args.clock_ns {
+        ctx = ctx.with_clock(Clock::Fixed {
+            start_ns,
+            step_ns: args.clock_step_ns,
+        });
     }
     if let Some(path) = &args.ctx_in {
         if !program.kind().has_skb() {
@@ -385,6 +410,10 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
     if runs.context_out.is_some() {
         write_packet(out, &input, &runs)?;
     }
+    if let Some(redirect) = &runs.redirect {
+        writeln!(out, "redirect: {redirect}")?;
+    }
+    write_events(out, &runs.events)?;
     if !runs.first_run_trace.is_empty() || runs.later_trace_lines > 0 {
         let which = if runs.repeat > 1 { " (first run)" } else { "" };
         writeln!(out, "trace_printk{which}:")?;
@@ -433,6 +462,25 @@ fn write_packet(out: &mut impl Write, input: &[u8], runs: &TimedRuns) -> io::Res
         ),
         None => Ok(()),
     }
+}
+
+/// Each event map's records, one hex line each (`--json` has them too).
+fn write_events(out: &mut impl Write, events: &[EventLog]) -> io::Result<()> {
+    for log in events {
+        let lost = if log.lost > 0 {
+            format!(", {} lost", log.lost)
+        } else {
+            String::new()
+        };
+        let count = log.records.len();
+        let plural = if count == 1 { "" } else { "s" };
+        writeln!(out, "events {}: {count} record{plural}{lost}", log.map)?;
+        for record in &log.records {
+            let bytes: Vec<String> = record.iter().map(|b| format!("{b:02x}")).collect();
+            writeln!(out, "  {}", bytes.join(" "))?;
+        }
+    }
+    Ok(())
 }
 
 /// The first run's time, then the steady state's.
@@ -557,8 +605,22 @@ fn disasm(args: &DisasmArgs, out: &mut impl Write) -> Result<(), Failure> {
             .collect(),
     };
     for (i, name) in names.iter().enumerate() {
+        // A type tinybpf does not run is still listed: loaded as raw memory.
+        let runs = object
+            .linked()
+            .programs
+            .iter()
+            .find(|p| &p.name == name)
+            .is_none_or(|p| p.program_type.runs_as().is_some());
+        // Placeholders for the kernel helpers tinybpf lacks: a program that
+        // calls them cannot run, but it can be listed.
+        let options = LoadOptions {
+            raw_memory: !runs,
+            helpers: Helpers::with_builtins().with_missing_kernel_helpers(),
+            ..load_options(args.no_inline)
+        };
         let program = object
-            .program_with(name, load_options(args.no_inline))
+            .program_with(name, options)
             .map_err(|e| e.to_string())?;
         let text = if args.jit {
             tinybpf::vm::jit::cranelift_ir(program.vm())
@@ -634,6 +696,8 @@ mod tests {
             data_out: Vec::new(),
             tier: tinybpf::vm::TierUsed::Interpreter { fallback: None },
             context_out: None,
+            redirect: None,
+            events: Vec::new(),
         }
     }
 

@@ -451,6 +451,12 @@ pub struct TestRun {
 }
 
 impl Program {
+    /// The VM's program, for an embedder that keeps it apart (a tail call
+    /// target, say); its maps stay the object's.
+    pub fn into_vm(self) -> tinybpf_vm::LoadedProgram {
+        self.vm
+    }
+
     /// The program's function name.
     pub fn name(&self) -> &str {
         &self.name
@@ -566,10 +572,7 @@ impl Program {
         if self.kind().is_packet() {
             data = ctx.packet.bytes().to_vec();
         }
-        let outcome = last.unwrap_or(RunOutcome {
-            retval: 0,
-            insns: 0,
-        });
+        let outcome = last.unwrap_or_default();
         Ok(TestRun {
             retval: outcome.retval,
             repeat,

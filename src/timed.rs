@@ -10,6 +10,7 @@ use tinybpf_vm::{Fallback, RunContext, TierUsed};
 
 use crate::error::Error;
 use crate::object::Program;
+use crate::outcome::{EventLog, RedirectReport, drain_events};
 
 /// What [`run_timed`] measured.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +42,13 @@ pub struct TimedRuns {
     /// A packet program's context after the last run, as the kernel's test
     /// run reports it (`ctx_out`).
     pub context_out: Option<ContextOut>,
+
+    // What the helpers leave (redirect).
+    /// The last run's redirect target, if it set one.
+    pub redirect: Option<RedirectReport>,
+    /// What the runs sent through the program's ring buffers and perf
+    /// event arrays (one log per such map), drained after the last run.
+    pub events: Vec<EventLog>,
 }
 
 impl TimedRuns {
@@ -56,7 +64,9 @@ impl TimedRuns {
 /// `ctx` are counted as the first run's; the first run's lines are formatted
 /// after it, and the later runs' only counted (each run's trace is cleared
 /// after it), so that no formatting happens in the timed loop. The first
-/// failing run ends it.
+/// failing run ends it. After the last run, the records of the program's
+/// ring buffers and perf event arrays are consumed into
+/// [`TimedRuns::events`].
 ///
 /// ```
 /// # fn main() -> Result<(), tinybpf::Error> {
@@ -107,7 +117,10 @@ pub fn run_timed(
     if program.kind().is_packet() {
         data = ctx.packet.bytes().to_vec();
     }
+    let redirect = RedirectReport::of(program, &last);
     Ok(TimedRuns {
+        redirect,
+        events: drain_events(program),
         retval: last.retval,
         repeat: repeat.get(),
         insns_per_run: last.insns,

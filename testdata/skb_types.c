@@ -5,18 +5,21 @@
  *   50 and bpf_skb_load_bytes at offset 0 reads the IPv4 version/ihl byte
  *   0x45; writes cb[1] = 9; returns len (bytes to keep).
  * cg_skb (cgroup_skb/ingress): reads the IPv4 protocol byte (6) directly
- *   from data, writes mark = 5; returns 1 (allow).
- * bad_len (tc): writes skb->len, which the kernel refuses: a run fault
- *   naming the field.
+ *   from data, the test run's socket's family (AF_INET, 2) and remote
+ *   address (10.0.0.2), writes mark = 5; returns 1 (allow).
+ * bad_len (tc): writes skb->len, which the kernel refuses: a load error
+ *   naming the field (the context pointer is r1 itself).
  * bad_mark (socket filter): writes skb->mark, which a socket filter may
- *   only read: a run fault naming the field. */
+ *   only read: a load error naming the field.
+ * len_in_call (tc): writes skb->len in a subprogram, where the load-time
+ *   check does not know the pointer: a run fault naming the field. */
 #include "common.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, __s64);
-	__uint(max_entries, 8);
+	__uint(max_entries, 10);
 } seen SEC(".maps");
 
 static void put(__u32 index, __s64 value)
@@ -47,6 +50,9 @@ int cg_skb(struct __sk_buff *skb)
 		return 0;
 	put(4, ((__u8 *)data)[9]);
 	put(5, skb->len);
+	/* the test run's socket: AF_INET, remote = the IPv4 destination */
+	put(7, skb->family);
+	put(8, skb->remote_ip4);
 	skb->mark = 5;
 	return 1;
 }
@@ -55,6 +61,18 @@ SEC("tc")
 int bad_len(struct __sk_buff *skb)
 {
 	skb->len = 5;
+	return 0;
+}
+
+NOINLINE void set_len(struct __sk_buff *skb)
+{
+	skb->len = 7;
+}
+
+SEC("tc")
+int len_in_call(struct __sk_buff *skb)
+{
+	set_len(skb);
 	return 0;
 }
 

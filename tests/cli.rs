@@ -1747,6 +1747,12 @@ fn types_tinybpf_does_not_run_need_mem() {
         stderr.contains("is a kprobe program, which tinybpf does not run; it runs xdp, sched_cls"),
         "{stderr}"
     );
+    // disasm lists it all the same.
+    let listing = ok(&["disasm", &path, "--program", "probe"]);
+    assert!(
+        listing.contains("program probe (section kprobe/do_sys_open)"),
+        "{listing}"
+    );
     let memory = TempFile::new("mem8.bin", &[0; 8]);
     let doc = run_json(
         "skb_types.o",

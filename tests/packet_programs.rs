@@ -7,10 +7,10 @@
 
 use std::fmt::Write as _;
 
-use tinybpf::loader::ProgramType;
+use tinybpf::loader::{LoadErrorKind, ProgramType};
 use tinybpf::vm::exec::ctx::skb::SkbInput;
 use tinybpf::vm::exec::ctx::{ContextOut, XdpMdOut};
-use tinybpf::vm::{Access, ProgramKind, RunContext, RunError};
+use tinybpf::vm::{Access, InvalidInsn, ProgramKind, RunContext, RunError};
 use tinybpf::{Error, LoadOptions, Object, Program, default_packet};
 
 const EINVAL: i64 = -22;
@@ -55,7 +55,7 @@ fn section_names_give_program_types_and_only_packet_types_run() {
     assert!(types.contains(&("cg_skb".to_owned(), ProgramType::CgroupSkb)));
     assert!(types.contains(&("bad_len".to_owned(), ProgramType::SchedCls)));
     assert!(types.contains(&("probe".to_owned(), ProgramType::Kprobe)));
-    assert_eq!(load(&object, "bad_len").kind(), ProgramKind::Tc);
+    assert_eq!(load(&object, "len_in_call").kind(), ProgramKind::Tc);
     assert_eq!(load(&object, "cg_skb").kind(), ProgramKind::CgroupSkb);
 
     let err = object.program("probe").unwrap_err();
@@ -255,6 +255,7 @@ fn socket_filters_and_cgroup_skb_start_at_the_network_header() {
         .unwrap();
     assert_eq!(outcome.retval, 1);
     assert_eq!(values(&object, "seen", 6)[4..], [6, 50]);
+    assert_eq!(values(&object, "seen", 9)[7..], [2, 0x0200_000a]);
     let Some(ContextOut::Skb(skb)) = ctx.context_out() else {
         panic!("no __sk_buff");
     };
@@ -262,22 +263,24 @@ fn socket_filters_and_cgroup_skb_start_at_the_network_header() {
 }
 
 #[test]
-fn refused_context_accesses_fault_naming_the_field() {
+fn refused_context_accesses_are_load_errors_naming_the_field() {
     let object = Object::open(testdata("skb_types.o")).unwrap();
-    let mut packet = default_packet();
     for (program, field, offset, kind) in [
         ("bad_len", "len", 0u16, ProgramKind::Tc),
         ("bad_mark", "mark", 8, ProgramKind::SocketFilter),
     ] {
-        let err = load(&object, program).run(&mut packet).unwrap_err();
-        let Error::Run { source, .. } = &err else {
+        let err = object.program(program).unwrap_err();
+        let Error::Object(load) = &err else {
             panic!("{program}: {err}");
+        };
+        let LoadErrorKind::InvalidInstruction { source, .. } = &load.kind else {
+            panic!("{program}: {load}");
         };
         assert!(
             matches!(
-                source,
-                RunError::ContextAccess { field: f, offset: o, access: Access::Write, kind: k, .. }
-                    if *f == field && *o == offset && *k == kind
+                **source,
+                InvalidInsn::ContextAccess { field: f, offset: o, access: Access::Write, kind: k, .. }
+                    if f == field && o == offset && k == kind
             ),
             "{program}: {source:?}"
         );
@@ -286,7 +289,35 @@ fn refused_context_accesses_fault_naming_the_field() {
             kind.name()
         )));
     }
-    // The packet is untouched.
+}
+
+#[test]
+fn refused_context_accesses_the_load_cannot_place_fault_naming_the_field() {
+    let object = Object::open(testdata("skb_types.o")).unwrap();
+    let mut packet = default_packet();
+    let err = load(&object, "len_in_call").run(&mut packet).unwrap_err();
+    let Error::Run { source, .. } = &err else {
+        panic!("{err}");
+    };
+    assert!(
+        matches!(
+            source,
+            RunError::ContextAccess {
+                field: "len",
+                offset: 0,
+                size: 4,
+                access: Access::Write,
+                kind: ProgramKind::Tc,
+                ..
+            }
+        ),
+        "{source:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("(len) is refused for sched_cls programs")
+    );
+    // Nothing landed on the packet.
     assert_eq!(packet, default_packet());
 }
 
@@ -301,4 +332,43 @@ fn packets_shorter_than_an_ethernet_header_are_refused() {
             ..
         }
     ));
+}
+
+#[test]
+fn tc_packets_grow_and_shrink_with_change_tail_and_change_head() {
+    let object = Object::open(testdata("tc_resize.o")).unwrap();
+    let program = load(&object, "tc_resize");
+    let mut ctx = RunContext::new();
+    let outcome = program.run_with(&mut default_packet(), &mut ctx).unwrap();
+    assert_eq!(outcome.retval, 0);
+    assert_eq!(
+        values(&object, "results", 9),
+        [0, EINVAL, EINVAL, EINVAL, 0, EINVAL, EINVAL, 74, 2]
+    );
+    let mut expected = b"HEAD".to_vec();
+    expected.extend(default_packet());
+    expected.extend([0; 6]);
+    assert_eq!(ctx.packet.bytes(), expected.as_slice());
+    // Repeated, the second run grows the 74-byte packet the first left:
+    // the tail is cut back to 70, then 4 more bytes are pushed.
+    let run = program.test_run(&default_packet(), 2, &mut ctx).unwrap();
+    assert_eq!(run.data_out.len(), 74);
+    assert_eq!(&run.data_out[..8], b"HEADHEAD");
+}
+
+#[test]
+fn skb_packets_longer_than_a_page_allows_are_refused() {
+    let object = Object::open(testdata("tc_skb.o")).unwrap();
+    let err = load(&object, "tc_skb").run(&mut [0u8; 3713]).unwrap_err();
+    assert!(matches!(
+        err,
+        Error::Run {
+            source: RunError::InputTooLarge {
+                len: 3713,
+                limit: 3712
+            },
+            ..
+        }
+    ));
+    assert!(load(&object, "tc_skb").run(&mut [0u8; 3712]).is_ok());
 }

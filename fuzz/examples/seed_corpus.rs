@@ -13,13 +13,21 @@
 //!   layout) and, for XDP programs, the default packet.
 //! - `rewrite_diff`: pseudo-random byte strings of several lengths (the
 //!   generator turns any bytes into a program; libFuzzer takes it from there).
+//! - `vm`, large shapes (`large-*`, for the resource mode of `run.sh`, whose
+//!   `-max_len` admits them): many one-instruction blocks, many constant-key
+//!   and run-time-key lookups (the lookup analysis keeps state per block),
+//!   a long chain of local functions, a long straight line of helper calls,
+//!   each at 1x, 4x and 16x, so a step that is not linear shows as a slow or
+//!   hungry input.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use tinybpf::maps::MapDef;
 use tinybpf::vm::ProgramKind;
+use tinybpf::vm::isa::asm::assemble;
 use tinybpf::vm::isa::conformance::load_dir;
+use tinybpf::vm::isa::insn::Insn;
 use tinybpf::vm::isa::insn::encode_all;
 use tinybpf_fuzz::fill_bytes;
 use tinybpf_fuzz::vm_case::{MapSpec, VmCase};
@@ -40,6 +48,57 @@ fn objects(dirs: &[PathBuf]) -> Vec<PathBuf> {
     }
     found.sort();
     found
+}
+
+/// Programs of the shapes that once made loading slow or hungry, at 1x, 4x
+/// and 16x (1x: about 4,000 instructions).
+fn large_shapes() -> Vec<(String, Vec<Insn>)> {
+    let mut shapes = Vec::new();
+    for scale in [1usize, 4, 16] {
+        let n = 4_000 * scale;
+        let text = |body: &str, count: usize, tail: &str| {
+            let mut text = String::with_capacity(body.len() * count + tail.len());
+            for _ in 0..count {
+                text.push_str(body);
+            }
+            text.push_str(tail);
+            assemble(&text).expect("a large shape assembles")
+        };
+        // One-instruction blocks: every `ja +0` ends one.
+        shapes.push((
+            format!("blocks-{scale}x"),
+            text("ja +0\n", n, "mov %r0, 0\nexit"),
+        ));
+        // Constant-key lookups (rewritten), each with its own null test.
+        shapes.push((
+            format!("const-lookups-{scale}x"),
+            text(
+                "stw [%r10-4], 1\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_idx:0\ncall 1\njeq %r0, 0, +1\nldxdw %r3, [%r0]\n",
+                n / 8,
+                "mov %r0, 0\nexit",
+            ),
+        ));
+        // Run-time-key lookups (a bounds check each).
+        shapes.push((
+            format!("lookups-{scale}x"),
+            text(
+                "stxw [%r10-4], %r6\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_idx:0\ncall 1\nadd %r6, 1\n",
+                n / 7,
+                "mov %r0, 0\nexit",
+            ),
+        ));
+        // A chain of local functions, each calling the next.
+        shapes.push((
+            format!("functions-{scale}x"),
+            text("call local +1\nexit\n", n / 2, "mov %r0, 0\nexit"),
+        ));
+        // A straight line of helper calls (the budget ends it).
+        shapes.push((
+            format!("helper-calls-{scale}x"),
+            text("call 7\n", n, "exit"),
+        ));
+    }
+    shapes
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
@@ -143,6 +202,21 @@ fn main() {
             }
         }
         Err(e) => eprintln!("skipped: the conformance suite: {e}"),
+    }
+
+    for (name, code) in large_shapes() {
+        let case = VmCase {
+            maps: vec![MapSpec {
+                def: MapDef::array(8, 16),
+                fill: 1,
+            }],
+            kind: ProgramKind::Memory,
+            inline_lookups: true,
+            input: vec![0; 64],
+            code: encode_all(&code),
+        };
+        write(&corpus.join("vm"), &format!("large-{name}"), &case.encode());
+        counts[1] += 1;
     }
 
     for seed in 1..=32u8 {

@@ -18,6 +18,7 @@ pub struct MapRefusal {
     pub source: MapError,
 }
 
+use crate::exec::builtin::names::{HelperName, describe_missing};
 use crate::exec::memory::{
     CONTEXT_SLOT, FIRST_MAP_SLOT, INPUT_SLOT, INPUT_START, MAP_HANDLE_BASE, STACK_SLOT, XDP_MD_SIZE,
 };
@@ -89,6 +90,27 @@ pub enum VerifyError {
 /// What is wrong with one instruction (see [`VerifyError::Invalid`]).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum InvalidInsn {
+    /// An access through the context pointer that the kernel's verifier
+    /// refuses for the program's type (see [`exec::ctx::skb`](crate::exec::ctx::skb)).
+    #[error(
+        "{access} of {} at __sk_buff offset {offset} ({field}) is refused for {} programs: {reason}",
+        bytes(u64::from(*.size)),
+        kind.name()
+    )]
+    ContextAccess {
+        /// The field at the offset.
+        field: &'static str,
+        /// Byte offset in `struct __sk_buff`.
+        offset: u16,
+        /// Access size in bytes.
+        size: u8,
+        /// Load or store.
+        access: Access,
+        /// The program type.
+        kind: crate::ProgramKind,
+        /// Why the kernel refuses it.
+        reason: crate::exec::ctx::skb::ContextRefusal,
+    },
     /// The opcode byte is not an eBPF instruction.
     #[error("unknown opcode {0:#04x}")]
     UnknownOpcode(u8),
@@ -129,7 +151,7 @@ pub enum InvalidInsn {
     #[error("the program can fall off its end (the last instruction must be exit or ja)")]
     FallsOffEnd,
     /// A call of a helper id that is not registered.
-    #[error("calls unknown helper {id}")]
+    #[error("calls {}", describe_missing(i128::from(*.id)))]
     UnknownHelper {
         /// The helper id.
         id: i64,
@@ -260,7 +282,7 @@ pub enum RunError {
         limit: usize,
     },
     /// `callx` to a helper id that is not registered.
-    #[error("instruction {pc}: callx to unknown helper {id}")]
+    #[error("instruction {pc}: callx to {}", describe_missing(i128::from(*.id)))]
     UnknownHelper {
         /// Slot of the call.
         pc: usize,
@@ -268,7 +290,7 @@ pub enum RunError {
         id: u64,
     },
     /// A helper reported a fault (e.g. a bad pointer argument).
-    #[error("instruction {pc}: helper {id}: {source}")]
+    #[error("instruction {pc}: {}: {source}", HelperName(i64::from(*.id)))]
     Helper {
         /// Slot of the call.
         pc: usize,
@@ -363,6 +385,35 @@ pub enum HelperError {
     /// with [`RunError::BudgetExhausted`].
     #[error("the run's instruction budget is exhausted")]
     BudgetExhausted,
+    /// A placeholder for a kernel helper tinybpf does not implement was
+    /// called (see [`Helpers::with_missing_kernel_helpers`](crate::Helpers::with_missing_kernel_helpers)).
+    #[error("tinybpf does not implement this kernel helper")]
+    NotImplemented,
+    /// `bpf_ringbuf_submit` or `_discard` of an address that is not a
+    /// record this run reserved and has not committed (the kernel's
+    /// verifier refuses such a program).
+    #[error(
+        "{addr:#x} is not a ring buffer record this run reserved and has not yet submitted or discarded"
+    )]
+    NotReserved {
+        /// The address passed.
+        addr: u64,
+    },
+    /// `bpf_spin_lock`/`bpf_spin_unlock` used as the kernel's verifier
+    /// forbids: a second lock, an unlock of a lock not held, a lock outside
+    /// an array or hash value.
+    #[error("the spin lock at {addr:#x} {problem}")]
+    SpinLock {
+        /// The lock's address.
+        addr: u64,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// `bpf_tail_call` moved the run to another program: the signal that
+    /// ends the calling program, handled by the run itself (never the
+    /// error of a run).
+    #[error("the run continues in a tail-called program")]
+    TailCall,
     /// Any other fault, described.
     #[error("{0}")]
     Other(String),

@@ -4,7 +4,7 @@
 use tinybpf_maps::BpfMap;
 
 use crate::ProgramKind;
-use crate::error::{RunError, VerifyError};
+use crate::error::{HelperError, RunError, VerifyError};
 use crate::exec::helpers::{Helper, Helpers};
 use crate::exec::map_regions::MapRegions;
 use crate::exec::{MapShape, RunContext, RunOutcome, execute};
@@ -122,7 +122,7 @@ impl LoadedProgram {
             shapes: &shapes,
             registry: &helpers,
         };
-        let built = build(&env, passes, inline_lookups)?;
+        let built = build(&env, passes, inline_lookups, kind)?;
         let mut program = LoadedProgram {
             insns: insns.into(),
             ops: built.ops.into(),
@@ -163,7 +163,58 @@ impl LoadedProgram {
     /// length; for [`ProgramKind::Xdp`], r1 points to a `struct xdp_md` whose
     /// `data`..`data_end` cover `input` as the packet.
     pub fn run_with(&self, input: &mut [u8], ctx: &mut RunContext) -> Result<RunOutcome, RunError> {
-        execute(self, input, ctx)
+        ctx.redirect = None;
+        let result = self.run_chain(input, ctx);
+        // The kernel's verifier refuses a program that can end with a ring
+        // buffer record open: discard what this run left open.
+        ctx.reservations.discard_open();
+        if let Some(lock) = ctx.held_lock.take() {
+            lock.release();
+        }
+        result
+    }
+
+    /// Runs the program and the programs it tail-calls, one after the
+    /// other, on one budget (see `exec::builtin::tail_call`).
+    fn run_chain(&self, input: &mut [u8], ctx: &mut RunContext) -> Result<RunOutcome, RunError> {
+        ctx.tail_call = Default::default();
+        let budget = ctx.insn_budget;
+        let result = execute(self, input, ctx);
+        if !matches!(
+            result,
+            Err(RunError::Helper {
+                source: HelperError::TailCall,
+                ..
+            })
+        ) {
+            return result;
+        }
+        let (mut used, mut insns) = (0u64, 0u64);
+        let mut result = result;
+        while let Err(RunError::Helper {
+            source: HelperError::TailCall,
+            ..
+        }) = result
+        {
+            let Some(next) = ctx.tail_call.next.take() else {
+                break;
+            };
+            used += ctx.tail_call.used;
+            insns += ctx.tail_call.insns;
+            ctx.insn_budget = budget - used;
+            result = execute(&next, input, ctx);
+        }
+        ctx.insn_budget = budget;
+        match result {
+            Ok(mut outcome) => {
+                outcome.insns += insns;
+                Ok(outcome)
+            }
+            Err(RunError::BudgetExhausted { pc, .. }) => {
+                Err(RunError::BudgetExhausted { pc, budget })
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// The tier that runs the program, and why it is not compiled when

@@ -67,6 +67,14 @@ fn growing_the_head_exposes_zeroed_headroom_the_program_can_write() {
     let mut expected = vec![0xaa, 0, 0, 0, 0, 0, 0, 0];
     expected.extend(frame());
     assert_eq!(ctx.packet.bytes(), expected.as_slice());
+    // A fresh run (no carry-over) finds the headroom zeroed again.
+    assert_eq!(grow.run_with(&mut frame(), &mut ctx).unwrap().retval, 0);
+    // Carried over, the run grows the packet the last one left by 8 more.
+    ctx.carry_packet = true;
+    assert_eq!(grow.run_with(&mut frame(), &mut ctx).unwrap().retval, 0);
+    let mut expected = vec![0xaa, 0, 0, 0, 0, 0, 0, 0, 0xaa, 0, 0, 0, 0, 0, 0, 0];
+    expected.extend(frame());
+    assert_eq!(ctx.packet.bytes(), expected.as_slice());
 }
 
 #[test]

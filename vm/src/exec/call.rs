@@ -1,7 +1,7 @@
 //! Helper calls from the interpreter: what a helper is handed, and what
 //! happens to the budget units it charges.
 
-use crate::error::RunError;
+use crate::error::{HelperError, RunError};
 use crate::exec::context::RunContext;
 use crate::exec::helpers::{Helper, HelperContext};
 use crate::exec::memory::AddressSpace;
@@ -72,4 +72,53 @@ fn charged_call(
     ctx.charged += charged;
     ctx.pending_charge = charged;
     Ok(())
+}
+
+/// `bpf_map_lookup_elem` of a map whose lookups are not inlined (the
+/// `call 1` op's slow path, in both tiers): charges the key's units
+/// ([`crate::exec::helpers`]) before the lookup, as a helper would, so a
+/// lookup that does not fit ends the run at the call.
+pub(crate) fn charged_lookup(
+    program: &LoadedProgram,
+    space: &AddressSpace<'_>,
+    ctx: &mut RunContext,
+    spent: Spent,
+    handle: u64,
+    key_addr: u64,
+) -> Result<u64, RunError> {
+    let pc = program.origin(spent.next - 1);
+    let left = ctx.insn_budget.saturating_sub(spent.used(program));
+    let mut units = 0;
+    let result = crate::exec::helpers::lookup_elem(
+        program.maps(),
+        space,
+        ctx.cpu_id,
+        handle,
+        key_addr,
+        &mut |charge| {
+            if charge > left {
+                return Err(HelperError::BudgetExhausted);
+            }
+            units = charge;
+            Ok(())
+        },
+    );
+    match result {
+        Ok(addr) => {
+            if units != 0 {
+                ctx.charged += units;
+                ctx.pending_charge = units;
+            }
+            Ok(addr)
+        }
+        Err(HelperError::BudgetExhausted) => Err(RunError::BudgetExhausted {
+            pc,
+            budget: ctx.insn_budget,
+        }),
+        Err(source) => Err(RunError::Helper {
+            pc,
+            id: crate::exec::helpers::ids::MAP_LOOKUP_ELEM,
+            source,
+        }),
+    }
 }

@@ -4,6 +4,11 @@
 use std::time::{Duration, Instant};
 
 use crate::ProgramKind;
+use crate::exec::builtin::events::Reservations;
+use crate::exec::builtin::redirect::Redirect;
+use crate::exec::builtin::spin_lock::HeldLock;
+use crate::exec::builtin::tail_call::{TailCallState, TailCallTargets};
+use crate::exec::builtin::time::{Clock, ClockState};
 use crate::exec::ctx::skb::{SkbInput, SkbState};
 use crate::exec::ctx::{ContextOut, Packet};
 use crate::exec::trace::Trace;
@@ -64,6 +69,22 @@ pub struct RunContext {
     pub(crate) charged: u64,
     /// Units the last helper call charged, not yet counted by the loop.
     pub(crate) pending_charge: u64,
+
+    // What the helpers of exec::builtin keep (clock, redirect).
+    /// The clock `bpf_ktime_get_ns`, `_boot_ns`, `_coarse_ns` and `_tai_ns`
+    /// read ([`RunContext::with_clock`]): the host's by default.
+    pub clock: Clock,
+    pub(crate) clock_state: ClockState,
+    /// The redirect target of the current run (see [`RunOutcome::redirect`]).
+    pub(crate) redirect: Option<Redirect>,
+    /// Ring buffer records reserved and not yet committed in this run.
+    pub(crate) reservations: Reservations,
+    /// The programs `bpf_tail_call` may continue in
+    /// ([`RunContext::with_tail_call_targets`]); none by default.
+    pub tail_call_targets: TailCallTargets,
+    pub(crate) tail_call: TailCallState,
+    /// The spin lock the run holds.
+    pub(crate) held_lock: Option<HeldLock>,
 }
 
 impl Default for RunContext {
@@ -87,6 +108,13 @@ impl RunContext {
             rng_state: DEFAULT_SEED,
             charged: 0,
             pending_charge: 0,
+            clock: Clock::Host,
+            clock_state: ClockState::default(),
+            redirect: None,
+            reservations: Reservations::default(),
+            tail_call_targets: TailCallTargets::default(),
+            tail_call: TailCallState::default(),
+            held_lock: None,
         }
     }
 
@@ -126,6 +154,36 @@ impl RunContext {
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.rng_state = if seed == 0 { DEFAULT_SEED } else { seed };
         self
+    }
+
+    /// Sets the clock the `bpf_ktime_get_*` helpers read; a fixed clock
+    /// ([`Clock::Fixed`]) makes their results repeat from run to run of
+    /// the same inputs.
+    ///
+    /// ```
+    /// use tinybpf_vm::{Clock, LoadedProgram, ProgramOptions, RunContext, isa::asm::assemble_bytes};
+    /// // r0 = second reading - first reading
+    /// let code = assemble_bytes("call 5\nmov %r6, %r0\ncall 125\nsub %r0, %r6\nexit").unwrap();
+    /// let program = LoadedProgram::load(&code, ProgramOptions::default()).unwrap();
+    /// let mut ctx = RunContext::new().with_clock(Clock::Fixed { start_ns: 1_000, step_ns: 250 });
+    /// assert_eq!(program.run_with(&mut [], &mut ctx).unwrap().retval, 250);
+    /// ```
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self.clock_state = ClockState::default();
+        self
+    }
+
+    /// Sets the programs `bpf_tail_call` may continue in, by the reference
+    /// a `PROG_ARRAY` slot stores.
+    pub fn with_tail_call_targets(mut self, targets: TailCallTargets) -> Self {
+        self.tail_call_targets = targets;
+        self
+    }
+
+    /// Reads the run's clock once.
+    pub(crate) fn read_clock(&mut self) -> u64 {
+        self.clock_state.read(self.clock)
     }
 
     /// Keeps at most `bytes` of trace output (by default
@@ -169,10 +227,17 @@ impl RunContext {
 }
 
 /// The result of a run that reached its final `exit`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RunOutcome {
     /// r0 at exit.
     pub retval: u64,
     /// Instructions executed (an `lddw` counts once).
     pub insns: u64,
+
+    // What the helpers of exec::builtin leave (redirect).
+    /// Where `bpf_redirect` or `bpf_redirect_map` sent the packet: the last
+    /// call that set a target (a `bpf_redirect_map` miss clears it), as the
+    /// kernel's `bpf_redirect_info` holds it after the run; `None` when no
+    /// call did. Meaningful when the verdict is a redirect.
+    pub redirect: Option<Redirect>,
 }

@@ -29,9 +29,9 @@ use tinybpf_maps::{BpfMap, MapType, shared_mem};
 use crate::error::{Access, HelperError, RunError};
 use crate::exec::atomic::atomic_rmw;
 use crate::exec::budget::exhaust;
-use crate::exec::call::{Spent, call_helper};
+use crate::exec::call::{Spent, call_helper, charged_lookup};
 use crate::exec::context::{RunContext, RunOutcome};
-use crate::exec::ctx::skb;
+use crate::exec::ctx::{load_miss, store_miss};
 use crate::exec::memory::{
     AddressSpace, FRAME_SIZE, MAP_HANDLE_BASE, MAX_FRAMES, frame_pointer, map_value_start,
 };
@@ -65,19 +65,6 @@ impl MapShape {
             inline: matches!(map.map_type(), MapType::Array | MapType::PercpuArray),
         }
     }
-}
-
-/// `bpf_map_lookup_elem` of a map type whose lookups are not inlined (a
-/// hash, an LPM trie, a devmap...), as the helper does it.
-#[inline(never)]
-fn lookup_through_helper(
-    program: &LoadedProgram,
-    space: &AddressSpace<'_>,
-    ctx: &RunContext,
-    handle: u64,
-    key_addr: u64,
-) -> Result<u64, HelperError> {
-    crate::exec::helpers::lookup_elem(program.maps(), space, ctx.cpu_id, handle, key_addr)
 }
 
 /// Where a run is, besides its registers and memory: what one instance of
@@ -144,37 +131,6 @@ fn out_of_bounds(pc: usize, addr: u64, size: u64, access: Access) -> RunError {
         size,
         access,
     }
-}
-
-/// A load outside every region: a `__sk_buff` field (see
-/// [`ctx::skb`](crate::exec::ctx::skb)) or an out-of-bounds fault.
-#[cold]
-#[inline(never)]
-pub(crate) fn load_miss(
-    space: &AddressSpace<'_>,
-    ctx: &RunContext,
-    pc: usize,
-    addr: u64,
-    size: u64,
-) -> Result<u64, RunError> {
-    skb::load(&ctx.skb, &space.packet.get(), pc, addr, size)
-        .unwrap_or_else(|| Err(out_of_bounds(pc, addr, size, Access::Read)))
-}
-
-/// A store outside every region: a `__sk_buff` field or an out-of-bounds fault.
-#[cold]
-#[inline(never)]
-pub(crate) fn store_miss(
-    space: &AddressSpace<'_>,
-    ctx: &mut RunContext,
-    pc: usize,
-    addr: u64,
-    size: u64,
-    value: u64,
-) -> Result<(), RunError> {
-    let kind = space.packet.get().kind;
-    skb::store(&mut ctx.skb, kind, pc, addr, size, value)
-        .unwrap_or_else(|| Err(out_of_bounds(pc, addr, size, Access::Write)))
 }
 
 /// The fault of a lookup whose key pointer is bad: the same error the
@@ -769,21 +725,21 @@ pub(crate) fn interpret<const EXACT: bool>(
                 Op::FixedStDW { imm, host } => fixed_store!(host, 8, imm as i64 as u64),
                 Op::MapLookup => {
                     let (handle, key_addr) = (r!(1), r!(2));
-                    r!(0) = match program.map_shape(handle.wrapping_sub(MAP_HANDLE_BASE)) {
+                    match program.map_shape(handle.wrapping_sub(MAP_HANDLE_BASE)) {
                         Some((index, shape)) if shape.inline => {
                             let Some(key) = space.load(key_addr, 4) else {
                                 return Err(bad_key(at(pc - 1), key_addr));
                             };
-                            element_address(index, shape, key)
+                            r!(0) = element_address(index, shape, key);
                         }
-                        Some(_) => lookup_through_helper(program, space, ctx, handle, key_addr)
-                            .map_err(|source| RunError::Helper {
-                                pc: at(pc - 1),
-                                id: crate::exec::helpers::ids::MAP_LOOKUP_ELEM,
-                                source,
-                            })?,
-                        None => 0,
-                    };
+                        // Other types through the helper, which charges for the key.
+                        Some(_) => {
+                            r!(0) =
+                                charged_lookup(program, space, ctx, spent!(), handle, key_addr)?;
+                            charge!();
+                        }
+                        None => r!(0) = 0,
+                    }
                 }
                 Op::LookupConst { imm } => r!(0) = imm,
                 Op::LookupInline { map } => {
@@ -838,6 +794,7 @@ pub(crate) fn interpret<const EXACT: bool>(
                         return Ok(RunOutcome {
                             retval: r!(0),
                             insns: count - ctx.charged,
+                            redirect: ctx.redirect,
                         });
                     }
                     depth -= 1;

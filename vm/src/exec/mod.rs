@@ -3,6 +3,7 @@
 
 mod atomic;
 mod budget;
+pub mod builtin;
 mod call;
 mod context;
 pub mod ctx;
@@ -23,6 +24,6 @@ pub use trace::{DEFAULT_TRACE_LIMIT, Trace};
 #[cfg(feature = "jit")]
 pub(crate) use {
     atomic::atomic_rmw,
-    call::{Spent, call_helper},
+    call::{Spent, call_helper, charged_lookup},
     interp::{Resume, interpret},
 };

@@ -106,7 +106,9 @@ pub(crate) fn execute(
     regs[10] = frame_pointer(0);
     let result = run_on(program, &space, stack_host, &mut regs, ctx);
     if kind.is_packet() {
-        ctx.packet.layout = space.packet.get().layout;
+        let layout = space.packet.get().layout;
+        ctx.packet.headroom_dirty |= layout.meta < ctx.packet.headroom();
+        ctx.packet.layout = layout;
         // The packet back into the caller's buffer when its length is
         // unchanged (the whole of it is in `ctx.packet` in any case).
         let out = ctx.packet.bytes();

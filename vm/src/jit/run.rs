@@ -5,9 +5,11 @@
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::error::{Access, HelperError, RunError};
-use crate::exec::helpers::{ids, lookup_elem};
+use crate::exec::helpers::ids;
 use crate::exec::memory::{AddressSpace, MAP_HANDLE_BASE, MAX_FRAMES, STACK_SIZE, map_value_start};
-use crate::exec::{Resume, RunContext, RunOutcome, Spent, atomic_rmw, call_helper, interpret};
+use crate::exec::{
+    Resume, RunContext, RunOutcome, Spent, atomic_rmw, call_helper, charged_lookup, interpret,
+};
 use crate::ir::op::Op;
 use crate::jit::Code;
 use crate::jit::env::{CALL_HELPER, CALL_LOOKUP, CALL_REG, DONE, ERROR, Env, HANDOVER, PANIC};
@@ -52,6 +54,7 @@ pub(crate) fn run(
         DONE => Ok(RunOutcome {
             retval: env.regs[0],
             insns: env.count - ctx.charged,
+            redirect: ctx.redirect,
         }),
         HANDOVER => {
             let depth = (env.depth as usize).min(MAX_FRAMES - 1);
@@ -130,7 +133,7 @@ fn call(env: &mut Env<'_>, index: usize, kind: u64, value: u64) -> Result<(), Ru
         }
         _ => {
             debug_assert_eq!(kind, CALL_LOOKUP);
-            map_lookup(program, env.space, ctx, pc, args[0], args[1])?
+            map_lookup(program, env.space, ctx, spent, args[0], args[1])?
         }
     };
     env.regs[0] = r0;
@@ -144,11 +147,12 @@ fn call(env: &mut Env<'_>, index: usize, kind: u64, value: u64) -> Result<(), Ru
 fn map_lookup(
     program: &LoadedProgram,
     space: &AddressSpace<'_>,
-    ctx: &RunContext,
-    pc: usize,
+    ctx: &mut RunContext,
+    spent: Spent,
     handle: u64,
     key_addr: u64,
 ) -> Result<u64, RunError> {
+    let pc = program.origin(spent.next - 1);
     let helper_error = |source| RunError::Helper {
         pc,
         id: ids::MAP_LOOKUP_ELEM,
@@ -169,9 +173,8 @@ fn map_lookup(
                 0
             })
         }
-        Some(_) => {
-            lookup_elem(program.maps(), space, ctx.cpu_id, handle, key_addr).map_err(helper_error)
-        }
+        // Charged for the key as the interpreter charges it.
+        Some(_) => charged_lookup(program, space, ctx, spent, handle, key_addr),
         None => Ok(0),
     }
 }

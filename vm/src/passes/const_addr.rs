@@ -86,23 +86,23 @@ use crate::ir::op::{HostAddr, Op};
 
 /// Register constants: `known` bit i set means `value[i]` holds for register i.
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct Consts {
+pub(crate) struct Consts {
     known: u16,
     value: [u64; 11],
 }
 
 impl Consts {
-    const NONE: Consts = Consts {
+    pub(crate) const NONE: Consts = Consts {
         known: 0,
         value: [0; 11],
     };
 
-    fn get(&self, r: u8) -> Option<u64> {
+    pub(crate) fn get(&self, r: u8) -> Option<u64> {
         let r = usize::from(r);
         (r < 11 && self.known & (1 << r) != 0).then(|| self.value[r])
     }
 
-    fn set(&mut self, r: u8, v: Option<u64>) {
+    pub(crate) fn set(&mut self, r: u8, v: Option<u64>) {
         let r = usize::from(r);
         if r >= 11 {
             return;
@@ -169,26 +169,7 @@ pub(crate) fn resolve_constant_addresses(
     if n == 0 {
         return 0;
     }
-    let mut state: Vec<Option<Consts>> = vec![None; n];
-    state[0] = Some(Consts::NONE);
-    let mut work = vec![0usize];
-    let cfg = ControlFlow::new(ops);
-    for &entry in cfg.callee_entries() {
-        state[entry] = Some(Consts::NONE);
-        work.push(entry);
-    }
-    // Each slot's state only loses constants, 11 at most, so this ends.
-    while let Some(i) = work.pop() {
-        let Some(before) = state[i] else { continue };
-        let after = transfer(&ops[i].facts(), before);
-        for next in cfg.successors(i) {
-            let merged = state[next].map_or(after, |old| old.join(&after));
-            if state[next] != Some(merged) {
-                state[next] = Some(merged);
-                work.push(next);
-            }
-        }
-    }
+    let state = solve(ops, Consts::NONE);
     let mut resolved = 0;
     for i in 0..n {
         let Some(consts) = state[i] else { continue };
@@ -227,6 +208,36 @@ pub(crate) fn resolve_constant_addresses(
         }
     }
     resolved
+}
+
+/// The register constants before each op (`None`: never reached), the
+/// program entry starting from `entry` and every subprogram from nothing.
+pub(crate) fn solve(ops: &[Op], entry: Consts) -> Vec<Option<Consts>> {
+    let n = ops.len();
+    let mut state: Vec<Option<Consts>> = vec![None; n];
+    if n == 0 {
+        return state;
+    }
+    state[0] = Some(entry);
+    let mut work = vec![0usize];
+    let cfg = ControlFlow::new(ops);
+    for &entry in cfg.callee_entries() {
+        state[entry] = Some(Consts::NONE);
+        work.push(entry);
+    }
+    // Each slot's state only loses constants, 11 at most, so this ends.
+    while let Some(i) = work.pop() {
+        let Some(before) = state[i] else { continue };
+        let after = transfer(&ops[i].facts(), before);
+        for next in cfg.successors(i) {
+            let merged = state[next].map_or(after, |old| old.join(&after));
+            if state[next] != Some(merged) {
+                state[next] = Some(merged);
+                work.push(next);
+            }
+        }
+    }
+    state
 }
 
 #[cfg(test)]

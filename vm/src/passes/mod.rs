@@ -6,6 +6,7 @@
 
 pub(crate) mod compact;
 pub(crate) mod const_addr;
+pub(crate) mod ctx_access;
 pub(crate) mod fuse;
 pub(crate) mod liveness;
 pub mod lookup;

@@ -23,6 +23,8 @@
 //! after every pass when [`Passes::verify_each`] is set (by default in
 //! debug builds, which fuzzing uses) and always once at the end.
 
+use crate::ProgramKind;
+use crate::passes::ctx_access::check_context_accesses;
 use tinybpf_maps::BpfMap;
 
 use crate::error::VerifyError;
@@ -256,6 +258,7 @@ pub(crate) fn build(
     env: &Env<'_>,
     passes: Passes,
     inline_lookups: bool,
+    kind: ProgramKind,
 ) -> Result<Built, VerifyError> {
     let translation = translate(env.insns, env.maps, env.registry, inline_lookups)?;
     let mut program = SlotProgram {
@@ -273,6 +276,7 @@ pub(crate) fn build(
     };
     check(&program, "translation")?;
     check_map_helpers(&program.ops, &program.helpers, env.maps)?;
+    check_context_accesses(&program.ops, kind)?;
     let rewrites = if passes.lookup_rewrite && inline_lookups {
         let sites = rewrite_lookups(&mut program.ops, &program.helpers, env);
         check(&program, "lookup rewrite")?;

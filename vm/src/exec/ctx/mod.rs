@@ -18,8 +18,9 @@
 pub mod skb;
 
 use crate::ProgramKind;
-use crate::error::RunError;
-use crate::exec::memory::{INPUT_START, Region, XDP_MD_SIZE};
+use crate::error::{Access, RunError};
+use crate::exec::context::RunContext;
+use crate::exec::memory::{AddressSpace, INPUT_START, Region, XDP_MD_SIZE};
 
 /// `XDP_PACKET_HEADROOM`: bytes before an XDP packet's data.
 pub const XDP_PACKET_HEADROOM: usize = 256;
@@ -34,6 +35,17 @@ pub const XDP_FRAME_END: usize = 4096 - 320;
 pub const XDP_MAX_PACKET: usize = XDP_FRAME_END - XDP_PACKET_HEADROOM;
 /// Headroom before an `__sk_buff` packet (`NET_SKB_PAD + NET_IP_ALIGN` on x86-64).
 pub const SKB_HEADROOM: usize = 64;
+/// Largest `__sk_buff` packet a test run takes: a page less the headroom
+/// and the `skb_shared_info` tailroom.
+pub const SKB_MAX_PACKET: usize = 4096 - SKB_HEADROOM - 320;
+/// Longest an `__sk_buff` packet may grow (`bpf_skb_change_tail`,
+/// `change_head`): the loopback device's MTU (65536) plus its 14-byte
+/// hardware header.
+pub const SKB_MAX_LEN: usize = 65536 + 14;
+/// Room kept before an `__sk_buff` packet's headroom, so that
+/// `bpf_skb_change_head` can push up to [`SKB_MAX_LEN`] bytes without
+/// moving the buffer (the kernel reallocates instead).
+const SKB_RESERVE: usize = SKB_MAX_LEN;
 /// Ethernet header length: the shortest packet a test run takes.
 pub const ETH_HLEN: usize = 14;
 
@@ -59,6 +71,9 @@ pub struct Packet {
     pub(crate) layout: Layout,
     /// The kind of the program whose run left it, if any.
     pub(crate) live: Option<ProgramKind>,
+    /// Whether the headroom may hold bytes a run wrote (a helper moved the
+    /// packet's start into it); it is zeroed at the next load only then.
+    pub(crate) headroom_dirty: bool,
 }
 
 impl Packet {
@@ -81,15 +96,30 @@ impl Packet {
                 (XDP_PACKET_HEADROOM, XDP_FRAME_END)
             }
             ProgramKind::Tc | ProgramKind::SocketFilter | ProgramKind::CgroupSkb => {
-                (SKB_HEADROOM, SKB_HEADROOM + input.len())
+                if input.len() > SKB_MAX_PACKET {
+                    return Err(RunError::InputTooLarge {
+                        len: input.len(),
+                        limit: SKB_MAX_PACKET,
+                    });
+                }
+                // The headroom and tailroom are never shown unzeroed: the
+                // helpers that grow the packet zero what they add.
+                (
+                    SKB_RESERVE + SKB_HEADROOM,
+                    SKB_RESERVE + SKB_HEADROOM + SKB_MAX_LEN,
+                )
             }
             ProgramKind::Memory => (0, input.len()),
         };
         if self.buf.len() != size {
+            self.buf.clear();
             self.buf.resize(size, 0);
+        } else if self.headroom_dirty && kind == ProgramKind::Xdp {
+            // The headroom reads as zeroes, as the kernel's fresh buffer
+            // does (only a run that moved the packet's start wrote there).
+            self.buf[..headroom].fill(0);
         }
-        // The headroom reads as zeroes, as the kernel's fresh buffer does.
-        self.buf[..headroom].fill(0);
+        self.headroom_dirty = false;
         self.buf[headroom..headroom + input.len()].copy_from_slice(input);
         let end = headroom + input.len();
         let data = match kind {
@@ -129,7 +159,7 @@ impl Packet {
     pub(crate) fn headroom(&self) -> usize {
         match self.live {
             Some(ProgramKind::Xdp) => XDP_PACKET_HEADROOM,
-            Some(_) => SKB_HEADROOM,
+            Some(_) => SKB_RESERVE + SKB_HEADROOM,
             None => 0,
         }
     }
@@ -202,24 +232,20 @@ impl PacketView {
     }
 
     /// The bytes of `struct xdp_md` for this layout.
+    #[inline]
     pub(crate) fn xdp_md(&self) -> [u8; XDP_MD_SIZE] {
         let Layout {
             meta, data, end, ..
         } = self.layout;
         // Every address lies below 4 GiB (INPUT_START plus a bounded buffer).
-        let fields = [
-            self.addr(data) as u32,
-            self.addr(end) as u32,
-            self.addr(meta) as u32,
-            1,
-            0,
-            0,
-        ];
-        let mut out = [0u8; XDP_MD_SIZE];
-        for (chunk, field) in out.chunks_exact_mut(4).zip(fields) {
-            chunk.copy_from_slice(&field.to_le_bytes());
-        }
-        out
+        let word = |offset: usize| (self.addr(offset) as u32).to_le_bytes();
+        let [d0, d1, d2, d3] = word(data);
+        let [e0, e1, e2, e3] = word(end);
+        let [m0, m1, m2, m3] = word(meta);
+        // ingress_ifindex 1, rx_queue_index 0, egress_ifindex 0.
+        [
+            d0, d1, d2, d3, e0, e1, e2, e3, m0, m1, m2, m3, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ]
     }
 }
 
@@ -263,4 +289,49 @@ pub enum ContextOut {
     Xdp(XdpMdOut),
     /// `struct __sk_buff`'s fields user space may set.
     Skb(skb::SkbOutput),
+}
+
+/// A load outside every region: a `__sk_buff` field (see
+/// [`skb`]) or an out-of-bounds fault.
+#[cold]
+#[inline(never)]
+pub(crate) fn load_miss(
+    space: &AddressSpace<'_>,
+    ctx: &RunContext,
+    pc: usize,
+    addr: u64,
+    size: u64,
+) -> Result<u64, RunError> {
+    match skb::load(&ctx.skb, &space.packet.get(), pc, addr, size) {
+        Some(result) => result,
+        None => Err(RunError::OutOfBounds {
+            pc,
+            addr,
+            size,
+            access: Access::Read,
+        }),
+    }
+}
+
+/// A store outside every region: a `__sk_buff` field or an out-of-bounds fault.
+#[cold]
+#[inline(never)]
+pub(crate) fn store_miss(
+    space: &AddressSpace<'_>,
+    ctx: &mut RunContext,
+    pc: usize,
+    addr: u64,
+    size: u64,
+    value: u64,
+) -> Result<(), RunError> {
+    let kind = space.packet.get().kind;
+    match skb::store(&mut ctx.skb, kind, pc, addr, size, value) {
+        Some(result) => result,
+        None => Err(RunError::OutOfBounds {
+            pc,
+            addr,
+            size,
+            access: Access::Write,
+        }),
+    }
 }

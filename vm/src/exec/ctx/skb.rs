@@ -102,6 +102,10 @@ pub enum ContextRefusal {
     /// Past the end of `struct __sk_buff`.
     #[error("outside struct __sk_buff")]
     Outside,
+    /// A field the kernel allows that tinybpf does not model (`sk`: a
+    /// pointer to the test run's socket).
+    #[error("tinybpf does not model it")]
+    NotModelled,
 }
 
 use ContextRefusal as R;
@@ -169,7 +173,8 @@ fn refuse(kind: ProgramKind, off: usize, size: usize, access: Access) -> Option<
         "remote_ip6" | "local_ip6" | "remote_ip4" | "local_ip4" | "data" | "data_meta"
         | "data_end" => (size != 4).then_some(R::WholeU32),
         "flow_keys" => Some(R::FlowDissectorOnly),
-        "hwtstamp" | "sk" => match (access, size) {
+        "sk" => Some(R::NotModelled),
+        "hwtstamp" => match (access, size) {
             (Access::Read, 8) => None,
             (Access::Write, _) => Some(R::ReadOnly),
             (Access::Read, _) => Some(R::WholeU64),
@@ -256,6 +261,52 @@ pub struct SkbState {
     pub tc_index: u32,
     /// `tc_classid` (stored as a u16).
     pub tc_classid: u16,
+    /// The socket the test run attaches (what `cgroup_skb` reads through
+    /// `family`, `local_ip4`, ...).
+    pub socket: TestSocket,
+}
+
+/// The socket the kernel's test run gives an `__sk_buff` packet: its family
+/// and addresses from the IPv4 or IPv6 header (`local` = the source,
+/// `remote` = the destination, as `sk_rcv_saddr` and `sk_daddr`), ports 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TestSocket {
+    /// `AF_INET` (2), `AF_INET6` (10), or 0.
+    pub family: u32,
+    /// The local IPv4 address, network byte order.
+    pub local4: [u8; 4],
+    /// The remote IPv4 address.
+    pub remote4: [u8; 4],
+    /// The local IPv6 address.
+    pub local6: [u8; 16],
+    /// The remote IPv6 address.
+    pub remote6: [u8; 16],
+}
+
+impl TestSocket {
+    /// The socket for `frame` (Ethernet header first).
+    fn of(frame: &[u8], protocol: u16) -> TestSocket {
+        let l3 = &frame[ETH_HLEN..];
+        let mut socket = TestSocket::default();
+        match protocol {
+            0x0800 => {
+                socket.family = 2;
+                if l3.len() >= 20 {
+                    socket.local4.copy_from_slice(&l3[12..16]);
+                    socket.remote4.copy_from_slice(&l3[16..20]);
+                }
+            }
+            0x86dd => {
+                socket.family = 10;
+                if l3.len() >= 40 {
+                    socket.local6.copy_from_slice(&l3[8..24]);
+                    socket.remote6.copy_from_slice(&l3[24..40]);
+                }
+            }
+            _ => {}
+        }
+        socket
+    }
 }
 
 impl SkbState {
@@ -308,6 +359,7 @@ impl SkbState {
             protocol: protocol.to_be(),
             tc_index: 0,
             tc_classid: 0,
+            socket: TestSocket::of(frame, protocol),
         })
     }
 
@@ -347,7 +399,21 @@ impl SkbState {
             Some(("gso_segs", s, _)) => (s, u64::from(f.gso_segs)),
             Some(("gso_size", s, _)) => (s, u64::from(f.gso_size)),
             Some(("hwtstamp", s, _)) => (s, f.hwtstamp),
-            // vlan_*, hash, napi_id: 0 in a test run.
+            Some(("family", s, _)) => (s, u64::from(self.socket.family)),
+            Some((name @ ("remote_ip4" | "local_ip4" | "remote_ip6" | "local_ip6"), s, _)) => {
+                let sock = &self.socket;
+                let address: &[u8] = match name {
+                    "remote_ip4" => &sock.remote4,
+                    "local_ip4" => &sock.local4,
+                    "remote_ip6" => &sock.remote6,
+                    _ => &sock.local6,
+                };
+                let from = offset - s;
+                let mut out = [0u8; 8];
+                out[..size].copy_from_slice(&address[from..from + size]);
+                return u64::from_le_bytes(out);
+            }
+            // vlan_*, hash, napi_id, the socket's ports: 0 in a test run.
             Some((_, s, _)) => (s, 0),
             None => (offset, 0),
         };
@@ -548,6 +614,33 @@ mod tests {
         frame[15] = 0xff;
         let proto = SkbState::new(&frame, None, 20).unwrap().protocol;
         assert_eq!(u16::from_be(proto), 1);
+    }
+
+    #[test]
+    fn cgroup_skb_sees_the_test_runs_socket() {
+        let mut frame = [0u8; 34];
+        frame[12] = 0x08;
+        frame[26..30].copy_from_slice(&[10, 0, 0, 1]);
+        frame[30..34].copy_from_slice(&[10, 0, 0, 2]);
+        let state = SkbState::new(&frame, None, 20).unwrap();
+        let view = PacketView {
+            kind: ProgramKind::CgroupSkb,
+            ..PacketView::NONE
+        };
+        assert_eq!(state.read(&view, 88, 4), 2);
+        assert_eq!(
+            state.read(&view, 96, 4),
+            u64::from(u32::from_le_bytes([10, 0, 0, 1]))
+        );
+        assert_eq!(
+            state.read(&view, 92, 4),
+            u64::from(u32::from_le_bytes([10, 0, 0, 2]))
+        );
+        assert_eq!(state.read(&view, 100, 4), 0);
+        assert_eq!(
+            check_access(ProgramKind::CgroupSkb, 168, 8, Access::Read),
+            Err(ContextRefusal::NotModelled)
+        );
     }
 
     #[test]

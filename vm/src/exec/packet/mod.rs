@@ -1,8 +1,8 @@
 //! The packet helpers, with the kernel's semantics and errors
 //! (`net/core/filter.c`): XDP's `bpf_xdp_adjust_head`, `adjust_meta`,
 //! `adjust_tail`, `load_bytes`, `store_bytes`; `__sk_buff`'s
-//! `bpf_skb_load_bytes`, `store_bytes`, `bpf_l3_csum_replace` and
-//! `bpf_l4_csum_replace` ([`checksum`]).
+//! `bpf_skb_load_bytes`, `store_bytes`, `change_tail`, `change_head`,
+//! `bpf_l3_csum_replace` and `bpf_l4_csum_replace` ([`checksum`]).
 //!
 //! They work on the run's packet buffer through the address space's
 //! [`PacketView`]. A helper that moves `data`, `data_meta` or `data_end`
@@ -16,7 +16,7 @@ mod checksum;
 
 use crate::ProgramKind;
 use crate::error::{Access, HelperError};
-use crate::exec::ctx::{ETH_HLEN, Layout, PacketView, XDP_FRAME_END, XDP_FRAME_SIZE};
+use crate::exec::ctx::{ETH_HLEN, Layout, PacketView, SKB_MAX_LEN, XDP_FRAME_END, XDP_FRAME_SIZE};
 use crate::exec::helpers::{HelperContext, Helpers};
 
 /// Helper ids of the packet helpers (from `linux/bpf.h`).
@@ -29,6 +29,10 @@ pub mod ids {
     pub const L4_CSUM_REPLACE: u32 = 11;
     /// `long bpf_skb_load_bytes(skb, offset, to, len)`
     pub const SKB_LOAD_BYTES: u32 = 26;
+    /// `long bpf_skb_change_tail(skb, len, flags)`
+    pub const SKB_CHANGE_TAIL: u32 = 38;
+    /// `long bpf_skb_change_head(skb, len, flags)`
+    pub const SKB_CHANGE_HEAD: u32 = 43;
     /// `long bpf_xdp_adjust_head(xdp_md, delta)`
     pub const XDP_ADJUST_HEAD: u32 = 44;
     /// `long bpf_xdp_adjust_meta(xdp_md, delta)`
@@ -45,6 +49,8 @@ pub mod ids {
 /// does not follow a moving packet region, so it leaves programs that
 /// call them to the interpreter).
 pub const MOVES_PACKET: &[u32] = &[
+    ids::SKB_CHANGE_TAIL,
+    ids::SKB_CHANGE_HEAD,
     ids::XDP_ADJUST_HEAD,
     ids::XDP_ADJUST_META,
     ids::XDP_ADJUST_TAIL,
@@ -56,21 +62,23 @@ const EACCES: u64 = (-13i64) as u64;
 
 /// Registers the packet helpers in `helpers`.
 pub(crate) fn register(helpers: &mut Helpers) {
-    helpers.register_builtin(ids::XDP_ADJUST_HEAD, "xdp_adjust_head", xdp_adjust_head);
-    helpers.register_builtin(ids::XDP_ADJUST_META, "xdp_adjust_meta", xdp_adjust_meta);
-    helpers.register_builtin(ids::XDP_ADJUST_TAIL, "xdp_adjust_tail", xdp_adjust_tail);
-    helpers.register_builtin(ids::XDP_LOAD_BYTES, "xdp_load_bytes", xdp_load_bytes);
-    helpers.register_builtin(ids::XDP_STORE_BYTES, "xdp_store_bytes", xdp_store_bytes);
-    helpers.register_builtin(ids::SKB_LOAD_BYTES, "skb_load_bytes", skb_load_bytes);
-    helpers.register_builtin(ids::SKB_STORE_BYTES, "skb_store_bytes", skb_store_bytes);
+    helpers.register_builtin(ids::XDP_ADJUST_HEAD, "bpf_xdp_adjust_head", xdp_adjust_head);
+    helpers.register_builtin(ids::XDP_ADJUST_META, "bpf_xdp_adjust_meta", xdp_adjust_meta);
+    helpers.register_builtin(ids::XDP_ADJUST_TAIL, "bpf_xdp_adjust_tail", xdp_adjust_tail);
+    helpers.register_builtin(ids::XDP_LOAD_BYTES, "bpf_xdp_load_bytes", xdp_load_bytes);
+    helpers.register_builtin(ids::XDP_STORE_BYTES, "bpf_xdp_store_bytes", xdp_store_bytes);
+    helpers.register_builtin(ids::SKB_LOAD_BYTES, "bpf_skb_load_bytes", skb_load_bytes);
+    helpers.register_builtin(ids::SKB_STORE_BYTES, "bpf_skb_store_bytes", skb_store_bytes);
+    helpers.register_builtin(ids::SKB_CHANGE_TAIL, "bpf_skb_change_tail", skb_change_tail);
+    helpers.register_builtin(ids::SKB_CHANGE_HEAD, "bpf_skb_change_head", skb_change_head);
     helpers.register_builtin(
         ids::L3_CSUM_REPLACE,
-        "l3_csum_replace",
+        "bpf_l3_csum_replace",
         checksum::l3_csum_replace,
     );
     helpers.register_builtin(
         ids::L4_CSUM_REPLACE,
-        "l4_csum_replace",
+        "bpf_l4_csum_replace",
         checksum::l4_csum_replace,
     );
 }
@@ -387,5 +395,68 @@ fn skb_store_bytes(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, H
     };
     ctx.charge(units(len as usize))?;
     memory_to_packet(ctx, buf, view.host.wrapping_add(start), len as usize)?;
+    Ok(0)
+}
+
+/// The shortest a tc packet may become (`__bpf_skb_min_len`): up to the
+/// network header, which a test run sets after the Ethernet header.
+const SKB_MIN_LEN: u64 = ETH_HLEN as u64;
+
+fn skb_change_tail(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, HelperError> {
+    let view = packet(ctx, "bpf_skb_change_tail", &[ProgramKind::Tc])?;
+    let (new_len, flags) = (u64::from(args[1] as u32), args[2]);
+    if flags != 0 || new_len > SKB_MAX_LEN as u64 || new_len < SKB_MIN_LEN {
+        return Ok(EINVAL);
+    }
+    let layout = view.layout;
+    let new_end = layout.data + new_len as usize;
+    if new_end > layout.end {
+        // Grown bytes read as zeroes (the kernel's fresh tailroom).
+        let grown = new_end - layout.end;
+        ctx.charge(units(grown))?;
+        // SAFETY: the buffer holds SKB_MAX_LEN bytes after the packet's
+        // first byte at load, and data never moves past it, so
+        // data..new_end lies inside.
+        unsafe { view.host.add(layout.end).write_bytes(0, grown) };
+    }
+    set_layout(
+        ctx,
+        view,
+        Layout {
+            end: new_end,
+            ..layout
+        },
+    );
+    Ok(0)
+}
+
+fn skb_change_head(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, HelperError> {
+    let view = packet(ctx, "bpf_skb_change_head", &[ProgramKind::Tc])?;
+    let (room, flags) = (u64::from(args[1] as u32), args[2]);
+    let layout = view.layout;
+    let len = (layout.end - layout.data) as u64;
+    if flags != 0 || len + room > SKB_MAX_LEN as u64 {
+        return Ok(EINVAL);
+    }
+    let room = room as usize;
+    // The reserve before the headroom is SKB_MAX_LEN bytes, so data - room
+    // stays inside the buffer; checked all the same.
+    let Some(new_data) = layout.data.checked_sub(room) else {
+        return Ok(EINVAL);
+    };
+    ctx.charge(units(room))?;
+    // SAFETY: new_data..data lies inside the buffer (see above).
+    unsafe { view.host.add(new_data).write_bytes(0, room) };
+    // The MAC header is reset to the new start.
+    set_layout(
+        ctx,
+        view,
+        Layout {
+            mac: new_data,
+            meta: new_data,
+            data: new_data,
+            end: layout.end,
+        },
+    );
     Ok(0)
 }
