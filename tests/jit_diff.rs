@@ -36,7 +36,7 @@ use reader::{Reader, fill_bytes};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tinybpf::vm::{ProgramKind, RunContext};
+use tinybpf::vm::{Clock, ProgramKind, RunContext};
 use tinybpf::{Fallback, LoadOptions, Object, Program, Tier, TierUsed};
 
 fn testdata() -> PathBuf {
@@ -132,8 +132,16 @@ fn compare_testdata(
     let is_compiled = compiled(&programs.1).map_err(|e| format!("{file} {name}: {e}"))?;
     let mut inputs = (input_for(&programs.0), input_for(&programs.1));
     for run in 0..runs {
-        let mut ctx_a = RunContext::new().with_budget(budget);
-        let mut ctx_b = RunContext::new().with_budget(budget);
+        // A fixed clock: the ktime helpers give both sides the same times.
+        let context = || {
+            RunContext::new()
+                .with_budget(budget)
+                .with_clock(Clock::Fixed {
+                    start_ns: 1_000_000,
+                    step_ns: 1_000,
+                })
+        };
+        let (mut ctx_a, mut ctx_b) = (context(), context());
         let a = programs.0.run_with(&mut inputs.0, &mut ctx_a);
         let b = programs.1.run_with(&mut inputs.1, &mut ctx_b);
         let place = format!("{file} {name}, budget {budget}, run {run}");

@@ -66,3 +66,63 @@ fn every_conformance_program_compiles_and_agrees_at_every_budget() {
     assert!(compared >= 313 * 11 - 11 * 3);
     assert!(exhausted > 0);
 }
+
+/// A callee whose `exit` comes before a later call site that calls it (`g`
+/// calls `f`, placed before `g`): the return reaches every call site, the
+/// later ones too (once, the jump table only knew the sites before the
+/// `exit`). Found by `fuzz/examples/jit_sweep.rs`.
+#[test]
+fn a_callee_returns_to_call_sites_after_its_exit() {
+    let text = "
+        mov %r0, 0
+        call local f
+        call local g
+        exit
+    f:
+        add %r0, 1
+        exit
+    g:
+        call local f
+        add %r0, 10
+        exit
+    ";
+    let insns = tinybpf_vm::isa::asm::assemble(text).expect("assembles");
+    let compiled = load(&insns, Tier::Compiled);
+    assert!(matches!(compiled.tier(), TierUsed::Compiled { .. }));
+    let interpreted = load(&insns, Tier::Interpreter);
+    for budget in [1, 3, 5, 8, 100] {
+        let a = interpreted.run_with(&mut [], &mut RunContext::new().with_budget(budget));
+        let b = compiled.run_with(&mut [], &mut RunContext::new().with_budget(budget));
+        assert_eq!(a, b, "budget {budget}");
+    }
+    let outcome = compiled.run_with(&mut [], &mut RunContext::new()).unwrap();
+    assert_eq!(outcome.retval, 12);
+}
+
+/// Every `exit` of a program whose only call comes after them, and one
+/// with no call at all past the main function, compiles.
+#[test]
+fn exits_before_the_first_call_site_compile() {
+    let text = "
+        jeq %r1, 0, +1
+        exit
+        mov %r0, 0
+        call local f
+        exit
+    f:
+        mov %r0, 7
+        exit
+    ";
+    let insns = tinybpf_vm::isa::asm::assemble(text).expect("assembles");
+    let compiled = load(&insns, Tier::Compiled);
+    assert!(matches!(compiled.tier(), TierUsed::Compiled { .. }));
+    let interpreted = load(&insns, Tier::Interpreter);
+    for input in [0u8, 1] {
+        let mut a = vec![input; 8];
+        let mut b = a.clone();
+        assert_eq!(
+            interpreted.run_with(&mut a, &mut RunContext::new()),
+            compiled.run_with(&mut b, &mut RunContext::new())
+        );
+    }
+}

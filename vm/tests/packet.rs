@@ -91,7 +91,7 @@ fn programs_that_move_the_packet_run_on_the_interpreter() {
     .unwrap();
     match program.tier() {
         TierUsed::Interpreter { fallback } => match fallback {
-            Some(Fallback::MovingPacket(name)) => assert_eq!(*name, "xdp_adjust_tail"),
+            Some(Fallback::MovingPacket(name)) => assert_eq!(*name, "bpf_xdp_adjust_tail"),
             Some(Fallback::NotBuiltIn | Fallback::UnsupportedPlatform) => {}
             other => panic!("{other:?}"),
         },

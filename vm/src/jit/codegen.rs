@@ -140,6 +140,11 @@ pub(super) struct Gen<'a, 'f> {
     return_ops: Vec<usize>,
     return_blocks: Vec<Block>,
     has_calls: bool,
+    /// The block every callee's `exit` jumps to with its return site in
+    /// `site`; its jump table over every call site is built after the last
+    /// op (an `exit` may come before some of the sites it returns to).
+    return_dispatch: Option<Block>,
+    site: Variable,
 }
 
 /// Ops that start a block: the first, jump and call targets, and every op
@@ -193,6 +198,7 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
     let count = b.declare_var(I64);
     let depth = b.declare_var(I64);
     let frame = b.declare_var(I64);
+    let site = b.declare_var(I64);
     let call_sig = b.import_signature(signature(isa, 4));
     let atomic_sig = b.import_signature(signature(isa, 5));
 
@@ -257,6 +263,8 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
         has_calls: ops
             .iter()
             .any(|op| matches!(op.facts().flow, Flow::Call(_))),
+        return_dispatch: None,
+        site,
     };
     let counts = program.counts();
     let mut open = false;
@@ -276,6 +284,7 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
     if open {
         return Err("the last op falls through".to_owned());
     }
+    g.dispatch_returns();
     let return_ops = std::mem::take(&mut g.return_ops);
     g.b.seal_all_blocks();
     g.b.finalize(isa.frontend_config());
@@ -447,8 +456,33 @@ impl Gen<'_, '_> {
             .ins()
             .load(I64, trusted(), saved_at, layout::FRAME_SITE);
         self.move_frame(depth, -1);
+        self.b.def_var(self.site, site);
+        let dispatch = match self.return_dispatch {
+            Some(block) => block,
+            None => {
+                let block = self.b.create_block();
+                self.return_dispatch = Some(block);
+                block
+            }
+        };
+        self.b.ins().jump(dispatch, &[]);
+    }
+
+    /// Fills the return dispatch block, once every call site is known: a
+    /// jump table over the sites (which only the calls write, so its
+    /// default is never taken).
+    fn dispatch_returns(&mut self) {
+        let Some(dispatch) = self.return_dispatch else {
+            return;
+        };
+        self.b.switch_to_block(dispatch);
+        let Some(&first) = self.return_blocks.first() else {
+            // No call site: no callee runs, so no exit gets here.
+            self.leave();
+            return;
+        };
+        let site = self.b.use_var(self.site);
         let site = self.b.ins().ireduce(I32, site);
-        // Sites are written only by the calls above; the default is never taken.
         let calls: Vec<_> = self
             .return_blocks
             .iter()
@@ -456,7 +490,7 @@ impl Gen<'_, '_> {
             .collect();
         // Each entry its own block call: the frontend appends the
         // variables' values to each one.
-        let default = self.b.func.dfg.block_call(self.return_blocks[0], &[]);
+        let default = self.b.func.dfg.block_call(first, &[]);
         let table = JumpTableData::new(default, &calls);
         let table = self.b.create_jump_table(table);
         self.b.ins().br_table(site, table);

@@ -125,6 +125,15 @@ pub enum Fallback {
     /// Cranelift could not compile it (or mapping the code failed).
     #[error("compiling failed: {0}")]
     Failed(String),
+    /// Compiled, but this run has a wall-clock deadline
+    /// ([`RunContext::deadline`](crate::RunContext::deadline)), which only the
+    /// interpreter reads: the run is interpreted (never reported by
+    /// [`LoadedProgram::tier`], which describes the load; by what reports a
+    /// run, such as the facade's `TimedRuns::tier`).
+    #[error(
+        "a run with a deadline (--timeout) is interpreted: the compiled code does not read the clock"
+    )]
+    Deadline,
 }
 
 /// The outcome of compiling (or not) a loaded program.
