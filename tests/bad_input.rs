@@ -1069,3 +1069,32 @@ fn f4_subprogram_reads_its_frame_through_r10() {
     let text = "call local +2\nxor %r0, %r4\nexit\nstb [%r10-6], 225\nmov %r2, %r10\ncall 1\nlock fetch xor32 [%r10-8], %r4\nstb [%r10-6], 247\nexit";
     assert_eq!(run(text, m).map(|o| o.retval), Ok(0xe1_0000));
 }
+
+/// F5: the clock helpers read the host's clock unless the run context fixes
+/// it, so the differential fuzzers saw "the passes change behaviour" where
+/// two runs only read the clock at different moments. With a fixed clock a
+/// program that measures elapsed time gives the same result with every pass
+/// and with none (the harness now fixes the clock).
+#[test]
+fn f5_a_fixed_clock_makes_the_passes_comparable() {
+    let code = assemble_bytes(
+        "call 125\nmov %r6, %r0\ncall 5\nmov %r7, %r0\ncall 125\nsub %r0, %r6\nsub %r0, %r7\nexit",
+    )
+    .unwrap();
+    let run_with = |passes| {
+        let options = ProgramOptions {
+            passes,
+            ..ProgramOptions::default()
+        };
+        let program = LoadedProgram::load(&code, options).unwrap();
+        let mut ctx = RunContext::new().with_clock(tinybpf::vm::Clock::Fixed {
+            start_ns: 1_000,
+            step_ns: 10,
+        });
+        program.run_with(&mut [], &mut ctx).unwrap().retval
+    };
+    // Readings 1000, 1010, 1020: 1020 - 1000 - 1010.
+    let expected = 1020u64.wrapping_sub(1000).wrapping_sub(1010);
+    assert_eq!(run_with(tinybpf::vm::Passes::ALL), expected);
+    assert_eq!(run_with(tinybpf::vm::Passes::NONE), expected);
+}

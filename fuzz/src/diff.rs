@@ -9,8 +9,8 @@
 
 use tinybpf::maps::{ArrayMap, BpfMap, shared_mem};
 use tinybpf::vm::{
-    Helpers, LoadedProgram, Passes, ProgramKind, ProgramOptions, RunContext, RunError, RunOutcome,
-    Tier, TierUsed, VerifyError,
+    Clock, Helpers, LoadedProgram, Passes, ProgramKind, ProgramOptions, RunContext, RunError,
+    RunOutcome, Tier, TierUsed, VerifyError,
 };
 
 use crate::vm_case::MapSpec;
@@ -285,10 +285,15 @@ pub fn compare_configs(case: &DiffCase<'_>, configs: &[Config]) -> Result<Agreem
         let results: Vec<Result<RunOutcome, RunError>> = loaded
             .iter_mut()
             .map(|l| {
-                l.program.run_with(
-                    &mut l.input,
-                    &mut RunContext::new().with_budget(case.budget),
-                )
+                // A fixed clock: the ktime helpers read the host's clock
+                // by default, which would differ between configurations.
+                let mut ctx = RunContext::new()
+                    .with_budget(case.budget)
+                    .with_clock(Clock::Fixed {
+                        start_ns: 1_000_000,
+                        step_ns: 1_000,
+                    });
+                l.program.run_with(&mut l.input, &mut ctx)
             })
             .collect();
         let (reference, others) = loaded.split_first().expect("the reference loaded");
