@@ -292,3 +292,34 @@ fn helpers_a_program_type_lacks_are_load_errors() {
     assert_eq!(program.kind(), ProgramKind::SocketFilter);
     program.run(&mut default_packet()).unwrap();
 }
+
+#[test]
+fn vlan_state_carries_over_repeated_runs_as_the_skb_does() {
+    // The kernel's test run repeats over one skb: the second run starts
+    // with TCI 7 held and the 802.1Q tag with TCI 5 in the packet.
+    let object = Object::open(testdata("tc_vlan.o")).unwrap();
+    let mut ctx = RunContext::new();
+    let run = load(&object, "vlan")
+        .test_run(&default_packet(), 2, &mut ctx)
+        .unwrap();
+    let (q, ad) = (wire(0x8100), wire(0x88a8));
+    assert_eq!(
+        values(&object, "results", 28),
+        [
+            1, // the tag the first run left held
+            0, 1, 100, q, 72, // TCI 7 into the packet, 100 held
+            0, 76, q, //
+            0, q, 300, 80, ad, //
+            0, 200, ad, 76, // pop: 88a8/200 back out of the packet
+            0, 100, 72, q, // pop: 100 held, tag 7 next in the packet
+            0, 1, // pop: tag 7 held, tag 5 next
+            0, // pop: tag 5 held, IPv4 next
+            0, 0, 7,
+        ]
+    );
+    let frame = default_packet();
+    let mut expected = frame[..12].to_vec();
+    expected.extend([0x81, 0x00, 0x00, 0x05, 0x81, 0x00, 0x00, 0x05]);
+    expected.extend(&frame[12..]);
+    assert_eq!(run.data_out, expected);
+}
