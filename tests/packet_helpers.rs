@@ -323,3 +323,55 @@ fn vlan_state_carries_over_repeated_runs_as_the_skb_does() {
     expected.extend(&frame[12..]);
     assert_eq!(run.data_out, expected);
 }
+
+/// `tinybpf ARGS`' standard output, which must succeed.
+fn cli(args: &[&str]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tinybpf"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut text, b| {
+        let _ = write!(text, "{b:02x}");
+        text
+    })
+}
+
+#[test]
+fn the_cli_prints_the_packet_the_kernel_returns() {
+    // JSON: the tagged frame of tc_vlan.
+    let json = cli(&["run", &testdata("tc_vlan.o"), "--program", "vlan", "--json"]);
+    let frame = default_packet();
+    let mut expected = frame[..12].to_vec();
+    expected.extend([0x81, 0x00, 0x00, 0x05]);
+    expected.extend(&frame[12..]);
+    assert!(
+        json.contains(&format!("\"packet\": \"{}\"", hex(&expected))),
+        "{json}"
+    );
+    // A 5000-byte XDP packet in fragments: --packet-out writes the whole
+    // frame, 4100 bytes after the program's tail changes.
+    let dir = std::env::temp_dir().join(format!("tinybpf-frags-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (input, output) = (dir.join("in.bin"), dir.join("out.bin"));
+    std::fs::write(&input, numbered(5000)).unwrap();
+    let table = cli(&[
+        "run",
+        &testdata("xdp_frags.o"),
+        "--program",
+        "frags",
+        "--packet",
+        input.to_str().unwrap(),
+        "--packet-out",
+        output.to_str().unwrap(),
+    ]);
+    assert!(table.contains("XDP_PASS"), "{table}");
+    let written = std::fs::read(&output).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(written.len(), 4100);
+    assert_eq!(&written[3990..3998], b"TAILMARK");
+}
