@@ -199,3 +199,32 @@ fn raw_memory_programs_may_call_any_helper() {
     let program = load("call 188\nexit", ProgramKind::Memory);
     assert!(program.run(&mut [0u8; 16]).is_err());
 }
+
+#[test]
+fn vlan_pop_of_a_tag_the_packet_is_too_short_for_is_enomem() {
+    let pop = load("call 19\nexit", ProgramKind::Tc);
+    // EtherType 802.1Q but only 17 bytes: the tag needs 18.
+    let mut short = vec![0u8; 17];
+    short[12..14].copy_from_slice(&[0x81, 0x00]);
+    assert_eq!(retval(&pop, &short), -12);
+    short.push(0);
+    assert_eq!(retval(&pop, &short), 0);
+    // Nothing to pop: 0, the packet unchanged.
+    assert_eq!(retval(&pop, &ipv4_frame(64)), 0);
+}
+
+#[test]
+fn change_tail_stops_at_the_network_header() {
+    // After change_head(4) the network header is 18 bytes in: 17 is too
+    // short, 18 fits.
+    let program = |len: i32| {
+        load(
+            &format!(
+                "mov %r6, %r1\nmov %r2, 4\nmov %r3, 0\ncall 43\nmov %r1, %r6\nmov %r2, {len}\nmov %r3, 0\ncall 38\nexit"
+            ),
+            ProgramKind::Tc,
+        )
+    };
+    assert_eq!(retval(&program(17), &ipv4_frame(64)), -22);
+    assert_eq!(retval(&program(18), &ipv4_frame(64)), 0);
+}
