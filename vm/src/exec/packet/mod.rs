@@ -3,8 +3,8 @@
 //! `adjust_tail`, `load_bytes`, `store_bytes`; `__sk_buff`'s
 //! `bpf_skb_load_bytes`, `store_bytes`, `change_tail`, `change_head`,
 //! `bpf_l3_csum_replace` and `bpf_l4_csum_replace` ([`checksum`]),
-//! `bpf_skb_adjust_room` ([`room`]), `bpf_skb_vlan_push` and `vlan_pop`
-//! ([`vlan`]); XDP fragments (`bpf_xdp_get_buff_len`, and the load, store
+//! `bpf_skb_adjust_room` (`room.rs`), `bpf_skb_vlan_push` and `vlan_pop`
+//! (`vlan.rs`); XDP fragments (`bpf_xdp_get_buff_len`, and the load, store
 //! and tail helpers across them).
 //!
 //! They work on the run's packet buffer through the address space's
