@@ -233,3 +233,26 @@ fn huge_maps_cost_nothing_until_touched_and_dump_entry_by_entry() {
         );
     }
 }
+
+#[test]
+fn programs_are_found_by_name_through_an_index_that_follows_changes() {
+    let bytes = scale_objects::functions_and_programs(400, 100);
+    let mut object = Object::parse("scale.o", &bytes).unwrap_or_else(|e| panic!("{e}"));
+    for p in 0..100 {
+        let name = format!("p{p}");
+        assert_eq!(object.program(&name).map(|found| &found.name), Some(&name));
+    }
+    assert!(
+        object.program("f0").is_none(),
+        "a .text function is no program"
+    );
+    // `programs` is public: a caller may reorder or drop programs, and the
+    // lookup still answers from the list as it is.
+    object.programs.reverse();
+    object.programs.retain(|program| program.name != "p42");
+    for p in 0..100 {
+        let name = format!("p{p}");
+        let found = object.program(&name).map(|found| found.name.clone());
+        assert_eq!(found, (p != 42).then_some(name));
+    }
+}
