@@ -975,6 +975,35 @@ fn shared_stack_chunks_copy_on_write() {
 }
 
 #[test]
+fn joins_keep_exactly_the_bytes_both_sides_know_alike() {
+    let mut a = State::entry();
+    for index in [0u16, 5, 63, 64, 300, 511] {
+        a.stack.set(index, Some(index as u8));
+    }
+    let mut b = a.clone();
+    b.stack.set(5, Some(99)); // differs
+    b.stack.set(300, None); // unknown on one side
+    b.stack.set(200, Some(1)); // known on one side only
+    assert!(
+        !a.clone().join_into(&a),
+        "joining a shared state changes nothing"
+    );
+    assert!(a.join_into(&b));
+    let known: Vec<(u16, u8)> = (0..512u16)
+        .filter_map(|i| a.stack.get(i).map(|v| (i, v)))
+        .collect();
+    assert_eq!(known, [(0, 0), (63, 63), (64, 64), (511, 255)]);
+    assert!(!a.join_into(&b), "a second join loses nothing more");
+    // A chunk left with no known byte is dropped, and equals a fresh one.
+    let mut c = State::entry();
+    c.stack.set(70, Some(1));
+    let mut d = State::entry();
+    d.stack.set(70, Some(2));
+    assert!(c.join_into(&d));
+    assert_eq!(c, State::entry());
+}
+
+#[test]
 fn random_slots_never_panic() {
     let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
     let maps = maps4();
