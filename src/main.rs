@@ -608,9 +608,7 @@ fn disasm(args: &DisasmArgs, out: &mut impl Write) -> Result<(), Failure> {
         // A type tinybpf does not run is still listed: loaded as raw memory.
         let runs = object
             .linked()
-            .programs
-            .iter()
-            .find(|p| &p.name == name)
+            .program(name)
             .is_none_or(|p| p.program_type.runs_as().is_some());
         // Placeholders for the kernel helpers tinybpf lacks: a program that
         // calls them cannot run, but it can be listed.
