@@ -142,6 +142,17 @@ pub unsafe fn copy_out(src: *const u8, dst: &mut [u8]) {
         // SAFETY: `i < len`, so `src + i` is inside the caller's range.
         let at = unsafe { src.add(i) };
         let width = chunk_width(at, len - i);
+        if width == 8 {
+            // The common case with a constant width, so the copy into `dst`
+            // is one store rather than a call to memmove per word.
+            // SAFETY: 8 bytes remain in range and `at` is 8-aligned
+            // (chunk_width's contract); the bytes are only accessed
+            // atomically.
+            let word = unsafe { AtomicU64::from_ptr(at.cast_mut().cast()).load(PLAIN) };
+            dst[i..i + 8].copy_from_slice(&word.to_le_bytes());
+            i += 8;
+            continue;
+        }
         // SAFETY: `width` bytes remain in range and `at` is aligned to
         // `width` (chunk_width's contract); the bytes are only accessed
         // atomically.
@@ -164,6 +175,15 @@ pub unsafe fn copy_in(dst: *mut u8, src: &[u8]) {
         // SAFETY: `i < len`, so `dst + i` is inside the caller's range.
         let at = unsafe { dst.add(i) };
         let width = chunk_width(at, len - i);
+        if width == 8 {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&src[i..i + 8]);
+            // SAFETY: 8 bytes in range, 8-aligned (chunk_width's contract),
+            // accessed only atomically.
+            unsafe { AtomicU64::from_ptr(at.cast()).store(u64::from_le_bytes(word), PLAIN) };
+            i += 8;
+            continue;
+        }
         let mut word = [0u8; 8];
         word[..width].copy_from_slice(&src[i..i + width]);
         // SAFETY: `width` bytes in range, aligned to `width`, accessed
