@@ -414,6 +414,25 @@ pub enum HelperError {
     /// error of a run).
     #[error("the run continues in a tail-called program")]
     TailCall,
+    /// A callback helper (`bpf_loop`) was passed a value that is not a
+    /// reference to one of the program's callbacks (a function a
+    /// pseudo-func `lddw` loads; the kernel's verifier refuses the program).
+    #[error("{value:#x} is not a callback (a function a pseudo-func lddw refers to)")]
+    NotACallback {
+        /// The value passed.
+        value: u64,
+    },
+    /// A callback returned something else than 0 (go on) or 1 (stop), which
+    /// the kernel's verifier refuses; the error names the callback's `exit`.
+    #[error("the callback returned {value}; the kernel allows only 0 (go on) or 1 (stop)")]
+    CallbackReturn {
+        /// What r0 held.
+        value: u64,
+    },
+    /// A callback helper asked the interpreter to enter its callback: the
+    /// signal the interpreter handles (never the error of a run).
+    #[error("the run enters a callback")]
+    EnterCallback,
     /// Any other fault, described.
     #[error("{0}")]
     Other(String),

@@ -53,6 +53,13 @@ pub const XDP_MD_SIZE: usize = 24;
 /// It lies in no region, so dereferencing it faults.
 pub const MAP_HANDLE_BASE: u64 = 0xffff_0000_0000_0000;
 
+/// Register value that stands for the function at op `i` (what a
+/// pseudo-func `lddw` loads: `FUNC_REF_BASE + i`, the callback argument of
+/// `bpf_loop` and `bpf_for_each_map_elem`).
+///
+/// It lies in no region, so dereferencing it faults.
+pub const FUNC_REF_BASE: u64 = 0xfffe_0000_0000_0000;
+
 /// Virtual start address of map `index`'s value area.
 pub const fn map_value_start(index: usize) -> u64 {
     (FIRST_MAP_SLOT + index as u64) << 32

@@ -31,7 +31,9 @@ pub(crate) struct Compacted {
 pub(crate) fn compact(slots: &[Op], fusion: bool) -> Compacted {
     let mut is_target = vec![false; slots.len()];
     for op in slots {
-        if let Some(target) = op.facts().target() {
+        let facts = op.facts();
+        // A callback's entry is entered like a call target.
+        for target in [facts.target(), facts.func_ref].into_iter().flatten() {
             is_target[target as usize] = true;
         }
     }
