@@ -1,6 +1,7 @@
-//! Callbacks from the command line: `testdata/loops.c` (bpf_loop) run as
-//! a table and as JSON, with the results `testdata/EXPECTED.md` works out
-//! from the C, and its listing naming the callbacks.
+//! Callbacks from the command line: `testdata/loops.c` (bpf_loop) and
+//! `testdata/loops_maps.c` (bpf_for_each_map_elem) run as a table and as
+//! JSON, with the results `testdata/EXPECTED.md` works out from the C, and
+//! the listing naming the callbacks.
 
 use std::process::{Command, Output};
 
@@ -69,6 +70,30 @@ fn bpf_loop_results_match_the_c() {
 }
 
 #[test]
+fn for_each_map_elem_results_match_the_c() {
+    // Two runs: the array's values grow by key + 1 per run, the per-CPU
+    // array's too (on CPU 0), the hash values are set again each run.
+    let json = ok(&["run", &testdata("loops_maps.o"), "--json", "--repeat", "2"]);
+    for expected in [
+        "\"array_result\": 4",
+        "\"array_sum\": 10",
+        "\"array_keys\": 6",
+        "\"find_result\": 3",
+        "\"find_calls\": 3",
+        "\"percpu_result\": 3",
+        "\"percpu_keys\": 3",
+        "\"hash_result\": 3",
+        "\"hash_sum\": 210",
+        "\"hash_keys\": 21",
+        "\"empty_result\": 0",
+        "\"empty_calls\": 0",
+        "\"flags_result\": -22",
+    ] {
+        assert!(json.contains(expected), "{expected} in {json}");
+    }
+}
+
+#[test]
 fn snapshots_of_the_loops() {
     let path = testdata("loops.o");
     insta::assert_snapshot!(
@@ -77,6 +102,15 @@ fn snapshots_of_the_loops() {
     );
     insta::assert_snapshot!(
         "loops_table",
+        without_time_line(&ok(&["run", &path, "--repeat", "2"]))
+    );
+    let path = testdata("loops_maps.o");
+    insta::assert_snapshot!(
+        "loops_maps_json",
+        without_timings(&ok(&["run", &path, "--json", "--repeat", "2"]))
+    );
+    insta::assert_snapshot!(
+        "loops_maps_table",
         without_time_line(&ok(&["run", &path, "--repeat", "2"]))
     );
 }
@@ -91,4 +125,12 @@ fn the_listing_names_each_callback() {
     assert!(listing.contains("# inner_loop"), "{listing}");
     assert!(listing.contains("# count_call"), "{listing}");
     assert!(listing.contains("call 181 # bpf_loop"), "{listing}");
+    let listing = ok(&["disasm", &testdata("loops_maps.o")]);
+    for name in ["# add_and_bump", "# find_two", "# sum_and_double"] {
+        assert!(listing.contains(name), "{name} in {listing}");
+    }
+    assert!(
+        listing.contains("call 164 # bpf_for_each_map_elem"),
+        "{listing}"
+    );
 }

@@ -20,7 +20,8 @@ pub struct MapRefusal {
 
 use crate::exec::builtin::names::{HelperName, describe_missing};
 use crate::exec::memory::{
-    CONTEXT_SLOT, FIRST_MAP_SLOT, INPUT_SLOT, INPUT_START, MAP_HANDLE_BASE, STACK_SLOT, XDP_MD_SIZE,
+    CALLBACK_KEY_SLOT, CONTEXT_SLOT, FIRST_MAP_SLOT, INPUT_SLOT, INPUT_START, MAP_HANDLE_BASE,
+    STACK_SLOT, XDP_MD_SIZE,
 };
 
 /// Why a program was rejected at load time.
@@ -482,6 +483,12 @@ fn explain_access(addr: u64, size: u64, access: Access) -> String {
             ),
         },
         STACK_SLOT => format!("{what} is outside the stack frames the program uses"),
+        CALLBACK_KEY_SLOT => match access {
+            Access::Write => {
+                format!("{what} is in the read-only key a bpf_for_each_map_elem callback receives")
+            }
+            Access::Read => format!("{what} is outside the key a callback receives"),
+        },
         slot if slot >= FIRST_MAP_SLOT && slot - FIRST_MAP_SLOT < 1 << 16 => {
             let map = slot - FIRST_MAP_SLOT;
             match access {

@@ -1,4 +1,4 @@
-//! `bpf_loop` (181): callbacks entered in frames of their own, with the
+//! `bpf_loop` (181) and `bpf_for_each_map_elem` (164): callbacks entered in frames of their own, with the
 //! kernel's results and errors, faults naming the callback's instruction,
 //! the frame limit, the budget, and the passes kept sound.
 
@@ -375,4 +375,171 @@ fn a_pseudo_func_lddw_outside_the_program_is_refused_naming_it() {
         err.to_string().contains("instruction 1"),
         "names the lddw: {err}"
     );
+}
+
+// ---- bpf_for_each_map_elem (164) ------------------------------------------
+
+fn with_maps(maps: Vec<BpfMap>) -> ProgramOptions {
+    ProgramOptions {
+        maps,
+        ..ProgramOptions::default()
+    }
+}
+
+/// Walks map 0 with callback 0, ctx NULL and `flags`.
+fn for_each_main(flags: i32) -> String {
+    format!(
+        "
+        lddw %r1, map_idx:0
+        lddw %r2, func:@0
+        mov %r3, 0
+        mov %r4, {flags}
+        call 164
+        exit"
+    )
+}
+
+fn array(entries: u32) -> BpfMap {
+    BpfMap::from_array(ArrayMap::new(MapDef::array(8, entries)).unwrap(), 1)
+}
+
+#[test]
+fn for_each_counts_the_elements_and_stops_on_1() {
+    // Stops at the element whose key is 2: three calls.
+    let cb = "
+        ldxw %r1, [%r2+0]
+        mov %r0, 0
+        jne %r1, 2, +1
+        mov %r0, 1
+        exit";
+    let (text, _) = program(&for_each_main(0), &[cb]);
+    let program = load_with(&text, with_maps(vec![array(5)]));
+    assert_eq!(program.run(&mut []).unwrap().retval, 3);
+    let (text, _) = program_text_with_flags(1, cb);
+    let program = load_with(&text, with_maps(vec![array(5)]));
+    assert_eq!(program.run(&mut []).unwrap().retval as i64, -22);
+}
+
+fn program_text_with_flags(flags: i32, cb: &str) -> (String, Vec<usize>) {
+    program(&for_each_main(flags), &[cb])
+}
+
+#[test]
+fn the_key_is_read_only_and_a_write_faults_in_the_callback() {
+    let cb = "
+        stw [%r2+0], 7
+        mov %r0, 0
+        exit";
+    let (text, starts) = program(&for_each_main(0), &[cb]);
+    let err = load_with(&text, with_maps(vec![array(2)]))
+        .run(&mut [])
+        .unwrap_err();
+    match err {
+        RunError::OutOfBounds {
+            pc,
+            addr,
+            access: tinybpf_vm::Access::Write,
+            ..
+        } => {
+            assert_eq!(pc, starts[0]);
+            // The key area of frame 0.
+            assert_eq!(addr, 0xfffd_0000_0000_0000);
+            assert!(err.to_string().contains("read-only key"), "{err}");
+        }
+        other => panic!("expected a write fault, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_value_is_the_element_and_writable() {
+    let map = ArrayMap::new(MapDef::array(8, 3)).unwrap();
+    // value = key * 10 + 1.
+    let cb = "
+        ldxw %r1, [%r2+0]
+        mul %r1, 10
+        add %r1, 1
+        stxdw [%r3+0], %r1
+        mov %r0, 0
+        exit";
+    let (text, _) = program(&for_each_main(0), &[cb]);
+    let program = load_with(&text, with_maps(vec![BpfMap::from_array(map.clone(), 1)]));
+    assert_eq!(program.run(&mut []).unwrap().retval, 3);
+    for key in 0u32..3 {
+        let value = map.lookup(&key.to_le_bytes()).unwrap();
+        assert_eq!(value, (u64::from(key) * 10 + 1).to_le_bytes());
+    }
+}
+
+#[test]
+fn map_types_the_kernel_cannot_iterate_are_refused_and_no_map_is_einval() {
+    let jumps = MapDef {
+        map_type: 3,
+        key_size: 4,
+        value_size: 4,
+        max_entries: 4,
+        map_flags: 0,
+    };
+    let jumps = BpfMap::create(jumps, &tinybpf_maps::MapOptions::with_cpus(1)).unwrap();
+    let (text, _) = program(&for_each_main(0), &["mov %r0, 0\nexit"]);
+    match load_with(&text, with_maps(vec![jumps])).run(&mut []) {
+        Err(RunError::Helper {
+            id: 164,
+            source: HelperError::MapRefused(_),
+            ..
+        }) => {}
+        other => panic!("expected the map to be refused, got {other:?}"),
+    }
+    let main = "
+        mov %r1, 5
+        lddw %r2, func:@0
+        mov %r3, 0
+        mov %r4, 0
+        call 164
+        exit";
+    assert_eq!(run(main, &["mov %r0, 0\nexit"]).unwrap().retval as i64, -22);
+}
+
+#[test]
+fn nested_walks_get_keys_of_their_own() {
+    // Outer walk over map 0 (2 elements) runs an inner walk over the same
+    // map in each call; the inner callback adds 1 + its key to the outer
+    // callback's stack counter, and the outer callback checks that its key
+    // is unchanged afterwards: r0 = (calls of outer) | counter sum << 8.
+    let main = "
+        stdw [%r10-8], 0
+        lddw %r1, map_idx:0
+        lddw %r2, func:@0
+        mov %r3, %r10
+        add %r3, -8
+        mov %r4, 0
+        call 164
+        ldxdw %r1, [%r10-8]
+        lsh %r1, 8
+        or %r0, %r1
+        exit";
+    let outer = "
+        mov %r6, %r2
+        ldxw %r7, [%r2+0]
+        mov %r3, %r4
+        lddw %r1, map_idx:0
+        lddw %r2, func:@1
+        mov %r4, 0
+        call 164
+        ldxw %r1, [%r6+0]
+        mov %r0, 1
+        jne %r1, %r7, +1
+        mov %r0, 0
+        exit";
+    let inner = "
+        ldxw %r1, [%r2+0]
+        add %r1, 1
+        ldxdw %r5, [%r4+0]
+        add %r5, %r1
+        stxdw [%r4+0], %r5
+        mov %r0, 0
+        exit";
+    let (text, _) = program(main, &[outer, inner]);
+    let program = load_with(&text, with_maps(vec![array(2)]));
+    // Each outer call: inner adds 1 + 2 = 3; two outer calls: 6.
+    assert_eq!(program.run(&mut []).unwrap().retval, 2 | 6 << 8);
 }

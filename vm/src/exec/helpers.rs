@@ -89,6 +89,8 @@ pub mod ids {
     pub const KTIME_GET_TAI_NS: u32 = 208;
     /// `long bpf_loop(nr_loops, callback, ctx, flags)`
     pub const LOOP: u32 = 181;
+    /// `long bpf_for_each_map_elem(map, callback, ctx, flags)`
+    pub const FOR_EACH_MAP_ELEM: u32 = 164;
 }
 
 /// A built-in helper's function.
@@ -193,6 +195,11 @@ impl Helpers {
         }
         helpers.register_builtin(ids::CSUM_DIFF, "bpf_csum_diff", checksum::csum_diff);
         helpers.register_builtin(ids::LOOP, "bpf_loop", callbacks::bpf_loop);
+        helpers.register_builtin(
+            ids::FOR_EACH_MAP_ELEM,
+            "bpf_for_each_map_elem",
+            callbacks::for_each_map_elem,
+        );
         helpers.register_builtin(ids::FIB_LOOKUP, "bpf_fib_lookup", fib::fib_lookup);
         helpers.register_builtin(ids::REDIRECT, "bpf_redirect", redirect::redirect);
         helpers.register_builtin(

@@ -252,22 +252,22 @@ pub(crate) fn interpret<const EXACT: bool>(
     // to `Callbacks::returned`. Each entry charges one budget unit. The
     // caller settled the count up to here.
     macro_rules! push_callback {
-        ($entry:expr, $args:expr, $at:expr) => {{
-            let (entry, args): (usize, [u64; 5]) = ($entry, $args);
+        ($entry:expr, $args:expr, $units:expr, $at:expr) => {{
+            let (entry, args, units): (usize, [u64; 5], u64) = ($entry, $args, $units);
             if depth + 1 >= MAX_FRAMES {
                 return Err(RunError::CallDepthExceeded {
                     pc: $at,
                     limit: MAX_FRAMES,
                 });
             }
-            if count >= budget {
+            if budget - count < units {
                 return Err(RunError::BudgetExhausted {
                     pc: at(entry),
                     budget,
                 });
             }
-            count += 1;
-            ctx.charged += 1;
+            count += units;
+            ctx.charged += units;
             frames[depth] = Frame {
                 return_pc: CALLBACK_RETURN,
                 saved: [r!(6), r!(7), r!(8), r!(9)],
@@ -293,15 +293,15 @@ pub(crate) fn interpret<const EXACT: bool>(
                     ..
                 }) => {
                     settle!();
-                    let Some((entry, first)) = ctx.callbacks.start(depth, pc, $args) else {
-                        return Err(RunError::Helper {
-                            pc: call_at,
-                            id: 0,
-                            source: HelperError::Other("no callback to enter".into()),
-                        });
-                    };
-                    push_callback!(entry, first, call_at);
-                    continue;
+                    match ctx.callbacks.start(depth, pc, $args, program, space) {
+                        Some((entry, first, units)) => {
+                            push_callback!(entry, first, units, call_at);
+                            continue;
+                        }
+                        // Nothing to call (an empty map): the helper's
+                        // result is 0.
+                        None => r!(0) = 0,
+                    }
                 }
                 Err(error) => return Err(error),
             }
@@ -874,9 +874,9 @@ pub(crate) fn interpret<const EXACT: bool>(
                     if frame.return_pc == CALLBACK_RETURN {
                         // A callback returned to the helper loop that entered it.
                         let exit_at = at(pc - 1);
-                        match ctx.callbacks.returned(depth, r!(0)) {
-                            Ok(Step::Again { entry, args }) => {
-                                push_callback!(entry, args, exit_at);
+                        match ctx.callbacks.returned(depth, r!(0), program, space) {
+                            Ok(Step::Again { entry, args, units }) => {
+                                push_callback!(entry, args, units, exit_at);
                                 continue;
                             }
                             Ok(Step::Done {
