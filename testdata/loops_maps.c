@@ -20,9 +20,11 @@ struct {
 	__type(value, __u64);
 } per_cpu SEC(".maps");
 
+/* BPF_F_ZERO_SEED: the same hash, so the same walk order, in every run. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8);
+	__uint(map_flags, BPF_F_ZERO_SEED);
 	__type(key, __u32);
 	__type(value, __u64);
 } table SEC(".maps");

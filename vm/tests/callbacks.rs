@@ -543,3 +543,74 @@ fn nested_walks_get_keys_of_their_own() {
     // Each outer call: inner adds 1 + 2 = 3; two outer calls: 6.
     assert_eq!(program.run(&mut []).unwrap().retval, 2 | 6 << 8);
 }
+
+#[test]
+fn a_hash_walk_visits_each_element_once_in_next_key_order() {
+    let def = MapDef {
+        map_type: 1,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 16,
+        map_flags: 0,
+    };
+    let options = tinybpf_maps::MapOptions::with_cpus(1);
+    let map = BpfMap::create(def, &options).unwrap();
+    for key in [3u32, 11, 42, 7, 19] {
+        map.update(&key.to_le_bytes(), &u64::from(key).to_le_bytes(), 0)
+            .unwrap();
+    }
+    let list = ArrayMap::new(MapDef::array(32, 1)).unwrap();
+    // ctx is map 1's element: a u64 count, then the keys as u32s. The
+    // callback checks that the value is the key (else returns 2, a fault),
+    // adds 1000 to it, and appends the key.
+    let main = "
+        stw [%r10-4], 0
+        lddw %r1, map_idx:1
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        jne %r0, 0, +1
+        exit
+        mov %r3, %r0
+        lddw %r1, map_idx:0
+        lddw %r2, func:@0
+        mov %r4, 0
+        call 164
+        exit";
+    let cb = "
+        ldxw %r1, [%r2+0]
+        ldxdw %r5, [%r3+0]
+        mov %r0, 2
+        jne %r5, %r1, +10
+        add %r5, 1000
+        stxdw [%r3+0], %r5
+        ldxdw %r5, [%r4+0]
+        mov %r0, %r5
+        lsh %r0, 2
+        add %r0, %r4
+        stxw [%r0+8], %r1
+        add %r5, 1
+        stxdw [%r4+0], %r5
+        mov %r0, 0
+        exit";
+    let (text, _) = program(main, &[cb]);
+    let maps = vec![map.clone(), BpfMap::from_array(list.clone(), 1)];
+    let program = load_with(&text, with_maps(maps));
+    assert_eq!(program.run(&mut []).unwrap().retval, 5);
+    let mut order = Vec::new();
+    let mut key = map.get_next_key(None).ok();
+    while let Some(k) = key {
+        let value = u64::from_le_bytes(map.lookup(&k).unwrap().try_into().unwrap());
+        let k32 = u32::from_le_bytes(k.clone().try_into().unwrap());
+        assert_eq!(value, u64::from(k32) + 1000, "each value changed once");
+        order.push(k32);
+        key = map.get_next_key(Some(&k)).ok();
+    }
+    let listed = list.lookup(&0u32.to_le_bytes()).unwrap();
+    assert_eq!(listed[..8], 5u64.to_le_bytes());
+    let walked: Vec<u32> = listed[8..28]
+        .chunks(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(walked, order);
+}
