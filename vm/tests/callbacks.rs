@@ -288,12 +288,16 @@ fn iterations_and_callback_instructions_share_the_budget() {
     // Each call: 6 instructions of the callback (the jne is taken), one
     // unit for the iteration; the counted instructions leave the units out.
     assert_eq!(done.insns, 12 + 1000 * 6);
-    let mut ctx = RunContext::new().with_budget(100);
-    match program.run_with(&mut [], &mut ctx) {
-        Err(RunError::BudgetExhausted { pc, budget: 100 }) => {
-            assert!(pc >= starts[0], "ends in the callback, at {pc}");
-        }
-        other => panic!("expected the budget to run out, got {other:?}"),
+    // 8 instructions up to the call, then 7 per call: after 13 calls 99
+    // are used; the 14th call's unit makes 100, its first two instructions
+    // 102, and its third does not fit.
+    for (budget, stop) in [(102, starts[0] + 2), (100, starts[0]), (99, starts[0])] {
+        let mut ctx = RunContext::new().with_budget(budget);
+        assert_eq!(
+            program.run_with(&mut [], &mut ctx).unwrap_err(),
+            RunError::BudgetExhausted { pc: stop, budget },
+            "budget {budget}"
+        );
     }
 }
 
