@@ -107,3 +107,37 @@ fn a_reference_to_a_function_outside_text_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_hand_made_pseudo_func_leaving_its_function_is_refused_naming_it() {
+    let mut bytes = loops();
+    let layout = Layout::of(&bytes);
+    // Drop instruction 8's relocation (the last entry moves over it and the
+    // table loses one entry), then make the lddw a hand-made pseudo-func
+    // one: src 4, imm 1000, past the end of the program's function.
+    let first = layout.rel_entry(".relxdp", 0);
+    let entries = layout.section_size(".relxdp") / 16;
+    let last = layout.rel_entry(".relxdp", entries - 1);
+    let moved: Vec<u8> = bytes[last..last + 16].to_vec();
+    bytes[first..first + 16].copy_from_slice(&moved);
+    put_u64(
+        &mut bytes,
+        layout.shdr_field(".relxdp", common::shdr::SIZE),
+        ((entries - 1) * 16) as u64,
+    );
+    let insn = layout.insn("xdp", FIRST_REF);
+    bytes[insn + 1] = (pseudo::FUNC << 4) | 2;
+    put_u32(&mut bytes, insn + 4, 1000);
+    let err = link_err(&bytes);
+    assert!(
+        matches!(&err, LoadErrorKind::BadControlFlow { section, insn: FIRST_REF, reason }
+            if section == "xdp" && reason.contains("function reference leaves function loops")),
+        "{err}"
+    );
+    // Inside its own function it is kept as it is.
+    put_u32(&mut bytes, insn + 4, 1);
+    let object = Object::parse("loops.o", &bytes).unwrap();
+    let linked = object.link("loops").unwrap();
+    assert_eq!(linked.code[FIRST_REF].src, pseudo::FUNC);
+    assert_eq!(linked.code[FIRST_REF].imm, 1);
+}
