@@ -181,6 +181,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_callback_is_a_function_entry_and_a_block_start() {
+        let ops = [
+            Op::LoadFunc { dst: 2, target: 4 },
+            Op::CallHelper { slot: 0 },
+            Op::Exit,
+            Op::Mov64Imm { dst: 0, imm: 0 },
+            Op::Mov64Imm { dst: 0, imm: 1 },
+            Op::Exit,
+        ];
+        let cfg = ControlFlow::new(&ops);
+        assert_eq!(cfg.callback_entries(), [4]);
+        assert_eq!(cfg.callee_entries(), [4]);
+        assert!(cfg.in_subprogram(4) && cfg.in_subprogram(5));
+        assert!(!cfg.in_subprogram(3) && !cfg.in_subprogram(1));
+        assert_eq!(cfg.block_starts(&ops), [0, 3, 4]);
+    }
+
+    #[test]
     fn blocks_start_at_targets_and_after_control_transfers() {
         let ops = [
             Op::Mov64Imm { dst: 0, imm: 0 },
