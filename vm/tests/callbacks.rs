@@ -618,3 +618,100 @@ fn a_hash_walk_visits_each_element_once_in_next_key_order() {
         .collect();
     assert_eq!(walked, order);
 }
+
+#[test]
+fn every_pass_setting_gives_the_same_results() {
+    // The callbacks' programs above, each loaded with every pass, none, and
+    // each single pass off: the same result, fault and map bytes.
+    let mut settings = vec![Passes::ALL, Passes::NONE];
+    settings.extend(
+        Passes::NAMES
+            .iter()
+            .map(|name| Passes::all_but(name).unwrap()),
+    );
+    let nested_main = "
+        mov %r6, 0
+        stxdw [%r10-8], %r6
+        mov %r1, 3
+        lddw %r2, func:@0
+        mov %r3, %r10
+        add %r3, -8
+        mov %r4, 0
+        call 181
+        ldxdw %r0, [%r10-8]
+        exit";
+    let outer = "
+        mov %r3, %r2
+        mov %r1, 4
+        lddw %r2, func:@1
+        mov %r4, 0
+        call 181
+        mov %r0, 0
+        exit";
+    let inner = "
+        ldxdw %r3, [%r2+0]
+        add %r3, 1
+        stxdw [%r2+0], %r3
+        mov %r0, 0
+        exit";
+    // A walk writing each value through a constant map address and its key.
+    let walk_main = "
+        lddw %r1, map_idx:0
+        lddw %r2, func:@0
+        mov %r3, 0
+        mov %r4, 0
+        call 164
+        lddw %r1, map_idx:0
+        mov %r2, %r10
+        add %r2, -4
+        stw [%r10-4], 1
+        call 1
+        jeq %r0, 0, +2
+        ldxdw %r0, [%r0+0]
+        exit
+        mov %r0, 99
+        exit";
+    let walk_cb = "
+        ldxw %r1, [%r2+0]
+        add %r1, 5
+        stxdw [%r3+0], %r1
+        stw [%r10-4], 0
+        ldxw %r0, [%r10-4]
+        exit";
+    let cases: Vec<(String, Vec<BpfMap>, u64)> = vec![
+        (
+            program(
+                &SUM_MAIN.replace("NR", "7"),
+                &[&SUM_CB.replace("STOP", "4")],
+            )
+            .0,
+            vec![],
+            5 | 10 << 16,
+        ),
+        (program(nested_main, &[outer, inner]).0, vec![], 12),
+        // Element 1 holds 1 + 5.
+        (program(walk_main, &[walk_cb]).0, vec![array(3)], 6),
+    ];
+    for (text, maps, expected) in cases {
+        let mut results = Vec::new();
+        for passes in &settings {
+            let fresh: Vec<BpfMap> = maps.iter().map(|_| array(3)).collect();
+            let options = ProgramOptions {
+                maps: fresh.clone(),
+                passes: *passes,
+                ..ProgramOptions::default()
+            };
+            let outcome = load_with(&text, options).run(&mut []).map(|o| o.retval);
+            let bytes: Vec<Vec<u8>> = fresh
+                .iter()
+                .map(|m| m.lookup(&1u32.to_le_bytes()).unwrap())
+                .collect();
+            results.push((outcome, bytes));
+        }
+        assert_eq!(results[0].0, Ok(expected), "{text}");
+        assert!(
+            results.windows(2).all(|w| w[0] == w[1]),
+            "{text}\n{results:?}"
+        );
+    }
+}
