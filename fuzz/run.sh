@@ -13,7 +13,9 @@
 #
 # --resources: the resource mode. Runs the loader and vm targets (or the
 # TARGETs given) with inputs up to FUZZ_MAX_LEN bytes (default 4 MiB, so the
-# corpus's large shapes, `large-*`, are read whole), an RSS limit of
+# corpus's large shapes, `large-*`, are read whole: programs for vm, objects
+# of up to 1.6 MB for loader, each at 1x, 4x and 16x; seed.sh writes them
+# when the corpus has none), an RSS limit of
 # FUZZ_RSS_MB (default 1024) and a per-input time limit of FUZZ_TIMEOUT
 # seconds (default 5): an input that makes loading or a run slow or hungry
 # is a finding (libFuzzer's timeout-* or oom-* artifact), to become a
@@ -45,7 +47,10 @@ else
   limits="-rss_limit_mb=2048 -timeout=10"
 fi
 for target in "${targets[@]}"; do
-  if [ ! -d "corpus/$target" ]; then
+  # The resource mode needs the large shapes too (a corpus seeded before
+  # they existed has none).
+  if [ ! -d "corpus/$target" ] || { [ "$resources" = 1 ] &&
+      ! compgen -G "corpus/$target/large-*" > /dev/null; }; then
     ./seed.sh || { echo "seeding the corpus failed" >&2; exit 1; }
     break
   fi

@@ -608,9 +608,7 @@ fn disasm(args: &DisasmArgs, out: &mut impl Write) -> Result<(), Failure> {
         // A type tinybpf does not run is still listed: loaded as raw memory.
         let runs = object
             .linked()
-            .programs
-            .iter()
-            .find(|p| &p.name == name)
+            .program(name)
             .is_none_or(|p| p.program_type.runs_as().is_some());
         // Placeholders for the kernel helpers tinybpf lacks: a program that
         // calls them cannot run, but it can be listed.
@@ -619,9 +617,23 @@ fn disasm(args: &DisasmArgs, out: &mut impl Write) -> Result<(), Failure> {
             helpers: Helpers::with_builtins().with_missing_kernel_helpers(),
             ..load_options(args.no_inline)
         };
-        let program = object
-            .program_with(name, options)
-            .map_err(|e| e.to_string())?;
+        // A program the kernel's verifier would refuse for its type (a
+        // helper or context field the type lacks) is still listed, loaded
+        // as raw memory, under a note saying why it cannot run.
+        let (program, refused) = match object.program_with(name, options.clone()) {
+            Ok(program) => (program, None),
+            Err(refusal) if runs => {
+                let raw = LoadOptions {
+                    raw_memory: true,
+                    ..options
+                };
+                let program = object
+                    .program_with(name, raw)
+                    .map_err(|_| refusal.to_string())?;
+                (program, Some(refusal))
+            }
+            Err(e) => return Err(e.to_string().into()),
+        };
         let text = if args.jit {
             tinybpf::vm::jit::cranelift_ir(program.vm())
                 .map_err(|why| format!("program {name}: no compiled code: {why}"))?
@@ -637,6 +649,10 @@ fn disasm(args: &DisasmArgs, out: &mut impl Write) -> Result<(), Failure> {
             object.name(),
             program.section()
         )?;
+        if let Some(refusal) = refused {
+            writeln!(out, "; cannot run: {refusal}")?;
+            writeln!(out, "; listed as loaded on raw memory (--mem)")?;
+        }
         out.write_all(text.as_bytes())?;
     }
     Ok(())

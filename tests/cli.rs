@@ -625,6 +625,26 @@ fn disasm_names_maps_and_marks_rewritten_sites() {
     }
 }
 
+/// A program its type may not run (a helper the type lacks) is still
+/// listed, under a note naming why `run` refuses it; the other programs of
+/// the object are listed too.
+#[test]
+fn disasm_lists_programs_their_type_refuses() {
+    let path = testdata("helper_types.o");
+    let listing = ok(&["disasm", &path]);
+    assert!(
+        listing.contains("; cannot run: ") && listing.contains("bpf_skb_load_bytes (26)"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("call 26 # bpf_skb_load_bytes"),
+        "{listing}"
+    );
+    assert!(listing.contains("program tc_adjust_head"), "{listing}");
+    let refused = fails(&["run", &path, "--program", "xdp_skb_load"]);
+    assert!(refused.contains("xdp programs cannot call"), "{refused}");
+}
+
 #[test]
 fn disasm_shows_the_program_as_it_runs() {
     let listing = ok(&["disasm", &testdata("btf_globals.o")]);

@@ -19,6 +19,12 @@
 //!   a long chain of local functions, a long straight line of helper calls,
 //!   each at 1x, 4x and 16x, so a step that is not linear shows as a slow or
 //!   hungry input.
+//! - `loader`, large objects (`large-*.o`, also for the resource mode): the
+//!   shapes of `loader/tests/scale.rs` (`loader/tests/common/scale_objects.rs`)
+//!   at 1x, 4x and 16x: many `.text` functions in call chains with many
+//!   programs sharing them, a program of one-instruction blocks over a fully
+//!   known stack, a program of constant-key lookups, and a map declared
+//!   near 4 GiB.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -31,6 +37,9 @@ use tinybpf::vm::isa::insn::Insn;
 use tinybpf::vm::isa::insn::encode_all;
 use tinybpf_fuzz::fill_bytes;
 use tinybpf_fuzz::vm_case::{MapSpec, VmCase};
+
+#[path = "../../loader/tests/common/scale_objects.rs"]
+mod scale_objects;
 
 fn objects(dirs: &[PathBuf]) -> Vec<PathBuf> {
     let mut found = Vec::new();
@@ -176,6 +185,13 @@ fn main() {
                 &case.encode(),
             );
             counts[1] += 1;
+        }
+    }
+
+    for scale in [1, 4, 16] {
+        for (name, bytes) in scale_objects::shapes(scale) {
+            write(&corpus.join("loader"), &format!("large-{name}"), &bytes);
+            counts[0] += 1;
         }
     }
 

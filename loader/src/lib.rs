@@ -58,4 +58,4 @@ pub use map_check::{MapProblem, check_definition};
 pub use object::{
     GlobalVariable, MapSlot, Object, ObjectMap, ObjectMapKind, ObjectProgram, Pinning, SlotTarget,
 };
-pub use program_type::{ProgramType, RUNNABLE_TYPES};
+pub use program_type::{ProgramType, RUNNABLE_TYPES, xdp_has_frags};

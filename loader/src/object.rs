@@ -61,6 +61,9 @@ pub struct Object {
     pub btf: Option<Btf>,
     /// What linking needs: the file's bytes, sections, symbols, relocations.
     pub(crate) image: Arc<Image>,
+    /// The index in `programs` of the first program of each name, so that
+    /// looking every program up by name is linear, not quadratic.
+    program_index: HashMap<String, usize>,
 }
 
 /// A map the object defines.
@@ -253,10 +256,15 @@ impl Object {
         }
         let license = license(&elf, bytes)?;
         let (image, programs) = Image::new(bytes.to_vec(), elf, map_offsets, data_maps)?;
+        let mut program_index = HashMap::with_capacity(programs.len());
+        for (index, program) in programs.iter().enumerate() {
+            program_index.entry(program.name.clone()).or_insert(index);
+        }
         Ok(Object {
             name: String::new(),
             license,
             maps,
+            program_index,
             programs,
             variables: globals.variables,
             btf,
@@ -275,7 +283,14 @@ impl Object {
 
     /// The program whose function is `name`.
     pub fn program(&self, name: &str) -> Option<&ObjectProgram> {
-        self.programs.iter().find(|p| p.name == name)
+        // The index is checked against `programs`, which callers may have
+        // changed since parsing; then the first with the name is found by
+        // scanning, as without the index.
+        self.program_index
+            .get(name)
+            .and_then(|&index| self.programs.get(index))
+            .filter(|p| p.name == name)
+            .or_else(|| self.programs.iter().find(|p| p.name == name))
     }
 
     /// The program whose function is `name`, or an error that lists the programs there are.

@@ -25,6 +25,9 @@ pub enum ProgramType {
     /// `BPF_PROG_TYPE_TRACEPOINT` (`tp/`, `tracepoint/`).
     Tracepoint,
     /// `BPF_PROG_TYPE_XDP` (`xdp`, `xdp.frags`, `xdp/devmap`, `xdp/cpumap`, ...).
+    /// `xdp.frags` (libbpf's `BPF_F_XDP_HAS_FRAGS`) runs as `xdp` does: the
+    /// kernel's test run splits a packet longer than a page into fragments
+    /// whatever the flag (see [`xdp_has_frags`]).
     Xdp,
     /// `BPF_PROG_TYPE_PERF_EVENT` (`perf_event`).
     PerfEvent,
@@ -205,6 +208,21 @@ const SECTIONS: &[(&str, Match, ProgramType)] = &[
 /// The program types tinybpf runs with their real context, as the kernel
 /// names them (for messages).
 pub const RUNNABLE_TYPES: &str = "xdp, sched_cls, sched_act, socket_filter, cgroup_skb";
+
+/// Whether libbpf loads a program of section `section` with
+/// `BPF_F_XDP_HAS_FRAGS` (the `xdp.frags` sections): the program accepts
+/// packets in fragments. The kernel's test run does not look at it (it
+/// splits a long packet in any case); drivers and tail calls do.
+///
+/// ```
+/// use tinybpf_loader::xdp_has_frags;
+/// assert!(xdp_has_frags("xdp.frags"));
+/// assert!(xdp_has_frags("xdp.frags/devmap"));
+/// assert!(!xdp_has_frags("xdp"));
+/// ```
+pub fn xdp_has_frags(section: &str) -> bool {
+    ProgramType::from_section(section) == ProgramType::Xdp && section.starts_with("xdp.frags")
+}
 
 impl ProgramType {
     /// The type libbpf gives a program in section `section`.

@@ -1,19 +1,28 @@
-//! Scale: opening and linking are linear in the object's size. Generated
-//! objects at 1x, 4x and 16x (5,000 to 80,000 `.text` functions, 1,250 to
-//! 20,000 programs sharing them) are opened and every program linked.
+//! Scale: opening, linking, loading and dumping are linear in the object's
+//! size. Generated objects (`common/scale_objects.rs`, shared with the
+//! load-time bench and the fuzz seeds) at 1x, 4x and 16x:
+//!
+//! - 5,000 to 80,000 `.text` functions, 1,250 to 20,000 programs sharing
+//!   them: opened and every program linked;
+//! - one program of 4,000 to 64,000 one-instruction blocks over a fully
+//!   known stack, and one of 500 to 8,000 constant-key lookups: loaded
+//!   (with the lookup rewrite, whose analysis keeps a state per block);
+//! - a map of 16 to 256 MiB with one non-zero entry, dumped as `--nonzero`
+//!   reads it (entry by entry), and one just under 4 GiB, created.
 //!
 //! No timing is asserted. What is asserted is proportional memory: the peak
-//! heap of opening (measured by a counting allocator) per byte of file stays
-//! the same at every scale and within a small multiple of the file size, and
+//! heap (measured by a counting allocator) per byte of file or per
+//! instruction stays the same at every scale and within a small bound, and
 //! each linked program holds exactly its own code plus the functions it
 //! reaches (a chain of 4), not every function of `.text`. A quadratic step
-//! at open or link (the old duplicate-name check, or eager linking) would
-//! make the 16x case take minutes or gigabytes.
+//! (the old duplicate-name check, eager linking, a 2 KB analysis state per
+//! block, a dump built as one string) would make the 16x cases take
+//! minutes or gigabytes.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tinybpf_loader::Object;
+use tinybpf_loader::{CreateOptions, Object};
 
 /// Counts live heap bytes and their peak.
 struct Counting;
@@ -45,141 +54,20 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-/// Functions per call chain: each program reaches one chain.
-const CHAIN: usize = 4;
-/// Instructions per `.text` function: a call (or `r0 = 0`), `r0 = 1`, `exit`.
-const FUNCTION_LEN: usize = 3;
-/// Instructions per program: a call of a chain's head, `exit`.
-const PROGRAM_LEN: usize = 2;
+/// Held by each test for its whole body: the counters are process-wide, so
+/// the tests measure one at a time.
+static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn insn(opcode: u8, regs: u8, off: i16, imm: i32) -> [u8; 8] {
-    let mut out = [0u8; 8];
-    out[0] = opcode;
-    out[1] = regs;
-    out[2..4].copy_from_slice(&off.to_le_bytes());
-    out[4..8].copy_from_slice(&imm.to_le_bytes());
-    out
+fn measuring() -> std::sync::MutexGuard<'static, ()> {
+    MEASURING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A local call (`call` with src 1), relocated against a function symbol.
-fn call() -> [u8; 8] {
-    insn(0x85, 0x10, 0, -1)
-}
+#[path = "common/scale_objects.rs"]
+mod scale_objects;
 
-/// A relocatable BPF object with `functions` `.text` functions in chains of
-/// [`CHAIN`] (each calls the next) and `programs` programs in section
-/// `socket`, program `p` calling the head of chain `p % chains`.
-fn generate(functions: usize, programs: usize) -> Vec<u8> {
-    let chains = functions / CHAIN;
-    let mut strtab = vec![0u8];
-    let mut name = |s: &str| {
-        let at = strtab.len() as u32;
-        strtab.extend_from_slice(s.as_bytes());
-        strtab.push(0);
-        at
-    };
-    let section_names = [
-        ".strtab",
-        ".text",
-        ".rel.text",
-        "socket",
-        ".relsocket",
-        ".symtab",
-    ]
-    .map(&mut name);
-    // Symbols: null, then the .text functions (1..=functions), then the programs.
-    let mut symtab = vec![0u8; 24];
-    let mut symbol = |name: u32, section: u16, value: u64, size: u64| {
-        symtab.extend_from_slice(&name.to_le_bytes());
-        symtab.push(0x12); // STB_GLOBAL, STT_FUNC
-        symtab.push(0);
-        symtab.extend_from_slice(&section.to_le_bytes());
-        symtab.extend_from_slice(&value.to_le_bytes());
-        symtab.extend_from_slice(&size.to_le_bytes());
-    };
-    let (mut text, mut rel_text) = (Vec::new(), Vec::new());
-    for f in 0..functions {
-        symbol(
-            name(&format!("f{f}")),
-            2,
-            (f * FUNCTION_LEN * 8) as u64,
-            (FUNCTION_LEN * 8) as u64,
-        );
-        if (f + 1) % CHAIN != 0 {
-            text.extend(call());
-            rel_text.extend(((f * FUNCTION_LEN * 8) as u64).to_le_bytes());
-            rel_text.extend(((((f + 2) as u64) << 32) | 10).to_le_bytes());
-        } else {
-            text.extend(insn(0xb7, 0, 0, 0));
-        }
-        text.extend(insn(0xb7, 0, 0, 1));
-        text.extend(insn(0x95, 0, 0, 0));
-    }
-    let (mut socket, mut rel_socket) = (Vec::new(), Vec::new());
-    for p in 0..programs {
-        symbol(
-            name(&format!("p{p}")),
-            4,
-            (p * PROGRAM_LEN * 8) as u64,
-            (PROGRAM_LEN * 8) as u64,
-        );
-        socket.extend(call());
-        socket.extend(insn(0x95, 0, 0, 0));
-        let head = (p % chains) * CHAIN + 1;
-        rel_socket.extend(((p * PROGRAM_LEN * 8) as u64).to_le_bytes());
-        rel_socket.extend((((head as u64) << 32) | 10).to_le_bytes());
-    }
-    // Layout: header, then each section's bytes, then the section headers.
-    let contents = [&strtab, &text, &rel_text, &socket, &rel_socket, &symtab];
-    let mut out = vec![0u8; 64];
-    let mut offsets = Vec::new();
-    for data in contents {
-        while !out.len().is_multiple_of(8) {
-            out.push(0);
-        }
-        offsets.push(out.len() as u64);
-        out.extend_from_slice(data);
-    }
-    while !out.len().is_multiple_of(8) {
-        out.push(0);
-    }
-    let shoff = out.len() as u64;
-    out.extend([0u8; 64]); // the null section
-    // (type, flags, link, info, entsize) per section.
-    let headers: [(u32, u64, u32, u32, u64); 6] = [
-        (3, 0, 0, 0, 0),     // .strtab: SHT_STRTAB
-        (1, 0x6, 0, 0, 0),   // .text: PROGBITS, ALLOC | EXECINSTR
-        (9, 0x40, 6, 2, 16), // .rel.text: REL of section 2
-        (1, 0x6, 0, 0, 0),   // socket
-        (9, 0x40, 6, 4, 16), // .relsocket: REL of section 4
-        (2, 0, 1, 1, 24),    // .symtab: SYMTAB, strings in 1
-    ];
-    for (i, (sh_type, flags, link, info, entsize)) in headers.into_iter().enumerate() {
-        out.extend(section_names[i].to_le_bytes());
-        out.extend(sh_type.to_le_bytes());
-        out.extend(flags.to_le_bytes());
-        out.extend(0u64.to_le_bytes()); // sh_addr
-        out.extend(offsets[i].to_le_bytes());
-        out.extend((contents[i].len() as u64).to_le_bytes());
-        out.extend(link.to_le_bytes());
-        out.extend(info.to_le_bytes());
-        out.extend(8u64.to_le_bytes()); // sh_addralign
-        out.extend(entsize.to_le_bytes());
-    }
-    out[..4].copy_from_slice(b"\x7fELF");
-    out[4] = 2; // ELFCLASS64
-    out[5] = 1; // little-endian
-    out[6] = 1; // EV_CURRENT
-    out[16..18].copy_from_slice(&1u16.to_le_bytes()); // ET_REL
-    out[18..20].copy_from_slice(&247u16.to_le_bytes()); // EM_BPF
-    out[20..24].copy_from_slice(&1u32.to_le_bytes());
-    out[40..48].copy_from_slice(&shoff.to_le_bytes());
-    out[52..54].copy_from_slice(&64u16.to_le_bytes()); // e_ehsize
-    out[58..60].copy_from_slice(&64u16.to_le_bytes()); // e_shentsize
-    out[60..62].copy_from_slice(&7u16.to_le_bytes()); // e_shnum
-    out[62..64].copy_from_slice(&1u16.to_le_bytes()); // e_shstrndx
-    out
-}
+use scale_objects::{CHAIN, FUNCTION_LEN, PROGRAM_LEN};
 
 /// Opens `bytes` and returns the object and the peak heap bytes opening
 /// needed beyond what was live before.
@@ -192,10 +80,11 @@ fn open_measured(bytes: &[u8]) -> (Object, usize) {
 
 #[test]
 fn open_and_link_are_linear_in_the_object_size() {
+    let _one_at_a_time = measuring();
     let mut per_byte = Vec::new();
     for scale in [1, 4, 16] {
         let (functions, programs) = (5_000 * scale, 1_250 * scale);
-        let bytes = generate(functions, programs);
+        let bytes = scale_objects::functions_and_programs(functions, programs);
         let (object, peak) = open_measured(&bytes);
         assert_eq!(object.programs.len(), programs);
         // Opening keeps the file and small tables: a small multiple of its size.
@@ -236,4 +125,134 @@ fn open_and_link_are_linear_in_the_object_size() {
         last < first * 1.5,
         "peak bytes per file byte grew from {first:.2} (1x) to {last:.2} (16x)"
     );
+}
+
+/// Runs `body` and returns its result and the peak heap bytes it needed
+/// beyond what was live before.
+fn peak_of<T>(body: impl FnOnce() -> T) -> (T, usize) {
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let result = body();
+    (result, PEAK.load(Ordering::Relaxed).saturating_sub(before))
+}
+
+/// Parses, links and creates the maps of `bytes`' program `name`, then
+/// loads it (lookup rewrite on): the loaded program and the peak heap of
+/// the load alone.
+fn load_measured(bytes: &[u8], name: &str) -> (tinybpf_vm::LoadedProgram, usize) {
+    let object = Object::parse("scale.o", bytes).unwrap_or_else(|e| panic!("{e}"));
+    let linked = object.link(name).unwrap_or_else(|e| panic!("{e}"));
+    let maps = object
+        .create_maps_for(&linked, &CreateOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (program, peak) = peak_of(|| linked.load(&maps, Default::default()));
+    (program.unwrap_or_else(|e| panic!("{e}")), peak)
+}
+
+#[test]
+fn loading_is_linear_in_blocks_and_lookups() {
+    let _one_at_a_time = measuring();
+    for shape in ["blocks", "lookups"] {
+        let mut per_insn = Vec::new();
+        for scale in [1usize, 4, 16] {
+            let (bytes, insns) = match shape {
+                "blocks" => {
+                    let blocks = 4_000 * scale;
+                    let insns = scale_objects::FRAME_STORES + blocks + 2;
+                    (scale_objects::one_insn_blocks(blocks), insns)
+                }
+                _ => {
+                    let count = 500 * scale;
+                    let insns = count * scale_objects::LOOKUP_LEN + 2;
+                    (scale_objects::lookups(count), insns)
+                }
+            };
+            let (program, peak) = load_measured(&bytes, shape);
+            if shape == "lookups" {
+                // Every lookup and its NULL test were rewritten.
+                assert_eq!(program.rewrites().len(), 2 * 500 * scale);
+            }
+            let run = program.run(&mut [0u8; 64]).expect("runs");
+            assert_eq!(run.retval, 0);
+            eprintln!("{shape} {scale}x: {insns} instructions, load peak {peak} bytes");
+            // Before the analysis shared its stack chunks, a block kept
+            // about 2.3 KB; now a load needs well under 1 KB per instruction.
+            assert!(
+                peak < 1_024 * insns,
+                "{shape} {scale}x: loading {insns} instructions peaked at {peak} bytes"
+            );
+            per_insn.push(peak as f64 / insns as f64);
+        }
+        assert!(
+            per_insn[2] < per_insn[0] * 1.5,
+            "{shape}: peak bytes per instruction grew from {:.0} (1x) to {:.0} (16x)",
+            per_insn[0],
+            per_insn[2]
+        );
+    }
+}
+
+#[test]
+fn huge_maps_cost_nothing_until_touched_and_dump_entry_by_entry() {
+    let _one_at_a_time = measuring();
+    // Just under 4 GiB: created lazily, so the heap does not see it.
+    let bytes = scale_objects::huge_map(4_095);
+    let object = Object::parse("huge.o", &bytes).unwrap_or_else(|e| panic!("{e}"));
+    let (maps, peak) = peak_of(|| object.create_maps(&CreateOptions::default()));
+    let maps = maps.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(maps[0].def().max_entries, 4_095);
+    assert!(
+        peak < 1 << 20,
+        "creating a 4 GiB map took {peak} heap bytes"
+    );
+
+    // 16, 64 and 256 MiB with the last entry touched: `--nonzero` reads the
+    // entries one by one (`BpfMap::entries`), holding one value at a time.
+    for scale in [1u32, 4, 16] {
+        let entries = 16 * scale;
+        let bytes = scale_objects::huge_map(entries);
+        let object = Object::parse("huge.o", &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let linked = object.link("touch").unwrap_or_else(|e| panic!("{e}"));
+        let maps = object
+            .create_maps_for(&linked, &CreateOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let program = linked.load(&maps, Default::default()).unwrap();
+        program.run(&mut [0u8; 64]).expect("runs");
+        let (nonzero, peak) = peak_of(|| {
+            maps[0]
+                .entries()
+                .filter(|(_, value)| value.iter().any(|&b| b != 0))
+                .map(|(key, _)| key)
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(nonzero, [(entries - 1).to_le_bytes().to_vec()]);
+        // One 1 MiB value (and its key) at a time, whatever the map's size.
+        assert!(
+            peak < 3 << 20,
+            "{scale}x: dumping {entries} MiB peaked at {peak} heap bytes"
+        );
+    }
+}
+
+#[test]
+fn programs_are_found_by_name_through_an_index_that_follows_changes() {
+    let bytes = scale_objects::functions_and_programs(400, 100);
+    let mut object = Object::parse("scale.o", &bytes).unwrap_or_else(|e| panic!("{e}"));
+    for p in 0..100 {
+        let name = format!("p{p}");
+        assert_eq!(object.program(&name).map(|found| &found.name), Some(&name));
+    }
+    assert!(
+        object.program("f0").is_none(),
+        "a .text function is no program"
+    );
+    // `programs` is public: a caller may reorder or drop programs, and the
+    // lookup still answers from the list as it is.
+    object.programs.reverse();
+    object.programs.retain(|program| program.name != "p42");
+    for p in 0..100 {
+        let name = format!("p{p}");
+        let found = object.program(&name).map(|found| found.name.clone());
+        assert_eq!(found, (p != 42).then_some(name));
+    }
 }

@@ -197,6 +197,20 @@ pub enum InvalidInsn {
     /// program array.
     #[error("calls {0}")]
     MapHelperRefused(Box<MapRefusal>),
+    /// A call of a helper the program's type does not have (the kernel's
+    /// verifier: "unknown func"; see
+    /// [`exec::ctx::offered`](crate::exec::ctx::offered)).
+    #[error(
+        "calls {}, which {} programs cannot call (the kernel's verifier refuses it as an unknown func)",
+        crate::HelperName(i64::from(*.id)),
+        kind.name()
+    )]
+    HelperNotOffered {
+        /// The helper id.
+        id: u32,
+        /// The program type.
+        kind: crate::ProgramKind,
+    },
     /// An `lddw` of a map value address (global data) in a map whose type
     /// has no directly addressable values: only `BPF_MAP_TYPE_ARRAY` has.
     #[error(

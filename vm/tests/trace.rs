@@ -178,3 +178,70 @@ fn a_run_allocates_nothing_once_the_trace_has_room() {
     assert_eq!(allocations, 0);
     assert_eq!(ctx.trace.len(), 2);
 }
+
+/// `"%s"` printing the input from byte `FROM` on (`r1`: the input).
+const PRINT_INPUT_FROM: &str = "
+    mov %r6, %r1
+    add %r6, FROM
+    mov %r1, 0x7325
+    stxw [%r10-8], %r1
+    mov %r1, %r10
+    add %r1, -8
+    mov %r2, 3
+    mov %r3, %r6
+    call 6
+    exit";
+
+/// The line the kernel's byte-by-byte reading gives for a string at
+/// `input[from..]`: up to the NUL, at most 1,024 bytes, `(efault)` when the
+/// input ends first; and its length as UTF-8.
+fn expected_line(input: &[u8], from: usize) -> (String, u64) {
+    let mut line = String::new();
+    let mut fault = true;
+    for &byte in input[from..].iter().take(1024) {
+        if byte == 0 {
+            fault = false;
+            break;
+        }
+        line.push(char::from(byte));
+    }
+    if from + 1024 <= input.len() && !input[from..from + 1024].contains(&0) {
+        fault = false;
+    }
+    if fault {
+        line.push_str("(efault)");
+    }
+    let len = line.len() as u64;
+    (line, len)
+}
+
+#[test]
+fn strings_read_in_chunks_stop_where_a_byte_by_byte_reading_stops() {
+    // Strings ending at the region's end at every length around the chunk
+    // sizes, with and without a NUL, bytes above 0x7f, longer than 1,024.
+    for input_len in [
+        1usize, 2, 7, 8, 9, 15, 16, 17, 100, 255, 256, 257, 600, 1023, 1024, 1025, 1100, 2100,
+    ] {
+        for from in [0usize, 1, 3, 8, 250] {
+            if from >= input_len {
+                continue;
+            }
+            for nul_at in [None, Some(input_len - 1), Some(from + 5), Some(from + 1030)] {
+                let mut input: Vec<u8> = (0..input_len).map(|i| 0x61 + (i % 150) as u8).collect();
+                if let Some(at) = nul_at.filter(|&at| at < input_len) {
+                    input[at] = 0;
+                }
+                let (line, len) = expected_line(&input, from);
+                let mut ctx = RunContext::new();
+                let code = PRINT_INPUT_FROM.replacen("FROM", &from.to_string(), 1);
+                let program_from = load(&code);
+                let outcome = program_from.run_with(&mut input, &mut ctx).unwrap();
+                assert_eq!(
+                    (ctx.take_trace(), outcome.retval),
+                    (vec![line], len),
+                    "input {input_len} bytes, string from {from}, NUL at {nul_at:?}"
+                );
+            }
+        }
+    }
+}

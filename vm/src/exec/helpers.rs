@@ -369,6 +369,12 @@ impl<'a> HelperContext<'a> {
         self.space
     }
 
+    /// The run's `__sk_buff` state (the packet helpers change its protocol
+    /// and VLAN tag).
+    pub(crate) fn skb_state(&mut self) -> &mut crate::exec::ctx::skb::SkbState {
+        &mut self.run.skb
+    }
+
     /// The program's maps, in its map table's order.
     pub(crate) fn maps(&self) -> &'a [BpfMap] {
         self.program.maps()

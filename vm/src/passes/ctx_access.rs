@@ -11,7 +11,9 @@
 
 use crate::ProgramKind;
 use crate::error::{Access, InvalidInsn, VerifyError};
+use crate::exec::ctx::offered::offers;
 use crate::exec::ctx::skb::{ContextRefusal, SKB_SIZE, check_access, field_at};
+use crate::exec::helpers::Helper;
 use crate::exec::memory::{CONTEXT_SLOT, CONTEXT_START};
 use crate::ir::facts::{AccessKind, Memory};
 use crate::ir::op::Op;
@@ -69,6 +71,35 @@ pub(crate) fn check_context_accesses(ops: &[Op], kind: ProgramKind) -> Result<()
                     access,
                     kind,
                     reason,
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses the first call of a built-in helper that programs of `kind` do
+/// not have ([`offers`]); `helpers` is the program's helper table.
+/// Helpers an embedder registered, and raw-memory programs, are not
+/// checked.
+pub(crate) fn check_helpers_offered(
+    ops: &[Op],
+    helpers: &[Helper],
+    kind: ProgramKind,
+) -> Result<(), VerifyError> {
+    for (pc, op) in ops.iter().enumerate() {
+        let Op::CallHelper { slot } = *op else {
+            continue;
+        };
+        let Some(helper) = helpers.get(slot as usize) else {
+            continue;
+        };
+        if helper.builtin && !offers(kind, helper.id) {
+            return Err(VerifyError::Invalid {
+                pc,
+                kind: InvalidInsn::HelperNotOffered {
+                    id: helper.id,
+                    kind,
                 },
             });
         }

@@ -24,7 +24,7 @@
 //! debug builds, which fuzzing uses) and always once at the end.
 
 use crate::ProgramKind;
-use crate::passes::ctx_access::check_context_accesses;
+use crate::passes::ctx_access::{check_context_accesses, check_helpers_offered};
 use tinybpf_maps::BpfMap;
 
 use crate::error::VerifyError;
@@ -277,6 +277,7 @@ pub(crate) fn build(
     check(&program, "translation")?;
     check_map_helpers(&program.ops, &program.helpers, env.maps)?;
     check_context_accesses(&program.ops, kind)?;
+    check_helpers_offered(&program.ops, &program.helpers, kind)?;
     let rewrites = if passes.lookup_rewrite && inline_lookups {
         let sites = rewrite_lookups(&mut program.ops, &program.helpers, env);
         check(&program, "lookup rewrite")?;

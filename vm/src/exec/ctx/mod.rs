@@ -15,6 +15,7 @@
 //! outside the new bounds faults as the kernel's verifier would have
 //! refused it.
 
+pub mod offered;
 pub mod skb;
 
 use crate::ProgramKind;
@@ -31,8 +32,17 @@ pub const XDP_FRAME_SIZE: usize = 40;
 /// `skb_shared_info` tailroom (320); `bpf_xdp_adjust_tail` may not grow
 /// the packet past it.
 pub const XDP_FRAME_END: usize = 4096 - 320;
-/// Largest XDP packet a test run takes in one buffer (no fragments).
+/// Largest linear part of an XDP packet (a page less the headroom and the
+/// `skb_shared_info` tailroom); the kernel's test run puts the rest of a
+/// longer packet in fragments.
 pub const XDP_MAX_PACKET: usize = XDP_FRAME_END - XDP_PACKET_HEADROOM;
+/// Size of one XDP fragment's page (`PAGE_SIZE`): the most bytes a fragment holds.
+pub const XDP_FRAG_SIZE: usize = 4096;
+/// Most fragments an XDP packet has (`MAX_SKB_FRAGS`).
+pub const XDP_MAX_FRAGS: usize = 17;
+/// Longest XDP packet a test run takes: the linear part and
+/// [`XDP_MAX_FRAGS`] full fragments (a longer one is the kernel's `-ENOMEM`).
+pub const XDP_MAX_FRAME: usize = XDP_MAX_PACKET + XDP_MAX_FRAGS * XDP_FRAG_SIZE;
 /// Headroom before an `__sk_buff` packet (`NET_SKB_PAD + NET_IP_ALIGN` on x86-64).
 pub const SKB_HEADROOM: usize = 64;
 /// Largest `__sk_buff` packet a test run takes: a page less the headroom
@@ -46,6 +56,12 @@ pub const SKB_MAX_LEN: usize = 65536 + 14;
 /// `bpf_skb_change_head` can push up to [`SKB_MAX_LEN`] bytes without
 /// moving the buffer (the kernel reallocates instead).
 const SKB_RESERVE: usize = SKB_MAX_LEN;
+/// Where an `__sk_buff` frame's first byte lies in its buffer as a run
+/// loads it.
+pub(crate) const SKB_HOME: usize = SKB_RESERVE + SKB_HEADROOM;
+/// Length of an `__sk_buff` packet's buffer: the reserve, the headroom and
+/// the longest packet.
+pub(crate) const SKB_BUFFER_LEN: usize = SKB_HOME + SKB_MAX_LEN;
 /// Ethernet header length: the shortest packet a test run takes.
 pub const ETH_HLEN: usize = 14;
 
@@ -60,6 +76,27 @@ pub struct Layout {
     pub data: usize,
     /// `data_end`.
     pub end: usize,
+    /// The network header (`__sk_buff` programs; where the kernel's
+    /// `skb->network_header` points).
+    pub net: usize,
+    /// Bytes in XDP fragments (a multi-buffer packet): they follow the
+    /// linear part, which then ends at [`XDP_FRAME_END`], in the buffer
+    /// from [`XDP_FRAME_END`] on, each fragment but the last full
+    /// ([`XDP_FRAG_SIZE`] bytes). 0 for a packet in one buffer.
+    pub frags: usize,
+}
+
+impl Layout {
+    /// Whether the packet has fragments (the kernel's `xdp_buff_has_frags`).
+    pub fn has_frags(&self) -> bool {
+        self.frags > 0
+    }
+
+    /// The whole packet's length from `data`, fragments included
+    /// (`xdp_get_buff_len` less the metadata).
+    pub fn buff_len(&self) -> usize {
+        self.end - self.data + self.frags
+    }
 }
 
 /// The packet of a run, in a buffer with the kernel's headroom, kept in the
@@ -87,13 +124,18 @@ impl Packet {
         }
         let (headroom, size) = match kind {
             ProgramKind::Xdp => {
-                if input.len() > XDP_MAX_PACKET {
+                // Past the linear part, the kernel's test run fills
+                // fragments of a page each, up to MAX_SKB_FRAGS.
+                if input.len() > XDP_MAX_FRAME {
                     return Err(RunError::InputTooLarge {
                         len: input.len(),
-                        limit: XDP_MAX_PACKET,
+                        limit: XDP_MAX_FRAME,
                     });
                 }
-                (XDP_PACKET_HEADROOM, XDP_FRAME_END)
+                let frags = input.len().saturating_sub(XDP_MAX_PACKET);
+                // Room for the last fragment to grow to a full page.
+                let size = XDP_FRAME_END + frags.div_ceil(XDP_FRAG_SIZE) * XDP_FRAG_SIZE;
+                (XDP_PACKET_HEADROOM, size)
             }
             ProgramKind::Tc | ProgramKind::SocketFilter | ProgramKind::CgroupSkb => {
                 if input.len() > SKB_MAX_PACKET {
@@ -104,10 +146,7 @@ impl Packet {
                 }
                 // The headroom and tailroom are never shown unzeroed: the
                 // helpers that grow the packet zero what they add.
-                (
-                    SKB_RESERVE + SKB_HEADROOM,
-                    SKB_RESERVE + SKB_HEADROOM + SKB_MAX_LEN,
-                )
+                (SKB_HOME, SKB_BUFFER_LEN)
             }
             ProgramKind::Memory => (0, input.len()),
         };
@@ -120,8 +159,17 @@ impl Packet {
             self.buf[..headroom].fill(0);
         }
         self.headroom_dirty = false;
-        self.buf[headroom..headroom + input.len()].copy_from_slice(input);
-        let end = headroom + input.len();
+        // An XDP packet's fragments follow its linear part directly in the
+        // buffer (see `Layout::frags`); the helpers that grow the packet
+        // zero what they add.
+        let stored = headroom + input.len();
+        self.buf[headroom..stored].copy_from_slice(input);
+        let frags = if kind == ProgramKind::Xdp {
+            input.len().saturating_sub(XDP_MAX_PACKET)
+        } else {
+            0
+        };
+        let end = stored - frags;
         let data = match kind {
             ProgramKind::SocketFilter | ProgramKind::CgroupSkb => headroom + ETH_HLEN,
             ProgramKind::Xdp | ProgramKind::Tc | ProgramKind::Memory => headroom,
@@ -131,6 +179,8 @@ impl Packet {
             meta: data,
             data,
             end,
+            net: headroom + ETH_HLEN,
+            frags,
         };
         self.live = Some(kind);
         Ok(())
@@ -140,13 +190,20 @@ impl Packet {
     /// from `data_meta` to `data_end`, for `__sk_buff` programs the whole
     /// frame from the MAC header; empty before any packet run.
     pub fn bytes(&self) -> &[u8] {
-        let Layout { mac, meta, end, .. } = self.layout;
+        let Layout {
+            mac,
+            meta,
+            end,
+            frags,
+            ..
+        } = self.layout;
         let start = match self.live {
             Some(ProgramKind::Xdp) => meta,
             Some(_) => mac,
             None => return &[],
         };
-        self.buf.get(start..end).unwrap_or(&[])
+        // The fragments follow the linear part in the buffer.
+        self.buf.get(start..end + frags).unwrap_or(&[])
     }
 
     /// Where the packet's parts lie in its buffer.
@@ -159,7 +216,7 @@ impl Packet {
     pub(crate) fn headroom(&self) -> usize {
         match self.live {
             Some(ProgramKind::Xdp) => XDP_PACKET_HEADROOM,
-            Some(_) => SKB_RESERVE + SKB_HEADROOM,
+            Some(_) => SKB_HOME,
             None => 0,
         }
     }
@@ -189,6 +246,8 @@ impl PacketView {
             meta: 0,
             data: 0,
             end: 0,
+            net: 0,
+            frags: 0,
         },
         kind: ProgramKind::Memory,
     };

@@ -264,6 +264,22 @@ pub struct SkbState {
     /// The socket the test run attaches (what `cgroup_skb` reads through
     /// `family`, `local_ip4`, ...).
     pub socket: TestSocket,
+    /// The hardware-accelerated VLAN tag `bpf_skb_vlan_push` set, if any.
+    pub vlan: Option<VlanTag>,
+    /// Whether `bpf_skb_adjust_room` encapsulated the packet
+    /// (`skb->encapsulation`).
+    pub encapsulation: bool,
+}
+
+/// A VLAN tag held beside the packet (`skb->vlan_proto`, `skb->vlan_tci`),
+/// as a device with VLAN offload would insert it on transmit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VlanTag {
+    /// The tag protocol, network byte order as the kernel stores it
+    /// (802.1Q or 802.1AD).
+    pub proto: u16,
+    /// The tag control information.
+    pub tci: u16,
 }
 
 /// The socket the kernel's test run gives an `__sk_buff` packet: its family
@@ -360,6 +376,8 @@ impl SkbState {
             tc_index: 0,
             tc_classid: 0,
             socket: TestSocket::of(frame, protocol),
+            vlan: None,
+            encapsulation: false,
         })
     }
 
@@ -391,6 +409,9 @@ impl SkbState {
                 return u64::from_le_bytes(out);
             }
             Some(("tc_classid", s, _)) => (s, u64::from(self.tc_classid)),
+            Some(("vlan_present", s, _)) => (s, u64::from(self.vlan.is_some())),
+            Some(("vlan_tci", s, _)) => (s, u64::from(self.vlan.map_or(0, |tag| tag.tci))),
+            Some(("vlan_proto", s, _)) => (s, u64::from(self.vlan.map_or(0, |tag| tag.proto))),
             Some(("data", s, _)) => (s, view.addr(data)),
             Some(("data_end", s, _)) => (s, view.addr(end)),
             Some(("data_meta", s, _)) => (s, view.addr(meta)),
@@ -413,7 +434,7 @@ impl SkbState {
                 out[..size].copy_from_slice(&address[from..from + size]);
                 return u64::from_le_bytes(out);
             }
-            // vlan_*, hash, napi_id, the socket's ports: 0 in a test run.
+            // hash, napi_id, the socket's ports: 0 in a test run.
             Some((_, s, _)) => (s, 0),
             None => (offset, 0),
         };

@@ -2,7 +2,10 @@
 //! (`net/core/filter.c`): XDP's `bpf_xdp_adjust_head`, `adjust_meta`,
 //! `adjust_tail`, `load_bytes`, `store_bytes`; `__sk_buff`'s
 //! `bpf_skb_load_bytes`, `store_bytes`, `change_tail`, `change_head`,
-//! `bpf_l3_csum_replace` and `bpf_l4_csum_replace` ([`checksum`]).
+//! `bpf_l3_csum_replace` and `bpf_l4_csum_replace` ([`checksum`]),
+//! `bpf_skb_adjust_room` (`room.rs`), `bpf_skb_vlan_push` and `vlan_pop`
+//! (`vlan.rs`); XDP fragments (`bpf_xdp_get_buff_len`, and the load, store
+//! and tail helpers across them).
 //!
 //! They work on the run's packet buffer through the address space's
 //! [`PacketView`]. A helper that moves `data`, `data_meta` or `data_end`
@@ -13,10 +16,15 @@
 //! charged one budget unit per 8 bytes it copies.
 
 mod checksum;
+mod room;
+mod vlan;
 
 use crate::ProgramKind;
 use crate::error::{Access, HelperError};
-use crate::exec::ctx::{ETH_HLEN, Layout, PacketView, SKB_MAX_LEN, XDP_FRAME_END, XDP_FRAME_SIZE};
+use crate::exec::ctx::{
+    ETH_HLEN, Layout, PacketView, SKB_BUFFER_LEN, SKB_HOME, SKB_MAX_LEN, XDP_FRAG_SIZE,
+    XDP_FRAME_END, XDP_FRAME_SIZE,
+};
 use crate::exec::helpers::{HelperContext, Helpers};
 
 /// Helper ids of the packet helpers (from `linux/bpf.h`).
@@ -33,6 +41,14 @@ pub mod ids {
     pub const SKB_CHANGE_TAIL: u32 = 38;
     /// `long bpf_skb_change_head(skb, len, flags)`
     pub const SKB_CHANGE_HEAD: u32 = 43;
+    /// `long bpf_skb_vlan_push(skb, vlan_proto, vlan_tci)`
+    pub const SKB_VLAN_PUSH: u32 = 18;
+    /// `long bpf_skb_vlan_pop(skb)`
+    pub const SKB_VLAN_POP: u32 = 19;
+    /// `long bpf_skb_adjust_room(skb, len_diff, mode, flags)`
+    pub const SKB_ADJUST_ROOM: u32 = 50;
+    /// `u64 bpf_xdp_get_buff_len(xdp_md)`
+    pub const XDP_GET_BUFF_LEN: u32 = 188;
     /// `long bpf_xdp_adjust_head(xdp_md, delta)`
     pub const XDP_ADJUST_HEAD: u32 = 44;
     /// `long bpf_xdp_adjust_meta(xdp_md, delta)`
@@ -51,6 +67,9 @@ pub mod ids {
 pub const MOVES_PACKET: &[u32] = &[
     ids::SKB_CHANGE_TAIL,
     ids::SKB_CHANGE_HEAD,
+    ids::SKB_ADJUST_ROOM,
+    ids::SKB_VLAN_PUSH,
+    ids::SKB_VLAN_POP,
     ids::XDP_ADJUST_HEAD,
     ids::XDP_ADJUST_META,
     ids::XDP_ADJUST_TAIL,
@@ -59,6 +78,9 @@ pub const MOVES_PACKET: &[u32] = &[
 pub(crate) const EINVAL: u64 = (-22i64) as u64;
 pub(crate) const EFAULT: u64 = (-14i64) as u64;
 const EACCES: u64 = (-13i64) as u64;
+const ENOMEM: u64 = (-12i64) as u64;
+/// `-ENOTSUPP` (524, the kernel's internal "not supported").
+const ENOTSUPP: u64 = (-524i64) as u64;
 
 /// Registers the packet helpers in `helpers`.
 pub(crate) fn register(helpers: &mut Helpers) {
@@ -71,6 +93,18 @@ pub(crate) fn register(helpers: &mut Helpers) {
     helpers.register_builtin(ids::SKB_STORE_BYTES, "bpf_skb_store_bytes", skb_store_bytes);
     helpers.register_builtin(ids::SKB_CHANGE_TAIL, "bpf_skb_change_tail", skb_change_tail);
     helpers.register_builtin(ids::SKB_CHANGE_HEAD, "bpf_skb_change_head", skb_change_head);
+    helpers.register_builtin(
+        ids::SKB_ADJUST_ROOM,
+        "bpf_skb_adjust_room",
+        room::skb_adjust_room,
+    );
+    helpers.register_builtin(ids::SKB_VLAN_PUSH, "bpf_skb_vlan_push", vlan::skb_vlan_push);
+    helpers.register_builtin(ids::SKB_VLAN_POP, "bpf_skb_vlan_pop", vlan::skb_vlan_pop);
+    helpers.register_builtin(
+        ids::XDP_GET_BUFF_LEN,
+        "bpf_xdp_get_buff_len",
+        xdp_get_buff_len,
+    );
     helpers.register_builtin(
         ids::L3_CSUM_REPLACE,
         "bpf_l3_csum_replace",
@@ -166,7 +200,7 @@ fn xdp_adjust_head(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, H
             mac: new_data,
             meta: new_meta,
             data: new_data,
-            end,
+            ..view.layout
         },
     );
     Ok(0)
@@ -197,20 +231,94 @@ fn xdp_adjust_meta(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, H
 fn xdp_adjust_tail(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, HelperError> {
     let view = packet(ctx, "bpf_xdp_adjust_tail", &[ProgramKind::Xdp])?;
     let layout = view.layout;
-    let Some(new_end) = moved(
-        layout.end,
-        as_int(args[1]),
-        layout.data + ETH_HLEN,
-        XDP_FRAME_END,
-    ) else {
+    let delta = as_int(args[1]);
+    if layout.has_frags() {
+        return xdp_adjust_frags_tail(ctx, view, delta);
+    }
+    let Some(new_end) = moved(layout.end, delta, layout.data + ETH_HLEN, XDP_FRAME_END) else {
         return Ok(EINVAL);
     };
+    move_tail(ctx, view, new_end)?;
+    Ok(0)
+}
+
+/// `bpf_xdp_adjust_tail` on a packet with fragments: only the fragments
+/// change (`bpf_xdp_frags_shrink_tail`, `bpf_xdp_frags_increase_tail`; the
+/// test run's fragments are pages, so the last may grow to a full page).
+fn xdp_adjust_frags_tail(
+    ctx: &mut HelperContext<'_>,
+    view: PacketView,
+    delta: i64,
+) -> Result<u64, HelperError> {
+    let layout = view.layout;
+    if delta < 0 {
+        let shrink = delta.unsigned_abs() as usize;
+        if shrink > layout.buff_len() - ETH_HLEN {
+            return Ok(EINVAL);
+        }
+        // Fragments are freed from the end; what the fragments cannot
+        // give comes off the linear part once none is left.
+        let from_frags = shrink.min(layout.frags);
+        let rest = shrink - from_frags;
+        set_layout(
+            ctx,
+            view,
+            Layout {
+                frags: layout.frags - from_frags,
+                end: layout.end - rest,
+                ..layout
+            },
+        );
+        return Ok(0);
+    }
+    let grow = delta as usize;
+    // Every fragment but the last is a full page.
+    let last = layout.frags - (layout.frags - 1) / XDP_FRAG_SIZE * XDP_FRAG_SIZE;
+    if grow > XDP_FRAG_SIZE - last {
+        return Ok(EINVAL);
+    }
+    let old_end = layout.end + layout.frags;
+    ctx.charge(units(grow))?;
+    // SAFETY: the buffer holds the linear part's frame and every fragment
+    // as a full page (`Packet::load`), so old_end..old_end + grow, inside
+    // the last fragment's page, lies inside it.
+    unsafe { view.host.add(old_end).write_bytes(0, grow) };
+    set_layout(
+        ctx,
+        view,
+        Layout {
+            frags: layout.frags + grow,
+            ..layout
+        },
+    );
+    Ok(0)
+}
+
+/// Moves the packet's end to `new_end` (a bound the caller checked against
+/// the buffer), zeroing what it grows: the kernel's fresh tailroom reads as
+/// zeroes (`bpf_xdp_adjust_tail`, `bpf_skb_change_tail`).
+fn move_tail(
+    ctx: &mut HelperContext<'_>,
+    view: PacketView,
+    new_end: usize,
+) -> Result<(), HelperError> {
+    let layout = view.layout;
+    let limit = match view.kind {
+        ProgramKind::Xdp => XDP_FRAME_END,
+        ProgramKind::Tc | ProgramKind::SocketFilter | ProgramKind::CgroupSkb => SKB_BUFFER_LEN,
+        ProgramKind::Memory => layout.end,
+    };
+    if new_end > limit {
+        // Unreachable for the callers' bounds; refused rather than trusted.
+        return Err(HelperError::Other(format!(
+            "packet end {new_end} past the buffer's {limit} bytes"
+        )));
+    }
     if new_end > layout.end {
-        // Grown bytes read as zeroes.
         let grown = new_end - layout.end;
         ctx.charge(units(grown))?;
-        // SAFETY: end..new_end lies inside the buffer (new_end <= XDP_FRAME_END,
-        // the buffer's length for XDP).
+        // SAFETY: end..new_end lies inside the buffer: new_end <= limit,
+        // the buffer's length for the kind (checked above).
         unsafe { view.host.add(layout.end).write_bytes(0, grown) };
     }
     set_layout(
@@ -221,7 +329,12 @@ fn xdp_adjust_tail(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, H
             ..layout
         },
     );
-    Ok(0)
+    Ok(())
+}
+
+fn xdp_get_buff_len(ctx: &mut HelperContext<'_>, _: [u64; 5]) -> Result<u64, HelperError> {
+    let view = packet(ctx, "bpf_xdp_get_buff_len", &[ProgramKind::Xdp])?;
+    Ok(view.layout.buff_len() as u64)
 }
 
 /// The XDP packet bytes `offset..offset + len` (from `data`), or the
@@ -230,8 +343,8 @@ fn xdp_range(view: &PacketView, offset: u64, len: u64) -> Result<usize, u64> {
     if offset > 0xffff || len > 0xffff {
         return Err(EFAULT);
     }
-    let size = (view.layout.end - view.layout.data) as u64;
-    if offset + len > size {
+    // Across the fragments too: they follow the linear part in the buffer.
+    if offset + len > view.layout.buff_len() as u64 {
         return Err(EINVAL);
     }
     Ok(view.layout.data + offset as usize)
@@ -399,34 +512,25 @@ fn skb_store_bytes(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, H
 }
 
 /// The shortest a tc packet may become (`__bpf_skb_min_len`): up to the
-/// network header, which a test run sets after the Ethernet header.
-const SKB_MIN_LEN: u64 = ETH_HLEN as u64;
+/// network header (the test run sets no transport header and no partial
+/// checksum).
+fn skb_min_len(layout: &Layout) -> u64 {
+    layout.net.saturating_sub(layout.data) as u64
+}
 
 fn skb_change_tail(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, HelperError> {
     let view = packet(ctx, "bpf_skb_change_tail", &[ProgramKind::Tc])?;
     let (new_len, flags) = (u64::from(args[1] as u32), args[2]);
-    if flags != 0 || new_len > SKB_MAX_LEN as u64 || new_len < SKB_MIN_LEN {
+    let layout = view.layout;
+    if flags != 0 || new_len > SKB_MAX_LEN as u64 || new_len < skb_min_len(&layout) {
         return Ok(EINVAL);
     }
-    let layout = view.layout;
-    let new_end = layout.data + new_len as usize;
-    if new_end > layout.end {
-        // Grown bytes read as zeroes (the kernel's fresh tailroom).
-        let grown = new_end - layout.end;
-        ctx.charge(units(grown))?;
-        // SAFETY: the buffer holds SKB_MAX_LEN bytes after the packet's
-        // first byte at load, and data never moves past it, so
-        // data..new_end lies inside.
-        unsafe { view.host.add(layout.end).write_bytes(0, grown) };
+    if ctx.skb_state().encapsulation {
+        return Ok(ENOTSUPP);
     }
-    set_layout(
-        ctx,
-        view,
-        Layout {
-            end: new_end,
-            ..layout
-        },
-    );
+    // Room for the whole length after data (the kernel reallocates).
+    let view = make_room(ctx, view, 0, new_len as usize)?;
+    move_tail(ctx, view, view.layout.data + new_len as usize)?;
     Ok(0)
 }
 
@@ -435,19 +539,17 @@ fn skb_change_head(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, H
     let (room, flags) = (u64::from(args[1] as u32), args[2]);
     let layout = view.layout;
     let len = (layout.end - layout.data) as u64;
-    if flags != 0 || len + room > SKB_MAX_LEN as u64 {
+    if flags != 0 || room > i32::MAX as u64 || len + room > SKB_MAX_LEN as u64 {
         return Ok(EINVAL);
     }
     let room = room as usize;
-    // The reserve before the headroom is SKB_MAX_LEN bytes, so data - room
-    // stays inside the buffer; checked all the same.
-    let Some(new_data) = layout.data.checked_sub(room) else {
-        return Ok(EINVAL);
-    };
+    let view = make_room(ctx, view, room, 0)?;
+    let layout = view.layout;
+    let new_data = layout.data - room;
     ctx.charge(units(room))?;
-    // SAFETY: new_data..data lies inside the buffer (see above).
+    // SAFETY: make_room left `room` bytes before data inside the buffer.
     unsafe { view.host.add(new_data).write_bytes(0, room) };
-    // The MAC header is reset to the new start.
+    // The MAC header is reset to the new start; the network header stays.
     set_layout(
         ctx,
         view,
@@ -455,8 +557,53 @@ fn skb_change_head(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, H
             mac: new_data,
             meta: new_data,
             data: new_data,
-            end: layout.end,
+            ..layout
         },
     );
     Ok(0)
+}
+
+/// Makes sure an `__sk_buff` frame (tc: data at the MAC header) has
+/// `front` bytes before it and `back` bytes from `data` on inside the
+/// buffer; when not, moves the frame back to where a run loads it (the
+/// kernel reallocates the head then; packet pointers are invalid after the
+/// call either way). `front` and `back` are at most [`SKB_MAX_LEN`] and the
+/// frame at most that long, so the moved frame always has both.
+fn make_room(
+    ctx: &mut HelperContext<'_>,
+    view: PacketView,
+    front: usize,
+    back: usize,
+) -> Result<PacketView, HelperError> {
+    let layout = view.layout;
+    if layout.mac >= front && layout.data + back <= SKB_BUFFER_LEN {
+        return Ok(view);
+    }
+    let len = layout.end - layout.mac;
+    if front > SKB_HOME || SKB_HOME + (layout.data - layout.mac) + back > SKB_BUFFER_LEN {
+        return Err(HelperError::Other(format!(
+            "no room for {front} bytes before and {back} after the packet"
+        )));
+    }
+    ctx.charge(units(len))?;
+    // SAFETY: mac..end lies inside the buffer, and so does its new place
+    // SKB_HOME..SKB_HOME + len (len <= SKB_MAX_LEN, the buffer is
+    // SKB_HOME + SKB_MAX_LEN long); `copy` allows overlap.
+    unsafe { std::ptr::copy(view.host.add(layout.mac), view.host.add(SKB_HOME), len) };
+    let shift = |offset: usize| offset - layout.mac + SKB_HOME;
+    let moved = Layout {
+        mac: SKB_HOME,
+        meta: shift(layout.meta),
+        data: shift(layout.data),
+        end: shift(layout.end),
+        // The network header may lie before the MAC header (an
+        // `adjust_room` shrink at the MAC layer); kept where it was relative to it.
+        net: (layout.net + SKB_HOME).saturating_sub(layout.mac),
+        frags: 0,
+    };
+    set_layout(ctx, view, moved);
+    Ok(PacketView {
+        layout: moved,
+        ..view
+    })
 }

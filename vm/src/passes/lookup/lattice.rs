@@ -3,8 +3,11 @@
 //! Each register holds a value of a flat lattice: unreached (no state yet) <
 //! {constant, `r10 + k`, map `m`'s handle, pointer into map `m`'s values
 //! (NULL / non-NULL / maybe)} < unknown. Each of the frame's 512 stack bytes
-//! is a known byte or unknown. Joins keep only what both sides agree on, so
+//! is a known byte or unknown, kept in shared copy-on-write chunks
+//! ([`StackBytes`]). Joins keep only what both sides agree on, so
 //! a state only ever loses facts.
+
+use std::rc::Rc;
 
 use tinybpf_maps::BpfMap;
 
@@ -86,10 +89,30 @@ impl Val {
     }
 }
 
-/// The known bytes of the current frame, by index `offset + 512`, sorted.
+/// Bytes of the frame one [`StackChunk`] covers.
+const CHUNK: usize = 64;
+/// Chunks in a frame.
+const CHUNKS: usize = FRAME_SIZE / CHUNK;
+
+/// What is known of 64 consecutive frame bytes: a bit per byte, and the
+/// bytes (0 where not known, so equal knowledge compares equal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StackChunk {
+    known: u64,
+    bytes: [u8; CHUNK],
+}
+
+/// The known bytes of the current frame, by index `offset + 512`.
+///
+/// Sparse and shared: the frame is 8 chunks of 64 bytes, each absent (all
+/// unknown) or a reference-counted [`StackChunk`] that states share until
+/// one of them writes it (copy on write). A state costs 8 pointers plus the
+/// chunks its own stores changed, so keeping a state per basic block costs
+/// memory in proportion to the program's stores, not 512 bytes per block;
+/// a join of two states that share a chunk skips it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct StackBytes {
-    known: Vec<(u16, u8)>,
+    chunks: [Option<Rc<StackChunk>>; CHUNKS],
 }
 
 impl StackBytes {
@@ -103,33 +126,99 @@ impl StackBytes {
         }
     }
 
+    /// The chunk and the bit of frame index `index` (below 512).
+    fn place(index: u16) -> (usize, usize) {
+        let index = usize::from(index);
+        (index / CHUNK % CHUNKS, index % CHUNK)
+    }
+
     pub(super) fn get(&self, index: u16) -> Option<u8> {
-        self.known
-            .binary_search_by_key(&index, |&(i, _)| i)
-            .ok()
-            .map(|at| self.known[at].1)
+        let (chunk, bit) = Self::place(index);
+        let chunk = self.chunks[chunk].as_deref()?;
+        (chunk.known >> bit & 1 == 1).then_some(chunk.bytes[bit])
     }
 
     pub(super) fn set(&mut self, index: u16, byte: Option<u8>) {
-        match (self.known.binary_search_by_key(&index, |&(i, _)| i), byte) {
-            (Ok(at), Some(b)) => self.known[at].1 = b,
-            (Ok(at), None) => {
-                self.known.remove(at);
+        let (chunk, bit) = Self::place(index);
+        let slot = &mut self.chunks[chunk];
+        match (slot.as_mut(), byte) {
+            (None, None) => {}
+            (None, Some(b)) => {
+                let mut bytes = [0; CHUNK];
+                bytes[bit] = b;
+                *slot = Some(Rc::new(StackChunk {
+                    known: 1 << bit,
+                    bytes,
+                }));
             }
-            (Err(at), Some(b)) => self.known.insert(at, (index, b)),
-            (Err(_), None) => {}
+            (Some(shared), Some(b)) => {
+                if shared.known >> bit & 1 == 1 && shared.bytes[bit] == b {
+                    return;
+                }
+                let chunk = Rc::make_mut(shared);
+                chunk.known |= 1 << bit;
+                chunk.bytes[bit] = b;
+            }
+            (Some(shared), None) => {
+                if shared.known >> bit & 1 == 0 {
+                    return;
+                }
+                if shared.known == 1 << bit {
+                    *slot = None;
+                    return;
+                }
+                let chunk = Rc::make_mut(shared);
+                chunk.known &= !(1 << bit);
+                chunk.bytes[bit] = 0;
+            }
         }
     }
 
     /// Keeps only the bytes `other` knows with the same value; true if any was lost.
     fn join_into(&mut self, other: &StackBytes) -> bool {
-        let before = self.known.len();
-        let mut theirs = other.known.iter().peekable();
-        self.known.retain(|&(index, byte)| {
-            while theirs.next_if(|&&(i, _)| i < index).is_some() {}
-            theirs.peek() == Some(&&(index, byte))
-        });
-        self.known.len() != before
+        let mut changed = false;
+        for (mine, theirs) in self.chunks.iter_mut().zip(other.chunks.iter()) {
+            let Some(shared) = mine else { continue };
+            let keep = match theirs {
+                Some(theirs) if Rc::ptr_eq(shared, theirs) => continue,
+                Some(theirs) => {
+                    let mut same = 0u64;
+                    for (bit, (a, b)) in shared.bytes.iter().zip(theirs.bytes.iter()).enumerate() {
+                        same |= u64::from(a == b) << bit;
+                    }
+                    shared.known & theirs.known & same
+                }
+                None => 0,
+            };
+            if keep == shared.known {
+                continue;
+            }
+            changed = true;
+            if keep == 0 {
+                *mine = None;
+                continue;
+            }
+            let chunk = Rc::make_mut(shared);
+            for (bit, byte) in chunk.bytes.iter_mut().enumerate() {
+                if keep >> bit & 1 == 0 {
+                    *byte = 0;
+                }
+            }
+            chunk.known = keep;
+        }
+        changed
+    }
+
+    /// Calls `chunk` with the address and size of each chunk this frame
+    /// holds (for [`State::heap_pieces`]).
+    #[cfg(test)]
+    fn each_chunk(&self, mut chunk: impl FnMut(*const u8, usize)) {
+        for held in self.chunks.iter().flatten() {
+            chunk(
+                Rc::as_ptr(held).cast(),
+                std::mem::size_of::<StackChunk>() + 2 * std::mem::size_of::<usize>(),
+            );
+        }
     }
 }
 
@@ -175,6 +264,15 @@ impl State {
         if let Some(slot) = self.regs.get_mut(usize::from(r)) {
             *slot = value;
         }
+    }
+
+    /// Calls `chunk` with the address and heap size (its reference counts
+    /// included) of each shared piece this state holds beyond its own
+    /// `size_of::<State>()` bytes; states that share a piece give the same
+    /// address.
+    #[cfg(test)]
+    pub(super) fn heap_pieces(&self, chunk: impl FnMut(*const u8, usize)) {
+        self.stack.each_chunk(chunk);
     }
 
     /// Forgets everything known about the frame's bytes.

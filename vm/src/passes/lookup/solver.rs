@@ -120,6 +120,22 @@ impl<'a> Solver<'a> {
         }
     }
 
+    /// Heap bytes the entry states keep: a `State` per block plus each
+    /// shared stack chunk once (the statistic the scale tests bound).
+    #[cfg(test)]
+    pub(super) fn retained_bytes(&self) -> usize {
+        let mut pieces = std::collections::HashSet::new();
+        let mut bytes = self.entries.len() * std::mem::size_of::<Option<State>>();
+        for state in self.entries.iter().flatten() {
+            state.heap_pieces(|at, size| {
+                if pieces.insert(at) {
+                    bytes += size;
+                }
+            });
+        }
+        bytes
+    }
+
     /// The findings, from one more pass over the solved entry states.
     pub(super) fn findings(&mut self) -> Vec<LookupRewrite> {
         let mut found = Vec::new();

@@ -890,6 +890,119 @@ fn a_large_program_is_analysed_in_linear_work() {
     );
 }
 
+/// A frame of 512 known bytes (64 `stdw`), then `blocks` one-instruction
+/// blocks (`ja +0`), every `store_every`-th preceded by a byte store
+/// (changing the known stack) and every 8th by a constant-key lookup.
+fn one_insn_blocks(blocks: usize, store_every: usize) -> Vec<Insn> {
+    let mut insns = Vec::new();
+    for off in (8..=512).step_by(8) {
+        insns.push(Insn::new(0x7a, 10, 0, -(off as i16), 7)); // stdw [r10-off], 7
+    }
+    for i in 0..blocks {
+        if i % store_every == 0 {
+            insns.push(Insn::new(
+                0x72,
+                10,
+                0,
+                -((i % 512) as i16) - 1,
+                (i % 251) as i32,
+            ));
+        }
+        if i % 8 == 0 {
+            insns.extend(lookup_at(-8, 0));
+        }
+        insns.push(ja(0));
+    }
+    insns.push(mov(0, 0));
+    insns.push(exit());
+    insns
+}
+
+#[test]
+fn states_are_sparse_and_grow_linearly_with_the_blocks() {
+    // Before the stack was kept in shared chunks, each of these blocks kept
+    // about 2.3 KB (its own copy of 512 known bytes): 2.3 GB for a program
+    // of a million one-instruction blocks.
+    let maps = maps4();
+    let state = std::mem::size_of::<Option<State>>();
+    for store_every in [1usize, 4, 1_000_000] {
+        let mut per_block = Vec::new();
+        for scale in [1usize, 4, 16] {
+            let insns = one_insn_blocks(2_000 * scale, store_every);
+            let (bytes, blocks) = solved(&insns, &maps, |s| (s.retained_bytes(), s.starts.len()));
+            assert!(blocks >= 2_000 * scale, "{blocks} blocks");
+            // A state's registers and chunk pointers, plus (when each block
+            // stores) one changed 64-byte chunk of its own.
+            assert!(
+                bytes <= blocks * (state + 100),
+                "stores every {store_every}, {scale}x: {bytes} bytes for {blocks} blocks"
+            );
+            per_block.push(bytes as f64 / blocks as f64);
+            // The lookups still see the frame's bytes.
+            if store_every > 1 {
+                let found = plan(&insns);
+                assert_eq!(found.len(), 250 * scale);
+            }
+        }
+        assert!(
+            per_block[2] <= per_block[0] * 1.05,
+            "stores every {store_every}: bytes per block {per_block:?}"
+        );
+    }
+}
+
+#[test]
+fn shared_stack_chunks_copy_on_write() {
+    use super::lattice::StackBytes;
+    let mut a = StackBytes::default();
+    a.set(5, Some(1));
+    a.set(70, Some(2));
+    let mut b = a.clone();
+    b.set(5, Some(9));
+    b.set(70, None);
+    assert_eq!((a.get(5), a.get(70)), (Some(1), Some(2)), "a unchanged");
+    assert_eq!((b.get(5), b.get(70)), (Some(9), None));
+    let mut c = a.clone();
+    c.set(70, None);
+    assert_eq!(c, {
+        let mut only = StackBytes::default();
+        only.set(5, Some(1));
+        only
+    });
+    // Equal knowledge compares equal however it was reached.
+    c.set(70, Some(2));
+    assert_eq!(c, a);
+}
+
+#[test]
+fn joins_keep_exactly_the_bytes_both_sides_know_alike() {
+    let mut a = State::entry();
+    for index in [0u16, 5, 63, 64, 300, 511] {
+        a.stack.set(index, Some(index as u8));
+    }
+    let mut b = a.clone();
+    b.stack.set(5, Some(99)); // differs
+    b.stack.set(300, None); // unknown on one side
+    b.stack.set(200, Some(1)); // known on one side only
+    assert!(
+        !a.clone().join_into(&a),
+        "joining a shared state changes nothing"
+    );
+    assert!(a.join_into(&b));
+    let known: Vec<(u16, u8)> = (0..512u16)
+        .filter_map(|i| a.stack.get(i).map(|v| (i, v)))
+        .collect();
+    assert_eq!(known, [(0, 0), (63, 63), (64, 64), (511, 255)]);
+    assert!(!a.join_into(&b), "a second join loses nothing more");
+    // A chunk left with no known byte is dropped, and equals a fresh one.
+    let mut c = State::entry();
+    c.stack.set(70, Some(1));
+    let mut d = State::entry();
+    d.stack.set(70, Some(2));
+    assert!(c.join_into(&d));
+    assert_eq!(c, State::entry());
+}
+
 #[test]
 fn random_slots_never_panic() {
     let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
