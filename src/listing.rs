@@ -89,6 +89,15 @@ pub fn listing(object: &Object, program: &Program) -> String {
             };
             text = format!("lddw %r{}, {what}{name}", insn.dst);
         }
+        if insn.opcode == opcode::LDDW
+            && insn.src == pseudo::FUNC
+            && let Some(name) = (pc as i64 + 1)
+                .checked_add(i64::from(insn.imm))
+                .and_then(|target| usize::try_from(target).ok())
+                .and_then(|target| tables.function_at.get(&target))
+        {
+            let _ = write!(text, " # {name}");
+        }
         if insn.opcode == opcode::CALL {
             let name = match insn.src {
                 pseudo::CALL_HELPER => Some(helper_comment(registry, insn.imm)),

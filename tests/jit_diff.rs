@@ -57,12 +57,12 @@ fn options(tier: Tier, raw_memory: bool) -> LoadOptions {
 
 /// Whether the compiled side compiled; `Err` unless it did or fell back
 /// for a reason it must (an emulated `__sk_buff`, a helper that moves the
-/// packet).
+/// packet, callbacks).
 fn compiled(program: &Program) -> Result<bool, String> {
     match program.tier() {
         TierUsed::Compiled { .. } => Ok(true),
         TierUsed::Interpreter {
-            fallback: Some(Fallback::MovingPacket(_)),
+            fallback: Some(Fallback::MovingPacket(_) | Fallback::Callbacks),
         } => Ok(false),
         other => Err(format!("not compiled: {other:?}")),
     }

@@ -10,7 +10,11 @@
 //! - a global variable is `lddw` with `src = 6` (`BPF_PSEUDO_MAP_IDX_VALUE`),
 //!   first `imm` = that map index, second `imm` = offset within the value;
 //! - a call of a subprogram is `call` with `src = 1` and a pc-relative `imm`
-//!   to the subprogram's copy after the program's own code.
+//!   to the subprogram's copy after the program's own code;
+//! - a function reference (a callback for `bpf_loop`: clang's `lddw` with an
+//!   `R_BPF_64_64` relocation against `.text`) is `lddw` with `src = 4`
+//!   (`BPF_PSEUDO_FUNC`) and the same pc-relative `imm` to the function's
+//!   copy, as libbpf makes it; the function is linked as a called one is.
 
 use std::collections::HashMap;
 
@@ -121,6 +125,17 @@ impl Object {
     }
 }
 
+/// A call or function reference that leaves its function.
+#[derive(Debug, Clone, Copy)]
+struct Reference {
+    /// Position of the `call` or `lddw` in its function.
+    pos: usize,
+    /// The `.text` instruction it reaches.
+    target: usize,
+    /// A function reference (`lddw`), which must name a function's start.
+    func: bool,
+}
+
 /// Where a function of the program being linked comes from.
 #[derive(Debug, Clone, Copy)]
 struct FunctionRef {
@@ -178,17 +193,36 @@ impl Linker<'_> {
                 len: self.function_len(current),
             });
             let (mut code, calls) = self.relocated_code(current)?;
-            for (pos, text_target) in calls {
+            for Reference {
+                pos,
+                target: text_target,
+                func,
+            } in calls
+            {
                 let at = function_start + pos;
+                let what = if func {
+                    "the function reference's target"
+                } else {
+                    "the call's target"
+                };
                 let (callee, callee_offset) = self.text_function_at(text_target).ok_or_else(|| {
                     flow(
                         section_name,
                         at,
                         format!(
-                            "the call's target, {TEXT_SECTION} instruction {text_target}, is not inside a function"
+                            "{what}, {TEXT_SECTION} instruction {text_target}, is not inside a function"
                         ),
                     )
                 })?;
+                if func && callee_offset != 0 {
+                    return Err(flow(
+                        section_name,
+                        at,
+                        format!(
+                            "{what}, {TEXT_SECTION} instruction {text_target}, is not the start of a function"
+                        ),
+                    ));
+                }
                 let callee_base = match placed.get(&callee) {
                     Some(&b) => b,
                     None => {
@@ -214,6 +248,10 @@ impl Linker<'_> {
                         "the linked program is too large for a call offset".to_owned(),
                     )
                 })?;
+                if func {
+                    code[pos].src = pseudo::FUNC;
+                    code[pos + 1].imm = 0;
+                }
             }
             out.extend_from_slice(&code);
         }
@@ -322,12 +360,11 @@ impl Linker<'_> {
     }
 
     /// One function's code with its `lddw` relocations applied, and its calls
-    /// that leave the function: (position in the function, `.text` instruction).
-    #[allow(clippy::type_complexity)]
+    /// and function references that leave the function.
     fn relocated_code(
         &mut self,
         r: FunctionRef,
-    ) -> Result<(Vec<Insn>, Vec<(usize, usize)>), LoadErrorKind> {
+    ) -> Result<(Vec<Insn>, Vec<Reference>), LoadErrorKind> {
         let image = self.image;
         let section = &image.code[r.section];
         let header = &image.elf.sections[section.elf_index];
@@ -363,8 +400,47 @@ impl Linker<'_> {
                     ));
                 }
                 match reloc {
+                    Some(reloc) if self.in_text(reloc) => {
+                        let target =
+                            self.function_reference(section_name, at, reloc, &code[pos..pos + 2])?;
+                        calls.push(Reference {
+                            pos,
+                            target,
+                            func: true,
+                        });
+                    }
                     Some(reloc) => {
                         self.resolve_lddw(section_name, at, reloc, &mut code[pos..pos + 2])?
+                    }
+                    None if insn.src == pseudo::FUNC => {
+                        // A hand-made reference, pc-relative as a local call.
+                        let relative = pos as i64 + 1 + i64::from(insn.imm);
+                        if !(0..code.len() as i64).contains(&relative) {
+                            if !in_text {
+                                return Err(flow(
+                                    section_name,
+                                    at,
+                                    format!(
+                                        "function reference leaves function {function_name} without a relocation"
+                                    ),
+                                ));
+                            }
+                            let target = usize::try_from(at as i64 + 1 + i64::from(insn.imm))
+                                .map_err(|_| {
+                                    flow(
+                                        section_name,
+                                        at,
+                                        format!(
+                                            "function reference before the start of {TEXT_SECTION}"
+                                        ),
+                                    )
+                                })?;
+                            calls.push(Reference {
+                                pos,
+                                target,
+                                func: true,
+                            });
+                        }
                     }
                     None if insn.src != pseudo::IMM64 => {
                         return Err(flow(
@@ -412,7 +488,11 @@ impl Linker<'_> {
                         format!("call target {target} is before the start of {TEXT_SECTION}"),
                     )
                 })?;
-                calls.push((pos, target));
+                calls.push(Reference {
+                    pos,
+                    target,
+                    func: false,
+                });
             } else if (class == class::JMP || class == class::JMP32)
                 && operation != jmp::CALL
                 && operation != jmp::EXIT
@@ -481,6 +561,42 @@ impl Linker<'_> {
         Ok(base + 1 + i64::from(imm))
     }
 
+    /// Whether a relocation's symbol lies in `.text` (an `lddw` of it is a
+    /// function reference).
+    fn in_text(&self, reloc: &Relocation) -> bool {
+        let image = self.image;
+        let text_index = image.text.map(|t| image.code[t].elf_index);
+        matches!(image.elf.symbols[reloc.symbol].place, SymbolPlace::Section(s) if Some(s) == text_index)
+    }
+
+    /// The `.text` instruction a relocated function reference (`lddw` of a
+    /// `.text` symbol) names: `(symbol value + addend) / 8`.
+    fn function_reference(
+        &self,
+        section: &str,
+        at: usize,
+        reloc: &Relocation,
+        slots: &[Insn],
+    ) -> Result<usize, LoadErrorKind> {
+        let sym = &self.image.elf.symbols[reloc.symbol];
+        let unresolved = |reason: String| LoadErrorKind::UnresolvedSymbol {
+            section: section.to_owned(),
+            insn: at,
+            symbol: display_symbol(&sym.name, reloc.symbol),
+            reason,
+        };
+        let addend =
+            (u64::from(slots[0].imm as u32) | (u64::from(slots[1].imm as u32) << 32)) as i64;
+        let target = i128::from(sym.value) + i128::from(addend);
+        if target < 0 || target % 8 != 0 {
+            return Err(unresolved(format!(
+                "function reference to byte {target} of {TEXT_SECTION}, not an instruction boundary"
+            )));
+        }
+        usize::try_from(target / 8)
+            .map_err(|_| unresolved(format!("function reference to byte {target} is too large")))
+    }
+
     /// The program's index for object map `map`, given on first use.
     fn local_map(&mut self, map: usize) -> Result<i32, String> {
         let next = self.maps.len();
@@ -538,6 +654,11 @@ impl Linker<'_> {
             slots[0].imm = self.local_map(*map).map_err(unresolved)?;
             slots[1].imm = 0;
             return Ok(());
+        }
+        if image.code.iter().any(|c| c.elf_index == s) {
+            return Err(unresolved(format!(
+                "a function reference must name a {TEXT_SECTION} function, this symbol is in {section_name}"
+            )));
         }
         let Some(&map) = image.data_maps.get(&s) else {
             return Err(unresolved(format!(

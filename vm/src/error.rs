@@ -20,7 +20,8 @@ pub struct MapRefusal {
 
 use crate::exec::builtin::names::{HelperName, describe_missing};
 use crate::exec::memory::{
-    CONTEXT_SLOT, FIRST_MAP_SLOT, INPUT_SLOT, INPUT_START, MAP_HANDLE_BASE, STACK_SLOT, XDP_MD_SIZE,
+    CALLBACK_KEY_SLOT, CONTEXT_SLOT, FIRST_MAP_SLOT, INPUT_SLOT, INPUT_START, MAP_HANDLE_BASE,
+    STACK_SLOT, XDP_MD_SIZE,
 };
 
 /// Why a program was rejected at load time.
@@ -428,6 +429,25 @@ pub enum HelperError {
     /// error of a run).
     #[error("the run continues in a tail-called program")]
     TailCall,
+    /// A callback helper (`bpf_loop`) was passed a value that is not a
+    /// reference to one of the program's callbacks (a function a
+    /// pseudo-func `lddw` loads; the kernel's verifier refuses the program).
+    #[error("{value:#x} is not a callback (a function a pseudo-func lddw refers to)")]
+    NotACallback {
+        /// The value passed.
+        value: u64,
+    },
+    /// A callback returned something else than 0 (go on) or 1 (stop), which
+    /// the kernel's verifier refuses; the error names the callback's `exit`.
+    #[error("the callback returned {value}; the kernel allows only 0 (go on) or 1 (stop)")]
+    CallbackReturn {
+        /// What r0 held.
+        value: u64,
+    },
+    /// A callback helper asked the interpreter to enter its callback: the
+    /// signal the interpreter handles (never the error of a run).
+    #[error("the run enters a callback")]
+    EnterCallback,
     /// Any other fault, described.
     #[error("{0}")]
     Other(String),
@@ -477,6 +497,12 @@ fn explain_access(addr: u64, size: u64, access: Access) -> String {
             ),
         },
         STACK_SLOT => format!("{what} is outside the stack frames the program uses"),
+        CALLBACK_KEY_SLOT => match access {
+            Access::Write => {
+                format!("{what} is in the read-only key a bpf_for_each_map_elem callback receives")
+            }
+            Access::Read => format!("{what} is outside the key a callback receives"),
+        },
         slot if slot >= FIRST_MAP_SLOT && slot - FIRST_MAP_SLOT < 1 << 16 => {
             let map = slot - FIRST_MAP_SLOT;
             match access {

@@ -44,6 +44,7 @@ pub mod passes;
 mod program;
 
 pub use error::{Access, HelperError, InvalidInsn, MapRefusal, RunError, VerifyError};
+pub use exec::builtin::callbacks::BPF_MAX_LOOPS;
 pub use exec::builtin::names::{HelperName, MAX_KERNEL_HELPER_ID, kernel_helper_name};
 pub use exec::builtin::redirect::{Broadcast, Redirect};
 pub use exec::builtin::tail_call::{MAX_TAIL_CALL_CNT, TailCallTargets};

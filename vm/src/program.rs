@@ -7,7 +7,9 @@ use crate::ProgramKind;
 use crate::error::{HelperError, RunError, VerifyError};
 use crate::exec::helpers::{Helper, Helpers};
 use crate::exec::map_regions::MapRegions;
+use crate::exec::memory::FUNC_REF_BASE;
 use crate::exec::{MapShape, RunContext, RunOutcome, execute};
+use crate::ir::cfg::ControlFlow;
 use crate::ir::facts::Memory;
 use crate::ir::op::Op;
 use crate::isa::insn::{Insn, decode_all};
@@ -84,6 +86,8 @@ pub struct LoadedProgram {
     shapes: Box<[MapShape]>,
     helper_table: Box<[Helper]>,
     registry: Helpers,
+    /// The callbacks' entries (the targets of `LoadFunc` ops), ascending.
+    callbacks: Box<[usize]>,
     compiled: Compiled,
 }
 
@@ -123,6 +127,7 @@ impl LoadedProgram {
             registry: &helpers,
         };
         let built = build(&env, passes, inline_lookups, kind)?;
+        let callbacks = ControlFlow::new(&built.ops).callback_entries().into();
         let mut program = LoadedProgram {
             insns: insns.into(),
             ops: built.ops.into(),
@@ -146,6 +151,7 @@ impl LoadedProgram {
             shapes: shapes.into(),
             helper_table: built.helpers.into(),
             registry: helpers,
+            callbacks,
             compiled: Compiled::interpreter(),
         };
         program.compiled = crate::jit::compile(&program, tier);
@@ -227,6 +233,19 @@ impl LoadedProgram {
     #[cfg(all(feature = "jit", target_arch = "x86_64"))]
     pub(crate) fn compiled_code(&self) -> Option<&crate::jit::Code> {
         self.compiled.code.as_ref()
+    }
+
+    /// Whether the program has callbacks (functions a pseudo-func `lddw`
+    /// refers to, for `bpf_loop`).
+    pub fn has_callbacks(&self) -> bool {
+        !self.callbacks.is_empty()
+    }
+
+    /// The op a callback reference (a pseudo-func `lddw`'s value) enters,
+    /// if `value` is one of the program's.
+    pub(crate) fn callback_entry(&self, value: u64) -> Option<usize> {
+        let entry = usize::try_from(value.checked_sub(FUNC_REF_BASE)?).ok()?;
+        self.callbacks.binary_search(&entry).ok().map(|_| entry)
     }
 
     /// The original instruction slots.

@@ -231,7 +231,7 @@ fn lddw_needs_a_clean_second_slot() {
             "{text}"
         );
     }
-    for (src, high) in [(1, 1), (5, 1), (3, 0), (4, 0), (7, 0), (15, 0)] {
+    for (src, high) in [(1, 1), (5, 1), (4, 1), (3, 0), (7, 0), (15, 0)] {
         let (text, used) = disassemble_one(
             &[Insn::new(0x18, 1, src, 0, 1), Insn::new(0, 0, 0, 0, high)],
             0,

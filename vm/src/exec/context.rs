@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::ProgramKind;
+use crate::exec::builtin::callbacks::Callbacks;
 use crate::exec::builtin::events::Reservations;
 use crate::exec::builtin::redirect::Redirect;
 use crate::exec::builtin::spin_lock::HeldLock;
@@ -83,6 +84,8 @@ pub struct RunContext {
     /// ([`RunContext::with_tail_call_targets`]); none by default.
     pub tail_call_targets: TailCallTargets,
     pub(crate) tail_call: TailCallState,
+    /// The callback helper calls in progress (`bpf_loop`).
+    pub(crate) callbacks: Callbacks,
     /// The spin lock the run holds.
     pub(crate) held_lock: Option<HeldLock>,
 }
@@ -114,6 +117,7 @@ impl RunContext {
             reservations: Reservations::default(),
             tail_call_targets: TailCallTargets::default(),
             tail_call: TailCallState::default(),
+            callbacks: Callbacks::default(),
             held_lock: None,
         }
     }

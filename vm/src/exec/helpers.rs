@@ -24,6 +24,7 @@ use tinybpf_maps::{BpfMap, MapError, MapType, ProgramOp};
 use crate::ProgramKind;
 use crate::error::{Access, HelperError, MapRefusal};
 use crate::exec::RunContext;
+use crate::exec::builtin::callbacks::{self, Callbacks};
 use crate::exec::builtin::names::{MAX_KERNEL_HELPER_ID, kernel_helper_name};
 use crate::exec::builtin::redirect::{self, Redirect};
 use crate::exec::builtin::spin_lock::{self, HeldLock};
@@ -86,6 +87,10 @@ pub mod ids {
     pub const KTIME_GET_COARSE_NS: u32 = 160;
     /// `u64 bpf_ktime_get_tai_ns(void)`
     pub const KTIME_GET_TAI_NS: u32 = 208;
+    /// `long bpf_loop(nr_loops, callback, ctx, flags)`
+    pub const LOOP: u32 = 181;
+    /// `long bpf_for_each_map_elem(map, callback, ctx, flags)`
+    pub const FOR_EACH_MAP_ELEM: u32 = 164;
 }
 
 /// A built-in helper's function.
@@ -189,6 +194,12 @@ impl Helpers {
             helpers.register_builtin(id, name, time::ktime_get);
         }
         helpers.register_builtin(ids::CSUM_DIFF, "bpf_csum_diff", checksum::csum_diff);
+        helpers.register_builtin(ids::LOOP, "bpf_loop", callbacks::bpf_loop);
+        helpers.register_builtin(
+            ids::FOR_EACH_MAP_ELEM,
+            "bpf_for_each_map_elem",
+            callbacks::for_each_map_elem,
+        );
         helpers.register_builtin(ids::FIB_LOOKUP, "bpf_fib_lookup", fib::fib_lookup);
         helpers.register_builtin(ids::REDIRECT, "bpf_redirect", redirect::redirect);
         helpers.register_builtin(
@@ -530,6 +541,16 @@ impl HelperContext<'_> {
         state.insns = insns;
         state.next = Some(next);
         Err(HelperError::TailCall)
+    }
+
+    /// The program that called the helper.
+    pub(crate) fn program(&self) -> &LoadedProgram {
+        self.program
+    }
+
+    /// The callback helper calls of the run (see `exec::builtin::callbacks`).
+    pub(crate) fn callbacks_mut(&mut self) -> &mut Callbacks {
+        &mut self.run.callbacks
     }
 
     /// The spin lock the run holds.

@@ -29,11 +29,13 @@ use tinybpf_maps::{BpfMap, MapType, shared_mem};
 use crate::error::{Access, HelperError, RunError};
 use crate::exec::atomic::atomic_rmw;
 use crate::exec::budget::exhaust;
+use crate::exec::builtin::callbacks::{CALLBACK_RETURN, Step};
 use crate::exec::call::{Spent, call_helper, charged_lookup};
 use crate::exec::context::{RunContext, RunOutcome};
 use crate::exec::ctx::{load_miss, store_miss};
 use crate::exec::memory::{
-    AddressSpace, FRAME_SIZE, MAP_HANDLE_BASE, MAX_FRAMES, frame_pointer, map_value_start,
+    AddressSpace, FRAME_SIZE, FUNC_REF_BASE, MAP_HANDLE_BASE, MAX_FRAMES, frame_pointer,
+    map_value_start,
 };
 use crate::ir::alu;
 use crate::ir::op::{AtomicOp, Op};
@@ -245,6 +247,66 @@ pub(crate) fn interpret<const EXACT: bool>(
             }
         };
     }
+    // Enters a callback at `$entry` with r1..r5 = `$args`, one frame down,
+    // as a local call (see `exec::builtin::callbacks`); its `exit` returns
+    // to `Callbacks::returned`. Each entry charges one budget unit. The
+    // caller settled the count up to here.
+    macro_rules! push_callback {
+        ($entry:expr, $args:expr, $units:expr, $at:expr) => {{
+            let (entry, args, units): (usize, [u64; 5], u64) = ($entry, $args, $units);
+            if depth + 1 >= MAX_FRAMES {
+                return Err(RunError::CallDepthExceeded {
+                    pc: $at,
+                    limit: MAX_FRAMES,
+                });
+            }
+            if budget - count < units {
+                return Err(RunError::BudgetExhausted {
+                    pc: at(entry),
+                    budget,
+                });
+            }
+            count += units;
+            ctx.charged += units;
+            frames[depth] = Frame {
+                return_pc: CALLBACK_RETURN,
+                saved: [r!(6), r!(7), r!(8), r!(9)],
+            };
+            depth += 1;
+            frame_top -= FRAME_SIZE;
+            r!(10) = frame_pointer(depth);
+            [r!(1), r!(2), r!(3), r!(4), r!(5)] = args;
+            pc = entry;
+            segment = pc;
+            enter!();
+        }};
+    }
+    // After a helper call: its result, or the callback it asked to enter,
+    // or its fault.
+    macro_rules! helper_done {
+        ($result:expr, $args:expr) => {
+            match $result {
+                Ok(value) => r!(0) = value,
+                Err(RunError::Helper {
+                    source: HelperError::EnterCallback,
+                    pc: call_at,
+                    ..
+                }) => {
+                    settle!();
+                    match ctx.callbacks.start(depth, pc, $args, program, space) {
+                        Some((entry, first, units)) => {
+                            push_callback!(entry, first, units, call_at);
+                            continue;
+                        }
+                        // Nothing to call (an empty map): the helper's
+                        // result is 0.
+                        None => r!(0) = 0,
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        };
+    }
     macro_rules! load {
         ($dst:expr, $src:expr, $off:expr, $width:expr, $conv:expr) => {{
             let addr = r!($src).wrapping_add($off as i64 as u64);
@@ -431,6 +493,7 @@ pub(crate) fn interpret<const EXACT: bool>(
                     r!(dst) = alu::swap(r!(dst), bits)
                 }
                 Op::LoadImm64 { dst, imm } => r!(dst) = imm,
+                Op::LoadFunc { dst, target } => r!(dst) = FUNC_REF_BASE + u64::from(target),
                 // Removed when the program is compacted.
                 Op::LddwTail | Op::Nop => debug_assert!(false, "executed a compacted-away op"),
 
@@ -754,7 +817,10 @@ pub(crate) fn interpret<const EXACT: bool>(
                 Op::CallHelper { slot } => {
                     let helper = &program.helper_table()[slot as usize];
                     let args = [r!(1), r!(2), r!(3), r!(4), r!(5)];
-                    r!(0) = call_helper(program, helper, space, ctx, args, spent!())?;
+                    helper_done!(
+                        call_helper(program, helper, space, ctx, args, spent!()),
+                        args
+                    );
                     charge!();
                 }
                 Op::CallReg { reg } => {
@@ -766,7 +832,10 @@ pub(crate) fn interpret<const EXACT: bool>(
                         return Err(RunError::UnknownHelper { pc: at(pc - 1), id });
                     };
                     let args = [r!(1), r!(2), r!(3), r!(4), r!(5)];
-                    r!(0) = call_helper(program, helper, space, ctx, args, spent!())?;
+                    helper_done!(
+                        call_helper(program, helper, space, ctx, args, spent!()),
+                        args
+                    );
                     charge!();
                 }
                 Op::CallLocal { target } => {
@@ -802,7 +871,34 @@ pub(crate) fn interpret<const EXACT: bool>(
                     [r!(6), r!(7), r!(8), r!(9)] = frame.saved;
                     frame_top += FRAME_SIZE;
                     r!(10) = frame_pointer(depth);
-                    pc = frame.return_pc;
+                    if frame.return_pc == CALLBACK_RETURN {
+                        // A callback returned to the helper loop that entered it.
+                        let exit_at = at(pc - 1);
+                        match ctx.callbacks.returned(depth, r!(0), program, space) {
+                            Ok(Step::Again { entry, args, units }) => {
+                                push_callback!(entry, args, units, exit_at);
+                                continue;
+                            }
+                            Ok(Step::Done {
+                                result,
+                                saved,
+                                return_pc,
+                            }) => {
+                                r!(0) = result;
+                                [r!(1), r!(2), r!(3), r!(4), r!(5)] = saved;
+                                pc = return_pc;
+                            }
+                            Err((id, source)) => {
+                                return Err(RunError::Helper {
+                                    pc: exit_at,
+                                    id,
+                                    source,
+                                });
+                            }
+                        }
+                    } else {
+                        pc = frame.return_pc;
+                    }
                     segment = pc;
                     enter!();
                 }

@@ -53,6 +53,23 @@ pub const XDP_MD_SIZE: usize = 24;
 /// It lies in no region, so dereferencing it faults.
 pub const MAP_HANDLE_BASE: u64 = 0xffff_0000_0000_0000;
 
+/// Register value that stands for the function at op `i` (what a
+/// pseudo-func `lddw` loads: `FUNC_REF_BASE + i`, the callback argument of
+/// `bpf_loop` and `bpf_for_each_map_elem`).
+///
+/// It lies in no region, so dereferencing it faults.
+pub const FUNC_REF_BASE: u64 = 0xfffe_0000_0000_0000;
+
+/// Slot of the keys `bpf_for_each_map_elem` hands its callbacks: read-only,
+/// one [`CALLBACK_KEY_SIZE`]-byte area per frame that may call the helper.
+/// Far above every map slot; only a miss of the map slots looks here.
+pub const CALLBACK_KEY_SLOT: u64 = 0xfffd_0000;
+/// Virtual address of the first callback key area.
+pub const CALLBACK_KEY_START: u64 = CALLBACK_KEY_SLOT << 32;
+/// Bytes of one callback key area: the largest key the kernel allows a
+/// map a program iterates (`MAX_BPF_STACK`).
+pub const CALLBACK_KEY_SIZE: usize = 512;
+
 /// Virtual start address of map `index`'s value area.
 pub const fn map_value_start(index: usize) -> u64 {
     (FIRST_MAP_SLOT + index as u64) << 32
@@ -125,6 +142,9 @@ pub(crate) struct AddressSpace<'a> {
     /// (then, for a program with per-CPU maps, every other CPU's: see
     /// `exec::map_regions`).
     pub maps: &'a [Region],
+    /// The callback keys (read-only; empty until a run's first
+    /// `bpf_for_each_map_elem` zeroes and maps them).
+    pub keys: Cell<Region>,
 }
 
 impl AddressSpace<'_> {
@@ -141,12 +161,25 @@ impl AddressSpace<'_> {
         let region = if slot < FIRST_MAP_SLOT {
             self.run[slot as usize].get()
         } else {
-            *self.maps.get((slot - FIRST_MAP_SLOT) as usize)?
+            match self.maps.get((slot - FIRST_MAP_SLOT) as usize) {
+                Some(region) => *region,
+                None => return self.resolve_key(slot, addr, size, access),
+            }
         };
         if access == Access::Write && !region.writable {
             return None;
         }
         region.host_ptr(addr, size)
+    }
+
+    /// `resolve` past the map slots: the callback keys, read-only.
+    #[cold]
+    #[inline(never)]
+    fn resolve_key(&self, slot: u64, addr: u64, size: u64, access: Access) -> Option<*mut u8> {
+        if slot != CALLBACK_KEY_SLOT || access == Access::Write {
+            return None;
+        }
+        self.keys.get().host_ptr(addr, size)
     }
 
     /// Loads `width` bytes (1, 2, 4 or 8) at `addr`, little-endian, zero-extended.

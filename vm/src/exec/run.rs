@@ -7,13 +7,14 @@ use std::time::Instant;
 
 use crate::ProgramKind;
 use crate::error::RunError;
+use crate::exec::builtin::callbacks::CALLBACK_KEYS_LEN;
 use crate::exec::context::{RunContext, RunOutcome};
 use crate::exec::ctx::PacketView;
 use crate::exec::ctx::skb::SkbState;
 use crate::exec::interp::{Resume, interpret};
 use crate::exec::memory::{
-    AddressSpace, CONTEXT_START, INPUT_START, MAX_INPUT_LEN, Region, STACK_SIZE, STACK_START,
-    XDP_MD_SIZE, frame_pointer,
+    AddressSpace, CALLBACK_KEY_START, CONTEXT_START, INPUT_START, MAX_INPUT_LEN, Region,
+    STACK_SIZE, STACK_START, XDP_MD_SIZE, frame_pointer,
 };
 use crate::program::LoadedProgram;
 
@@ -55,6 +56,9 @@ pub(crate) fn execute(
     // SAFETY: `below + extent == STACK_SIZE`, the buffer's length in bytes.
     unsafe { stack_host.add(below).write_bytes(0, extent) };
     let mut xdp_md = [0u8; XDP_MD_SIZE];
+    // The callback keys: left uninitialised and unmapped until a
+    // `bpf_for_each_map_elem` zeroes and maps them.
+    let mut keys = [MaybeUninit::<u64>::uninit(); CALLBACK_KEYS_LEN / 8];
     let mut regs = [0u64; 16];
     let kind = program.kind();
     let (input_region, context_region, view) = match kind {
@@ -102,6 +106,12 @@ pub(crate) fn execute(
         ],
         packet: Cell::new(view),
         maps: map_regions,
+        keys: Cell::new(Region {
+            start: CALLBACK_KEY_START,
+            len: 0,
+            host: keys.as_mut_ptr().cast::<u8>(),
+            writable: false,
+        }),
     };
     regs[10] = frame_pointer(0);
     let result = run_on(program, &space, stack_host, &mut regs, ctx);

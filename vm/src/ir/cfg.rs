@@ -2,7 +2,9 @@
 //! [`Flow`] facts and shared by every fixpoint of the passes.
 //!
 //! A function is what a local call enters: the main program starts at op 0,
-//! every `call local` target starts another. Successors stay inside a
+//! every `call local` target starts another, and so does every function a
+//! pseudo-func `lddw` refers to (a callback, which a helper such as
+//! `bpf_loop` enters in a frame of its own, with r1..r5 set by the helper). Successors stay inside a
 //! function: a call's successor is the op after it (where the callee
 //! returns), and the callee's entry is a separate root.
 //!
@@ -34,8 +36,11 @@ pub struct ControlFlow {
     /// For each op: the next op if control may fall through, then the jump
     /// or branch target (`NONE` when absent).
     next: Vec<[u32; 2]>,
-    /// The targets of local calls, ascending, without repeats.
+    /// The targets of local calls and the callbacks, ascending, without
+    /// repeats.
     callees: Vec<usize>,
+    /// The functions pseudo-func `lddw`s refer to, ascending, without repeats.
+    callbacks: Vec<usize>,
     /// Whether each op is reachable from a callee's entry.
     in_subprogram: Vec<bool>,
 }
@@ -48,6 +53,7 @@ impl ControlFlow {
         let inside = |i: usize| if i < n { i as u32 } else { NONE };
         let mut next = Vec::with_capacity(n);
         let mut is_callee = vec![false; n];
+        let mut is_callback = vec![false; n];
         for (i, op) in ops.iter().enumerate() {
             let facts = op.facts();
             let fall = if facts.falls_through() {
@@ -62,11 +68,18 @@ impl ControlFlow {
             {
                 *slot = true;
             }
+            if let Some(target) = facts.func_ref
+                && let Some(slot) = is_callback.get_mut(target as usize)
+            {
+                *slot = true;
+            }
         }
-        let callees: Vec<usize> = (0..n).filter(|&i| is_callee[i]).collect();
+        let callees: Vec<usize> = (0..n).filter(|&i| is_callee[i] || is_callback[i]).collect();
+        let callbacks: Vec<usize> = (0..n).filter(|&i| is_callback[i]).collect();
         let mut cfg = ControlFlow {
             next,
             callees,
+            callbacks,
             in_subprogram: Vec::new(),
         };
         cfg.in_subprogram = cfg.reachable(cfg.callees.iter().copied());
@@ -97,9 +110,17 @@ impl ControlFlow {
         self.next[i][0] != NONE
     }
 
-    /// The entries of the functions local calls enter, ascending.
+    /// The entries of the functions local calls and callback helpers
+    /// enter, ascending: each starts with unknown registers and a frame of
+    /// its own.
     pub fn callee_entries(&self) -> &[usize] {
         &self.callees
+    }
+
+    /// The entries of the callbacks (functions a pseudo-func `lddw` refers
+    /// to), ascending.
+    pub fn callback_entries(&self) -> &[usize] {
+        &self.callbacks
     }
 
     /// Whether op `i` may run in a callee's frame (it is reachable from a
@@ -122,7 +143,8 @@ impl ControlFlow {
     }
 
     /// The first op of every basic block, ascending: op 0, every jump,
-    /// branch and call target, and every op after a jump, branch or exit.
+    /// branch and call target, every callback entry, and every op after a
+    /// jump, branch or exit.
     /// (A call does not end a block: its callee returns to the next op.)
     pub fn block_starts(&self, ops: &[Op]) -> Vec<usize> {
         let n = self.len();
@@ -133,6 +155,11 @@ impl ControlFlow {
         for (i, op) in ops.iter().enumerate().take(n) {
             let facts = op.facts();
             if let Some(target) = facts.target()
+                && let Some(slot) = leader.get_mut(target as usize)
+            {
+                *slot = true;
+            }
+            if let Some(target) = facts.func_ref
                 && let Some(slot) = leader.get_mut(target as usize)
             {
                 *slot = true;
@@ -152,6 +179,24 @@ impl ControlFlow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_callback_is_a_function_entry_and_a_block_start() {
+        let ops = [
+            Op::LoadFunc { dst: 2, target: 4 },
+            Op::CallHelper { slot: 0 },
+            Op::Exit,
+            Op::Mov64Imm { dst: 0, imm: 0 },
+            Op::Mov64Imm { dst: 0, imm: 1 },
+            Op::Exit,
+        ];
+        let cfg = ControlFlow::new(&ops);
+        assert_eq!(cfg.callback_entries(), [4]);
+        assert_eq!(cfg.callee_entries(), [4]);
+        assert!(cfg.in_subprogram(4) && cfg.in_subprogram(5));
+        assert!(!cfg.in_subprogram(3) && !cfg.in_subprogram(1));
+        assert_eq!(cfg.block_starts(&ops), [0, 3, 4]);
+    }
 
     #[test]
     fn blocks_start_at_targets_and_after_control_transfers() {

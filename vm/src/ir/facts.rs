@@ -28,6 +28,9 @@ pub struct Facts {
     /// Instructions of the original program the op stands for (its parts:
     /// 1, 2 or 3 for fused ops, 0 for ops that never run).
     pub weight: u8,
+    /// The function entry whose reference the op loads (a callback for
+    /// `bpf_loop` and friends): that op starts a function of its own.
+    pub func_ref: Option<u32>,
 }
 
 /// Where control goes after an op.
@@ -175,6 +178,7 @@ impl Facts {
         memory: Memory::None,
         flow: Flow::Next,
         weight: 0,
+        func_ref: None,
     };
 
     const fn plain(reads: Regs, writes: Regs, value: Value) -> Facts {
@@ -186,6 +190,7 @@ impl Facts {
             memory: Memory::None,
             flow: Flow::Next,
             weight: 1,
+            func_ref: None,
         }
     }
 
@@ -275,6 +280,14 @@ pub const fn alu_reg(dst: u8, src: u8, value: Value) -> Facts {
 /// `dst = constant`.
 pub const fn set(dst: u8, value: Value) -> Facts {
     Facts::plain(Regs::NONE, Regs::of(dst), value)
+}
+
+/// `dst = ` a reference to the function at `target` (a pseudo-func `lddw`):
+/// an opaque value the callback helpers accept.
+pub const fn load_func(dst: u8, target: u32) -> Facts {
+    let mut facts = Facts::plain(Regs::NONE, Regs::of(dst), Value::Any);
+    facts.func_ref = Some(target);
+    facts
 }
 
 /// `dst = f(src)`.

@@ -258,6 +258,9 @@ define_ops! {
     Bswap { dst: u8, bits: u8 } = alu(dst, Value::Any), fold |r| alu::swap(r(dst), bits) => "bswap{bits} {dst}";
     /// `dst = imm` for `lddw`, including resolved map handles and value addresses.
     LoadImm64 { dst: u8, imm: u64 } = set(dst, Value::Const(imm)), fold |_| imm => "lddw {dst}, {imm}";
+    /// A pseudo-func `lddw`: `dst` = a reference to the function at `target`
+    /// (`FUNC_REF_BASE + target`), which the callback helpers call.
+    LoadFunc { dst: u8, target: u32 } = load_func(dst, target) => "lddw {dst}, func {target}";
     /// The second slot of an `lddw`; never executed (nothing may jump into it).
     LddwTail = Facts::NOTHING, parts Parts::NONE => "(second slot of lddw)";
 
@@ -633,7 +636,11 @@ mod tests {
                 "{op:?}"
             );
             let mut copy = op;
-            assert_eq!(copy.target_mut().map(|t| *t), facts.target(), "{op:?}");
+            assert_eq!(
+                copy.target_mut().map(|t| *t),
+                facts.target().or(facts.func_ref),
+                "{op:?}"
+            );
             if facts.removable() {
                 assert!(!facts.can_fault(), "{op:?}");
             }

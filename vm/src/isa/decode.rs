@@ -558,6 +558,11 @@ fn lddw(insn: Insn, next: Option<&Insn>) -> Checked<Instruction> {
             next.imm,
             "a map reference has a non-zero second immediate",
         )?,
+        pseudo::FUNC => zero(
+            "imm of the second slot",
+            next.imm,
+            "a function reference has a non-zero second immediate",
+        )?,
         other => {
             return fail(
                 InvalidInsn::UnsupportedLddwSource(other),

@@ -338,6 +338,7 @@ fn lddw(dst: u8, source: u8, first: i32, next_imm: i32, names: &dyn SymbolResolv
                 None => format!("map_idx_value:{}{offset}", imm(first)),
             }
         }
+        pseudo::FUNC => format!("func:{}", imm(first)),
         // `decode` accepted only a plain immediate besides.
         _ => {
             let bits = u64::from(i32_to_bits(next_imm)) << 32 | u64::from(i32_to_bits(first));

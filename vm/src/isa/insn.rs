@@ -165,6 +165,9 @@ pub mod pseudo {
     pub const MAP_FD: u8 = 1;
     /// Address of a map value: first imm the map fd, second imm the offset.
     pub const MAP_VALUE: u8 = 2;
+    /// A function reference (`BPF_PSEUDO_FUNC`): `imm` is the offset of the
+    /// function's first instruction from the next slot, as for a local call.
+    pub const FUNC: u8 = 4;
     /// A map, by index in the program's map table.
     pub const MAP_IDX: u8 = 5;
     /// Address of a map value, by map index: second imm the offset.

@@ -91,6 +91,11 @@ impl Gen<'_, '_> {
             Op::Arsh64Imm { dst, imm } => self.imm64(Arsh, dst, dst, imm),
             Op::Xor64Imm { dst, imm } => self.imm64(Xor, dst, dst, imm),
             Op::Mov64Imm { dst, imm } | Op::LoadImm64 { dst, imm } => self.constant(dst, imm),
+            // Programs with callbacks are left to the interpreter
+            // (`Fallback::Callbacks`); the reference itself is a constant.
+            Op::LoadFunc { dst, target } => {
+                self.constant(dst, crate::exec::memory::FUNC_REF_BASE + u64::from(target))
+            }
             Op::LookupConst { imm } => self.constant(0, imm),
             Op::Add64Reg { dst, src } => self.reg64(Add, dst, dst, src),
             Op::Sub64Reg { dst, src } => self.reg64(Sub, dst, dst, src),

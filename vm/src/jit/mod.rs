@@ -122,6 +122,12 @@ pub enum Fallback {
     /// the packet (`bpf_xdp_adjust_head`, ...).
     #[error("the compiled tier does not run programs with {0}")]
     MovingPacket(&'static str),
+    /// The program has callbacks (`bpf_loop`, `bpf_for_each_map_elem`),
+    /// which the interpreter enters in frames of their own.
+    #[error(
+        "the compiled tier does not run programs with callbacks (bpf_loop, bpf_for_each_map_elem)"
+    )]
+    Callbacks,
     /// Cranelift could not compile it (or mapping the code failed).
     #[error("compiling failed: {0}")]
     Failed(String),
@@ -189,6 +195,9 @@ pub(crate) fn compile(program: &LoadedProgram, tier: Tier) -> Compiled {
         .find(|h| h.builtin && crate::exec::packet::MOVES_PACKET.contains(&h.id))
     {
         return Compiled::fallback(Some(Fallback::MovingPacket(helper.name)));
+    }
+    if program.has_callbacks() {
+        return Compiled::fallback(Some(Fallback::Callbacks));
     }
     let ops = program.ops().len();
     if ops > limit {

@@ -31,7 +31,9 @@ pub(crate) struct Compacted {
 pub(crate) fn compact(slots: &[Op], fusion: bool) -> Compacted {
     let mut is_target = vec![false; slots.len()];
     for op in slots {
-        if let Some(target) = op.facts().target() {
+        let facts = op.facts();
+        // A callback's entry is entered like a call target.
+        for target in [facts.target(), facts.func_ref].into_iter().flatten() {
             is_target[target as usize] = true;
         }
     }
@@ -127,6 +129,27 @@ mod tests {
             ]
         );
         assert_eq!(c.origin, vec![0, 2]);
+    }
+
+    #[test]
+    fn does_not_fuse_into_a_callback_entry_and_renumbers_its_reference() {
+        // Op 3 is a callback's entry: `mov` before it stays apart, and the
+        // reference follows it when the lddw tail goes.
+        let slots = [
+            Op::LoadFunc { dst: 2, target: 3 },
+            Op::LddwTail,
+            Op::Mov64Reg { dst: 4, src: 2 },
+            Op::Lsh64Imm { dst: 4, imm: 13 },
+            Op::Exit,
+        ];
+        let c = compact(&slots, true);
+        assert_eq!(c.ops.len(), 4);
+        assert_eq!(c.ops[0], Op::LoadFunc { dst: 2, target: 2 });
+        assert_eq!(c.ops[2], Op::Lsh64Imm { dst: 4, imm: 13 });
+        // Without the reference the pair fuses.
+        let mut plain = slots;
+        plain[0] = Op::LoadImm64 { dst: 2, imm: 0 };
+        assert_eq!(compact(&plain, true).ops.len(), 3);
     }
 
     #[test]

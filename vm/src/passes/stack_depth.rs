@@ -12,6 +12,11 @@
 //!   passes it to a helper or a callee, uses it as a base), since the
 //!   address then escapes.
 //!
+//! A callback (a function a pseudo-func `lddw` refers to) runs in a frame of
+//! its own one below the helper call that enters it, as a callee does; the
+//! helper call is not tied to one callback here, so every callback may run
+//! one below every helper call (an over-approximation).
+//!
 //! A function that may run at depth `d` reaches `d * 512 + need` bytes below
 //! the top. The **frame extent** is the largest such reach over every
 //! function and every depth it may run at, found over the call graph; ops
@@ -82,16 +87,24 @@ fn depths(ops: &[Op]) -> Vec<u8> {
             work.push(to);
         }
     };
+    let callbacks = cfg.callback_entries();
     while let Some(i) = work.pop() {
         let here = depths[i];
         for next in cfg.successors(i) {
             add(next, here, &mut depths, &mut work);
         }
-        if let Flow::Call(target) = ops[i].facts().flow {
-            // A call from the deepest frame faults instead of entering.
-            let deeper = here << 1;
-            if deeper != 0 {
-                add(target as usize, deeper, &mut depths, &mut work);
+        // A call from the deepest frame faults instead of entering.
+        let deeper = here << 1;
+        let facts = ops[i].facts();
+        if let Flow::Call(target) = facts.flow
+            && deeper != 0
+        {
+            add(target as usize, deeper, &mut depths, &mut work);
+        }
+        // Any helper call may enter any callback, one frame down.
+        if facts.memory == Memory::Helper && deeper != 0 {
+            for &entry in callbacks {
+                add(entry, deeper, &mut depths, &mut work);
             }
         }
     }
@@ -118,6 +131,38 @@ pub(crate) fn frame_extent(ops: &[Op]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_callback_runs_one_frame_below_each_helper_call() {
+        // Frame 0 calls a helper; the callback (op 3) uses 16 bytes of its
+        // own frame, one below: 512 + 16. Unreferenced, it is never entered.
+        let callback = [
+            Op::StackStDW { off: -16, imm: 1 },
+            Op::Mov64Imm { dst: 0, imm: 0 },
+            Op::Exit,
+        ];
+        let mut ops = vec![
+            Op::LoadFunc { dst: 2, target: 3 },
+            Op::CallHelper { slot: 0 },
+            Op::Exit,
+        ];
+        ops.extend(callback);
+        assert_eq!(frame_extent(&ops), FRAME_SIZE + 16);
+        ops[0] = Op::Mov64Imm { dst: 2, imm: 0 };
+        assert_eq!(frame_extent(&ops), 0);
+        // From a local call's frame, one further down.
+        let nested = [
+            Op::LoadFunc { dst: 2, target: 5 },
+            Op::CallLocal { target: 3 },
+            Op::Exit,
+            Op::CallHelper { slot: 0 },
+            Op::Exit,
+            Op::StackStDW { off: -8, imm: 1 },
+            Op::Exit,
+        ];
+        // The helper call runs at depth 1 only; the callback at 2.
+        assert_eq!(frame_extent(&nested), 2 * FRAME_SIZE + 8);
+    }
 
     #[test]
     fn the_extent_is_the_deepest_constant_offset() {

@@ -165,7 +165,7 @@ impl Translator<'_> {
                 source,
                 imm,
                 next_imm,
-            } => self.lddw(written(dst)?, source, imm, next_imm)?,
+            } => self.lddw(pc, written(dst)?, source, imm, next_imm)?,
             Instruction::Load {
                 width,
                 sign_extend,
@@ -232,7 +232,12 @@ impl Translator<'_> {
         Ok(target as u32)
     }
 
-    fn lddw(&self, dst: u8, source: u8, imm: i32, next_imm: i32) -> Check<Op> {
+    fn lddw(&self, pc: usize, dst: u8, source: u8, imm: i32, next_imm: i32) -> Check<Op> {
+        if source == pseudo::FUNC {
+            // A callback's entry, pc-relative as a local call's target.
+            let target = self.target(pc, imm.into())?;
+            return Ok(Op::LoadFunc { dst, target });
+        }
         let low = u64::from(imm as u32);
         let high = u64::from(next_imm as u32);
         let imm = match source {

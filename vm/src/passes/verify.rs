@@ -124,7 +124,7 @@ fn check_op(
     if !Regs::ALL.contains_all(facts.reads) || !Regs::GENERAL.contains_all(facts.may_write) {
         return Err(format!("`{op}` names a register above r10 or writes r10"));
     }
-    if let Some(target) = facts.target() {
+    for target in [facts.target(), facts.func_ref].into_iter().flatten() {
         let Some(entered) = ops.get(target as usize) else {
             return Err(format!("`{op}` targets op {target}, outside the program"));
         };
@@ -138,7 +138,7 @@ fn check_op(
     // A removed lddw leaves a Nop before its second slot.
     let after_lddw = index
         .checked_sub(1)
-        .is_some_and(|i| matches!(ops[i], Op::LoadImm64 { .. } | Op::Nop));
+        .is_some_and(|i| matches!(ops[i], Op::LoadImm64 { .. } | Op::LoadFunc { .. } | Op::Nop));
     if *op == Op::LddwTail && !after_lddw {
         return Err("an lddw second slot follows no lddw".into());
     }

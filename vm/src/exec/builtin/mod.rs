@@ -2,6 +2,7 @@
 //! live with the registry in `exec::helpers`), one family per module, and
 //! the kernel's helper names.
 
+pub(crate) mod callbacks;
 pub(crate) mod checksum;
 pub(crate) mod events;
 pub(crate) mod fib;

@@ -356,12 +356,13 @@ impl Assembler {
             let (src, with_offset) = match kind {
                 "map_fd" => (pseudo::MAP_FD, false),
                 "map_idx" => (pseudo::MAP_IDX, false),
+                "func" => (pseudo::FUNC, false),
                 "map_value" => (pseudo::MAP_VALUE, true),
                 "map_idx_value" => (pseudo::MAP_IDX_VALUE, true),
                 _ => {
                     return Err(AsmError::BadOperand {
                         line,
-                        expected: "a 64-bit immediate or map_fd:N, map_idx:N, map_value:N+OFF, map_idx_value:N+OFF",
+                        expected: "a 64-bit immediate or map_fd:N, map_idx:N, func:OFF, map_value:N+OFF, map_idx_value:N+OFF",
                         text: value.clone(),
                     });
                 }

@@ -1,7 +1,7 @@
 //! The worklist solver of the lookup analysis: a forward abstract
 //! interpretation over the basic blocks of the shared control-flow view
-//! ([`ControlFlow`]), lowest block first; every call target starts with a
-//! fresh frame.
+//! ([`ControlFlow`]), lowest block first; every call target and every
+//! callback entry starts with a fresh frame and unknown registers.
 //!
 //! Paths join by keeping only what all agree on, so a block's entry state
 //! only loses facts; after [`MAX_ENTRY_CHANGES`] losses it becomes "all
@@ -31,6 +31,8 @@ pub(super) struct Solver<'a> {
     pub(super) starts: Vec<usize>,
     /// Block index of each op that starts a block.
     block_at: Vec<Option<u32>>,
+    /// The callbacks' entries: helpers enter them, not a call op.
+    callbacks: Vec<usize>,
     entries: Vec<Option<State>>,
     changes: Vec<u32>,
     /// How many times a block was run while solving (checked by the tests).
@@ -39,7 +41,8 @@ pub(super) struct Solver<'a> {
 
 impl<'a> Solver<'a> {
     pub(super) fn new(ops: &'a [Op], context: Context<'a>) -> Self {
-        let starts = ControlFlow::new(ops).block_starts(ops);
+        let cfg = ControlFlow::new(ops);
+        let starts = cfg.block_starts(ops);
         let mut block_at = vec![None; ops.len()];
         for (block, &start) in starts.iter().enumerate() {
             // MAX_INSNS-sized programs have far fewer than u32::MAX blocks;
@@ -52,6 +55,7 @@ impl<'a> Solver<'a> {
             context,
             starts,
             block_at,
+            callbacks: cfg.callback_entries().to_vec(),
             entries: vec![None; count],
             changes: vec![0; count],
             block_runs: 0,
@@ -68,6 +72,15 @@ impl<'a> Solver<'a> {
         if let Some(first) = self.block_of(0) {
             self.entries[first] = Some(State::entry());
             work.insert(first);
+        }
+        // A callback starts in a fresh frame with r1..r5 set by the helper
+        // that calls it: nothing known.
+        for i in 0..self.callbacks.len() {
+            if let Some(block) = self.block_of(self.callbacks[i])
+                && self.merge(block, State::entry())
+            {
+                work.insert(block);
+            }
         }
         let mut edges = Edges::new();
         while let Some(block) = work.pop_first() {

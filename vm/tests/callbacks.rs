@@ -1,0 +1,717 @@
+//! `bpf_loop` (181) and `bpf_for_each_map_elem` (164): callbacks entered in frames of their own, with the
+//! kernel's results and errors, faults naming the callback's instruction,
+//! the frame limit, the budget, and the passes kept sound.
+
+use tinybpf_maps::{ArrayMap, BpfMap, MapDef};
+use tinybpf_vm::isa::asm::assemble_bytes;
+use tinybpf_vm::{
+    Fallback, HelperError, LoadedProgram, Passes, ProgramOptions, RunContext, RunError, RunOutcome,
+    Tier, TierUsed,
+};
+
+/// Assembles `main` followed by each callback; `func:@k` in `main` or a
+/// callback becomes a pseudo-func `lddw` offset to callback `k`. Returns
+/// the text and the first instruction index of each callback.
+fn program(main: &str, callbacks: &[&str]) -> (String, Vec<usize>) {
+    let slots = |text: &str| -> usize {
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                if l.trim_start().starts_with("lddw") {
+                    2
+                } else {
+                    1
+                }
+            })
+            .sum()
+    };
+    let mut starts = Vec::new();
+    let mut at = slots(main);
+    for cb in callbacks {
+        starts.push(at);
+        at += slots(cb);
+    }
+    let mut out = String::new();
+    let mut pc = 0;
+    for part in std::iter::once(main).chain(callbacks.iter().copied()) {
+        for line in part.lines().filter(|l| !l.trim().is_empty()) {
+            let mut line = line.trim().to_owned();
+            if let Some(pos) = line.find("func:@") {
+                let k: usize = line[pos + 6..].trim().parse().unwrap();
+                let imm = starts[k] as i64 - (pc as i64 + 1);
+                line = format!("{}func:{imm}", &line[..pos]);
+            }
+            pc += if line.starts_with("lddw") { 2 } else { 1 };
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    (out, starts)
+}
+
+fn load_with(text: &str, options: ProgramOptions) -> LoadedProgram {
+    LoadedProgram::load(&assemble_bytes(text).expect("assembles"), options).expect("loads")
+}
+
+fn run(main: &str, callbacks: &[&str]) -> Result<RunOutcome, RunError> {
+    let (text, _) = program(main, callbacks);
+    load_with(&text, ProgramOptions::default()).run(&mut [])
+}
+
+/// Sums i over the iterations into the caller's stack through ctx; returns
+/// the helper's result | sum << 16.
+const SUM_MAIN: &str = "
+    mov %r6, 0
+    stxdw [%r10-8], %r6
+    mov %r1, NR
+    lddw %r2, func:@0
+    mov %r3, %r10
+    add %r3, -8
+    mov %r4, 0
+    call 181
+    ldxdw %r1, [%r10-8]
+    lsh %r1, 16
+    or %r0, %r1
+    exit";
+
+/// ctx->sum += i; stop (return 1) when i == 2.
+const SUM_CB: &str = "
+    ldxdw %r3, [%r2+0]
+    add %r3, %r1
+    stxdw [%r2+0], %r3
+    mov %r0, 0
+    jne %r1, STOP, +1
+    mov %r0, 1
+    exit";
+
+fn sum(nr: &str, stop: &str) -> Result<u64, RunError> {
+    let main = SUM_MAIN.replace("NR", nr);
+    let cb = SUM_CB.replace("STOP", stop);
+    run(&main, &[&cb]).map(|o| o.retval)
+}
+
+#[test]
+fn the_callback_runs_nr_loops_times_with_its_index_and_context() {
+    // 0+1+2+3+4 = 10, five calls.
+    assert_eq!(sum("5", "99").unwrap(), 5 | 10 << 16);
+}
+
+#[test]
+fn a_callback_returning_1_stops_the_loop_and_counts_that_call() {
+    // i = 0, 1, 2: the call with i = 2 returns 1; three calls, sum 3.
+    assert_eq!(sum("10", "2").unwrap(), 3 | 3 << 16);
+}
+
+#[test]
+fn zero_loops_call_nothing() {
+    assert_eq!(sum("0", "99").unwrap(), 0);
+}
+
+#[test]
+fn flags_and_too_many_loops_are_the_kernels_errors() {
+    let main = SUM_MAIN
+        .replace("NR", "3")
+        .replace("mov %r4, 0", "mov %r4, 1");
+    let cb = SUM_CB.replace("STOP", "99");
+    // -EINVAL in the low 16 bits... the whole r0 is -22, the sum 0 or'ed in.
+    assert_eq!(run(&main, &[&cb]).unwrap().retval as i64, -22);
+    // nr_loops is a u32: 1 << 23 + 1 is -E2BIG, checked after flags.
+    assert_eq!(sum("0x800001", "99").unwrap() as i64, -7);
+    let both = SUM_MAIN
+        .replace("NR", "0x800001")
+        .replace("mov %r4, 0", "mov %r4, 1");
+    assert_eq!(run(&both, &[&cb]).unwrap().retval as i64, -22);
+    // Only the low 32 bits of r1 count: 2^32 + 3 is 3 loops.
+    let wide = SUM_MAIN.replace("mov %r1, NR", "lddw %r1, 0x100000003");
+    assert_eq!(run(&wide, &[&cb]).unwrap().retval, 3 | 3 << 16);
+}
+
+#[test]
+fn the_call_changes_only_r0() {
+    let main = "
+        mov %r6, 6
+        mov %r9, 9
+        mov %r1, 2
+        lddw %r2, func:@0
+        mov %r3, 33
+        mov %r4, 0
+        mov %r5, 55
+        call 181
+        mov %r0, %r3
+        add %r0, %r5
+        add %r0, %r6
+        add %r0, %r9
+        add %r0, %r1
+        exit";
+    // The callback clobbers every register it may.
+    let cb = "
+        mov %r3, 1000
+        mov %r5, 1000
+        mov %r6, 1000
+        mov %r9, 1000
+        mov %r1, 1000
+        mov %r0, 0
+        exit";
+    // r1 is 2 again after the call: 33 + 55 + 6 + 9 + 2.
+    assert_eq!(run(main, &[cb]).unwrap().retval, 105);
+}
+
+#[test]
+fn a_value_that_is_no_callback_is_a_fault_at_the_call() {
+    let main = "
+        mov %r1, 1
+        mov %r2, 12345
+        mov %r3, 0
+        mov %r4, 0
+        call 181
+        exit";
+    assert_eq!(
+        run(main, &[]).unwrap_err(),
+        RunError::Helper {
+            pc: 4,
+            id: 181,
+            source: HelperError::NotACallback { value: 12345 }
+        }
+    );
+}
+
+#[test]
+fn a_callback_return_other_than_0_or_1_names_its_exit() {
+    let main = "
+        mov %r1, 3
+        lddw %r2, func:@0
+        mov %r3, 0
+        mov %r4, 0
+        call 181
+        exit";
+    let (text, starts) = program(main, &["mov %r0, 2\nexit"]);
+    let err = load_with(&text, ProgramOptions::default())
+        .run(&mut [])
+        .unwrap_err();
+    assert_eq!(
+        err,
+        RunError::Helper {
+            pc: starts[0] + 1,
+            id: 181,
+            source: HelperError::CallbackReturn { value: 2 }
+        }
+    );
+}
+
+#[test]
+fn a_fault_inside_the_callback_names_the_callbacks_instruction() {
+    let main = "
+        mov %r1, 3
+        lddw %r2, func:@0
+        mov %r3, 0
+        mov %r4, 0
+        call 181
+        exit";
+    // ctx is NULL: the load through it faults.
+    let (text, starts) = program(main, &["mov %r0, 0\nldxdw %r4, [%r2+0]\nexit"]);
+    match load_with(&text, ProgramOptions::default()).run(&mut []) {
+        Err(RunError::OutOfBounds { pc, addr: 0, .. }) => assert_eq!(pc, starts[0] + 1),
+        other => panic!("expected a fault in the callback, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_callback_that_loops_into_itself_stops_at_the_frame_limit() {
+    let main = "
+        mov %r1, 1
+        lddw %r2, func:@0
+        mov %r3, 0
+        mov %r4, 0
+        call 181
+        exit";
+    let cb = "
+        mov %r1, 1
+        lddw %r2, func:@0
+        mov %r3, 0
+        mov %r4, 0
+        call 181
+        mov %r0, 0
+        exit";
+    let (text, starts) = program(main, &[cb]);
+    let err = load_with(&text, ProgramOptions::default())
+        .run(&mut [])
+        .unwrap_err();
+    // Frames 1..7 are callbacks; the call in frame 7 cannot enter frame 8.
+    assert_eq!(
+        err,
+        RunError::CallDepthExceeded {
+            pc: starts[0] + 5,
+            limit: 8
+        }
+    );
+}
+
+#[test]
+fn nested_loops_multiply() {
+    // Outer: 3 calls, each running an inner loop of 4 calls that count
+    // into the caller's stack through ctx.
+    let main = "
+        mov %r6, 0
+        stxdw [%r10-8], %r6
+        mov %r1, 3
+        lddw %r2, func:@0
+        mov %r3, %r10
+        add %r3, -8
+        mov %r4, 0
+        call 181
+        ldxdw %r0, [%r10-8]
+        exit";
+    let outer = "
+        mov %r3, %r2
+        mov %r1, 4
+        lddw %r2, func:@1
+        mov %r4, 0
+        call 181
+        mov %r0, 0
+        exit";
+    let inner = "
+        ldxdw %r3, [%r2+0]
+        add %r3, 1
+        stxdw [%r2+0], %r3
+        mov %r0, 0
+        exit";
+    assert_eq!(run(main, &[outer, inner]).unwrap().retval, 12);
+}
+
+#[test]
+fn iterations_and_callback_instructions_share_the_budget() {
+    let main = SUM_MAIN.replace("NR", "1000");
+    let cb = SUM_CB.replace("STOP", "100000");
+    let (text, starts) = program(&main, &[&cb]);
+    let program = load_with(&text, ProgramOptions::default());
+    let done = program.run(&mut []).unwrap();
+    // Each call: 6 instructions of the callback (the jne is taken), one
+    // unit for the iteration; the counted instructions leave the units out.
+    assert_eq!(done.insns, 12 + 1000 * 6);
+    // 8 instructions up to the call, then 7 per call: after 13 calls 99
+    // are used; the 14th call's unit makes 100, its first two instructions
+    // 102, and its third does not fit.
+    for (budget, stop) in [(102, starts[0] + 2), (100, starts[0]), (99, starts[0])] {
+        let mut ctx = RunContext::new().with_budget(budget);
+        assert_eq!(
+            program.run_with(&mut [], &mut ctx).unwrap_err(),
+            RunError::BudgetExhausted { pc: stop, budget },
+            "budget {budget}"
+        );
+    }
+}
+
+#[test]
+fn a_callback_writing_the_callers_key_keeps_the_lookup_rewrite_sound() {
+    // The caller's key is 0 before the call; the callback sets it to 1
+    // through ctx. The lookup after the call must read element 1.
+    let map = ArrayMap::new(MapDef::array(8, 2)).unwrap();
+    map.update(&1u32.to_le_bytes(), &77u64.to_le_bytes(), 0)
+        .unwrap();
+    let main = "
+        stw [%r10-4], 0
+        mov %r1, 1
+        lddw %r2, func:@0
+        mov %r3, %r10
+        add %r3, -4
+        mov %r4, 0
+        call 181
+        lddw %r1, map_idx:0
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        jeq %r0, 0, +2
+        ldxdw %r0, [%r0+0]
+        exit
+        mov %r0, 99
+        exit";
+    let cb = "
+        stw [%r2+0], 1
+        mov %r0, 0
+        exit";
+    let (text, _) = program(main, &[cb]);
+    for passes in [Passes::ALL, Passes::NONE] {
+        let options = ProgramOptions {
+            maps: vec![BpfMap::from_array(map.clone(), 1)],
+            passes,
+            ..ProgramOptions::default()
+        };
+        let program = load_with(&text, options);
+        assert_eq!(program.run(&mut []).unwrap().retval, 77);
+    }
+}
+
+#[test]
+fn programs_with_callbacks_are_interpreted() {
+    let (text, _) = program(
+        &SUM_MAIN.replace("NR", "4"),
+        &[&SUM_CB.replace("STOP", "99")],
+    );
+    let program = load_with(
+        &text,
+        ProgramOptions {
+            tier: Tier::Compiled,
+            ..ProgramOptions::default()
+        },
+    );
+    assert!(program.has_callbacks());
+    let expected = if cfg!(all(feature = "jit", target_arch = "x86_64")) {
+        Fallback::Callbacks
+    } else if cfg!(feature = "jit") {
+        Fallback::UnsupportedPlatform
+    } else {
+        Fallback::NotBuiltIn
+    };
+    assert!(
+        matches!(program.tier(), TierUsed::Interpreter { fallback: Some(f) } if *f == expected),
+        "{:?}",
+        program.tier()
+    );
+    assert_eq!(program.run(&mut []).unwrap().retval, 4 | 6 << 16);
+}
+
+#[test]
+fn a_pseudo_func_lddw_outside_the_program_is_refused_naming_it() {
+    let text = "mov %r0, 0\nlddw %r2, func:40\nexit";
+    let err =
+        LoadedProgram::load(&assemble_bytes(text).unwrap(), ProgramOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("instruction 1"),
+        "names the lddw: {err}"
+    );
+}
+
+// ---- bpf_for_each_map_elem (164) ------------------------------------------
+
+fn with_maps(maps: Vec<BpfMap>) -> ProgramOptions {
+    ProgramOptions {
+        maps,
+        ..ProgramOptions::default()
+    }
+}
+
+/// Walks map 0 with callback 0, ctx NULL and `flags`.
+fn for_each_main(flags: i32) -> String {
+    format!(
+        "
+        lddw %r1, map_idx:0
+        lddw %r2, func:@0
+        mov %r3, 0
+        mov %r4, {flags}
+        call 164
+        exit"
+    )
+}
+
+fn array(entries: u32) -> BpfMap {
+    BpfMap::from_array(ArrayMap::new(MapDef::array(8, entries)).unwrap(), 1)
+}
+
+#[test]
+fn for_each_counts_the_elements_and_stops_on_1() {
+    // Stops at the element whose key is 2: three calls.
+    let cb = "
+        ldxw %r1, [%r2+0]
+        mov %r0, 0
+        jne %r1, 2, +1
+        mov %r0, 1
+        exit";
+    let (text, _) = program(&for_each_main(0), &[cb]);
+    let program = load_with(&text, with_maps(vec![array(5)]));
+    assert_eq!(program.run(&mut []).unwrap().retval, 3);
+    let (text, _) = program_text_with_flags(1, cb);
+    let program = load_with(&text, with_maps(vec![array(5)]));
+    assert_eq!(program.run(&mut []).unwrap().retval as i64, -22);
+}
+
+fn program_text_with_flags(flags: i32, cb: &str) -> (String, Vec<usize>) {
+    program(&for_each_main(flags), &[cb])
+}
+
+#[test]
+fn the_key_is_read_only_and_a_write_faults_in_the_callback() {
+    let cb = "
+        stw [%r2+0], 7
+        mov %r0, 0
+        exit";
+    let (text, starts) = program(&for_each_main(0), &[cb]);
+    let err = load_with(&text, with_maps(vec![array(2)]))
+        .run(&mut [])
+        .unwrap_err();
+    match err {
+        RunError::OutOfBounds {
+            pc,
+            addr,
+            access: tinybpf_vm::Access::Write,
+            ..
+        } => {
+            assert_eq!(pc, starts[0]);
+            // The key area of frame 0.
+            assert_eq!(addr, 0xfffd_0000_0000_0000);
+            assert!(err.to_string().contains("read-only key"), "{err}");
+        }
+        other => panic!("expected a write fault, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_value_is_the_element_and_writable() {
+    let map = ArrayMap::new(MapDef::array(8, 3)).unwrap();
+    // value = key * 10 + 1.
+    let cb = "
+        ldxw %r1, [%r2+0]
+        mul %r1, 10
+        add %r1, 1
+        stxdw [%r3+0], %r1
+        mov %r0, 0
+        exit";
+    let (text, _) = program(&for_each_main(0), &[cb]);
+    let program = load_with(&text, with_maps(vec![BpfMap::from_array(map.clone(), 1)]));
+    assert_eq!(program.run(&mut []).unwrap().retval, 3);
+    for key in 0u32..3 {
+        let value = map.lookup(&key.to_le_bytes()).unwrap();
+        assert_eq!(value, (u64::from(key) * 10 + 1).to_le_bytes());
+    }
+}
+
+#[test]
+fn map_types_the_kernel_cannot_iterate_are_refused_and_no_map_is_einval() {
+    let jumps = MapDef {
+        map_type: 3,
+        key_size: 4,
+        value_size: 4,
+        max_entries: 4,
+        map_flags: 0,
+    };
+    let jumps = BpfMap::create(jumps, &tinybpf_maps::MapOptions::with_cpus(1)).unwrap();
+    let (text, _) = program(&for_each_main(0), &["mov %r0, 0\nexit"]);
+    match load_with(&text, with_maps(vec![jumps])).run(&mut []) {
+        Err(RunError::Helper {
+            id: 164,
+            source: HelperError::MapRefused(_),
+            ..
+        }) => {}
+        other => panic!("expected the map to be refused, got {other:?}"),
+    }
+    let main = "
+        mov %r1, 5
+        lddw %r2, func:@0
+        mov %r3, 0
+        mov %r4, 0
+        call 164
+        exit";
+    assert_eq!(run(main, &["mov %r0, 0\nexit"]).unwrap().retval as i64, -22);
+}
+
+#[test]
+fn nested_walks_get_keys_of_their_own() {
+    // Outer walk over map 0 (2 elements) runs an inner walk over the same
+    // map in each call; the inner callback adds 1 + its key to the outer
+    // callback's stack counter, and the outer callback checks that its key
+    // is unchanged afterwards: r0 = (calls of outer) | counter sum << 8.
+    let main = "
+        stdw [%r10-8], 0
+        lddw %r1, map_idx:0
+        lddw %r2, func:@0
+        mov %r3, %r10
+        add %r3, -8
+        mov %r4, 0
+        call 164
+        ldxdw %r1, [%r10-8]
+        lsh %r1, 8
+        or %r0, %r1
+        exit";
+    let outer = "
+        mov %r6, %r2
+        ldxw %r7, [%r2+0]
+        mov %r3, %r4
+        lddw %r1, map_idx:0
+        lddw %r2, func:@1
+        mov %r4, 0
+        call 164
+        ldxw %r1, [%r6+0]
+        mov %r0, 1
+        jne %r1, %r7, +1
+        mov %r0, 0
+        exit";
+    let inner = "
+        ldxw %r1, [%r2+0]
+        add %r1, 1
+        ldxdw %r5, [%r4+0]
+        add %r5, %r1
+        stxdw [%r4+0], %r5
+        mov %r0, 0
+        exit";
+    let (text, _) = program(main, &[outer, inner]);
+    let program = load_with(&text, with_maps(vec![array(2)]));
+    // Each outer call: inner adds 1 + 2 = 3; two outer calls: 6.
+    assert_eq!(program.run(&mut []).unwrap().retval, 2 | 6 << 8);
+}
+
+#[test]
+fn a_hash_walk_visits_each_element_once_in_next_key_order() {
+    let def = MapDef {
+        map_type: 1,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 16,
+        map_flags: 0,
+    };
+    let options = tinybpf_maps::MapOptions::with_cpus(1);
+    let map = BpfMap::create(def, &options).unwrap();
+    for key in [3u32, 11, 42, 7, 19] {
+        map.update(&key.to_le_bytes(), &u64::from(key).to_le_bytes(), 0)
+            .unwrap();
+    }
+    let list = ArrayMap::new(MapDef::array(32, 1)).unwrap();
+    // ctx is map 1's element: a u64 count, then the keys as u32s. The
+    // callback checks that the value is the key (else returns 2, a fault),
+    // adds 1000 to it, and appends the key.
+    let main = "
+        stw [%r10-4], 0
+        lddw %r1, map_idx:1
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        jne %r0, 0, +1
+        exit
+        mov %r3, %r0
+        lddw %r1, map_idx:0
+        lddw %r2, func:@0
+        mov %r4, 0
+        call 164
+        exit";
+    let cb = "
+        ldxw %r1, [%r2+0]
+        ldxdw %r5, [%r3+0]
+        mov %r0, 2
+        jne %r5, %r1, +10
+        add %r5, 1000
+        stxdw [%r3+0], %r5
+        ldxdw %r5, [%r4+0]
+        mov %r0, %r5
+        lsh %r0, 2
+        add %r0, %r4
+        stxw [%r0+8], %r1
+        add %r5, 1
+        stxdw [%r4+0], %r5
+        mov %r0, 0
+        exit";
+    let (text, _) = program(main, &[cb]);
+    let maps = vec![map.clone(), BpfMap::from_array(list.clone(), 1)];
+    let program = load_with(&text, with_maps(maps));
+    assert_eq!(program.run(&mut []).unwrap().retval, 5);
+    let mut order = Vec::new();
+    let mut key = map.get_next_key(None).ok();
+    while let Some(k) = key {
+        let value = u64::from_le_bytes(map.lookup(&k).unwrap().try_into().unwrap());
+        let k32 = u32::from_le_bytes(k.clone().try_into().unwrap());
+        assert_eq!(value, u64::from(k32) + 1000, "each value changed once");
+        order.push(k32);
+        key = map.get_next_key(Some(&k)).ok();
+    }
+    let listed = list.lookup(&0u32.to_le_bytes()).unwrap();
+    assert_eq!(listed[..8], 5u64.to_le_bytes());
+    let walked: Vec<u32> = listed[8..28]
+        .chunks(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(walked, order);
+}
+
+#[test]
+fn every_pass_setting_gives_the_same_results() {
+    // The callbacks' programs above, each loaded with every pass, none, and
+    // each single pass off: the same result, fault and map bytes.
+    let mut settings = vec![Passes::ALL, Passes::NONE];
+    settings.extend(
+        Passes::NAMES
+            .iter()
+            .map(|name| Passes::all_but(name).unwrap()),
+    );
+    let nested_main = "
+        mov %r6, 0
+        stxdw [%r10-8], %r6
+        mov %r1, 3
+        lddw %r2, func:@0
+        mov %r3, %r10
+        add %r3, -8
+        mov %r4, 0
+        call 181
+        ldxdw %r0, [%r10-8]
+        exit";
+    let outer = "
+        mov %r3, %r2
+        mov %r1, 4
+        lddw %r2, func:@1
+        mov %r4, 0
+        call 181
+        mov %r0, 0
+        exit";
+    let inner = "
+        ldxdw %r3, [%r2+0]
+        add %r3, 1
+        stxdw [%r2+0], %r3
+        mov %r0, 0
+        exit";
+    // A walk writing each value through a constant map address and its key.
+    let walk_main = "
+        lddw %r1, map_idx:0
+        lddw %r2, func:@0
+        mov %r3, 0
+        mov %r4, 0
+        call 164
+        lddw %r1, map_idx:0
+        mov %r2, %r10
+        add %r2, -4
+        stw [%r10-4], 1
+        call 1
+        jeq %r0, 0, +2
+        ldxdw %r0, [%r0+0]
+        exit
+        mov %r0, 99
+        exit";
+    let walk_cb = "
+        ldxw %r1, [%r2+0]
+        add %r1, 5
+        stxdw [%r3+0], %r1
+        stw [%r10-4], 0
+        ldxw %r0, [%r10-4]
+        exit";
+    let cases: Vec<(String, Vec<BpfMap>, u64)> = vec![
+        (
+            program(
+                &SUM_MAIN.replace("NR", "7"),
+                &[&SUM_CB.replace("STOP", "4")],
+            )
+            .0,
+            vec![],
+            5 | 10 << 16,
+        ),
+        (program(nested_main, &[outer, inner]).0, vec![], 12),
+        // Element 1 holds 1 + 5.
+        (program(walk_main, &[walk_cb]).0, vec![array(3)], 6),
+    ];
+    for (text, maps, expected) in cases {
+        let mut results = Vec::new();
+        for passes in &settings {
+            let fresh: Vec<BpfMap> = maps.iter().map(|_| array(3)).collect();
+            let options = ProgramOptions {
+                maps: fresh.clone(),
+                passes: *passes,
+                ..ProgramOptions::default()
+            };
+            let outcome = load_with(&text, options).run(&mut []).map(|o| o.retval);
+            let bytes: Vec<Vec<u8>> = fresh
+                .iter()
+                .map(|m| m.lookup(&1u32.to_le_bytes()).unwrap())
+                .collect();
+            results.push((outcome, bytes));
+        }
+        assert_eq!(results[0].0, Ok(expected), "{text}");
+        assert!(
+            results.windows(2).all(|w| w[0] == w[1]),
+            "{text}\n{results:?}"
+        );
+    }
+}
