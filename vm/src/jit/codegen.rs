@@ -23,7 +23,8 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{CompiledCode, Context};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
-use crate::exec::memory::{FRAME_SIZE, MAX_FRAMES};
+use crate::ProgramKind;
+use crate::exec::memory::{CONTEXT_START, FRAME_SIZE, INPUT_START, MAX_FRAMES, frame_pointer};
 use crate::ir::facts::{Flow, Memory};
 use crate::ir::op::Op;
 use crate::jit::env::{self, layout};
@@ -103,6 +104,15 @@ pub(super) fn trusted() -> MemFlagsData {
     MemFlagsData::trusted()
 }
 
+/// Flags of loads from the region tables (`Env::run` and the maps'
+/// regions) and of the direct accesses' map bases: trusted, and never
+/// written while the code runs (a program whose regions move, through a
+/// helper that moves the packet, is not compiled), so Cranelift may share
+/// them between accesses and hoist them out of loops.
+pub(super) fn region_table_flags() -> MemFlagsData {
+    trusted().with_readonly().with_can_move()
+}
+
 /// Flags of program memory accesses: checked or proven, so they never
 /// trap; not necessarily aligned.
 pub(super) fn checked_flags() -> MemFlagsData {
@@ -176,6 +186,25 @@ fn leaders(ops: &[Op]) -> Vec<bool> {
     starts
 }
 
+/// The registers every run of `program` starts with, as `exec::run`
+/// sets them up (`None`: known only at run time, read from the
+/// environment): r1 the context (or the input), r10 frame 0's pointer,
+/// r2 the input's length for a program over memory, every other one 0.
+/// Compiled in as constants, they let Cranelift fold the region checks of
+/// accesses through the context and the stack (`Gen::checked`).
+/// `jit::run` checks that the run's registers are these.
+pub(crate) fn entry_registers(program: &LoadedProgram) -> [Option<u64>; 16] {
+    let mut regs = [Some(0); 16];
+    if program.kind() == ProgramKind::Memory {
+        regs[1] = Some(INPUT_START);
+        regs[2] = None;
+    } else {
+        regs[1] = Some(CONTEXT_START);
+    }
+    regs[10] = Some(frame_pointer(0));
+    regs
+}
+
 fn signature(isa: &OwnedTargetIsa, params: usize) -> Signature {
     let mut sig = Signature::new(isa.default_call_conv());
     sig.params.extend((0..params).map(|_| AbiParam::new(I64)));
@@ -206,15 +235,18 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
     let env = b.block_params(entry)[0];
-    for (r, &var) in regs.iter().enumerate() {
-        let value = b.ins().load(I64, trusted(), env, layout::reg(r as u8));
+    for (r, (&var, known)) in regs.iter().zip(entry_registers(program)).enumerate() {
+        let value = match known {
+            Some(value) => b.ins().iconst(I64, value as i64),
+            None => b.ins().load(I64, trusted(), env, layout::reg(r as u8)),
+        };
         b.def_var(var, value);
     }
     let load_env =
         |b: &mut FunctionBuilder<'_>, offset: i32| b.ins().load(I64, trusted(), env, offset);
-    let start_count = load_env(&mut b, layout::COUNT);
-    b.def_var(count, start_count);
+    // A run starts with nothing counted (`Env::new`).
     let zero = b.ins().iconst(I64, 0);
+    b.def_var(count, zero);
     b.def_var(depth, zero);
     let stack_top = load_env(&mut b, layout::STACK_TOP);
     b.def_var(frame, stack_top);
@@ -234,7 +266,7 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
         {
             let offset = i64::from(region) * layout::REGION_SIZE + i64::from(layout::REGION_HOST);
             let offset = i32::try_from(offset).map_err(|_| "region table offset".to_owned())?;
-            *slot = Some(b.ins().load(I64, trusted().with_readonly(), maps, offset));
+            *slot = Some(b.ins().load(I64, region_table_flags(), maps, offset));
         }
     }
     let first = blocks[0].ok_or("no first block")?;

@@ -11,7 +11,7 @@ use cranelift_codegen::ir::{AtomicRmwOp, BlockArg, InstBuilder, Type, Value};
 use crate::exec::memory::FIRST_MAP_SLOT;
 use crate::ir::facts::{AccessKind, Memory, Stored};
 use crate::ir::op::{AtomicOp, Op};
-use crate::jit::codegen::{Gen, checked_flags, trusted};
+use crate::jit::codegen::{Gen, checked_flags, region_table_flags};
 use crate::jit::env::{self, layout};
 
 /// The integer type of `width` bytes.
@@ -695,20 +695,29 @@ impl Gen<'_, '_> {
     /// found as `AddressSpace::resolve` finds it (slot, both ends,
     /// writability); elsewhere fault `kind`.
     fn checked(&mut self, index: usize, addr: Value, size: u64, write: bool, kind: u64) -> Value {
+        // Written so that Cranelift folds it when `addr` is a constant (the
+        // context pointer, r10 and what is derived from them: see
+        // `codegen::entry_registers`): the slot, which table, and whether
+        // it is in the table then fold away, and the descriptor's loads
+        // (pure: the tables do not change during a run) are shared by every
+        // access to that slot and hoisted out of loops.
         let ins = &mut self.b;
         let slot = ins.ins().ushr_imm_s(addr, 32);
-        let in_table = ins.ins().icmp(IntCC::UnsignedLessThan, slot, self.slots);
+        // The run's regions (slots below FIRST_MAP_SLOT) are always in the
+        // table, the maps' up to `slots`.
+        let is_run = ins
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, slot, FIRST_MAP_SLOT as i64);
+        let in_maps = ins.ins().icmp(IntCC::UnsignedLessThan, slot, self.slots);
+        let in_table = ins.ins().select(is_run, is_run, in_maps);
         // Out of the table: read slot 0's descriptor instead (always
         // there), and fail below.
         let zero = ins.ins().iconst(I64, 0);
         let slot = ins.ins().select(in_table, slot, zero);
-        let is_run = ins
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedLessThan, slot, FIRST_MAP_SLOT as i64);
         let table = ins.ins().select(is_run, self.run_table, self.maps_by_slot);
         let at = ins.ins().imul_imm_s(slot, layout::REGION_SIZE);
         let desc = ins.ins().iadd(table, at);
-        let table_flags = trusted().with_readonly();
+        let table_flags = region_table_flags();
         let start = ins.ins().load(I64, table_flags, desc, layout::REGION_START);
         let len = ins.ins().load(I64, table_flags, desc, layout::REGION_LEN);
         let host = ins.ins().load(I64, table_flags, desc, layout::REGION_HOST);
@@ -716,7 +725,8 @@ impl Gen<'_, '_> {
         let offset = ins.ins().band_imm_s(offset, 0xffff_ffff);
         let end = ins.ins().iadd_imm_s(offset, size as i64);
         let fits = ins.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, len);
-        let mut ok = ins.ins().band(in_table, fits);
+        let no = ins.ins().iconst(I8, 0);
+        let mut ok = ins.ins().select(in_table, fits, no);
         if write {
             let writable = ins
                 .ins()
