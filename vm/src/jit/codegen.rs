@@ -205,6 +205,95 @@ pub(crate) fn entry_registers(program: &LoadedProgram) -> [Option<u64>; 16] {
     regs
 }
 
+/// What each block start checks against the budget at its entry: `Some(n)`
+/// for a checkpoint, whose check is that `n` more instructions fit (its own
+/// weight plus the heaviest path through the blocks after it up to the next
+/// checkpoint); `None` for a block that only adds its weight, because every
+/// checkpoint from which it is reached has checked for it already.
+///
+/// Checkpoints are the blocks a run can reach other than by a forward jump
+/// or fall-through from a block of the same function: the first, every
+/// target of a backward jump, a callee's entry and a call's return site,
+/// and every block after a helper call (whose units add to the count).
+/// A run whose count would pass the budget somewhere before the next
+/// checkpoint is handed to the exact interpreter at the checkpoint, which
+/// then stops it at exactly the interpreter's op with the interpreter's
+/// count: the same results as a check at every block, with fewer checks.
+fn budget_checks(
+    ops: &[Op],
+    starts: &[bool],
+    weight: impl Fn(usize, usize) -> u64,
+) -> Vec<Option<u64>> {
+    let n = ops.len();
+    let ends: Vec<usize> = {
+        let mut ends = vec![n; n];
+        let mut next = n;
+        for i in (0..n).rev() {
+            ends[i] = next;
+            if starts[i] {
+                next = i;
+            }
+        }
+        ends
+    };
+    let mut checkpoint = vec![false; n];
+    if n > 0 {
+        checkpoint[0] = true;
+    }
+    for (i, op) in ops.iter().enumerate() {
+        match op.facts().flow {
+            Flow::Branch(target) | Flow::Jump(target) if (target as usize) <= i => {
+                if let Some(c) = checkpoint.get_mut(target as usize) {
+                    *c = true;
+                }
+            }
+            Flow::Call(target) => {
+                if let Some(c) = checkpoint.get_mut(target as usize) {
+                    *c = true;
+                }
+                if let Some(c) = checkpoint.get_mut(i + 1) {
+                    *c = true;
+                }
+            }
+            Flow::Next
+                if matches!(
+                    op,
+                    Op::CallHelper { .. } | Op::CallReg { .. } | Op::MapLookup
+                ) =>
+            {
+                if let Some(c) = checkpoint.get_mut(i + 1) {
+                    *c = true;
+                }
+            }
+            Flow::Next | Flow::Branch(_) | Flow::Jump(_) | Flow::Exit => {}
+        }
+    }
+    // The heaviest path from each block start to the next checkpoint, from
+    // the last block back (forward successors come later).
+    let mut need = vec![0u64; n + 1];
+    for start in (0..n).rev().filter(|&i| starts[i]) {
+        let end = ends[start];
+        let last = end - 1;
+        let after = |next: usize| -> u64 {
+            if next < n && starts[next] && !checkpoint[next] {
+                need[next]
+            } else {
+                0
+            }
+        };
+        let onward = match ops[last].facts().flow {
+            Flow::Next => after(end),
+            Flow::Branch(target) => after(target as usize).max(after(last + 1)),
+            Flow::Jump(target) => after(target as usize),
+            Flow::Call(_) | Flow::Exit => 0,
+        };
+        need[start] = weight(start, end).saturating_add(onward);
+    }
+    (0..n)
+        .map(|i| (starts[i] && checkpoint[i]).then_some(need[i]))
+        .collect()
+}
+
 fn signature(isa: &OwnedTargetIsa, params: usize) -> Signature {
     let mut sig = Signature::new(isa.default_call_conv());
     sig.params.extend((0..params).map(|_| AbiParam::new(I64)));
@@ -299,6 +388,8 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
         site,
     };
     let counts = program.counts();
+    let weight = |start: usize, end: usize| counts[end].prefix - counts[start].prefix;
+    let checks = budget_checks(ops, &starts, weight);
     let mut open = false;
     for (index, op) in ops.iter().enumerate() {
         if let Some(block) = g.blocks[index] {
@@ -309,7 +400,7 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
             let end = (index + 1..ops.len())
                 .find(|&i| g.blocks[i].is_some())
                 .unwrap_or(ops.len());
-            g.enter_block(index, counts[end].prefix - counts[index].prefix);
+            g.enter_block(index, weight(index, end), checks[index]);
         }
         open = g.lower(index, *op)?;
     }
@@ -343,15 +434,22 @@ impl Gen<'_, '_> {
             .ok_or_else(|| format!("op {index} does not start a block"))
     }
 
-    /// A block's entry: its weight must fit in the budget, else the run
-    /// goes on in the exact interpreter from here.
-    fn enter_block(&mut self, index: usize, weight: u64) {
+    /// A block's entry: it adds its weight to the count. At a checkpoint
+    /// (`check`: see [`budget_checks`]) what runs until the next one must
+    /// fit in the budget, else the run goes on in the exact interpreter
+    /// from here.
+    fn enter_block(&mut self, index: usize, weight: u64, check: Option<u64>) {
         let count = self.b.use_var(self.count);
         let after = self.b.ins().iadd_imm_s(count, weight as i64);
+        let Some(need) = check else {
+            self.b.def_var(self.count, after);
+            return;
+        };
+        let needed = self.b.ins().iadd_imm_s(count, need as i64);
         let over = self
             .b
             .ins()
-            .icmp(IntCC::UnsignedGreaterThan, after, self.cap);
+            .icmp(IntCC::UnsignedGreaterThan, needed, self.cap);
         let body = self.b.create_block();
         let handover = self.b.create_block();
         self.b.set_cold_block(handover);
