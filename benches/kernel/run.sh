@@ -54,11 +54,14 @@ while [ "$round" -le "$rounds" ]; do
 done
 
 median() { grep "^$1 $2 " "$samples" | cut -d' ' -f3 | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-printf '%-16s %10s %12s %10s %14s %12s\n' workload kernel interpreter compiled compiled/kernel interp/kernel
+best() { grep "^$1 $2 " "$samples" | cut -d' ' -f3 | sort -g | head -1; }
+printf '%-16s %9s %12s %9s %9s %9s %9s\n' workload kernel interpreter compiled comp/kern int/kern best-c/k
 for w in $workloads; do
 	k=$(median "$w" kernel)
 	i=$(median "$w" interpreter)
 	c=$(median "$w" compiled)
-	awk -v w="$w" -v k="$k" -v i="$i" -v c="$c" 'BEGIN { printf "%-16s %10.1f %12.1f %10.1f %13.2fx %11.2fx\n", w, k, i, c, c / k, i / k }'
+	bk=$(best "$w" kernel)
+	bc=$(best "$w" compiled)
+	awk -v w="$w" -v k="$k" -v i="$i" -v c="$c" -v bk="$bk" -v bc="$bc" 'BEGIN { printf "%-16s %9.1f %12.1f %9.1f %8.2fx %8.2fx %8.2fx\n", w, k, i, c, c / k, i / k, bc / bk }'
 done
-echo "(ns per run, medians of $rounds interleaved rounds${rt:+ under $rt}; every sample in $samples)"
+echo "(ns per run: medians of $rounds interleaved rounds${rt:+ under $rt}; best-c/k: the fastest compiled round over the fastest kernel round; every sample in $samples)"
