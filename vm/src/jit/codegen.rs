@@ -24,8 +24,9 @@ use cranelift_codegen::{CompiledCode, Context};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
 use crate::ProgramKind;
+use crate::exec::memory::map_value_start;
 use crate::exec::memory::{CONTEXT_START, FRAME_SIZE, INPUT_START, MAX_FRAMES, frame_pointer};
-use crate::ir::facts::{Flow, Memory};
+use crate::ir::facts::{Flow, Memory, Value as IrValue};
 use crate::ir::op::Op;
 use crate::jit::env::{self, layout};
 use crate::jit::memory::Code;
@@ -144,6 +145,8 @@ pub(super) struct Gen<'a, 'f> {
     pub atomic_fn: Value,
     pub call_sig: SigRef,
     pub atomic_sig: SigRef,
+    /// For each op, the map region its checked access most likely hits.
+    pub predicted: Vec<Option<u64>>,
     /// The block of each op that starts one.
     blocks: Vec<Option<Block>>,
     /// For each local call site, the op and block its callee returns to.
@@ -203,6 +206,41 @@ pub(crate) fn entry_registers(program: &LoadedProgram) -> [Option<u64>; 16] {
     }
     regs[10] = Some(frame_pointer(0));
     regs
+}
+
+/// For each op with a checked access, the map region it most likely hits:
+/// that of the last inline lookup whose result (copied or moved by a
+/// constant) its base register holds, in program order. Only a guess,
+/// which `Gen::checked` tests before it relies on it: a wrong one (another
+/// path, another region) costs a compare and the general check.
+fn predicted_slots(ops: &[Op]) -> Vec<Option<u64>> {
+    let mut holds: [Option<u64>; 16] = [None; 16];
+    let mut predicted = Vec::with_capacity(ops.len());
+    for op in ops {
+        let facts = op.facts();
+        let base = if let Memory::Checked { base, .. } = facts.memory {
+            holds[usize::from(base) & 15]
+        } else {
+            None
+        };
+        predicted.push(base);
+        let value = if let Op::LookupInline { map } = *op {
+            Some(map_value_start(usize::from(map)) >> 32)
+        } else if let IrValue::Copy(src) | IrValue::Offset(src, _) = facts.value {
+            holds[usize::from(src) & 15]
+        } else {
+            None
+        };
+        for (r, held) in holds.iter_mut().enumerate() {
+            if facts.writes.contains(r as u8) || facts.may_write.contains(r as u8) {
+                *held = None;
+            }
+        }
+        if let Some(dst) = facts.writes.single() {
+            holds[usize::from(dst) & 15] = value;
+        }
+    }
+    predicted
 }
 
 /// What each block start checks against the budget at its entry: `Some(n)`
@@ -378,6 +416,7 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
         atomic_fn,
         call_sig,
         atomic_sig,
+        predicted: predicted_slots(ops),
         blocks,
         return_ops: Vec::new(),
         return_blocks: Vec::new(),

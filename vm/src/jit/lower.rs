@@ -695,6 +695,48 @@ impl Gen<'_, '_> {
     /// found as `AddressSpace::resolve` finds it (slot, both ends,
     /// writability); elsewhere fault `kind`.
     fn checked(&mut self, index: usize, addr: Value, size: u64, write: bool, kind: u64) -> Value {
+        let Some(slot) = self.predicted.get(index).copied().flatten() else {
+            return self.checked_any(index, addr, size, write, kind);
+        };
+        // The access most likely hits region `slot` (see `predicted_slots`):
+        // check that region alone (its descriptor loaded once, out of
+        // loops), and take the general check only when the address is in
+        // another slot. Both give the same host address or the same fault.
+        let ins = &mut self.b;
+        let hi = ins.ins().ushr_imm_s(addr, 32);
+        let same = ins.ins().icmp_imm_s(IntCC::Equal, hi, slot as i64);
+        let in_maps = ins
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThan, self.slots, slot as i64);
+        let hit = ins.ins().band(same, in_maps);
+        let fast = ins.create_block();
+        let slow = ins.create_block();
+        let join = ins.create_block();
+        let host = ins.append_block_param(join, I64);
+        ins.set_cold_block(slow);
+        ins.ins().brif(hit, fast, &[], slow, &[]);
+        ins.switch_to_block(fast);
+        let desc = ins
+            .ins()
+            .iadd_imm_s(self.maps_by_slot, slot as i64 * layout::REGION_SIZE);
+        let found = self.check_in(index, desc, addr, size, write, kind, None);
+        self.b.ins().jump(join, &[BlockArg::Value(found)]);
+        self.b.switch_to_block(slow);
+        let found = self.checked_any(index, addr, size, write, kind);
+        self.b.ins().jump(join, &[BlockArg::Value(found)]);
+        self.b.switch_to_block(join);
+        host
+    }
+
+    /// [`Self::checked`] for any slot.
+    fn checked_any(
+        &mut self,
+        index: usize,
+        addr: Value,
+        size: u64,
+        write: bool,
+        kind: u64,
+    ) -> Value {
         // Written so that Cranelift folds it when `addr` is a constant (the
         // context pointer, r10 and what is derived from them: see
         // `codegen::entry_registers`): the slot, which table, and whether
@@ -717,6 +759,24 @@ impl Gen<'_, '_> {
         let table = ins.ins().select(is_run, self.run_table, self.maps_by_slot);
         let at = ins.ins().imul_imm_s(slot, layout::REGION_SIZE);
         let desc = ins.ins().iadd(table, at);
+        self.check_in(index, desc, addr, size, write, kind, Some(in_table))
+    }
+
+    /// The check against the region described at `desc` (`in_table`: whether
+    /// the slot has a descriptor; `None` when it is known to) and the host
+    /// address; elsewhere fault `kind`.
+    #[allow(clippy::too_many_arguments)]
+    fn check_in(
+        &mut self,
+        index: usize,
+        desc: Value,
+        addr: Value,
+        size: u64,
+        write: bool,
+        kind: u64,
+        in_table: Option<Value>,
+    ) -> Value {
+        let ins = &mut self.b;
         let table_flags = region_table_flags();
         let start = ins.ins().load(I64, table_flags, desc, layout::REGION_START);
         let len = ins.ins().load(I64, table_flags, desc, layout::REGION_LEN);
@@ -725,8 +785,13 @@ impl Gen<'_, '_> {
         let offset = ins.ins().band_imm_s(offset, 0xffff_ffff);
         let end = ins.ins().iadd_imm_s(offset, size as i64);
         let fits = ins.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, len);
-        let no = ins.ins().iconst(I8, 0);
-        let mut ok = ins.ins().select(in_table, fits, no);
+        let mut ok = match in_table {
+            Some(in_table) => {
+                let no = ins.ins().iconst(I8, 0);
+                ins.ins().select(in_table, fits, no)
+            }
+            None => fits,
+        };
         if write {
             let writable = ins
                 .ins()
