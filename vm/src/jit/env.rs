@@ -85,8 +85,9 @@ pub(crate) struct FaultRecord {
     pub size: u64,
 }
 
-/// One run's environment (see the module doc). The fields up to `atomic`
-/// are read and written by generated code at their `offset_of!` offsets.
+/// One run's environment (see the module doc). The fields up to `atomic`,
+/// and `frames`, are read and written by generated code at their
+/// `offset_of!` offsets.
 #[repr(C)]
 pub(crate) struct Env<'a> {
     /// r0..r10 (r11..r15 unused): in at entry, out at exit and handover; r1..r5
@@ -111,11 +112,6 @@ pub(crate) struct Env<'a> {
     pub depth: u64,
     /// The op a handover resumes at.
     pub pc: u64,
-    /// The callers' frames: frame `d` is written in full by the call that
-    /// goes from depth `d` to `d + 1`, so the frames below the depth are
-    /// initialised (left uninitialised at the start: zeroing them cost
-    /// every run a 320-byte memset).
-    pub frames: [MaybeUninit<Frame>; MAX_FRAMES],
     /// The fault, after [`FAULT`].
     pub fault: FaultRecord,
     /// See [`CallFn`].
@@ -134,6 +130,13 @@ pub(crate) struct Env<'a> {
     pub error: Option<RunError>,
     /// A helper's panic, after [`PANIC`]: resumed once the code has returned.
     pub panic: Option<Box<dyn Any + Send>>,
+    /// The callers' frames (read and written by generated code): frame `d`
+    /// is written in full by the call that goes from depth `d` to `d + 1`,
+    /// so the frames below the depth are initialised. Left uninitialised at
+    /// the start (zeroing them cost every run a 320-byte memset), and last,
+    /// away from the fields that start zeroed, which the compiler would
+    /// otherwise zero together with them.
+    pub frames: [MaybeUninit<Frame>; MAX_FRAMES],
 }
 
 /// Byte offsets of the fields generated code uses, and region layout.
