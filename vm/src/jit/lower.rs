@@ -716,6 +716,10 @@ impl Gen<'_, '_> {
         ins.set_cold_block(slow);
         ins.ins().brif(hit, fast, &[], slow, &[]);
         ins.switch_to_block(fast);
+        // `slot` is one of the program's maps' (`predicted_slots` takes it
+        // from an inline lookup, whose map the program has, or compiling
+        // fails), so its descriptor lies inside the run's map table: loading
+        // it is valid wherever Cranelift places the load.
         let desc = ins
             .ins()
             .iadd_imm_s(self.maps_by_slot, slot as i64 * layout::REGION_SIZE);
@@ -756,6 +760,11 @@ impl Gen<'_, '_> {
         // there), and fail below.
         let zero = ins.ins().iconst(I64, 0);
         let slot = ins.ins().select(in_table, slot, zero);
+        // Which table from the slot actually read: an out-of-table slot
+        // reads the run table's slot 0, never below the maps' table.
+        let is_run = ins
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, slot, FIRST_MAP_SLOT as i64);
         let table = ins.ins().select(is_run, self.run_table, self.maps_by_slot);
         let at = ins.ins().imul_imm_s(slot, layout::REGION_SIZE);
         let desc = ins.ins().iadd(table, at);
