@@ -116,8 +116,15 @@ struct RunArgs {
     /// Run the program compiled to machine code (the compiled tier; needs a
     /// tinybpf built with --features jit, on x86-64). A program that cannot
     /// be compiled runs in the interpreter, and the output says why.
-    #[arg(long)]
+    /// The same as --tier jit.
+    #[arg(long, conflicts_with = "tier")]
     jit: bool,
+    /// Which tier runs the program: interp (the default), jit (as --jit),
+    /// or auto (compiled when the jit feature is built in and the program
+    /// is small enough to compile in a few milliseconds, else interpreted).
+    /// The output's tier says which ran.
+    #[arg(long, value_name = "interp|jit|auto", value_parser = parse_tier)]
+    tier: Option<Tier>,
     /// The CPU the program runs on (what bpf_get_smp_processor_id returns,
     /// and whose values of per-CPU maps it sees); below --cpus.
     #[arg(long, default_value_t = 0, value_name = "K")]
@@ -188,6 +195,25 @@ fn parse_cpus(text: &str) -> Result<u32, String> {
         .ok_or_else(|| {
             format!("{text:?} is not a number of CPUs (a whole number from 1 to {limit})")
         })
+}
+
+/// The tier `run` asks for: `--tier`, or `--jit`.
+fn requested_tier(args: &RunArgs) -> Tier {
+    match (args.tier, args.jit) {
+        (Some(tier), _) => tier,
+        (None, true) => Tier::Compiled,
+        (None, false) => Tier::Interpreter,
+    }
+}
+
+/// `--tier`: `interp`, `jit` or `auto`.
+fn parse_tier(text: &str) -> Result<Tier, String> {
+    match text {
+        "interp" => Ok(Tier::Interpreter),
+        "jit" => Ok(Tier::Compiled),
+        "auto" => Ok(Tier::Auto),
+        _ => Err("expected interp, jit or auto".to_string()),
+    }
 }
 
 /// `--timeout`: a non-negative number of seconds.
@@ -304,11 +330,7 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
     }
     let options = LoadOptions {
         possible_cpus: Some(cpus),
-        tier: if args.jit {
-            Tier::Compiled
-        } else {
-            Tier::Interpreter
-        },
+        tier: requested_tier(args),
         raw_memory: args.mem.is_some(),
         ..load_options(args.no_inline)
     };
@@ -404,7 +426,7 @@ fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), Failure> {
         runs.repeat, runs.insns_per_run
     )?;
     writeln!(out, "time: {}", describe_time(&runs))?;
-    if args.jit {
+    if requested_tier(args) != Tier::Interpreter {
         writeln!(out, "tier: {}", describe_tier(&runs.tier))?;
     }
     if runs.context_out.is_some() {
@@ -792,6 +814,15 @@ mod tests {
             check_cpu(4, 4).unwrap_err(),
             "--cpu 4 is not one of the 4 possible CPUs (0 to 3); pass a --cpu below 4, or --cpus 5 or more"
         );
+    }
+
+    #[test]
+    fn tier_names_are_interp_jit_and_auto() {
+        assert_eq!(parse_tier("interp"), Ok(Tier::Interpreter));
+        assert_eq!(parse_tier("jit"), Ok(Tier::Compiled));
+        assert_eq!(parse_tier("auto"), Ok(Tier::Auto));
+        assert!(parse_tier("compiled").is_err());
+        assert!(parse_tier("").is_err());
     }
 
     #[test]

@@ -307,7 +307,12 @@ fn run_json(file: &str, extra: &[&str]) -> Json {
     let tier = doc.get("tier");
     match tier.get("name").str() {
         "compiled" => assert_eq!(tier.keys(), ["name", "code_bytes", "compile_us"]),
-        "interpreter" if extra.contains(&"--jit") => {
+        "interpreter"
+            if extra.contains(&"--jit")
+                || extra
+                    .windows(2)
+                    .any(|w| w[0] == "--tier" && w[1] != "interp") =>
+        {
             assert_eq!(tier.keys(), ["name", "fallback"]);
         }
         "interpreter" => assert_eq!(tier.keys(), ["name"]),
@@ -467,6 +472,51 @@ fn jit_runs_the_compiled_tier_or_says_why_not() {
     // Without --jit the text output has no tier line (as before).
     let text = ok(&["run", &testdata("xdp_counter.o")]);
     assert!(!text.contains("tier:"), "{text}");
+}
+
+/// `run --tier interp|jit|auto`: `jit` is `--jit`, `auto` compiles a small
+/// program when the tier is built in; the JSON's tier says which ran, and
+/// the text output has a tier line unless the interpreter was asked for.
+#[test]
+fn tier_flag_chooses_the_tier_and_the_output_says_which_ran() {
+    let built_in = cfg!(all(feature = "jit", target_arch = "x86_64"));
+    let interp = run_json("xdp_counter.o", &["--tier", "interp", "--repeat", "3"]);
+    assert_eq!(interp.get("tier").get("name").str(), "interpreter");
+    assert_eq!(interp.get("tier").keys(), ["name"], "{interp:?}");
+    for tier in ["jit", "auto"] {
+        let doc = run_json("xdp_counter.o", &["--tier", tier, "--repeat", "3"]);
+        let used = doc.get("tier");
+        if built_in {
+            assert_eq!(used.get("name").str(), "compiled", "--tier {tier}");
+            assert!(used.get("code_bytes").uint() > 0, "--tier {tier}");
+        } else {
+            assert_eq!(used.get("name").str(), "interpreter", "--tier {tier}");
+            assert!(used.get("fallback").str().contains("--features jit"));
+        }
+        for key in ["retval", "insns_per_run", "maps"] {
+            assert_eq!(doc.get(key), interp.get(key), "--tier {tier}: {key}");
+        }
+    }
+    // --tier jit is --jit.
+    let jit = run_json("xdp_counter.o", &["--jit", "--repeat", "3"]);
+    let tier_jit = run_json("xdp_counter.o", &["--tier", "jit", "--repeat", "3"]);
+    assert_eq!(
+        jit.get("tier").get("name"),
+        tier_jit.get("tier").get("name")
+    );
+    let text = ok(&["run", &testdata("xdp_counter.o"), "--tier", "auto"]);
+    assert!(text.lines().any(|l| l.starts_with("tier: ")), "{text}");
+    let text = ok(&["run", &testdata("xdp_counter.o"), "--tier", "interp"]);
+    assert!(!text.contains("tier:"), "{text}");
+    // A bad name, and both switches at once, are refused.
+    for args in [vec!["--tier", "fast"], vec!["--tier", "jit", "--jit"]] {
+        let path = testdata("xdp_counter.o");
+        let mut all = vec!["run", path.as_str()];
+        all.extend(args.iter().copied());
+        let out = tinybpf(&all);
+        assert!(!out.status.success(), "{all:?}");
+        assert!(out.stdout.is_empty(), "{all:?}");
+    }
 }
 
 /// `disasm --jit` prints the Cranelift IR, or fails in one line without it.

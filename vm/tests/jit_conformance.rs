@@ -126,3 +126,47 @@ fn exits_before_the_first_call_site_compile() {
         );
     }
 }
+
+/// Budget checks only at checkpoints (the first block, loop headers, call
+/// returns, after helpers), each for the heaviest path to the next one:
+/// a loop over a diamond whose arms differ in weight stops, at every
+/// budget, at the interpreter's instruction with its count, on both arms.
+#[test]
+fn budget_stops_match_with_checks_only_at_checkpoints() {
+    let text = "
+        mov %r0, 0
+        mov %r2, 5
+        ldxb %r3, [%r1+0]
+        jeq %r3, 0, +4
+        add %r0, 1
+        add %r0, 2
+        add %r0, 3
+        ja +1
+        add %r0, 10
+        add %r2, -1
+        jne %r2, 0, -8
+        exit
+    ";
+    let insns = tinybpf_vm::isa::asm::assemble(text).expect("assembles");
+    let compiled = load(&insns, Tier::Compiled);
+    assert!(matches!(compiled.tier(), TierUsed::Compiled { .. }));
+    let interpreted = load(&insns, Tier::Interpreter);
+    let mut stopped = 0;
+    for input in [0u8, 1] {
+        for budget in 0..=60 {
+            let mut a = vec![input; 8];
+            let mut b = a.clone();
+            let expected = interpreted.run_with(&mut a, &mut RunContext::new().with_budget(budget));
+            let got = compiled.run_with(&mut b, &mut RunContext::new().with_budget(budget));
+            assert_eq!(expected, got, "input {input}, budget {budget}");
+            if expected.is_err() {
+                stopped += 1;
+            }
+        }
+        let done = compiled
+            .run_with(&mut [input; 8], &mut RunContext::new())
+            .unwrap();
+        assert_eq!(done.retval, if input == 0 { 50 } else { 30 });
+    }
+    assert!(stopped > 40, "{stopped}");
+}

@@ -23,8 +23,10 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{CompiledCode, Context};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
-use crate::exec::memory::{FRAME_SIZE, MAX_FRAMES};
-use crate::ir::facts::{Flow, Memory};
+use crate::ProgramKind;
+use crate::exec::memory::map_value_start;
+use crate::exec::memory::{CONTEXT_START, FRAME_SIZE, INPUT_START, MAX_FRAMES, frame_pointer};
+use crate::ir::facts::{Flow, Memory, Value as IrValue};
 use crate::ir::op::Op;
 use crate::jit::env::{self, layout};
 use crate::jit::memory::Code;
@@ -103,6 +105,15 @@ pub(super) fn trusted() -> MemFlagsData {
     MemFlagsData::trusted()
 }
 
+/// Flags of loads from the region tables (`Env::run` and the maps'
+/// regions) and of the direct accesses' map bases: trusted, and never
+/// written while the code runs (a program whose regions move, through a
+/// helper that moves the packet, is not compiled), so Cranelift may share
+/// them between accesses and hoist them out of loops.
+pub(super) fn region_table_flags() -> MemFlagsData {
+    trusted().with_readonly().with_can_move()
+}
+
 /// Flags of program memory accesses: checked or proven, so they never
 /// trap; not necessarily aligned.
 pub(super) fn checked_flags() -> MemFlagsData {
@@ -134,6 +145,8 @@ pub(super) struct Gen<'a, 'f> {
     pub atomic_fn: Value,
     pub call_sig: SigRef,
     pub atomic_sig: SigRef,
+    /// For each op, the map region its checked access most likely hits.
+    pub predicted: Vec<Option<u64>>,
     /// The block of each op that starts one.
     blocks: Vec<Option<Block>>,
     /// For each local call site, the op and block its callee returns to.
@@ -176,6 +189,149 @@ fn leaders(ops: &[Op]) -> Vec<bool> {
     starts
 }
 
+/// The registers every run of `program` starts with, as `exec::run`
+/// sets them up (`None`: known only at run time, read from the
+/// environment): r1 the context (or the input), r10 frame 0's pointer,
+/// r2 the input's length for a program over memory, every other one 0.
+/// Compiled in as constants, they let Cranelift fold the region checks of
+/// accesses through the context and the stack (`Gen::checked`).
+/// `jit::run` checks that the run's registers are these.
+pub(crate) fn entry_registers(program: &LoadedProgram) -> [Option<u64>; 16] {
+    let mut regs = [Some(0); 16];
+    if program.kind() == ProgramKind::Memory {
+        regs[1] = Some(INPUT_START);
+        regs[2] = None;
+    } else {
+        regs[1] = Some(CONTEXT_START);
+    }
+    regs[10] = Some(frame_pointer(0));
+    regs
+}
+
+/// For each op with a checked access, the map region it most likely hits:
+/// that of the last inline lookup whose result (copied or moved by a
+/// constant) its base register holds, in program order. Only a guess,
+/// which `Gen::checked` tests before it relies on it: a wrong one (another
+/// path, another region) costs a compare and the general check.
+fn predicted_slots(ops: &[Op]) -> Vec<Option<u64>> {
+    let mut holds: [Option<u64>; 16] = [None; 16];
+    let mut predicted = Vec::with_capacity(ops.len());
+    for op in ops {
+        let facts = op.facts();
+        let base = if let Memory::Checked { base, .. } = facts.memory {
+            holds[usize::from(base) & 15]
+        } else {
+            None
+        };
+        predicted.push(base);
+        let value = if let Op::LookupInline { map } = *op {
+            Some(map_value_start(usize::from(map)) >> 32)
+        } else if let IrValue::Copy(src) | IrValue::Offset(src, _) = facts.value {
+            holds[usize::from(src) & 15]
+        } else {
+            None
+        };
+        for (r, held) in holds.iter_mut().enumerate() {
+            if facts.writes.contains(r as u8) || facts.may_write.contains(r as u8) {
+                *held = None;
+            }
+        }
+        if let Some(dst) = facts.writes.single() {
+            holds[usize::from(dst) & 15] = value;
+        }
+    }
+    predicted
+}
+
+/// What each block start checks against the budget at its entry: `Some(n)`
+/// for a checkpoint, whose check is that `n` more instructions fit (its own
+/// weight plus the heaviest path through the blocks after it up to the next
+/// checkpoint); `None` for a block that only adds its weight, because every
+/// checkpoint from which it is reached has checked for it already.
+///
+/// Checkpoints are the blocks a run can reach other than by a forward jump
+/// or fall-through from a block of the same function: the first, every
+/// target of a backward jump, a callee's entry and a call's return site,
+/// and every block after a helper call (whose units add to the count).
+/// A run whose count would pass the budget somewhere before the next
+/// checkpoint is handed to the exact interpreter at the checkpoint, which
+/// then stops it at exactly the interpreter's op with the interpreter's
+/// count: the same results as a check at every block, with fewer checks.
+fn budget_checks(
+    ops: &[Op],
+    starts: &[bool],
+    weight: impl Fn(usize, usize) -> u64,
+) -> Vec<Option<u64>> {
+    let n = ops.len();
+    let ends: Vec<usize> = {
+        let mut ends = vec![n; n];
+        let mut next = n;
+        for i in (0..n).rev() {
+            ends[i] = next;
+            if starts[i] {
+                next = i;
+            }
+        }
+        ends
+    };
+    let mut checkpoint = vec![false; n];
+    if n > 0 {
+        checkpoint[0] = true;
+    }
+    for (i, op) in ops.iter().enumerate() {
+        match op.facts().flow {
+            Flow::Branch(target) | Flow::Jump(target) if (target as usize) <= i => {
+                if let Some(c) = checkpoint.get_mut(target as usize) {
+                    *c = true;
+                }
+            }
+            Flow::Call(target) => {
+                if let Some(c) = checkpoint.get_mut(target as usize) {
+                    *c = true;
+                }
+                if let Some(c) = checkpoint.get_mut(i + 1) {
+                    *c = true;
+                }
+            }
+            Flow::Next
+                if matches!(
+                    op,
+                    Op::CallHelper { .. } | Op::CallReg { .. } | Op::MapLookup
+                ) =>
+            {
+                if let Some(c) = checkpoint.get_mut(i + 1) {
+                    *c = true;
+                }
+            }
+            Flow::Next | Flow::Branch(_) | Flow::Jump(_) | Flow::Exit => {}
+        }
+    }
+    // The heaviest path from each block start to the next checkpoint, from
+    // the last block back (forward successors come later).
+    let mut need = vec![0u64; n + 1];
+    for start in (0..n).rev().filter(|&i| starts[i]) {
+        let end = ends[start];
+        let last = end - 1;
+        let after = |next: usize| -> u64 {
+            if next < n && starts[next] && !checkpoint[next] {
+                need[next]
+            } else {
+                0
+            }
+        };
+        let onward = match ops[last].facts().flow {
+            Flow::Next => after(end),
+            Flow::Branch(target) => after(target as usize).max(after(last + 1)),
+            Flow::Jump(target) => after(target as usize),
+            Flow::Call(_) | Flow::Exit => 0,
+        };
+        need[start] = weight(start, end).saturating_add(onward);
+    }
+    (0..n)
+        .map(|i| (starts[i] && checkpoint[i]).then_some(need[i]))
+        .collect()
+}
+
 fn signature(isa: &OwnedTargetIsa, params: usize) -> Signature {
     let mut sig = Signature::new(isa.default_call_conv());
     sig.params.extend((0..params).map(|_| AbiParam::new(I64)));
@@ -206,15 +362,18 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
     let env = b.block_params(entry)[0];
-    for (r, &var) in regs.iter().enumerate() {
-        let value = b.ins().load(I64, trusted(), env, layout::reg(r as u8));
+    for (r, (&var, known)) in regs.iter().zip(entry_registers(program)).enumerate() {
+        let value = match known {
+            Some(value) => b.ins().iconst(I64, value as i64),
+            None => b.ins().load(I64, trusted(), env, layout::reg(r as u8)),
+        };
         b.def_var(var, value);
     }
     let load_env =
         |b: &mut FunctionBuilder<'_>, offset: i32| b.ins().load(I64, trusted(), env, offset);
-    let start_count = load_env(&mut b, layout::COUNT);
-    b.def_var(count, start_count);
+    // A run starts with nothing counted (`Env::new`).
     let zero = b.ins().iconst(I64, 0);
+    b.def_var(count, zero);
     b.def_var(depth, zero);
     let stack_top = load_env(&mut b, layout::STACK_TOP);
     b.def_var(frame, stack_top);
@@ -234,7 +393,7 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
         {
             let offset = i64::from(region) * layout::REGION_SIZE + i64::from(layout::REGION_HOST);
             let offset = i32::try_from(offset).map_err(|_| "region table offset".to_owned())?;
-            *slot = Some(b.ins().load(I64, trusted().with_readonly(), maps, offset));
+            *slot = Some(b.ins().load(I64, region_table_flags(), maps, offset));
         }
     }
     let first = blocks[0].ok_or("no first block")?;
@@ -257,6 +416,7 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
         atomic_fn,
         call_sig,
         atomic_sig,
+        predicted: predicted_slots(ops),
         blocks,
         return_ops: Vec::new(),
         return_blocks: Vec::new(),
@@ -267,6 +427,8 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
         site,
     };
     let counts = program.counts();
+    let weight = |start: usize, end: usize| counts[end].prefix - counts[start].prefix;
+    let checks = budget_checks(ops, &starts, weight);
     let mut open = false;
     for (index, op) in ops.iter().enumerate() {
         if let Some(block) = g.blocks[index] {
@@ -277,7 +439,7 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
             let end = (index + 1..ops.len())
                 .find(|&i| g.blocks[i].is_some())
                 .unwrap_or(ops.len());
-            g.enter_block(index, counts[end].prefix - counts[index].prefix);
+            g.enter_block(index, weight(index, end), checks[index]);
         }
         open = g.lower(index, *op)?;
     }
@@ -311,15 +473,22 @@ impl Gen<'_, '_> {
             .ok_or_else(|| format!("op {index} does not start a block"))
     }
 
-    /// A block's entry: its weight must fit in the budget, else the run
-    /// goes on in the exact interpreter from here.
-    fn enter_block(&mut self, index: usize, weight: u64) {
+    /// A block's entry: it adds its weight to the count. At a checkpoint
+    /// (`check`: see [`budget_checks`]) what runs until the next one must
+    /// fit in the budget, else the run goes on in the exact interpreter
+    /// from here.
+    fn enter_block(&mut self, index: usize, weight: u64, check: Option<u64>) {
         let count = self.b.use_var(self.count);
         let after = self.b.ins().iadd_imm_s(count, weight as i64);
+        let Some(need) = check else {
+            self.b.def_var(self.count, after);
+            return;
+        };
+        let needed = self.b.ins().iadd_imm_s(count, need as i64);
         let over = self
             .b
             .ins()
-            .icmp(IntCC::UnsignedGreaterThan, after, self.cap);
+            .icmp(IntCC::UnsignedGreaterThan, needed, self.cap);
         let body = self.b.create_block();
         let handover = self.b.create_block();
         self.b.set_cold_block(handover);

@@ -11,7 +11,7 @@
 //! code follows the struct.
 
 use std::any::Any;
-use std::mem::{offset_of, size_of};
+use std::mem::{MaybeUninit, offset_of, size_of};
 
 use crate::error::{Access, HelperError, RunError};
 use crate::exec::RunContext;
@@ -85,8 +85,9 @@ pub(crate) struct FaultRecord {
     pub size: u64,
 }
 
-/// One run's environment (see the module doc). The fields up to `atomic`
-/// are read and written by generated code at their `offset_of!` offsets.
+/// One run's environment (see the module doc). The fields up to `atomic`,
+/// and `frames`, are read and written by generated code at their
+/// `offset_of!` offsets.
 #[repr(C)]
 pub(crate) struct Env<'a> {
     /// r0..r10 (r11..r15 unused): in at entry, out at exit and handover; r1..r5
@@ -111,8 +112,6 @@ pub(crate) struct Env<'a> {
     pub depth: u64,
     /// The op a handover resumes at.
     pub pc: u64,
-    /// The callers' frames.
-    pub frames: [Frame; MAX_FRAMES],
     /// The fault, after [`FAULT`].
     pub fault: FaultRecord,
     /// See [`CallFn`].
@@ -131,6 +130,13 @@ pub(crate) struct Env<'a> {
     pub error: Option<RunError>,
     /// A helper's panic, after [`PANIC`]: resumed once the code has returned.
     pub panic: Option<Box<dyn Any + Send>>,
+    /// The callers' frames (read and written by generated code): frame `d`
+    /// is written in full by the call that goes from depth `d` to `d + 1`,
+    /// so the frames below the depth are initialised. Left uninitialised at
+    /// the start (zeroing them cost every run a 320-byte memset), and last,
+    /// away from the fields that start zeroed, which the compiler would
+    /// otherwise zero together with them.
+    pub frames: [MaybeUninit<Frame>; MAX_FRAMES],
 }
 
 /// Byte offsets of the fields generated code uses, and region layout.
@@ -152,6 +158,8 @@ pub(crate) mod layout {
     pub(crate) const PC: i32 = offset_of!(Env<'static>, pc) as i32;
     pub(crate) const FRAMES: i32 = offset_of!(Env<'static>, frames) as i32;
     pub(crate) const FRAME_SIZE: i64 = size_of::<Frame>() as i64;
+    // `MaybeUninit<Frame>` has `Frame`'s layout.
+    const _: () = assert!(size_of::<super::MaybeUninit<Frame>>() == size_of::<Frame>());
     pub(crate) const FRAME_SITE: i32 = offset_of!(Frame, site) as i32;
     pub(crate) const fn frame_saved(i: usize) -> i32 {
         (offset_of!(Frame, saved) + 8 * i) as i32
@@ -203,7 +211,7 @@ impl<'a> Env<'a> {
             slots: FIRST_MAP_SLOT + space.maps.len() as u64,
             depth: 0,
             pc: 0,
-            frames: [Frame::default(); MAX_FRAMES],
+            frames: [MaybeUninit::uninit(); MAX_FRAMES],
             fault: FaultRecord::default(),
             call,
             atomic,

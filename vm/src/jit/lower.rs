@@ -11,7 +11,7 @@ use cranelift_codegen::ir::{AtomicRmwOp, BlockArg, InstBuilder, Type, Value};
 use crate::exec::memory::FIRST_MAP_SLOT;
 use crate::ir::facts::{AccessKind, Memory, Stored};
 use crate::ir::op::{AtomicOp, Op};
-use crate::jit::codegen::{Gen, checked_flags, trusted};
+use crate::jit::codegen::{Gen, checked_flags, region_table_flags};
 use crate::jit::env::{self, layout};
 
 /// The integer type of `width` bytes.
@@ -700,20 +700,98 @@ impl Gen<'_, '_> {
     /// found as `AddressSpace::resolve` finds it (slot, both ends,
     /// writability); elsewhere fault `kind`.
     fn checked(&mut self, index: usize, addr: Value, size: u64, write: bool, kind: u64) -> Value {
+        let Some(slot) = self.predicted.get(index).copied().flatten() else {
+            return self.checked_any(index, addr, size, write, kind);
+        };
+        // The access most likely hits region `slot` (see `predicted_slots`):
+        // check that region alone (its descriptor loaded once, out of
+        // loops), and take the general check only when the address is in
+        // another slot. Both give the same host address or the same fault.
+        let ins = &mut self.b;
+        let hi = ins.ins().ushr_imm_s(addr, 32);
+        let same = ins.ins().icmp_imm_s(IntCC::Equal, hi, slot as i64);
+        let in_maps = ins
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThan, self.slots, slot as i64);
+        let hit = ins.ins().band(same, in_maps);
+        let fast = ins.create_block();
+        let slow = ins.create_block();
+        let join = ins.create_block();
+        let host = ins.append_block_param(join, I64);
+        ins.set_cold_block(slow);
+        ins.ins().brif(hit, fast, &[], slow, &[]);
+        ins.switch_to_block(fast);
+        // `slot` is one of the program's maps' (`predicted_slots` takes it
+        // from an inline lookup, whose map the program has, or compiling
+        // fails), so its descriptor lies inside the run's map table: loading
+        // it is valid wherever Cranelift places the load.
+        let desc = ins
+            .ins()
+            .iadd_imm_s(self.maps_by_slot, slot as i64 * layout::REGION_SIZE);
+        let found = self.check_in(index, desc, addr, size, write, kind, None);
+        self.b.ins().jump(join, &[BlockArg::Value(found)]);
+        self.b.switch_to_block(slow);
+        let found = self.checked_any(index, addr, size, write, kind);
+        self.b.ins().jump(join, &[BlockArg::Value(found)]);
+        self.b.switch_to_block(join);
+        host
+    }
+
+    /// [`Self::checked`] for any slot.
+    fn checked_any(
+        &mut self,
+        index: usize,
+        addr: Value,
+        size: u64,
+        write: bool,
+        kind: u64,
+    ) -> Value {
+        // Written so that Cranelift folds it when `addr` is a constant (the
+        // context pointer, r10 and what is derived from them: see
+        // `codegen::entry_registers`): the slot, which table, and whether
+        // it is in the table then fold away, and the descriptor's loads
+        // (pure: the tables do not change during a run) are shared by every
+        // access to that slot and hoisted out of loops.
         let ins = &mut self.b;
         let slot = ins.ins().ushr_imm_s(addr, 32);
-        let in_table = ins.ins().icmp(IntCC::UnsignedLessThan, slot, self.slots);
+        // The run's regions (slots below FIRST_MAP_SLOT) are always in the
+        // table, the maps' up to `slots`.
+        let is_run = ins
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, slot, FIRST_MAP_SLOT as i64);
+        let in_maps = ins.ins().icmp(IntCC::UnsignedLessThan, slot, self.slots);
+        let in_table = ins.ins().select(is_run, is_run, in_maps);
         // Out of the table: read slot 0's descriptor instead (always
         // there), and fail below.
         let zero = ins.ins().iconst(I64, 0);
         let slot = ins.ins().select(in_table, slot, zero);
+        // Which table from the slot actually read: an out-of-table slot
+        // reads the run table's slot 0, never below the maps' table.
         let is_run = ins
             .ins()
             .icmp_imm_s(IntCC::UnsignedLessThan, slot, FIRST_MAP_SLOT as i64);
         let table = ins.ins().select(is_run, self.run_table, self.maps_by_slot);
         let at = ins.ins().imul_imm_s(slot, layout::REGION_SIZE);
         let desc = ins.ins().iadd(table, at);
-        let table_flags = trusted().with_readonly();
+        self.check_in(index, desc, addr, size, write, kind, Some(in_table))
+    }
+
+    /// The check against the region described at `desc` (`in_table`: whether
+    /// the slot has a descriptor; `None` when it is known to) and the host
+    /// address; elsewhere fault `kind`.
+    #[allow(clippy::too_many_arguments)]
+    fn check_in(
+        &mut self,
+        index: usize,
+        desc: Value,
+        addr: Value,
+        size: u64,
+        write: bool,
+        kind: u64,
+        in_table: Option<Value>,
+    ) -> Value {
+        let ins = &mut self.b;
+        let table_flags = region_table_flags();
         let start = ins.ins().load(I64, table_flags, desc, layout::REGION_START);
         let len = ins.ins().load(I64, table_flags, desc, layout::REGION_LEN);
         let host = ins.ins().load(I64, table_flags, desc, layout::REGION_HOST);
@@ -721,7 +799,13 @@ impl Gen<'_, '_> {
         let offset = ins.ins().band_imm_s(offset, 0xffff_ffff);
         let end = ins.ins().iadd_imm_s(offset, size as i64);
         let fits = ins.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, len);
-        let mut ok = ins.ins().band(in_table, fits);
+        let mut ok = match in_table {
+            Some(in_table) => {
+                let no = ins.ins().iconst(I8, 0);
+                ins.ins().select(in_table, fits, no)
+            }
+            None => fits,
+        };
         if write {
             let writable = ins
                 .ins()

@@ -25,6 +25,15 @@ pub(crate) fn run(
     regs: &mut [u64; 16],
     ctx: &mut RunContext,
 ) -> Result<RunOutcome, RunError> {
+    // The code has these registers compiled in (all but the unknown ones);
+    // they only stand for values, every access stays checked.
+    debug_assert!(
+        crate::jit::codegen::entry_registers(program)
+            .iter()
+            .zip(regs.iter())
+            .all(|(known, &value)| known.is_none_or(|known| known == value)),
+        "a compiled run starts from other registers than the code assumes: {regs:?}"
+    );
     let stack_top = stack_host.wrapping_add(STACK_SIZE);
     let mut env = Env::new(
         program,
@@ -60,6 +69,10 @@ pub(crate) fn run(
             let depth = (env.depth as usize).min(MAX_FRAMES - 1);
             let mut frames = [(0usize, [0u64; 4]); MAX_FRAMES];
             for (frame, saved) in frames.iter_mut().zip(&env.frames).take(depth) {
+                // SAFETY: the code writes a frame in full before it goes one
+                // call deeper (`Gen::call_local`), so the frames below the
+                // depth it reports are initialised.
+                let saved = unsafe { saved.assume_init() };
                 *frame = (code.return_op(saved.site).unwrap_or(0), saved.saved);
             }
             let resume = Resume::handover(env.pc as usize, env.count, depth, frames, STACK_SIZE);
