@@ -411,6 +411,22 @@ impl BpfMap {
         Ok(())
     }
 
+    /// The key after `key` in a walk over the map's elements, as
+    /// `bpf_for_each_map_elem` visits them, into `out`. As
+    /// [`BpfMap::get_next_key_into`], except that for a hash map a `key` no
+    /// longer in the map continues with the buckets after that key's bucket
+    /// (where `get_next_key` starts over), so a walk never visits an element
+    /// twice because an element was deleted under it.
+    pub fn walk_next_key_into(&self, key: &[u8], out: &mut [u8]) -> Result<(), MapError> {
+        match &self.kind {
+            Kind::Hash(map) => {
+                self.check_readable()?;
+                map.walk_next_key_into(key, out)
+            }
+            _ => self.get_next_key_into(Some(key), out),
+        }
+    }
+
     /// Freezes the map for user space (`BPF_MAP_FREEZE`): `EBUSY` when
     /// already frozen, while a user-space write is in flight, or (arrays)
     /// while a writable view is alive.

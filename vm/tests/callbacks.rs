@@ -619,6 +619,78 @@ fn a_hash_walk_visits_each_element_once_in_next_key_order() {
     assert_eq!(walked, order);
 }
 
+/// A callback deleting some of the elements it is given (a map's garbage
+/// collection) still visits every element once: the walk goes on after a
+/// deleted element as the kernel's bucket walk does, never from the start.
+#[test]
+fn a_hash_walk_whose_callback_deletes_elements_visits_each_once() {
+    let def = MapDef {
+        map_type: 1,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 64,
+        map_flags: 0,
+    };
+    let map = BpfMap::create(def, &tinybpf_maps::MapOptions::with_cpus(1)).unwrap();
+    // 48 keys in 64 buckets: some buckets hold chains. A key is odd when
+    // its k is.
+    for k in 0u32..48 {
+        let key = k.wrapping_mul(2_654_435_761);
+        map.update(&key.to_le_bytes(), &[0; 8], 0).unwrap();
+    }
+    let count = ArrayMap::new(MapDef::array(8, 1)).unwrap();
+    let main = "
+        stw [%r10-4], 0
+        lddw %r1, map_idx:1
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        jne %r0, 0, +1
+        exit
+        mov %r3, %r0
+        lddw %r1, map_idx:0
+        lddw %r2, func:@0
+        mov %r4, 0
+        call 164
+        exit";
+    // A value already marked is a second visit: returns 2, a fault. Marks
+    // the value, counts the visit, deletes the odd keys.
+    let cb = "
+        ldxdw %r5, [%r3+0]
+        jne %r5, 0, +13
+        stdw [%r3+0], 1
+        ldxdw %r5, [%r4+0]
+        add %r5, 1
+        stxdw [%r4+0], %r5
+        ldxw %r5, [%r2+0]
+        and %r5, 1
+        jeq %r5, 0, +4
+        lddw %r1, map_idx:0
+        call 3
+        jne %r0, 0, +2
+        mov %r0, 0
+        exit
+        mov %r0, 2
+        exit";
+    let (text, _) = program(main, &[cb]);
+    let maps = vec![map.clone(), BpfMap::from_array(count.clone(), 1)];
+    let program = load_with(&text, with_maps(maps));
+    assert_eq!(program.run(&mut []).unwrap().retval, 48);
+    assert_eq!(
+        count.lookup(&0u32.to_le_bytes()).unwrap(),
+        48u64.to_le_bytes()
+    );
+    let mut left = 0;
+    let mut key = map.get_next_key(None).ok();
+    while let Some(k) = key {
+        assert_eq!(u32::from_le_bytes(k.clone().try_into().unwrap()) % 2, 0);
+        assert_eq!(map.lookup(&k).unwrap(), 1u64.to_le_bytes());
+        left += 1;
+        key = map.get_next_key(Some(&k)).ok();
+    }
+    assert_eq!(left, 24, "the even keys stay");
+}
+
 #[test]
 fn every_pass_setting_gives_the_same_results() {
     // The callbacks' programs above, each loaded with every pass, none, and

@@ -219,6 +219,19 @@ impl HashIndex {
         }
     }
 
+    /// The slot after `key` in a walk over the map (bucket-then-chain
+    /// order, as `bpf_for_each_map_elem` visits): for a key in the map, as
+    /// [`HashIndex::next_slot`]; for a key no longer in the map, the first
+    /// key of the buckets after that key's bucket, so a walk whose callback
+    /// deleted the key it was given goes on instead of starting over.
+    pub(crate) fn walk_slot(&self, key: &[u8]) -> Option<u32> {
+        let hash = self.hash(key);
+        match self.find(key, hash) {
+            Some(_) => self.next_slot(Some(key)),
+            None => self.first_from((hash & self.mask) + 1),
+        }
+    }
+
     /// The slot at `cursor` and the cursor after it; `None` at the end.
     pub(crate) fn at_cursor(&self, cursor: Cursor) -> Option<(u32, Cursor)> {
         let mut bucket = cursor.bucket;

@@ -396,6 +396,17 @@ impl HashMap {
         Ok(())
     }
 
+    /// The key after `key` in a walk (`HashIndex::walk_slot`) into `out`;
+    /// `ENOENT` at the end.
+    pub(crate) fn walk_next_key_into(&self, key: &[u8], out: &mut [u8]) -> Result<(), MapError> {
+        check_key(key, self.def.key_size)?;
+        check_key(out, self.def.key_size)?;
+        let index = self.read();
+        let slot = index.walk_slot(key).ok_or(MapError::NoMoreKeys)?;
+        out.copy_from_slice(index.key_of(slot));
+        Ok(())
+    }
+
     /// The entry at `cursor` (key and user-space value) and the next cursor.
     pub(crate) fn entry_at(&self, cursor: Cursor) -> Option<(Vec<u8>, Vec<u8>, Cursor)> {
         let index = self.read();

@@ -81,10 +81,12 @@
 //! callback's key pointer read-only. Other map types are refused as the
 //! verifier refuses them ([`HelperError::MapRefused`]), a first argument
 //! that is no map is `-EINVAL`. Each element charges one budget unit per 8
-//! key bytes (at least one). One difference: a hash callback that deletes
-//! the element it was given makes the walk start again from the first
-//! element (the next key of a missing key is the first, as in the kernel's
-//! `get_next_key`), where the kernel's bucket walk goes on.
+//! key bytes (at least one). A hash callback may delete the element it was
+//! given: the walk goes on with the element that followed it when the
+//! callback started (taken before the call, as the kernel's bucket walk
+//! follows the deleted element's link), or, when that one is gone too,
+//! with the buckets after (`BpfMap::walk_next_key_into`); it never starts
+//! over, so no element is visited twice.
 
 use tinybpf_maps::{BpfMap, MapError, MapType, shared_mem};
 
@@ -150,7 +152,12 @@ enum Walk {
 impl Iteration {
     /// The callback's arguments for call number `calls` (writing a map
     /// walk's key into its area), or `None` when the walk is over.
-    fn args(&self, program: &LoadedProgram, space: &AddressSpace<'_>) -> Option<[u64; 5]> {
+    fn args(
+        &self,
+        program: &LoadedProgram,
+        space: &AddressSpace<'_>,
+        successor: &mut Successor,
+    ) -> Option<[u64; 5]> {
         match self.walk {
             Walk::Loop { count, ctx } => (self.calls < count).then_some([self.calls, ctx, 0, 0, 0]),
             Walk::Map {
@@ -177,7 +184,7 @@ impl Iteration {
                     key.copy_from_slice(&index.to_le_bytes());
                     bpf_map.lookup_for_program(key, cpu)?
                 } else {
-                    next_present(bpf_map, key, key_ptr, self.calls == 0, cpu)?
+                    next_present(bpf_map, key, key_ptr, self.calls == 0, cpu, successor)?
                 };
                 // SAFETY: as above; the area is private to this run and
                 // accessed through `shared_mem` like every region.
@@ -194,27 +201,62 @@ impl Iteration {
     }
 }
 
+/// The key a hash walk visits after the current one, taken before the
+/// callback runs: where the callback deletes the key it was given, the walk
+/// goes on here, as the kernel's bucket walk follows the deleted element's
+/// link.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Successor {
+    key: Vec<u8>,
+    known: bool,
+}
+
 /// The next present element of a hash map after the key in the area at
 /// `area` (the first when `first`): its key in `key`, and its value's
-/// offset in the map's region.
+/// offset in the map's region. Records the element after it in
+/// `successor`.
 fn next_present(
     map: &BpfMap,
     key: &mut [u8],
     area: *mut u8,
     first: bool,
     cpu: u32,
+    successor: &mut Successor,
+) -> Option<usize> {
+    let offset = find_present(map, key, area, first, cpu, successor)?;
+    // One allocation per run context and nesting level, on the first walk.
+    successor.key.resize(key.len(), 0);
+    successor.known = map.walk_next_key_into(key, &mut successor.key).is_ok();
+    Some(offset)
+}
+
+fn find_present(
+    map: &BpfMap,
+    key: &mut [u8],
+    area: *mut u8,
+    first: bool,
+    cpu: u32,
+    successor: &Successor,
 ) -> Option<usize> {
     let mut previous = [0u8; CALLBACK_KEY_SIZE];
     let previous = &mut previous[..key.len()];
-    let mut after = !first;
-    if after {
+    if !first {
         // SAFETY: see `Iteration::args`.
         unsafe { shared_mem::copy_out(area, previous) };
+        let deleted = map.lookup_for_program(previous, cpu).is_none();
+        if deleted && successor.known && successor.key.len() == key.len() {
+            key.copy_from_slice(&successor.key);
+            if let Some(offset) = map.lookup_for_program(key, cpu) {
+                return Some(offset);
+            }
+        }
     }
-    // Each step moves past one key; a map holds at most max_entries.
+    let mut after = !first;
+    // Each step moves past one key, never back (`walk_next_key_into`); a
+    // map holds at most max_entries.
     for _ in 0..=map.def().max_entries {
         let result = if after {
-            map.get_next_key_into(Some(previous), key)
+            map.walk_next_key_into(previous, key)
         } else {
             map.get_next_key_into(None, key)
         };
@@ -237,6 +279,8 @@ pub(crate) struct Callbacks {
     /// What the helper just asked for, taken by [`Callbacks::start`].
     pending: Option<Iteration>,
     active: [Option<Iteration>; MAX_FRAMES],
+    /// Per calling frame, the hash walk's next key ([`Successor`]).
+    successors: [Successor; MAX_FRAMES],
 }
 
 /// What the interpreter does after a callback returns.
@@ -274,7 +318,8 @@ impl Callbacks {
         iteration.level = depth;
         iteration.saved = saved;
         iteration.return_pc = return_pc;
-        let args = iteration.args(program, space);
+        let successor = self.successors.get_mut(depth)?;
+        let args = iteration.args(program, space, successor);
         iteration.calls = 1;
         let slot = self.active.get_mut(depth)?;
         match args {
@@ -297,7 +342,9 @@ impl Callbacks {
         program: &LoadedProgram,
         space: &AddressSpace<'_>,
     ) -> Result<Step, (u32, HelperError)> {
-        let Some(Some(iteration)) = self.active.get_mut(depth) else {
+        let (Some(Some(iteration)), Some(successor)) =
+            (self.active.get_mut(depth), self.successors.get_mut(depth))
+        else {
             // Only a frame `start` pushed returns here.
             return Err((
                 ids::LOOP,
@@ -309,7 +356,7 @@ impl Callbacks {
             1 => true,
             value => return Err((iteration.helper, HelperError::CallbackReturn { value })),
         };
-        if !stop && let Some(args) = iteration.args(program, space) {
+        if !stop && let Some(args) = iteration.args(program, space, successor) {
             iteration.calls += 1;
             return Ok(Step::Again {
                 entry: iteration.entry,
