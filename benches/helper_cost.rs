@@ -127,6 +127,59 @@ fn cases() -> Vec<(&'static str, LoadedProgram)> {
     );
     cases.push(("lookup_lpm_260b_key", load(&lookup, &[lpm])));
 
+    // csum_diff over the most it takes: 256 bytes from, 256 bytes to.
+    cases.push((
+        "csum_diff_512b",
+        load(
+            &format!(
+                "{}mov %r1, %r10\nadd %r1, -512\nmov %r2, 256\nmov %r3, %r10\n\
+                 add %r3, -256\nmov %r4, 256\nmov %r5, 0\ncall 28\nja -9\nexit",
+                fill_stack_key()
+            ),
+            &[],
+        ),
+    ));
+
+    // bpf_loop's most calls (1 << 23) of the least callback (`r0 = 0`):
+    // the cost of entering and leaving a callback frame.
+    cases.push((
+        "loop_empty_callback",
+        load(
+            "mov %r1, 8388608
+             lddw %r2, func:6
+             mov %r3, 0
+             mov %r4, 0
+             call 181
+             ja -7
+             exit
+             mov %r0, 0
+             exit",
+            &[],
+        ),
+    ));
+
+    // for_each_map_elem over a hash of 512-byte keys (the walk hashes each
+    // key to find the next), the least callback.
+    let walked = map(MapType::Hash, 512, 8, 64);
+    for i in 0..64u8 {
+        walked.update(&[i; 512], &[0; 8], 0).expect("preset");
+    }
+    cases.push((
+        "for_each_hash_512b_keys",
+        load(
+            "lddw %r1, map_idx:0
+             lddw %r2, func:6
+             mov %r3, 0
+             mov %r4, 0
+             call 164
+             ja -8
+             exit
+             mov %r0, 0
+             exit",
+            &[walked],
+        ),
+    ));
+
     // trace_printk of a 1023-byte string (the longest a format reads).
     let trace_map = map(MapType::Array, 4, 1024, 1);
     trace_map

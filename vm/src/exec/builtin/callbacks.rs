@@ -81,7 +81,8 @@
 //! callback's key pointer read-only. Other map types are refused as the
 //! verifier refuses them ([`HelperError::MapRefused`]), a first argument
 //! that is no map is `-EINVAL`. Each element charges one budget unit per 8
-//! key bytes (at least one). A hash callback may delete the element it was
+//! key bytes (at least one), four times that in a hash map (each step
+//! hashes keys up to four times). A hash callback may delete the element it was
 //! given: the walk goes on with the element that followed it when the
 //! callback started (taken before the call, as the kernel's bucket walk
 //! follows the deleted element's link), or, when that one is gone too,
@@ -457,10 +458,19 @@ pub(crate) fn for_each_map_elem(
         calls: 0,
         saved: [0; 5],
         return_pc: 0,
-        units: key_size.div_ceil(8).max(1) as u64,
+        units: walk_units(key_size, hashed),
         level: 0,
     });
     Err(HelperError::EnterCallback)
+}
+
+/// Budget units one element of a walk charges: one per 8 key bytes (at
+/// least one); a hash walk hashes and compares each key up to four times
+/// (is the last key still there, the next key, its value, the key after
+/// it), so four times that.
+fn walk_units(key_size: usize, hashed: bool) -> u64 {
+    let per_key = key_size.div_ceil(8).max(1) as u64;
+    if hashed { 4 * per_key } else { per_key }
 }
 
 /// Zeroes and maps the run's callback key areas, the first time.
