@@ -199,3 +199,38 @@ fn lookups_charge_for_the_key_hashed_once_per_probe() {
     .unwrap();
     assert_eq!(charged(&callx_only, &[0; 4]), 0);
 }
+
+/// `bpf_for_each_map_elem` with a callback that returns 0: a hash walk
+/// charges four units per 8 key bytes for each element (each step hashes
+/// keys up to four times), an array walk one.
+#[test]
+fn map_walks_charge_for_the_keys_they_hash() {
+    const WALK: &str = "
+        lddw %r1, map_idx:0
+        lddw %r2, func:5
+        mov %r3, 0
+        mov %r4, 0
+        call 164
+        exit
+        mov %r0, 0
+        exit";
+    let walk_charge = |map_type: MapType, key_size: u32| {
+        let walked = map(map_type, key_size, 8);
+        for i in 0..3u8 {
+            let mut key = vec![0u8; key_size as usize];
+            key[0] = i;
+            walked.update(&key, &[0; 8], 0).unwrap();
+        }
+        charged(&load(WALK, &walked), &[])
+    };
+    let (short, long) = (
+        walk_charge(MapType::Hash, 8),
+        walk_charge(MapType::Hash, 64),
+    );
+    assert_eq!(long - short, 3 * 4 * (units(64) - units(8)));
+    // The array (`map` makes 4 entries) walks all 4 elements, a unit each.
+    assert_eq!(
+        walk_charge(MapType::Hash, 8) - walk_charge(MapType::Array, 4),
+        3 * 4 * units(8) - 4
+    );
+}
