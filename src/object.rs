@@ -558,16 +558,23 @@ impl Program {
     ) -> Result<TestRun, Error> {
         let repeat = repeat.max(1);
         let mut data = self.input_or_default(input);
-        let carry = ctx.carry_packet;
+        let (carry, to_input) = (ctx.carry_packet, ctx.packet_to_input);
+        let restore = |ctx: &mut RunContext| {
+            ctx.carry_packet = carry;
+            ctx.packet_to_input = to_input;
+        };
         ctx.carry_packet = false;
+        // A packet is read from `ctx.packet` after the last run: no run
+        // copies it back into `data`.
+        ctx.packet_to_input = false;
         let start = Instant::now();
         let mut last = None;
         for _ in 0..repeat {
             let result = self.run_with(&mut data, ctx);
             ctx.carry_packet = true;
-            last = Some(result.inspect_err(|_| ctx.carry_packet = carry)?);
+            last = Some(result.inspect_err(|_| restore(ctx))?);
         }
-        ctx.carry_packet = carry;
+        restore(ctx);
         let elapsed = start.elapsed().as_nanos() as f64;
         if self.kind().is_packet() {
             data = ctx.packet.bytes().to_vec();

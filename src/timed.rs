@@ -88,13 +88,20 @@ pub fn run_timed(
     ctx: &mut RunContext,
 ) -> Result<TimedRuns, Error> {
     let mut data = program.input_or_default(input);
-    let carry = ctx.carry_packet;
+    let (carry, to_input) = (ctx.carry_packet, ctx.packet_to_input);
+    let restore = |ctx: &mut RunContext| {
+        ctx.carry_packet = carry;
+        ctx.packet_to_input = to_input;
+    };
     ctx.carry_packet = false;
+    // A packet is read from `ctx.packet` after the last run: no run copies
+    // it back into `data`.
+    ctx.packet_to_input = false;
     let start = Instant::now();
     let first = program.run_with(&mut data, ctx);
     // Later runs go on with the packet and context the run before left.
     ctx.carry_packet = true;
-    let mut last = first.inspect_err(|_| ctx.carry_packet = carry)?;
+    let mut last = first.inspect_err(|_| restore(ctx))?;
     let first_run_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
     let first_run_trace = ctx.take_trace();
     let later_runs = repeat.get() - 1;
@@ -105,7 +112,7 @@ pub fn run_timed(
         for _ in 0..later_runs {
             last = program
                 .run_with(&mut data, ctx)
-                .inspect_err(|_| ctx.carry_packet = carry)?;
+                .inspect_err(|_| restore(ctx))?;
             if !ctx.trace.is_empty() {
                 later_trace_lines += ctx.trace.total_lines();
                 ctx.trace.clear();
@@ -113,7 +120,7 @@ pub fn run_timed(
         }
         steady_ns_per_run = Some(start.elapsed().as_nanos() as f64 / f64::from(later_runs));
     }
-    ctx.carry_packet = carry;
+    restore(ctx);
     if program.kind().is_packet() {
         data = ctx.packet.bytes().to_vec();
     }

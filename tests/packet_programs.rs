@@ -139,6 +139,10 @@ fn xdp_repeats_go_on_with_the_packet_and_its_pointers() {
     expected.resize(37, 0);
     assert_eq!(run.data_out, expected);
     assert!(!ctx.carry_packet, "test_run restores the caller's setting");
+    assert!(
+        ctx.packet_to_input,
+        "test_run restores the caller's setting"
+    );
 }
 
 #[test]

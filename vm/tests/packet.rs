@@ -99,3 +99,22 @@ fn programs_that_move_the_packet_run_on_the_interpreter() {
     }
     assert_eq!(program.run(&mut frame()).unwrap().retval, 0);
 }
+
+#[test]
+fn the_packet_goes_back_into_the_input_only_when_asked() {
+    // Writes 0xaa over the packet's first byte.
+    let write = xdp("
+        ldxw %r7, [%r1+0]
+        stb [%r7+0], 0xaa
+        mov %r0, 2
+        exit");
+    let mut ctx = RunContext::new();
+    let mut input = frame();
+    assert_eq!(write.run_with(&mut input, &mut ctx).unwrap().retval, 2);
+    assert_eq!(input[0], 0xaa, "copied back by default");
+    ctx.packet_to_input = false;
+    let mut input = frame();
+    assert_eq!(write.run_with(&mut input, &mut ctx).unwrap().retval, 2);
+    assert_eq!(input, frame(), "left alone when not asked");
+    assert_eq!(ctx.packet.bytes()[0], 0xaa, "the packet is in the context");
+}

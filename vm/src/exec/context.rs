@@ -64,6 +64,12 @@ pub struct RunContext {
     /// kernel's test run does from one repetition to the next) instead of
     /// loading its input afresh. Off by default.
     pub carry_packet: bool,
+    /// Whether a packet run copies the packet back into the caller's input
+    /// buffer after the run when its length is unchanged (the packet stays
+    /// in [`RunContext::packet`] in any case). On by default; repeated runs
+    /// that read the packet from [`RunContext::packet`] once, after the last
+    /// run, turn it off to save the copy on every run.
+    pub packet_to_input: bool,
     rng_state: u64,
     /// Budget units helpers charged in the current run (kept here, out of
     /// the interpreter's registers, since charges are rare).
@@ -108,6 +114,7 @@ impl RunContext {
             skb_input: None,
             skb: SkbState::default(),
             carry_packet: false,
+            packet_to_input: true,
             rng_state: DEFAULT_SEED,
             charged: 0,
             pending_charge: 0,

@@ -120,10 +120,13 @@ pub(crate) fn execute(
         ctx.packet.headroom_dirty |= layout.meta < ctx.packet.headroom();
         ctx.packet.layout = layout;
         // The packet back into the caller's buffer when its length is
-        // unchanged (the whole of it is in `ctx.packet` in any case).
-        let out = ctx.packet.bytes();
-        if out.len() == input.len() {
-            input.copy_from_slice(out);
+        // unchanged and the caller wants it there (the whole of it is in
+        // `ctx.packet` in any case).
+        if ctx.packet_to_input {
+            let out = ctx.packet.bytes();
+            if out.len() == input.len() {
+                input.copy_from_slice(out);
+            }
         }
     }
     result

@@ -2,6 +2,7 @@
 //! interpreted run), the trampolines the code calls, and the handover to
 //! the exact interpreter when the budget runs short.
 
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::error::{Access, HelperError, RunError};
@@ -35,7 +36,10 @@ pub(crate) fn run(
         "a compiled run starts from other registers than the code assumes: {regs:?}"
     );
     let stack_top = stack_host.wrapping_add(STACK_SIZE);
-    let mut env = Env::new(
+    // The only fields with drop glue, `panic` and `error`, are taken below
+    // on every path that returns: the environment's drop is skipped (an
+    // unwind past here could only leak them).
+    let mut env = ManuallyDrop::new(Env::new(
         program,
         space,
         stack_top,
@@ -43,7 +47,7 @@ pub(crate) fn run(
         ctx,
         call_trampoline,
         atomic_trampoline,
-    );
+    ));
     // SAFETY: the code was compiled from `program`, whose proofs it relies
     // on (see doc/safety.md): it reads and writes the environment at the
     // offsets of `env::layout`, the regions of `space` after checking them,
@@ -51,7 +55,7 @@ pub(crate) fn run(
     // of which the frame extent is initialised) and map areas the verifier
     // proved; `env` lives until it returns, and `ctx` is not used here
     // until then (the trampolines use it through `env.ctx`).
-    let status = unsafe { (code.entry())(&mut env) };
+    let status = unsafe { (code.entry())(&mut *env) };
     // A trampoline that returned ERROR or PANIC left what it caught.
     if let Some(payload) = env.panic.take() {
         resume_unwind(payload);
