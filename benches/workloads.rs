@@ -1,6 +1,6 @@
 //! Criterion benches over the shared workloads (`$TINYBPF_SHARED/workloads`,
 //! default `../shared/workloads`): every program run by tinybpf, alu_loop also
-//! by the rbpf crate's interpreter in the same run, and the lookup rewrite on
+//! by the rbpf crate's interpreter and JIT in the same run, and the lookup rewrite on
 //! and off for globals and histogram. With the `jit` feature, every workload
 //! also runs compiled (`NAME/compiled`), and loading each one is timed in
 //! both tiers (`load/NAME/interpreter`, `load/NAME/compiled`: the difference
@@ -101,6 +101,24 @@ fn workloads(c: &mut Criterion) {
             )
         })
     });
+    // And through rbpf's x86-64 JIT, the compiled peer measurable in the
+    // same process.
+    if cfg!(target_arch = "x86_64") {
+        let mut jit = rbpf::EbpfVmRaw::new(Some(&code)).expect("rbpf accepts alu_loop");
+        jit.jit_compile().expect("rbpf compiles alu_loop");
+        // SAFETY: rbpf's compiled code checks no memory access, but
+        // alu_loop makes none: no load, store or call (its C source is
+        // pure arithmetic; rbpf's checking interpreter ran it above).
+        let ret = unsafe { jit.execute_program_jit(&mut packet) };
+        assert_eq!(ret.expect("rbpf's JIT runs"), 2);
+        c.bench_function("alu_loop/rbpf_jit", |b| {
+            b.iter(|| {
+                // SAFETY: as above: the same program over the same frame.
+                let ret = unsafe { jit.execute_program_jit(black_box(&mut packet)) };
+                black_box(ret.expect("rbpf's JIT runs"))
+            })
+        });
+    }
     bench_tinybpf(c, &dir, "globals", true, "globals/rewrite");
     bench_tinybpf(c, &dir, "globals", false, "globals/helper");
     bench_tinybpf(c, &dir, "globals_hoisted", true, "globals_hoisted/floor");
