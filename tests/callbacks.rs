@@ -3,28 +3,9 @@
 //! JSON, with the results `testdata/EXPECTED.md` works out from the C, and
 //! the listing naming the callbacks.
 
-use std::process::{Command, Output};
+mod common;
 
-fn testdata(file: &str) -> String {
-    format!("{}/testdata/{file}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn tinybpf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tinybpf"))
-        .args(args)
-        .output()
-        .expect("the tinybpf binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = tinybpf(args);
-    assert!(
-        out.status.success(),
-        "tinybpf {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{ok, testdata};
 
 /// The table output without its time line and with paths relative to the
 /// repository.

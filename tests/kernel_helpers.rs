@@ -2,36 +2,9 @@
 //! in errors and listings, the deterministic clock and random generator,
 //! csum_diff, fib_lookup, redirects, events and tail calls.
 
-use std::process::{Command, Output};
+mod common;
 
-fn testdata(file: &str) -> String {
-    format!("{}/testdata/{file}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn tinybpf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tinybpf"))
-        .args(args)
-        .output()
-        .expect("the tinybpf binary runs")
-}
-
-/// Runs the command, asserts it succeeded and returns its stdout.
-fn ok(args: &[&str]) -> String {
-    let out = tinybpf(args);
-    assert!(
-        out.status.success(),
-        "tinybpf {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Runs the command, asserts it failed, and returns its stderr.
-fn fails(args: &[&str]) -> String {
-    let out = tinybpf(args);
-    assert!(!out.status.success(), "tinybpf {args:?} should fail");
-    String::from_utf8(out.stderr).unwrap()
-}
+use common::{fails, hex, ok, testdata};
 
 #[test]
 fn a_missing_kernel_helper_is_named_and_its_program_still_lists() {
@@ -88,10 +61,6 @@ fn result_slot(json: &str, slot: u32) -> u64 {
         .map(|i| u8::from_str_radix(&json[start + 2 * i..start + 2 * i + 2], 16).unwrap())
         .collect();
     u64::from_le_bytes(bytes.try_into().unwrap())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn misc(program: &str, extra: &[&str]) -> String {

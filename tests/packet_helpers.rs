@@ -5,42 +5,19 @@
 //! (helper_types.c). The expected values are worked out in the C sources'
 //! comments and testdata/EXPECTED.md.
 
-use std::fmt::Write as _;
+mod common;
+
+use common::{describe, hex, load, ok, testdata, values};
 
 use tinybpf::loader::LoadErrorKind;
 use tinybpf::vm::{InvalidInsn, ProgramKind, RunContext};
-use tinybpf::{Error, Object, Program, default_packet};
+use tinybpf::{Error, Object, default_packet};
 
 const EINVAL: i64 = -22;
 const EFAULT: i64 = -14;
 const ENOMEM: i64 = -12;
 const EALREADY: i64 = -114;
 const ENOTSUPP: i64 = -524;
-
-fn testdata(file: &str) -> String {
-    format!("{}/testdata/{file}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn load(object: &Object, name: &str) -> Program {
-    object.program(name).unwrap()
-}
-
-/// The first `n` entries of an array of i64.
-fn values(object: &Object, map: &str, n: u32) -> Vec<i64> {
-    let map = object.map(map).unwrap();
-    (0..n).map(|i| map.get::<u32, i64>(&i).unwrap()).collect()
-}
-
-/// Text of a run's outcome, packet and context, for snapshots.
-fn describe(retval: u64, ctx: &RunContext) -> String {
-    let mut text = format!("retval: {retval}\npacket:");
-    for (i, b) in ctx.packet.bytes().iter().enumerate() {
-        let sep = if i % 16 == 0 { "\n  " } else { " " };
-        let _ = write!(text, "{sep}{b:02x}");
-    }
-    let _ = write!(text, "\nctx: {:?}\n", ctx.context_out());
-    text
-}
 
 /// `protocol` as a program reads it: the network-order u16.
 fn wire(protocol: u16) -> i64 {
@@ -324,27 +301,10 @@ fn vlan_state_carries_over_repeated_runs_as_the_skb_does() {
     assert_eq!(run.data_out, expected);
 }
 
-/// `tinybpf ARGS`' standard output, which must succeed.
-fn cli(args: &[&str]) -> String {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tinybpf"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    String::from_utf8(output.stdout).unwrap()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut text, b| {
-        let _ = write!(text, "{b:02x}");
-        text
-    })
-}
-
 #[test]
 fn the_cli_prints_the_packet_the_kernel_returns() {
     // JSON: the tagged frame of tc_vlan.
-    let json = cli(&["run", &testdata("tc_vlan.o"), "--program", "vlan", "--json"]);
+    let json = ok(&["run", &testdata("tc_vlan.o"), "--program", "vlan", "--json"]);
     let frame = default_packet();
     let mut expected = frame[..12].to_vec();
     expected.extend([0x81, 0x00, 0x00, 0x05]);
@@ -359,7 +319,7 @@ fn the_cli_prints_the_packet_the_kernel_returns() {
     std::fs::create_dir_all(&dir).unwrap();
     let (input, output) = (dir.join("in.bin"), dir.join("out.bin"));
     std::fs::write(&input, numbered(5000)).unwrap();
-    let table = cli(&[
+    let table = ok(&[
         "run",
         &testdata("xdp_frags.o"),
         "--program",

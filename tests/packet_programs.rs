@@ -5,42 +5,19 @@
 //! that go on with them. The expected values are worked out in the C
 //! sources' comments (testdata/xdp_adjust.c, tc_skb.c, skb_types.c).
 
-use std::fmt::Write as _;
+mod common;
+
+use common::{describe, load, testdata, values};
 
 use tinybpf::loader::{LoadErrorKind, ProgramType};
 use tinybpf::vm::exec::ctx::skb::SkbInput;
 use tinybpf::vm::exec::ctx::{ContextOut, XdpMdOut};
 use tinybpf::vm::{Access, InvalidInsn, ProgramKind, RunContext, RunError};
-use tinybpf::{Error, LoadOptions, Object, Program, default_packet};
+use tinybpf::{Error, LoadOptions, Object, default_packet};
 
 const EINVAL: i64 = -22;
 const EFAULT: i64 = -14;
 const EACCES: i64 = -13;
-
-fn testdata(file: &str) -> String {
-    format!("{}/testdata/{file}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn load(object: &Object, name: &str) -> Program {
-    object.program(name).unwrap()
-}
-
-/// The first `n` entries of an array of i64.
-fn values(object: &Object, map: &str, n: u32) -> Vec<i64> {
-    let map = object.map(map).unwrap();
-    (0..n).map(|i| map.get::<u32, i64>(&i).unwrap()).collect()
-}
-
-/// Text of a run's outcome, packet and context, for snapshots.
-fn describe(retval: u64, ctx: &RunContext) -> String {
-    let mut text = format!("retval: {retval}\npacket:");
-    for (i, b) in ctx.packet.bytes().iter().enumerate() {
-        let sep = if i % 16 == 0 { "\n  " } else { " " };
-        let _ = write!(text, "{sep}{b:02x}");
-    }
-    let _ = write!(text, "\nctx: {:?}\n", ctx.context_out());
-    text
-}
 
 #[test]
 fn section_names_give_program_types_and_only_packet_types_run() {

@@ -246,11 +246,9 @@ fn a_callback_that_loops_into_itself_stops_at_the_frame_limit() {
     );
 }
 
-#[test]
-fn nested_loops_multiply() {
-    // Outer: 3 calls, each running an inner loop of 4 calls that count
-    // into the caller's stack through ctx.
-    let main = "
+/// Nested loops: the outer callback (3 calls) runs an inner loop of 4
+/// calls that count into the main frame's stack through ctx: 12.
+const NESTED_MAIN: &str = "
         mov %r6, 0
         stxdw [%r10-8], %r6
         mov %r1, 3
@@ -261,7 +259,7 @@ fn nested_loops_multiply() {
         call 181
         ldxdw %r0, [%r10-8]
         exit";
-    let outer = "
+const NESTED_OUTER: &str = "
         mov %r3, %r2
         mov %r1, 4
         lddw %r2, func:@1
@@ -269,13 +267,21 @@ fn nested_loops_multiply() {
         call 181
         mov %r0, 0
         exit";
-    let inner = "
+const NESTED_INNER: &str = "
         ldxdw %r3, [%r2+0]
         add %r3, 1
         stxdw [%r2+0], %r3
         mov %r0, 0
         exit";
-    assert_eq!(run(main, &[outer, inner]).unwrap().retval, 12);
+
+#[test]
+fn nested_loops_multiply() {
+    assert_eq!(
+        run(NESTED_MAIN, &[NESTED_OUTER, NESTED_INNER])
+            .unwrap()
+            .retval,
+        12
+    );
 }
 
 #[test]
@@ -701,31 +707,6 @@ fn every_pass_setting_gives_the_same_results() {
             .iter()
             .map(|name| Passes::all_but(name).unwrap()),
     );
-    let nested_main = "
-        mov %r6, 0
-        stxdw [%r10-8], %r6
-        mov %r1, 3
-        lddw %r2, func:@0
-        mov %r3, %r10
-        add %r3, -8
-        mov %r4, 0
-        call 181
-        ldxdw %r0, [%r10-8]
-        exit";
-    let outer = "
-        mov %r3, %r2
-        mov %r1, 4
-        lddw %r2, func:@1
-        mov %r4, 0
-        call 181
-        mov %r0, 0
-        exit";
-    let inner = "
-        ldxdw %r3, [%r2+0]
-        add %r3, 1
-        stxdw [%r2+0], %r3
-        mov %r0, 0
-        exit";
     // A walk writing each value through a constant map address and its key.
     let walk_main = "
         lddw %r1, map_idx:0
@@ -760,7 +741,11 @@ fn every_pass_setting_gives_the_same_results() {
             vec![],
             5 | 10 << 16,
         ),
-        (program(nested_main, &[outer, inner]).0, vec![], 12),
+        (
+            program(NESTED_MAIN, &[NESTED_OUTER, NESTED_INNER]).0,
+            vec![],
+            12,
+        ),
         // Element 1 holds 1 + 5.
         (program(walk_main, &[walk_cb]).0, vec![array(3)], 6),
     ];
