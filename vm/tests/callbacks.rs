@@ -554,26 +554,21 @@ fn nested_walks_get_keys_of_their_own() {
     assert_eq!(program.run(&mut []).unwrap().retval, 2 | 6 << 8);
 }
 
-#[test]
-fn a_hash_walk_visits_each_element_once_in_next_key_order() {
+/// A hash map of u32 keys and u64 values (`max_entries` of them).
+fn hash_u32_to_u64(max_entries: u32) -> BpfMap {
     let def = MapDef {
         map_type: 1,
         key_size: 4,
         value_size: 8,
-        max_entries: 16,
+        max_entries,
         map_flags: 0,
     };
-    let options = tinybpf_maps::MapOptions::with_cpus(1);
-    let map = BpfMap::create(def, &options).unwrap();
-    for key in [3u32, 11, 42, 7, 19] {
-        map.update(&key.to_le_bytes(), &u64::from(key).to_le_bytes(), 0)
-            .unwrap();
-    }
-    let list = ArrayMap::new(MapDef::array(32, 1)).unwrap();
-    // ctx is map 1's element: a u64 count, then the keys as u32s. The
-    // callback checks that the value is the key (else returns 2, a fault),
-    // adds 1000 to it, and appends the key.
-    let main = "
+    BpfMap::create(def, &tinybpf_maps::MapOptions::with_cpus(1)).unwrap()
+}
+
+/// Walks map 0 with callback 0, its ctx the element of map 1 (the walk's
+/// state, which the test reads afterwards); returns the helper's result.
+const WALK_WITH_STATE: &str = "
         stw [%r10-4], 0
         lddw %r1, map_idx:1
         mov %r2, %r10
@@ -587,6 +582,18 @@ fn a_hash_walk_visits_each_element_once_in_next_key_order() {
         mov %r4, 0
         call 164
         exit";
+
+#[test]
+fn a_hash_walk_visits_each_element_once_in_next_key_order() {
+    let map = hash_u32_to_u64(16);
+    for key in [3u32, 11, 42, 7, 19] {
+        map.update(&key.to_le_bytes(), &u64::from(key).to_le_bytes(), 0)
+            .unwrap();
+    }
+    let list = ArrayMap::new(MapDef::array(32, 1)).unwrap();
+    // ctx is map 1's element: a u64 count, then the keys as u32s. The
+    // callback checks that the value is the key (else returns 2, a fault),
+    // adds 1000 to it, and appends the key.
     let cb = "
         ldxw %r1, [%r2+0]
         ldxdw %r5, [%r3+0]
@@ -603,7 +610,7 @@ fn a_hash_walk_visits_each_element_once_in_next_key_order() {
         stxdw [%r4+0], %r5
         mov %r0, 0
         exit";
-    let (text, _) = program(main, &[cb]);
+    let (text, _) = program(WALK_WITH_STATE, &[cb]);
     let maps = vec![map.clone(), BpfMap::from_array(list.clone(), 1)];
     let program = load_with(&text, with_maps(maps));
     assert_eq!(program.run(&mut []).unwrap().retval, 5);
@@ -630,14 +637,7 @@ fn a_hash_walk_visits_each_element_once_in_next_key_order() {
 /// deleted element as the kernel's bucket walk does, never from the start.
 #[test]
 fn a_hash_walk_whose_callback_deletes_elements_visits_each_once() {
-    let def = MapDef {
-        map_type: 1,
-        key_size: 4,
-        value_size: 8,
-        max_entries: 64,
-        map_flags: 0,
-    };
-    let map = BpfMap::create(def, &tinybpf_maps::MapOptions::with_cpus(1)).unwrap();
+    let map = hash_u32_to_u64(64);
     // 48 keys in 64 buckets: some buckets hold chains. A key is odd when
     // its k is.
     for k in 0u32..48 {
@@ -645,20 +645,6 @@ fn a_hash_walk_whose_callback_deletes_elements_visits_each_once() {
         map.update(&key.to_le_bytes(), &[0; 8], 0).unwrap();
     }
     let count = ArrayMap::new(MapDef::array(8, 1)).unwrap();
-    let main = "
-        stw [%r10-4], 0
-        lddw %r1, map_idx:1
-        mov %r2, %r10
-        add %r2, -4
-        call 1
-        jne %r0, 0, +1
-        exit
-        mov %r3, %r0
-        lddw %r1, map_idx:0
-        lddw %r2, func:@0
-        mov %r4, 0
-        call 164
-        exit";
     // A value already marked is a second visit: returns 2, a fault. Marks
     // the value, counts the visit, deletes the odd keys.
     let cb = "
@@ -678,7 +664,7 @@ fn a_hash_walk_whose_callback_deletes_elements_visits_each_once() {
         exit
         mov %r0, 2
         exit";
-    let (text, _) = program(main, &[cb]);
+    let (text, _) = program(WALK_WITH_STATE, &[cb]);
     let maps = vec![map.clone(), BpfMap::from_array(count.clone(), 1)];
     let program = load_with(&text, with_maps(maps));
     assert_eq!(program.run(&mut []).unwrap().retval, 48);
