@@ -92,6 +92,18 @@ impl Layout {
         self.frags > 0
     }
 
+    /// The layout with the frame starting at `start`: the MAC header,
+    /// `data` and `data_meta` (no metadata left) all there, as an
+    /// `__sk_buff` helper that moves the front of the packet leaves them.
+    pub fn front_at(self, start: usize) -> Layout {
+        Layout {
+            mac: start,
+            meta: start,
+            data: start,
+            ..self
+        }
+    }
+
     /// The whole packet's length from `data`, fragments included
     /// (`xdp_get_buff_len` less the metadata).
     pub fn buff_len(&self) -> usize {

@@ -550,16 +550,7 @@ fn skb_change_head(ctx: &mut HelperContext<'_>, args: [u64; 5]) -> Result<u64, H
     // SAFETY: make_room left `room` bytes before data inside the buffer.
     unsafe { view.host.add(new_data).write_bytes(0, room) };
     // The MAC header is reset to the new start; the network header stays.
-    set_layout(
-        ctx,
-        view,
-        Layout {
-            mac: new_data,
-            meta: new_data,
-            data: new_data,
-            ..layout
-        },
-    );
+    set_layout(ctx, view, layout.front_at(new_data));
     Ok(0)
 }
 

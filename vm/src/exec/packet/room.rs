@@ -233,11 +233,8 @@ pub(super) fn skb_adjust_room(
             ctx,
             view,
             Layout {
-                mac: start,
-                meta: start,
-                data: start,
                 net: layout.net - len,
-                ..layout
+                ..layout.front_at(start)
             },
         );
         ctx.space().packet.get().layout
@@ -248,11 +245,8 @@ pub(super) fn skb_adjust_room(
         // mac..mac + off and start..start + off lie inside the packet.
         unsafe { std::ptr::copy(view.host.add(layout.mac), view.host.add(start), off) };
         let moved = Layout {
-            mac: start,
-            meta: start,
-            data: start,
             net: layout.net + len,
-            ..layout
+            ..layout.front_at(start)
         };
         set_layout(ctx, view, moved);
         moved

@@ -115,16 +115,7 @@ fn insert_tag(
         at.add(2).write(t0);
         at.add(3).write(t1);
     }
-    set_layout(
-        ctx,
-        view,
-        Layout {
-            mac: start,
-            meta: start,
-            data: start,
-            ..layout
-        },
-    );
+    set_layout(ctx, view, layout.front_at(start));
     Ok(())
 }
 
@@ -167,11 +158,8 @@ fn remove_tag(
         ctx,
         view,
         Layout {
-            mac: start,
-            meta: start,
-            data: start,
             net,
-            ..layout
+            ..layout.front_at(start)
         },
     );
     ctx.skb_state().protocol = protocol.to_be();
