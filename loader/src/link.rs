@@ -585,9 +585,7 @@ impl Linker<'_> {
             symbol: display_symbol(&sym.name, reloc.symbol),
             reason,
         };
-        let addend =
-            (u64::from(slots[0].imm as u32) | (u64::from(slots[1].imm as u32) << 32)) as i64;
-        let target = i128::from(sym.value) + i128::from(addend);
+        let target = lddw_target(sym.value, slots);
         if target < 0 || target % 8 != 0 {
             return Err(unresolved(format!(
                 "function reference to byte {target} of {TEXT_SECTION}, not an instruction boundary"
@@ -623,10 +621,7 @@ impl Linker<'_> {
             symbol: display_symbol(&sym.name, reloc.symbol),
             reason,
         };
-        // The 64-bit addend clang left in the instruction (0, or the offset in a section).
-        let addend =
-            (u64::from(slots[0].imm as u32) | (u64::from(slots[1].imm as u32) << 32)) as i64;
-        let target = i128::from(sym.value) + i128::from(addend);
+        let target = lddw_target(sym.value, slots);
         let s = match sym.place {
             SymbolPlace::Section(s) => s,
             SymbolPlace::Undefined => {
@@ -680,4 +675,12 @@ impl Linker<'_> {
         slots[1].imm = offset;
         Ok(())
     }
+}
+
+/// The byte a relocated `lddw` (its two slots) refers to: the symbol's
+/// value plus the 64-bit addend clang left in the instruction (0, or the
+/// offset in a section), wide enough never to overflow.
+fn lddw_target(symbol_value: u64, slots: &[Insn]) -> i128 {
+    let addend = (u64::from(slots[0].imm as u32) | (u64::from(slots[1].imm as u32) << 32)) as i64;
+    i128::from(symbol_value) + i128::from(addend)
 }
