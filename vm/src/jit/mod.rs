@@ -32,6 +32,8 @@
 use thiserror::Error;
 
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]
+mod access;
+#[cfg(all(feature = "jit", target_arch = "x86_64"))]
 mod codegen;
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]
 mod env;

@@ -1,0 +1,394 @@
+//! Memory in compiled code: checked loads and stores against the regions
+//! inline, stack and direct accesses at their proven addresses, atomics,
+//! and the inline lookup of a run-time key.
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::types::{I8, I16, I32, I64};
+use cranelift_codegen::ir::{AtomicRmwOp, BlockArg, InstBuilder, Type, Value};
+
+use crate::exec::memory::FIRST_MAP_SLOT;
+use crate::ir::facts::{AccessKind, Memory, Stored};
+use crate::ir::op::{AtomicOp, Op};
+use crate::jit::codegen::{Gen, checked_flags, region_table_flags};
+use crate::jit::env::{self, layout};
+
+/// The integer type of `width` bytes.
+fn int(width: u64) -> Type {
+    match width {
+        1 => I8,
+        2 => I16,
+        4 => I32,
+        _ => I64,
+    }
+}
+
+impl Gen<'_, '_> {
+    /// The host address of a checked access of `size` bytes at `addr`,
+    /// found as `AddressSpace::resolve` finds it (slot, both ends,
+    /// writability); elsewhere fault `kind`.
+    fn checked(&mut self, index: usize, addr: Value, size: u64, write: bool, kind: u64) -> Value {
+        let Some(slot) = self.predicted.get(index).copied().flatten() else {
+            return self.checked_any(index, addr, size, write, kind);
+        };
+        // The access most likely hits region `slot` (see `predicted_slots`):
+        // check that region alone (its descriptor loaded once, out of
+        // loops), and take the general check only when the address is in
+        // another slot. Both give the same host address or the same fault.
+        let ins = &mut self.b;
+        let hi = ins.ins().ushr_imm_s(addr, 32);
+        let same = ins.ins().icmp_imm_s(IntCC::Equal, hi, slot as i64);
+        let in_maps = ins
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThan, self.slots, slot as i64);
+        let hit = ins.ins().band(same, in_maps);
+        let fast = ins.create_block();
+        let slow = ins.create_block();
+        let join = ins.create_block();
+        let host = ins.append_block_param(join, I64);
+        ins.set_cold_block(slow);
+        ins.ins().brif(hit, fast, &[], slow, &[]);
+        ins.switch_to_block(fast);
+        // `slot` is one of the program's maps' (`predicted_slots` takes it
+        // from an inline lookup, whose map the program has, or compiling
+        // fails), so its descriptor lies inside the run's map table: loading
+        // it is valid wherever Cranelift places the load.
+        let desc = ins
+            .ins()
+            .iadd_imm_s(self.maps_by_slot, slot as i64 * layout::REGION_SIZE);
+        let found = self.check_in(index, desc, addr, size, write, kind, None);
+        self.b.ins().jump(join, &[BlockArg::Value(found)]);
+        self.b.switch_to_block(slow);
+        let found = self.checked_any(index, addr, size, write, kind);
+        self.b.ins().jump(join, &[BlockArg::Value(found)]);
+        self.b.switch_to_block(join);
+        host
+    }
+
+    /// [`Self::checked`] for any slot.
+    fn checked_any(
+        &mut self,
+        index: usize,
+        addr: Value,
+        size: u64,
+        write: bool,
+        kind: u64,
+    ) -> Value {
+        // Written so that Cranelift folds it when `addr` is a constant (the
+        // context pointer, r10 and what is derived from them: see
+        // `codegen::entry_registers`): the slot, which table, and whether
+        // it is in the table then fold away, and the descriptor's loads
+        // (pure: the tables do not change during a run) are shared by every
+        // access to that slot and hoisted out of loops.
+        let ins = &mut self.b;
+        let slot = ins.ins().ushr_imm_s(addr, 32);
+        // The run's regions (slots below FIRST_MAP_SLOT) are always in the
+        // table, the maps' up to `slots`.
+        let is_run = ins
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, slot, FIRST_MAP_SLOT as i64);
+        let in_maps = ins.ins().icmp(IntCC::UnsignedLessThan, slot, self.slots);
+        let in_table = ins.ins().select(is_run, is_run, in_maps);
+        // Out of the table: read slot 0's descriptor instead (always
+        // there), and fail below.
+        let zero = ins.ins().iconst(I64, 0);
+        let slot = ins.ins().select(in_table, slot, zero);
+        // Which table from the slot actually read: an out-of-table slot
+        // reads the run table's slot 0, never below the maps' table.
+        let is_run = ins
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, slot, FIRST_MAP_SLOT as i64);
+        let table = ins.ins().select(is_run, self.run_table, self.maps_by_slot);
+        let at = ins.ins().imul_imm_s(slot, layout::REGION_SIZE);
+        let desc = ins.ins().iadd(table, at);
+        self.check_in(index, desc, addr, size, write, kind, Some(in_table))
+    }
+
+    /// The check against the region described at `desc` (`in_table`: whether
+    /// the slot has a descriptor; `None` when it is known to) and the host
+    /// address; elsewhere fault `kind`.
+    #[allow(clippy::too_many_arguments)]
+    fn check_in(
+        &mut self,
+        index: usize,
+        desc: Value,
+        addr: Value,
+        size: u64,
+        write: bool,
+        kind: u64,
+        in_table: Option<Value>,
+    ) -> Value {
+        let ins = &mut self.b;
+        let table_flags = region_table_flags();
+        let start = ins.ins().load(I64, table_flags, desc, layout::REGION_START);
+        let len = ins.ins().load(I64, table_flags, desc, layout::REGION_LEN);
+        let host = ins.ins().load(I64, table_flags, desc, layout::REGION_HOST);
+        let offset = ins.ins().isub(addr, start);
+        let offset = ins.ins().band_imm_s(offset, 0xffff_ffff);
+        let end = ins.ins().iadd_imm_s(offset, size as i64);
+        let fits = ins.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, len);
+        let mut ok = match in_table {
+            Some(in_table) => {
+                let no = ins.ins().iconst(I8, 0);
+                ins.ins().select(in_table, fits, no)
+            }
+            None => fits,
+        };
+        if write {
+            let writable = ins
+                .ins()
+                .uload8(I32, table_flags, desc, layout::REGION_WRITABLE);
+            let writable = ins.ins().icmp_imm_s(IntCC::NotEqual, writable, 0);
+            ok = ins.ins().band(ok, writable);
+        }
+        self.guard(ok, kind, index, addr, size);
+        self.b.ins().iadd(host, offset)
+    }
+
+    /// A load from program memory shared with other threads and user space:
+    /// an atomic load (a plain move on x86-64) that Cranelift never merges
+    /// with another load, extended to 64 bits.
+    fn shared_load(&mut self, host: Value, width: u64, sign_extend: bool) -> Value {
+        let ty = int(width);
+        let v = self.b.ins().atomic_load(ty, checked_flags(), host);
+        if ty == I64 {
+            v
+        } else if sign_extend {
+            self.b.ins().sextend(I64, v)
+        } else {
+            self.b.ins().uextend(I64, v)
+        }
+    }
+
+    /// Stores the low `width` bytes of `value` at `host + offset`.
+    fn store(&mut self, host: Value, offset: i32, width: u64, value: Value) {
+        let ins = self.b.ins();
+        match width {
+            1 => ins.istore8(checked_flags(), value, host, offset),
+            2 => ins.istore16(checked_flags(), value, host, offset),
+            4 => ins.istore32(checked_flags(), value, host, offset),
+            _ => ins.store(checked_flags(), value, host, offset),
+        };
+    }
+
+    /// A load or store, from the op table's description of it.
+    pub(super) fn access(&mut self, index: usize, op: Op) -> Result<(), String> {
+        let facts = op.facts();
+        let dst = facts.writes.single();
+        match facts.memory {
+            Memory::Checked {
+                base,
+                off,
+                width,
+                kind,
+            } => {
+                let base = self.r(base);
+                let addr = self.b.ins().iadd_imm_s(base, i64::from(off));
+                let width = u64::from(width);
+                let write = kind.writes();
+                let fault = if write {
+                    env::FAULT_WRITE
+                } else {
+                    env::FAULT_READ
+                };
+                let host = self.checked(index, addr, width, write, fault);
+                self.host_access(host, width, kind, dst)
+            }
+            Memory::Stack { off, width, kind } => {
+                let frame = self.b.use_var(self.frame);
+                let width = u64::from(width);
+                match kind {
+                    AccessKind::Load { sign_extend } => {
+                        let flags = checked_flags();
+                        let off = i32::from(off);
+                        let ins = self.b.ins();
+                        let v = match (width, sign_extend) {
+                            (1, false) => ins.uload8(I64, flags, frame, off),
+                            (2, false) => ins.uload16(I64, flags, frame, off),
+                            (4, false) => ins.uload32(flags, frame, off),
+                            (1, true) => ins.sload8(I64, flags, frame, off),
+                            (2, true) => ins.sload16(I64, flags, frame, off),
+                            (4, true) => ins.sload32(flags, frame, off),
+                            _ => ins.load(I64, flags, frame, off),
+                        };
+                        self.set(dst.ok_or("a load without a destination")?, v);
+                    }
+                    AccessKind::Store(stored) => {
+                        let value = self.stored(stored);
+                        self.store(frame, i32::from(off), width, value);
+                    }
+                    AccessKind::Atomic => return Err("a stack atomic op".to_owned()),
+                }
+                Ok(())
+            }
+            Memory::Direct {
+                region,
+                offset,
+                width,
+                kind,
+            } => {
+                let base = self
+                    .direct
+                    .get(usize::from(region))
+                    .copied()
+                    .flatten()
+                    .ok_or("a direct access to a map the program does not have")?;
+                let host = self.b.ins().iadd_imm_s(base, i64::from(offset));
+                self.host_access(host, u64::from(width), kind, dst)
+            }
+            // The verifier proved the address inside a map the program holds
+            // for as long as this code exists (see `crate::ir::op::HostAddr`).
+            Memory::Fixed { host, width, kind } => {
+                let host = self.b.ins().iconst(I64, host.addr() as i64);
+                self.host_access(host, u64::from(width), kind, dst)
+            }
+            Memory::None | Memory::LookupKey | Memory::Helper | Memory::Call => {
+                Err(format!("{op} is not a load or store"))
+            }
+        }
+    }
+
+    /// A load or store at a host address already checked or proven.
+    fn host_access(
+        &mut self,
+        host: Value,
+        width: u64,
+        kind: AccessKind,
+        dst: Option<u8>,
+    ) -> Result<(), String> {
+        match kind {
+            AccessKind::Load { sign_extend } => {
+                let v = self.shared_load(host, width, sign_extend);
+                self.set(dst.ok_or("a load without a destination")?, v);
+            }
+            AccessKind::Store(stored) => {
+                let value = self.stored(stored);
+                self.store(host, 0, width, value);
+            }
+            AccessKind::Atomic => return Err("an atomic access in a plain op".to_owned()),
+        }
+        Ok(())
+    }
+
+    fn stored(&mut self, stored: Stored) -> Value {
+        match stored {
+            Stored::Reg(r) => self.r(r),
+            Stored::Imm(imm) => self.b.ins().iconst(I64, imm as i64),
+        }
+    }
+
+    /// An eBPF atomic: aligned in the VM, checked writable, then a host
+    /// atomic, or the Rust fallback where the host address is not aligned
+    /// (only the caller's input buffer can be).
+    pub(super) fn atomic(
+        &mut self,
+        index: usize,
+        rmw: AtomicOp,
+        wide: bool,
+        dst: u8,
+        src: u8,
+        off: i16,
+    ) {
+        let size: u64 = if wide { 8 } else { 4 };
+        let base = self.r(dst);
+        let addr = self.b.ins().iadd_imm_s(base, i64::from(off));
+        let low = self.b.ins().band_imm_s(addr, (size - 1) as i64);
+        let aligned = self.b.ins().icmp_imm_s(IntCC::Equal, low, 0);
+        self.guard(aligned, env::FAULT_MISALIGNED, index, addr, size);
+        let host = self.checked(index, addr, size, true, env::FAULT_WRITE);
+        let (operand, expected) = (self.r(src), self.r(0));
+        let host_low = self.b.ins().band_imm_s(host, (size - 1) as i64);
+        let host_aligned = self.b.ins().icmp_imm_s(IntCC::Equal, host_low, 0);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.append_block_param(join, I64);
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(host_aligned, fast, &[], slow, &[]);
+
+        self.b.switch_to_block(fast);
+        let ty = if wide { I64 } else { I32 };
+        let (narrow_operand, narrow_expected) = if wide {
+            (operand, expected)
+        } else {
+            (
+                self.b.ins().ireduce(I32, operand),
+                self.b.ins().ireduce(I32, expected),
+            )
+        };
+        let flags = checked_flags();
+        let rmw_op = match rmw {
+            AtomicOp::Add { .. } => Some(AtomicRmwOp::Add),
+            AtomicOp::Or { .. } => Some(AtomicRmwOp::Or),
+            AtomicOp::And { .. } => Some(AtomicRmwOp::And),
+            AtomicOp::Xor { .. } => Some(AtomicRmwOp::Xor),
+            AtomicOp::Xchg => Some(AtomicRmwOp::Xchg),
+            AtomicOp::CmpXchg => None,
+        };
+        let old = match rmw_op {
+            Some(rmw_op) => self
+                .b
+                .ins()
+                .atomic_rmw(ty, flags, rmw_op, host, narrow_operand),
+            None => self
+                .b
+                .ins()
+                .atomic_cas(flags, host, narrow_expected, narrow_operand),
+        };
+        let old = if wide {
+            old
+        } else {
+            self.b.ins().uextend(I64, old)
+        };
+        self.b.ins().jump(join, &[BlockArg::Value(old)]);
+
+        self.b.switch_to_block(slow);
+        let op = self.b.ins().iconst(I64, index as i64);
+        let call = self.b.ins().call_indirect(
+            self.atomic_sig,
+            self.atomic_fn,
+            &[self.env, op, host, operand, expected],
+        );
+        let old = self.b.inst_results(call)[0];
+        self.b.ins().jump(join, &[BlockArg::Value(old)]);
+
+        self.b.switch_to_block(join);
+        let old = self.b.block_params(join)[0];
+        match rmw {
+            AtomicOp::CmpXchg => self.set(0, old),
+            AtomicOp::Xchg
+            | AtomicOp::Add { fetch: true }
+            | AtomicOp::Or { fetch: true }
+            | AtomicOp::And { fetch: true }
+            | AtomicOp::Xor { fetch: true } => self.set(src, old),
+            AtomicOp::Add { fetch: false }
+            | AtomicOp::Or { fetch: false }
+            | AtomicOp::And { fetch: false }
+            | AtomicOp::Xor { fetch: false } => {}
+        }
+    }
+
+    /// A rewritten run-time-key lookup into array map `map`: the 4-byte key
+    /// at r2 (checked: a bad pointer is the lookup helper's fault), then
+    /// the element's address or 0.
+    pub(super) fn lookup_inline(&mut self, index: usize, map: u16) -> Result<(), String> {
+        let shape = *self
+            .program
+            .shapes()
+            .get(usize::from(map))
+            .ok_or("an inline lookup of a map the program does not have")?;
+        let key_addr = self.r(2);
+        let host = self.checked(index, key_addr, 4, false, env::FAULT_KEY);
+        let key = self.shared_load(host, 4, false);
+        let ins = &mut self.b;
+        let inside = ins
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, key, shape.max_entries as i64);
+        let offset = ins.ins().imul_imm_s(key, shape.elem_size as i64);
+        let start = crate::exec::memory::map_value_start(usize::from(map));
+        let element = ins.ins().iadd_imm_s(offset, start as i64);
+        let zero = ins.ins().iconst(I64, 0);
+        let r0 = ins.ins().select(inside, element, zero);
+        self.set(0, r0);
+        Ok(())
+    }
+}
