@@ -169,8 +169,8 @@ struct DisasmArgs {
     /// Show the program without lookup rewriting.
     #[arg(long)]
     no_inline: bool,
-    /// Show the compiled tier's Cranelift IR (after optimisation) and the
-    /// size of its machine code instead (needs --features jit, x86-64).
+    /// Show the compiled tier's Cranelift IR (after optimisation), then its
+    /// machine code, instead (needs --features jit, x86-64).
     #[arg(long)]
     jit: bool,
 }

@@ -519,7 +519,8 @@ fn tier_flag_chooses_the_tier_and_the_output_says_which_ran() {
     }
 }
 
-/// `disasm --jit` prints the Cranelift IR, or fails in one line without it.
+/// `disasm --jit` prints the Cranelift IR and the machine code, or fails in
+/// one line without it.
 #[test]
 fn disasm_jit_prints_the_cranelift_ir_or_says_why_not() {
     let path = testdata("xdp_counter.o");
@@ -527,6 +528,8 @@ fn disasm_jit_prints_the_cranelift_ir_or_says_why_not() {
         let ir = ok(&["disasm", &path, "--jit"]);
         assert!(ir.contains("bytes of x86_64 machine code"), "{ir}");
         assert!(ir.contains("function ") && ir.contains("block0"), "{ir}");
+        let listing = ir.split("; machine code\n").nth(1).unwrap_or_default();
+        assert!(listing.contains("retq"), "{ir}");
     } else {
         let line = fails(&["disasm", &path, "--jit"]);
         assert!(

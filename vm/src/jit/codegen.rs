@@ -74,14 +74,18 @@ pub(crate) fn compile(program: &LoadedProgram) -> Result<Code, String> {
     Code::new(compiled.code_buffer(), return_ops)
 }
 
-/// The optimised Cranelift IR of `program`, with its machine code's size.
+/// The optimised Cranelift IR of `program`, then its machine code's size
+/// and instructions (Cranelift's listing, with block labels).
 pub(crate) fn ir_text(program: &LoadedProgram) -> Result<String, String> {
     let isa = isa()?;
     let (function, _) = build(program, isa)?;
     let mut context = Context::for_function(function);
-    let bytes = compile_function(&mut context, isa)?.code_buffer().len();
+    context.set_disasm(true);
+    let compiled = compile_function(&mut context, isa)?;
+    let bytes = compiled.code_buffer().len();
+    let listing = compiled.vcode.clone().unwrap_or_default();
     Ok(format!(
-        "; {bytes} bytes of {} machine code\n{}",
+        "; {bytes} bytes of {} machine code\n{}\n; machine code\n{listing}",
         isa.triple().architecture,
         context.func.display()
     ))

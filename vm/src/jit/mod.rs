@@ -228,9 +228,9 @@ fn compile_here(_: &LoadedProgram) -> Compiled {
     Compiled::fallback(unavailable())
 }
 
-/// The compiled program's Cranelift IR, after optimisation, with the
-/// machine code's size (for `tinybpf disasm --jit`); `Err` says why there
-/// is none.
+/// The compiled program's Cranelift IR, after optimisation, then the
+/// machine code's size and instructions (for `tinybpf disasm --jit`);
+/// `Err` says why there is none.
 pub fn cranelift_ir(program: &LoadedProgram) -> Result<String, Fallback> {
     if let Some(reason) = unavailable() {
         return Err(reason);
