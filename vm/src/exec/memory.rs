@@ -81,6 +81,19 @@ pub const fn frame_pointer(depth: usize) -> u64 {
     STACK_START + (STACK_SIZE - depth * FRAME_SIZE) as u64
 }
 
+/// The stack region of a program whose frames reach `extent` bytes below
+/// the top (see `passes::stack_depth`): its virtual start and length, the
+/// top `extent` bytes of the stack (all of it when `extent` is larger).
+/// Every run maps exactly this, so the compiled tier may rely on it.
+pub(crate) const fn stack_window(extent: usize) -> (u64, u64) {
+    let len = if extent < STACK_SIZE {
+        extent
+    } else {
+        STACK_SIZE
+    };
+    (STACK_START + (STACK_SIZE - len) as u64, len as u64)
+}
+
 /// One contiguous piece of memory a program may use.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Region {

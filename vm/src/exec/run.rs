@@ -14,7 +14,7 @@ use crate::exec::ctx::skb::SkbState;
 use crate::exec::interp::{Resume, interpret};
 use crate::exec::memory::{
     AddressSpace, CALLBACK_KEY_START, CONTEXT_START, INPUT_START, MAX_INPUT_LEN, Region,
-    STACK_SIZE, STACK_START, XDP_MD_SIZE, frame_pointer,
+    STACK_SIZE, XDP_MD_SIZE, frame_pointer, stack_window,
 };
 use crate::program::LoadedProgram;
 
@@ -49,7 +49,8 @@ pub(crate) fn execute(
     // Only the top `extent` bytes of the stack can be reached (see
     // `passes::stack_depth`): they are zeroed, the rest stays uninitialised
     // and outside the stack region.
-    let extent = program.stack_extent().min(STACK_SIZE);
+    let (stack_start, stack_len) = stack_window(program.stack_extent());
+    let extent = stack_len as usize;
     let below = STACK_SIZE - extent;
     let mut stack = [MaybeUninit::<u64>::uninit(); STACK_SIZE / 8];
     let stack_host = stack.as_mut_ptr().cast::<u8>();
@@ -98,8 +99,8 @@ pub(crate) fn execute(
             Cell::new(input_region),
             Cell::new(context_region),
             Cell::new(Region {
-                start: STACK_START + below as u64,
-                len: extent as u64,
+                start: stack_start,
+                len: stack_len,
                 host: stack_host.wrapping_add(below),
                 writable: true,
             }),

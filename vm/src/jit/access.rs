@@ -6,7 +6,8 @@ use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I8, I16, I32, I64};
 use cranelift_codegen::ir::{AtomicRmwOp, BlockArg, InstBuilder, Type, Value};
 
-use crate::exec::memory::FIRST_MAP_SLOT;
+use crate::exec::map_regions::same_for_every_cpu;
+use crate::exec::memory::{FIRST_MAP_SLOT, STACK_SLOT, stack_window};
 use crate::ir::facts::{AccessKind, Memory, Stored};
 use crate::ir::op::{AtomicOp, Op};
 use crate::jit::codegen::{Gen, checked_flags, region_table_flags};
@@ -22,46 +23,175 @@ fn int(width: u64) -> Type {
     }
 }
 
+/// A region whose bounds and writability every run of the program maps
+/// alike, so that compiled code checks an access against constants.
+///
+/// Both come from where every run takes them: the stack's window from
+/// [`stack_window`] of the program's stack extent (what `exec::run` maps),
+/// a map's from the program's own region table built at load (the one
+/// each run's map slots are rows of; rows differ only in the host address
+/// of per-CPU maps), and neither changes during a run (a program whose
+/// regions move is not compiled).
+#[derive(Clone, Copy)]
+struct KnownRegion {
+    start: u64,
+    len: u64,
+    writable: bool,
+    host: KnownHost,
+}
+
+/// Where a [`KnownRegion`]'s host address comes from.
+#[derive(Clone, Copy)]
+enum KnownHost {
+    /// The same in every run: a map every CPU shares, whose value area
+    /// never moves while the program (which holds the map) exists, as for
+    /// the constant addresses of `passes::const_addr`.
+    Fixed(u64),
+    /// The run's: the descriptor's host field at `offset` in `table`
+    /// (the stack, a per-CPU map's row for the run's CPU).
+    Table { table: Value, offset: i32 },
+}
+
 impl Gen<'_, '_> {
     /// The host address of a checked access of `size` bytes at `addr`,
     /// found as `AddressSpace::resolve` finds it (slot, both ends,
     /// writability); elsewhere fault `kind`.
     fn checked(&mut self, index: usize, addr: Value, size: u64, write: bool, kind: u64) -> Value {
-        let Some(slot) = self.predicted.get(index).copied().flatten() else {
+        let fast = self
+            .predicted_region(index, write)
+            .and_then(|region| self.fast_check(region, addr, size, false));
+        let Some((ok, fast_host)) = fast else {
             return self.checked_any(index, addr, size, write, kind);
         };
-        // The access most likely hits region `slot` (see `predicted_slots`):
-        // check that region alone (its descriptor loaded once, out of
-        // loops), and take the general check only when the address is in
-        // another slot. Both give the same host address or the same fault.
-        let ins = &mut self.b;
-        let hi = ins.ins().ushr_imm_s(addr, 32);
-        let same = ins.ins().icmp_imm_s(IntCC::Equal, hi, slot as i64);
-        let in_maps = ins
+        // Inside the predicted region: its host address. Anywhere else the
+        // general check finds the same host address, or the same fault.
+        let join = self.b.create_block();
+        let host = self.b.append_block_param(join, I64);
+        let slow = self.b.create_block();
+        self.b.set_cold_block(slow);
+        self.b
             .ins()
-            .icmp_imm_s(IntCC::UnsignedGreaterThan, self.slots, slot as i64);
-        let hit = ins.ins().band(same, in_maps);
-        let fast = ins.create_block();
-        let slow = ins.create_block();
-        let join = ins.create_block();
-        let host = ins.append_block_param(join, I64);
-        ins.set_cold_block(slow);
-        ins.ins().brif(hit, fast, &[], slow, &[]);
-        ins.switch_to_block(fast);
-        // `slot` is one of the program's maps' (`predicted_slots` takes it
-        // from an inline lookup, whose map the program has, or compiling
-        // fails), so its descriptor lies inside the run's map table: loading
-        // it is valid wherever Cranelift places the load.
-        let desc = ins
-            .ins()
-            .iadd_imm_s(self.maps_by_slot, slot as i64 * layout::REGION_SIZE);
-        let found = self.check_in(index, desc, addr, size, write, kind, None);
-        self.b.ins().jump(join, &[BlockArg::Value(found)]);
+            .brif(ok, join, &[BlockArg::Value(fast_host)], slow, &[]);
         self.b.switch_to_block(slow);
         let found = self.checked_any(index, addr, size, write, kind);
         self.b.ins().jump(join, &[BlockArg::Value(found)]);
         self.b.switch_to_block(join);
         host
+    }
+
+    /// The region op `index`'s checked access most likely hits (see
+    /// `predicted_slots`), when the compiler knows it and an access of this
+    /// kind may succeed there.
+    fn predicted_region(&self, index: usize, write: bool) -> Option<KnownRegion> {
+        let slot = self.predicted.get(index).copied().flatten()?;
+        self.known_region(slot)
+            .filter(|region| region.writable || !write)
+    }
+
+    /// Region `slot` as every run of this program maps it, when that is
+    /// fixed at load: the stack (its window, from the program's stack
+    /// extent) and the program's own maps (their CPU-0 regions: every CPU's
+    /// has the same bounds and writability). See [`KnownRegion`].
+    fn known_region(&self, slot: u64) -> Option<KnownRegion> {
+        let host_at = |slot: u64| {
+            let offset = (slot as i64)
+                .checked_mul(layout::REGION_SIZE)?
+                .checked_add(i64::from(layout::REGION_HOST))?;
+            i32::try_from(offset).ok()
+        };
+        if slot == STACK_SLOT {
+            let (start, len) = stack_window(self.program.stack_extent());
+            return Some(KnownRegion {
+                start,
+                len,
+                writable: true,
+                host: KnownHost::Table {
+                    table: self.run_table,
+                    offset: host_at(slot)?,
+                },
+            });
+        }
+        let index = usize::try_from(slot.checked_sub(FIRST_MAP_SLOT)?).ok()?;
+        let region = self.program.map_regions().first().get(index)?;
+        let map = self.program.maps().get(index)?;
+        let host = if same_for_every_cpu(map) {
+            KnownHost::Fixed(region.host as u64)
+        } else {
+            KnownHost::Table {
+                table: self.maps_by_slot,
+                offset: host_at(slot)?,
+            }
+        };
+        Some(KnownRegion {
+            start: region.start,
+            len: region.len,
+            writable: region.writable,
+            host,
+        })
+    }
+
+    /// Whether an access of `size` bytes at `addr` lies inside `region`
+    /// (and, with `aligned`, is aligned to `size` both in the VM and on the
+    /// host), and its host address if so; `None` when no access of this
+    /// size can be proven this way.
+    ///
+    /// One compare: `addr - start`, wrapping, is at most `len - size`
+    /// exactly when the access is inside; with `aligned`, the offset
+    /// rotated right by log2(`size`) leaves any low bits at the top, far
+    /// above the limit. An address this accepts is one
+    /// `AddressSpace::resolve` accepts, with the same host address: its
+    /// slot is the region's (the region lies inside its slot's 4 GiB), the
+    /// offset from the start is the one the interpreter computes, and it
+    /// ends inside.
+    fn fast_check(
+        &mut self,
+        region: KnownRegion,
+        addr: Value,
+        size: u64,
+        aligned: bool,
+    ) -> Option<(Value, Value)> {
+        let last = region.len.checked_sub(size)?;
+        if aligned {
+            let host_aligned = match region.host {
+                KnownHost::Fixed(host) => host.is_multiple_of(size),
+                KnownHost::Table { .. } => true,
+            };
+            if !size.is_power_of_two() || !region.start.is_multiple_of(size) || !host_aligned {
+                return None;
+            }
+        }
+        let ins = &mut self.b;
+        let offset = ins
+            .ins()
+            .iadd_imm_s(addr, region.start.wrapping_neg() as i64);
+        let ok = if aligned {
+            let shift = size.trailing_zeros();
+            let rotated = ins.ins().rotr_imm_s(offset, i64::from(shift));
+            ins.ins().icmp_imm_s(
+                IntCC::UnsignedLessThanOrEqual,
+                rotated,
+                (last >> shift) as i64,
+            )
+        } else {
+            ins.ins()
+                .icmp_imm_s(IntCC::UnsignedLessThanOrEqual, offset, last as i64)
+        };
+        let base = match region.host {
+            KnownHost::Fixed(host) => ins.ins().iconst(I64, host as i64),
+            KnownHost::Table { table, offset } => {
+                ins.ins().load(I64, region_table_flags(), table, offset)
+            }
+        };
+        let host = ins.ins().iadd(base, offset);
+        // A run's host base may have any alignment.
+        let ok = if aligned && matches!(region.host, KnownHost::Table { .. }) {
+            let low = ins.ins().band_imm_s(host, (size - 1) as i64);
+            let host_aligned = ins.ins().icmp_imm_s(IntCC::Equal, low, 0);
+            ins.ins().band(ok, host_aligned)
+        } else {
+            ok
+        };
+        Some((ok, host))
     }
 
     /// [`Self::checked`] for any slot.
@@ -100,12 +230,12 @@ impl Gen<'_, '_> {
         let table = ins.ins().select(is_run, self.run_table, self.maps_by_slot);
         let at = ins.ins().imul_imm_s(slot, layout::REGION_SIZE);
         let desc = ins.ins().iadd(table, at);
-        self.check_in(index, desc, addr, size, write, kind, Some(in_table))
+        self.check_in(index, desc, addr, size, write, kind, in_table)
     }
 
     /// The check against the region described at `desc` (`in_table`: whether
-    /// the slot has a descriptor; `None` when it is known to) and the host
-    /// address; elsewhere fault `kind`.
+    /// the slot has a descriptor) and the host address; elsewhere fault
+    /// `kind`.
     #[allow(clippy::too_many_arguments)]
     fn check_in(
         &mut self,
@@ -115,7 +245,7 @@ impl Gen<'_, '_> {
         size: u64,
         write: bool,
         kind: u64,
-        in_table: Option<Value>,
+        in_table: Value,
     ) -> Value {
         let ins = &mut self.b;
         let table_flags = region_table_flags();
@@ -126,13 +256,8 @@ impl Gen<'_, '_> {
         let offset = ins.ins().band_imm_s(offset, 0xffff_ffff);
         let end = ins.ins().iadd_imm_s(offset, size as i64);
         let fits = ins.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, len);
-        let mut ok = match in_table {
-            Some(in_table) => {
-                let no = ins.ins().iconst(I8, 0);
-                ins.ins().select(in_table, fits, no)
-            }
-            None => fits,
-        };
+        let no = ins.ins().iconst(I8, 0);
+        let mut ok = ins.ins().select(in_table, fits, no);
         if write {
             let writable = ins
                 .ins()
@@ -278,7 +403,10 @@ impl Gen<'_, '_> {
 
     /// An eBPF atomic: aligned in the VM, checked writable, then a host
     /// atomic, or the Rust fallback where the host address is not aligned
-    /// (only the caller's input buffer can be).
+    /// (only the caller's input buffer can be). An atomic on its predicted
+    /// region checks bounds and both alignments in one compare
+    /// ([`Self::fast_check`]); anything else takes the general path, which
+    /// faults as the interpreter does (misalignment first).
     pub(super) fn atomic(
         &mut self,
         index: usize,
@@ -291,19 +419,43 @@ impl Gen<'_, '_> {
         let size: u64 = if wide { 8 } else { 4 };
         let base = self.r(dst);
         let addr = self.b.ins().iadd_imm_s(base, i64::from(off));
-        let low = self.b.ins().band_imm_s(addr, (size - 1) as i64);
-        let aligned = self.b.ins().icmp_imm_s(IntCC::Equal, low, 0);
-        self.guard(aligned, env::FAULT_MISALIGNED, index, addr, size);
-        let host = self.checked(index, addr, size, true, env::FAULT_WRITE);
         let (operand, expected) = (self.r(src), self.r(0));
-        let host_low = self.b.ins().band_imm_s(host, (size - 1) as i64);
-        let host_aligned = self.b.ins().icmp_imm_s(IntCC::Equal, host_low, 0);
         let fast = self.b.create_block();
+        let host = self.b.append_block_param(fast, I64);
         let slow = self.b.create_block();
+        let slow_host = self.b.append_block_param(slow, I64);
         let join = self.b.create_block();
         self.b.append_block_param(join, I64);
         self.b.set_cold_block(slow);
-        self.b.ins().brif(host_aligned, fast, &[], slow, &[]);
+
+        let predicted = self
+            .predicted_region(index, true)
+            .and_then(|region| self.fast_check(region, addr, size, true));
+        if let Some((ok, fast_host)) = predicted {
+            let general = self.b.create_block();
+            self.b.set_cold_block(general);
+            self.b
+                .ins()
+                .brif(ok, fast, &[BlockArg::Value(fast_host)], general, &[]);
+            self.b.switch_to_block(general);
+        }
+        let low = self.b.ins().band_imm_s(addr, (size - 1) as i64);
+        let aligned = self.b.ins().icmp_imm_s(IntCC::Equal, low, 0);
+        self.guard(aligned, env::FAULT_MISALIGNED, index, addr, size);
+        let found = if predicted.is_some() {
+            self.checked_any(index, addr, size, true, env::FAULT_WRITE)
+        } else {
+            self.checked(index, addr, size, true, env::FAULT_WRITE)
+        };
+        let host_low = self.b.ins().band_imm_s(found, (size - 1) as i64);
+        let host_aligned = self.b.ins().icmp_imm_s(IntCC::Equal, host_low, 0);
+        self.b.ins().brif(
+            host_aligned,
+            fast,
+            &[BlockArg::Value(found)],
+            slow,
+            &[BlockArg::Value(found)],
+        );
 
         self.b.switch_to_block(fast);
         let ty = if wide { I64 } else { I32 };
@@ -346,7 +498,7 @@ impl Gen<'_, '_> {
         let call = self.b.ins().call_indirect(
             self.atomic_sig,
             self.atomic_fn,
-            &[self.env, op, host, operand, expected],
+            &[self.env, op, slow_host, operand, expected],
         );
         let old = self.b.inst_results(call)[0];
         self.b.ins().jump(join, &[BlockArg::Value(old)]);

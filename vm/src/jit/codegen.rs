@@ -25,7 +25,9 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
 use crate::ProgramKind;
 use crate::exec::memory::map_value_start;
-use crate::exec::memory::{CONTEXT_START, FRAME_SIZE, INPUT_START, MAX_FRAMES, frame_pointer};
+use crate::exec::memory::{
+    CONTEXT_START, FRAME_SIZE, INPUT_START, MAX_FRAMES, STACK_SLOT, frame_pointer,
+};
 use crate::ir::facts::{Flow, Memory, Value as IrValue};
 use crate::ir::op::Op;
 use crate::jit::env::{self, layout};
@@ -212,20 +214,28 @@ pub(crate) fn entry_registers(program: &LoadedProgram) -> [Option<u64>; 16] {
     regs
 }
 
-/// For each op with a checked access, the map region it most likely hits:
-/// that of the last inline lookup whose result (copied or moved by a
-/// constant) its base register holds, in program order. Only a guess,
-/// which `Gen::checked` tests before it relies on it: a wrong one (another
-/// path, another region) costs a compare and the general check.
+/// For each op with a checked access (a lookup's key read included), the
+/// region it most likely hits: the map region of the last inline lookup
+/// whose result (copied or moved by a constant) its base register holds,
+/// in program order, or the stack for a copy of r10. Only a guess, which
+/// `Gen::checked` tests before it relies on it: a wrong one (another path,
+/// another region) costs a compare and the general check.
 fn predicted_slots(ops: &[Op]) -> Vec<Option<u64>> {
     let mut holds: [Option<u64>; 16] = [None; 16];
+    // r10 is never written.
+    holds[10] = Some(STACK_SLOT);
     let mut predicted = Vec::with_capacity(ops.len());
     for op in ops {
         let facts = op.facts();
-        let base = if let Memory::Checked { base, .. } = facts.memory {
-            holds[usize::from(base) & 15]
-        } else {
-            None
+        let base = match facts.memory {
+            Memory::Checked { base, .. } => holds[usize::from(base) & 15],
+            Memory::LookupKey => holds[2],
+            Memory::None
+            | Memory::Stack { .. }
+            | Memory::Direct { .. }
+            | Memory::Fixed { .. }
+            | Memory::Helper
+            | Memory::Call => None,
         };
         predicted.push(base);
         let value = if let Op::LookupInline { map } = *op {

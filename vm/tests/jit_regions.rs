@@ -1,0 +1,203 @@
+//! The compiled tier's check against a predicted region (a map's value
+//! area after an inline lookup, the stack through a copy of r10) at every
+//! edge: each access is compared with the interpreter's result or fault
+//! (kind, instruction, address) and the maps' bytes afterwards, for keys
+//! inside, at the end of and past each map, a null result, every width,
+//! loads, stores and atomics, offsets around each element's and the
+//! area's ends, misaligned atomics, a per-CPU map on two CPUs, and a map
+//! programs may only read.
+#![cfg(all(feature = "jit", target_arch = "x86_64"))]
+
+use tinybpf_maps::{BPF_F_RDONLY_PROG, BpfMap, MapDef, MapOptions};
+use tinybpf_vm::isa::asm::assemble_bytes;
+use tinybpf_vm::{LoadedProgram, ProgramOptions, RunContext, Tier, TierUsed};
+
+/// `BPF_MAP_TYPE_PERCPU_ARRAY`.
+const PERCPU_ARRAY: u32 = 6;
+
+/// The maps every program gets: an array of 12-byte values (elements
+/// 16 bytes apart), a per-CPU array, an array programs may only read, and
+/// an array of 8-byte values.
+fn maps() -> Vec<BpfMap> {
+    let options = MapOptions::with_cpus(2);
+    let percpu = MapDef {
+        map_type: PERCPU_ARRAY,
+        ..MapDef::array(8, 2)
+    };
+    [
+        MapDef::array(12, 4),
+        percpu,
+        MapDef::array(8, 4).with_flags(BPF_F_RDONLY_PROG),
+        MapDef::array(8, 4),
+    ]
+    .into_iter()
+    .map(|def| BpfMap::create(def, &options).unwrap())
+    .collect()
+}
+
+/// Every byte of every element of `maps`, each CPU's for a per-CPU map.
+fn contents(maps: &[BpfMap]) -> Vec<Vec<u8>> {
+    maps.iter()
+        .flat_map(|map| {
+            (0..map.def().max_entries).map(move |key| map.lookup(&key.to_le_bytes()).unwrap())
+        })
+        .collect()
+}
+
+fn load(text: &str, maps: &[BpfMap], tier: Tier) -> LoadedProgram {
+    let options = ProgramOptions {
+        maps: maps.to_vec(),
+        tier,
+        ..ProgramOptions::default()
+    };
+    let program = LoadedProgram::load(&assemble_bytes(text).unwrap(), options)
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    if tier == Tier::Compiled {
+        assert!(
+            matches!(program.tier(), TierUsed::Compiled { .. }),
+            "{:?}\n{text}",
+            program.tier()
+        );
+    }
+    program
+}
+
+/// Runs `text` in both tiers, each with its own maps, once per input (the
+/// lookup's key in its first 4 bytes) on each CPU given, and compares
+/// every result and the maps after each run.
+fn agree(text: &str, keys: &[u32], cpus: &[u32]) -> usize {
+    let (maps_a, maps_b) = (maps(), maps());
+    let interpreted = load(text, &maps_a, Tier::Interpreter);
+    let compiled = load(text, &maps_b, Tier::Compiled);
+    let mut faults = 0;
+    for &cpu in cpus {
+        for &key in keys {
+            let mut input_a = key.to_le_bytes().to_vec();
+            input_a.extend([0x5a; 12]);
+            let mut input_b = input_a.clone();
+            let a = interpreted.run_with(&mut input_a, &mut RunContext::new().with_cpu(cpu));
+            let b = compiled.run_with(&mut input_b, &mut RunContext::new().with_cpu(cpu));
+            assert_eq!(a, b, "key {key} on CPU {cpu}\n{text}");
+            assert_eq!(input_a, input_b, "key {key}: input\n{text}");
+            assert_eq!(
+                contents(&maps_a),
+                contents(&maps_b),
+                "key {key} on CPU {cpu}: maps\n{text}"
+            );
+            faults += usize::from(a.is_err());
+        }
+    }
+    faults
+}
+
+/// A lookup of the input's key in map `map`, then `access` through r0 with
+/// no null check (a null result faults in the access).
+fn through_lookup(map: usize, access: &str) -> String {
+    format!(
+        "
+        ldxw %r3, [%r1+0]
+        stxw [%r10-4], %r3
+        mov %r2, %r10
+        add %r2, -4
+        lddw %r1, map_fd:{map}
+        call 1
+        lddw %r1, 0x0102030405060708
+        lsh %r1, 4
+        {access}
+        mov %r0, %r1
+        exit"
+    )
+}
+
+/// Loads, stores and atomics of every width through a lookup's result, at
+/// offsets around each element's end and the area's end.
+#[test]
+fn accesses_through_a_lookup_agree_at_every_edge() {
+    let keys = [0, 1, 2, 3, 4, 0xffff_ffff];
+    let mut runs = 0;
+    let mut faults = 0;
+    for map in 0..4 {
+        for (width, suffix) in [(1, "b"), (2, "h"), (4, "w"), (8, "dw")] {
+            for off in [
+                -16,
+                -9,
+                -8,
+                -1,
+                0,
+                1,
+                4,
+                8 - width,
+                12 - width,
+                13 - width,
+                16 - width,
+                48,
+                64,
+            ] {
+                let forms = [
+                    format!("ldx{suffix} %r1, [%r0{off:+}]"),
+                    format!("stx{suffix} [%r0{off:+}], %r1"),
+                    format!("st{suffix} [%r0{off:+}], -3"),
+                ];
+                for access in forms {
+                    faults += agree(&through_lookup(map, &access), &keys, &[0, 1]);
+                    runs += keys.len() * 2;
+                }
+            }
+        }
+        for off in [-8, -4, -2, 0, 2, 4, 8, 12, 16, 56, 60, 64] {
+            for op in [
+                "lock add",
+                "lock fetch or",
+                "lock xchg",
+                "lock cmpxchg",
+                "lock add32",
+                "lock fetch xor32",
+                "lock xchg32",
+                "lock cmpxchg32",
+            ] {
+                let access = format!("{op} [%r0{off:+}], %r1");
+                faults += agree(&through_lookup(map, &access), &keys, &[0, 1]);
+                runs += keys.len() * 2;
+            }
+        }
+    }
+    // Both outcomes were compared many times.
+    assert!(
+        faults > runs / 4 && faults < runs * 3 / 4,
+        "{faults} of {runs}"
+    );
+}
+
+/// Accesses through copies of r10 (the stack, predicted), inside the
+/// program's stack window and past either end of it.
+#[test]
+fn accesses_through_a_copy_of_r10_agree_at_every_edge() {
+    let mut faults = 0;
+    for depth in [8, 16, 64, 512] {
+        for (width, suffix) in [(1, "b"), (4, "w"), (8, "dw")] {
+            for off in [-width - 1, -width, -1, 0, 1, 8, 512] {
+                for access in [
+                    format!("ldx{suffix} %r0, [%r3{off:+}]"),
+                    format!("stx{suffix} [%r3{off:+}], %r1"),
+                    format!("lock xchg [%r3{off:+}], %r1"),
+                    format!("lock add32 [%r3{off:+}], %r1"),
+                ] {
+                    // The frame reaches `depth` bytes (the store at
+                    // r10-depth), then the access is at r10 - depth + off.
+                    let text = format!(
+                        "
+                        stb [%r10-{depth}], 1
+                        mov %r3, %r10
+                        add %r3, -{depth}
+                        mov %r1, 0x55
+                        mov %r0, 0
+                        {access}
+                        exit"
+                    );
+                    faults += agree(&text, &[0], &[0]);
+                }
+            }
+        }
+    }
+    assert!(faults > 10, "{faults}");
+}
