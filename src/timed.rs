@@ -6,7 +6,7 @@ use std::num::NonZeroU32;
 use std::time::Instant;
 
 use tinybpf_vm::exec::ctx::ContextOut;
-use tinybpf_vm::{Fallback, RunContext, TierUsed};
+use tinybpf_vm::{RunContext, TierUsed};
 
 use crate::error::Error;
 use crate::object::Program;
@@ -36,8 +36,7 @@ pub struct TimedRuns {
     /// packet as the kernel's test run returns it (for XDP from `data_meta`).
     pub data_out: Vec<u8>,
     /// The tier that ran them (and why not compiled, when that was asked
-    /// for): a compiled program's runs with a deadline are interpreted
-    /// ([`Fallback::Deadline`]).
+    /// for).
     pub tier: TierUsed,
     /// A packet program's context after the last run, as the kernel's test
     /// run reports it (`ctx_out`).
@@ -136,12 +135,7 @@ pub fn run_timed(
         first_run_trace,
         later_trace_lines,
         data_out: data,
-        tier: match program.tier() {
-            TierUsed::Compiled { .. } if ctx.deadline.is_some() => TierUsed::Interpreter {
-                fallback: Some(Fallback::Deadline),
-            },
-            tier => tier.clone(),
-        },
+        tier: program.tier().clone(),
         context_out: ctx.context_out(),
     })
 }

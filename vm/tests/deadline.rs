@@ -2,7 +2,9 @@
 //! depends on how fast the machine is: a deadline already past ends every
 //! run before its first instruction, a deadline far away changes nothing,
 //! and an endless run with an unlimited budget can only end at its deadline,
-//! so only the kind of its ending is checked.
+//! so only the kind of its ending is checked. Each test runs in both tiers
+//! (`Tier::Auto` compiles when the `jit` feature is built in): the compiled
+//! code reads the clock at its budget checkpoints.
 
 use std::time::{Duration, Instant};
 
@@ -47,9 +49,19 @@ fn a_deadline_already_past_ends_the_run_before_it_starts() {
     }
 }
 
+/// The tiers every test runs in.
+const TIERS: [Tier; 2] = [Tier::Interpreter, Tier::Auto];
+
 #[test]
 fn a_distant_deadline_changes_nothing() {
-    let program = load(ENDLESS, Tier::Interpreter);
+    for tier in TIERS {
+        distant_deadline_changes_nothing(tier);
+    }
+}
+
+fn distant_deadline_changes_nothing(tier: Tier) {
+    let reference = load(ENDLESS, Tier::Interpreter);
+    let program = load(ENDLESS, tier);
     for budget in [
         0,
         1,
@@ -60,20 +72,25 @@ fn a_distant_deadline_changes_nothing() {
         CLOCK_SLICE,
         3 * CLOCK_SLICE + 1,
     ] {
-        let plain = program.run_with(&mut [], &mut RunContext::new().with_budget(budget));
+        let plain = reference.run_with(&mut [], &mut RunContext::new().with_budget(budget));
+        assert_eq!(
+            program.run_with(&mut [], &mut RunContext::new().with_budget(budget)),
+            plain,
+            "{tier:?}, budget {budget}"
+        );
         let mut ctx = RunContext::new()
             .with_budget(budget)
             .with_timeout(Duration::from_secs(3600));
         assert_eq!(
             program.run_with(&mut [], &mut ctx),
             plain,
-            "budget {budget}"
+            "{tier:?}, budget {budget}"
         );
         assert!(matches!(plain, Err(RunError::BudgetExhausted { .. })));
     }
     let finite = load(
         "mov %r0, 0\nmov %r1, 200000\nadd %r0, 3\nadd %r1, -1\njne %r1, 0, -3\nexit",
-        Tier::Interpreter,
+        tier,
     );
     let plain = finite.run(&mut []).unwrap();
     let mut ctx = RunContext::new().with_timeout(Duration::from_secs(3600));
@@ -84,20 +101,17 @@ fn a_distant_deadline_changes_nothing() {
 #[test]
 fn an_endless_run_with_an_unlimited_budget_ends_at_its_deadline() {
     let long = endless_long_stretch();
-    for (text, tier) in [
-        (ENDLESS, Tier::Interpreter),
-        (ENDLESS_CALLS, Tier::Interpreter),
-        (long.as_str(), Tier::Interpreter),
-        // A compiled program runs in the interpreter when it has a deadline.
-        (ENDLESS, Tier::Auto),
-    ] {
+    for (text, tier) in [ENDLESS, ENDLESS_CALLS, long.as_str()]
+        .into_iter()
+        .flat_map(|text| TIERS.map(|tier| (text, tier)))
+    {
         let program = load(text, tier);
         let mut ctx = RunContext::new()
             .with_budget(u64::MAX)
             .with_timeout(Duration::from_millis(20));
         match program.run_with(&mut [], &mut ctx) {
             Err(RunError::DeadlineExceeded { executed, .. }) => assert!(executed > 0),
-            other => panic!("{text:.20}: {other:?}"),
+            other => panic!("{text:.20} ({tier:?}): {other:?}"),
         }
     }
 }
@@ -105,12 +119,14 @@ fn an_endless_run_with_an_unlimited_budget_ends_at_its_deadline() {
 #[test]
 fn an_endless_run_with_a_budget_still_ends_at_the_budget_or_the_deadline() {
     // Whichever comes first: the run ends with one of the two, never runs on.
-    let program = load(ENDLESS, Tier::Interpreter);
-    let mut ctx = RunContext::new()
-        .with_budget(50 * CLOCK_SLICE)
-        .with_timeout(Duration::from_millis(1));
-    match program.run_with(&mut [], &mut ctx) {
-        Err(RunError::DeadlineExceeded { .. } | RunError::BudgetExhausted { .. }) => {}
-        other => panic!("{other:?}"),
+    for tier in TIERS {
+        let program = load(ENDLESS, tier);
+        let mut ctx = RunContext::new()
+            .with_budget(50 * CLOCK_SLICE)
+            .with_timeout(Duration::from_millis(1));
+        match program.run_with(&mut [], &mut ctx) {
+            Err(RunError::DeadlineExceeded { .. } | RunError::BudgetExhausted { .. }) => {}
+            other => panic!("{tier:?}: {other:?}"),
+        }
     }
 }

@@ -943,7 +943,7 @@ pub const CLOCK_SLICE: u64 = 1 << 16;
 /// further (or the whole straight-line run entered now, if longer), never
 /// beyond the budget.
 #[inline]
-fn clock_slice(count: u64, run: u64, budget_cap: u64) -> u64 {
+pub(crate) fn clock_slice(count: u64, run: u64, budget_cap: u64) -> u64 {
     count.saturating_add(CLOCK_SLICE.max(run)).min(budget_cap)
 }
 
@@ -951,7 +951,7 @@ fn clock_slice(count: u64, run: u64, budget_cap: u64) -> u64 {
 /// the fast loop's next limit.
 #[cold]
 #[inline(never)]
-fn clock_checkpoint(
+pub(crate) fn clock_checkpoint(
     deadline: Option<Instant>,
     count: u64,
     run: u64,

@@ -142,11 +142,7 @@ fn run_on(
     ctx: &mut RunContext,
 ) -> Result<RunOutcome, RunError> {
     #[cfg(all(feature = "jit", target_arch = "x86_64"))]
-    // The compiled code does not read the clock: a run with a deadline is
-    // interpreted.
-    if let Some(code) = program.compiled_code()
-        && ctx.deadline.is_none()
-    {
+    if let Some(code) = program.compiled_code() {
         return crate::jit::run(code, program, space, stack_host, regs, ctx);
     }
     interpret::<false>(

@@ -140,7 +140,9 @@ pub(super) struct Gen<'a, 'f> {
     pub frame: Variable,
     /// The environment pointer.
     pub env: Value,
-    pub cap: Value,
+    /// How far the count may go before the trampoline is asked
+    /// (`Env::cap`): raised at a clock checkpoint in a run with a deadline.
+    pub cap: Variable,
     /// `env.run`: the per-run regions, by slot.
     pub run_table: Value,
     pub maps_by_slot: Value,
@@ -369,6 +371,7 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
     let depth = b.declare_var(I64);
     let frame = b.declare_var(I64);
     let site = b.declare_var(I64);
+    let cap = b.declare_var(I64);
     let call_sig = b.import_signature(signature(isa, 4));
     let atomic_sig = b.import_signature(signature(isa, 5));
 
@@ -391,7 +394,8 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
     b.def_var(depth, zero);
     let stack_top = load_env(&mut b, layout::STACK_TOP);
     b.def_var(frame, stack_top);
-    let cap = load_env(&mut b, layout::CAP);
+    let first_cap = load_env(&mut b, layout::CAP);
+    b.def_var(cap, first_cap);
     let run_table = b.ins().iadd_imm_s(env, i64::from(layout::RUN));
     let maps_by_slot = load_env(&mut b, layout::MAPS_BY_SLOT);
     let slots = load_env(&mut b, layout::SLOTS);
@@ -489,8 +493,10 @@ impl Gen<'_, '_> {
 
     /// A block's entry: it adds its weight to the count. At a checkpoint
     /// (`check`: see [`budget_checks`]) what runs until the next one must
-    /// fit in the budget, else the run goes on in the exact interpreter
-    /// from here.
+    /// fit under the cap; when it does not, the trampoline is asked
+    /// (`CALL_CLOCK`: in a run with a deadline, a clock checkpoint that
+    /// ends the run or raises the cap), and if it still does not fit, the
+    /// run goes on in the exact interpreter from here.
     fn enter_block(&mut self, index: usize, weight: u64, check: Option<u64>) {
         let count = self.b.use_var(self.count);
         let after = self.b.ins().iadd_imm_s(count, weight as i64);
@@ -499,14 +505,45 @@ impl Gen<'_, '_> {
             return;
         };
         let needed = self.b.ins().iadd_imm_s(count, need as i64);
-        let over = self
+        let cap = self.b.use_var(self.cap);
+        let over = self.b.ins().icmp(IntCC::UnsignedGreaterThan, needed, cap);
+        let body = self.b.create_block();
+        let ask = self.b.create_block();
+        self.b.set_cold_block(ask);
+        self.b.ins().brif(over, ask, &[], body, &[]);
+
+        self.b.switch_to_block(ask);
+        self.b
+            .ins()
+            .store(trusted(), count, self.env, layout::COUNT);
+        let op = self.b.ins().iconst(I64, index as i64);
+        let kind = self.b.ins().iconst(I64, env::CALL_CLOCK as i64);
+        let need_value = self.b.ins().iconst(I64, need as i64);
+        let call = self.b.ins().call_indirect(
+            self.call_sig,
+            self.call_fn,
+            &[self.env, op, kind, need_value],
+        );
+        let status = self.b.inst_results(call)[0];
+        let asked = self.b.create_block();
+        let stop = self.b.create_block();
+        self.b.set_cold_block(asked);
+        self.b.set_cold_block(stop);
+        self.b.ins().brif(status, stop, &[], asked, &[]);
+        self.b.switch_to_block(stop);
+        self.b.ins().return_(&[status]);
+
+        self.b.switch_to_block(asked);
+        let raised = self.b.ins().load(I64, trusted(), self.env, layout::CAP);
+        self.b.def_var(self.cap, raised);
+        let still_over = self
             .b
             .ins()
-            .icmp(IntCC::UnsignedGreaterThan, needed, self.cap);
-        let body = self.b.create_block();
+            .icmp(IntCC::UnsignedGreaterThan, needed, raised);
         let handover = self.b.create_block();
         self.b.set_cold_block(handover);
-        self.b.ins().brif(over, handover, &[], body, &[]);
+        self.b.ins().brif(still_over, handover, &[], body, &[]);
+
         self.b.switch_to_block(handover);
         for r in 0..=10u8 {
             let value = self.r(r);
@@ -515,14 +552,10 @@ impl Gen<'_, '_> {
                 .store(trusted(), value, self.env, layout::reg(r));
         }
         let depth = self.b.use_var(self.depth);
-        let pc = self.b.ins().iconst(I64, index as i64);
-        self.b
-            .ins()
-            .store(trusted(), count, self.env, layout::COUNT);
         self.b
             .ins()
             .store(trusted(), depth, self.env, layout::DEPTH);
-        self.b.ins().store(trusted(), pc, self.env, layout::PC);
+        self.b.ins().store(trusted(), op, self.env, layout::PC);
         let status = self.b.ins().iconst(I64, env::HANDOVER as i64);
         self.b.ins().return_(&[status]);
         self.b.switch_to_block(body);

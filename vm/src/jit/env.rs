@@ -14,9 +14,9 @@ use std::any::Any;
 use std::mem::{MaybeUninit, offset_of, size_of};
 
 use crate::error::{Access, HelperError, RunError};
-use crate::exec::RunContext;
 use crate::exec::helpers::ids;
 use crate::exec::memory::{AddressSpace, FIRST_MAP_SLOT, MAX_FRAMES, Region};
+use crate::exec::{RunContext, clock_slice};
 use crate::program::LoadedProgram;
 
 /// The code returns: the program exited (r0 in `regs[0]`, the count in `count`).
@@ -48,6 +48,10 @@ pub(crate) const CALL_HELPER: u64 = 0;
 pub(crate) const CALL_REG: u64 = 1;
 /// A `call 1` the rewrite left (`Op::MapLookup`).
 pub(crate) const CALL_LOOKUP: u64 = 2;
+/// A checkpoint whose next stretch (the value) does not fit under
+/// `Env::cap`: a clock checkpoint when the run has a deadline, which
+/// either ends the run or raises the cap (see `jit::run`).
+pub(crate) const CALL_CLOCK: u64 = 3;
 
 /// The call trampoline: runs a helper call, `callx` or lookup for op `op`
 /// with r1..r5 from `regs`; `kind` is a `CALL_*`, `value` the helper slot or
@@ -95,7 +99,9 @@ pub(crate) struct Env<'a> {
     pub regs: [u64; 16],
     /// Instructions counted plus helper units charged.
     pub count: u64,
-    /// The budget, capped at 2^63 - 1 as the interpreter caps it.
+    /// How far the count may go before the code asks the trampoline: the
+    /// budget, capped at 2^63 - 1 as the interpreter caps it, or in a run
+    /// with a deadline the next clock checkpoint ([`first_cap`]).
     pub cap: u64,
     /// Host address of frame 0's r10: the top of the stack buffer.
     pub stack_top: u64,
@@ -185,6 +191,17 @@ pub(crate) mod layout {
 // The code loads `host` as a 64-bit value and `writable` as one byte.
 const _: () = assert!(size_of::<*mut u8>() == 8 && size_of::<bool>() == 1);
 
+/// The cap a run starts with: the budget (capped as the interpreter caps
+/// it), or with a deadline the first clock checkpoint, as the interpreter's
+/// fast loop starts.
+pub(crate) fn first_cap(ctx: &RunContext) -> u64 {
+    let budget_cap = ctx.insn_budget.min(u64::MAX >> 1);
+    match ctx.deadline {
+        None => budget_cap,
+        Some(_) => clock_slice(0, 0, budget_cap),
+    }
+}
+
 impl<'a> Env<'a> {
     /// The environment of a run of `program` in `space`, from `regs`.
     pub(crate) fn new(
@@ -200,7 +217,7 @@ impl<'a> Env<'a> {
         Env {
             regs: *regs,
             count: 0,
-            cap: ctx.insn_budget.min(u64::MAX >> 1),
+            cap: first_cap(ctx),
             stack_top: stack_top as u64,
             run: space.run_regions(),
             // Region `slot` of the maps lies at `maps + (slot - 3) * size`:

@@ -14,7 +14,10 @@
 //!   checking that it fits; when it does not, the run is handed to the
 //!   exact interpreter at that op with its registers, count and frames
 //!   (`exec::interp`), which finishes it exactly. Helper charges
-//!   count as in the interpreter.
+//!   count as in the interpreter. A run with a wall-clock deadline reads
+//!   the clock where the interpreter would (every `CLOCK_SLICE` units, at
+//!   a checkpoint): the cap the code checks against is the next clock
+//!   checkpoint, which the trampoline raises or ends the run at.
 //! - **Calls**: local calls keep the interpreter's frames (8 at most, r6-r9
 //!   saved, r10 moved by 512 bytes) in the run's environment and return
 //!   through a jump table; helpers, `callx`, non-rewritten lookups and
@@ -133,15 +136,6 @@ pub enum Fallback {
     /// Cranelift could not compile it (or mapping the code failed).
     #[error("compiling failed: {0}")]
     Failed(String),
-    /// Compiled, but this run has a wall-clock deadline
-    /// ([`RunContext::deadline`](crate::RunContext::deadline)), which only the
-    /// interpreter reads: the run is interpreted (never reported by
-    /// [`LoadedProgram::tier`], which describes the load; by what reports a
-    /// run, such as the facade's `TimedRuns::tier`).
-    #[error(
-        "a run with a deadline (--timeout) is interpreted: the compiled code does not read the clock"
-    )]
-    Deadline,
 }
 
 /// The outcome of compiling (or not) a loaded program.

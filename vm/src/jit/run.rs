@@ -9,11 +9,14 @@ use crate::error::{Access, HelperError, RunError};
 use crate::exec::helpers::ids;
 use crate::exec::memory::{AddressSpace, MAP_HANDLE_BASE, MAX_FRAMES, STACK_SIZE, map_value_start};
 use crate::exec::{
-    Resume, RunContext, RunOutcome, Spent, atomic_rmw, call_helper, charged_lookup, interpret,
+    Resume, RunContext, RunOutcome, Spent, atomic_rmw, call_helper, charged_lookup,
+    clock_checkpoint, interpret,
 };
 use crate::ir::op::Op;
 use crate::jit::Code;
-use crate::jit::env::{CALL_HELPER, CALL_LOOKUP, CALL_REG, DONE, ERROR, Env, HANDOVER, PANIC};
+use crate::jit::env::{
+    CALL_CLOCK, CALL_HELPER, CALL_LOOKUP, CALL_REG, DONE, ERROR, Env, HANDOVER, PANIC,
+};
 use crate::program::LoadedProgram;
 
 /// Runs `program`'s compiled `code` from the state `exec::run` prepared
@@ -97,6 +100,9 @@ pub(crate) fn run(
 unsafe extern "C" fn call_trampoline(env: *mut Env<'_>, op: u64, kind: u64, value: u64) -> u64 {
     // SAFETY: the caller's contract: the environment is ours for the call.
     let env = unsafe { &mut *env };
+    if kind == CALL_CLOCK {
+        return clock(env, op as usize, value);
+    }
     // A panic must not unwind through the generated code's frames: catch it
     // here and resume it once the code has returned.
     match catch_unwind(AssertUnwindSafe(|| call(env, op as usize, kind, value))) {
@@ -157,6 +163,34 @@ fn call(env: &mut Env<'_>, index: usize, kind: u64, value: u64) -> Result<(), Ru
     env.count += ctx.pending_charge;
     ctx.pending_charge = 0;
     Ok(())
+}
+
+/// The checkpoint at op `index` needs `need` more units than `env.cap`
+/// allows. Without a deadline the cap is the budget: nothing changes and
+/// the code hands the run over to the exact interpreter. With one, this is
+/// the interpreter's clock checkpoint: the run ends with
+/// [`RunError::DeadlineExceeded`] at this op if the deadline has passed,
+/// otherwise the cap moves one clock slice on (never past the budget) and
+/// the code checks again.
+fn clock(env: &mut Env<'_>, index: usize, need: u64) -> u64 {
+    // SAFETY: `ctx` is the run's exclusively borrowed context (`run`), not
+    // used elsewhere while the code runs.
+    let ctx = unsafe { &*env.ctx };
+    let budget_cap = ctx.insn_budget.min(u64::MAX >> 1);
+    if env.cap >= budget_cap {
+        return DONE;
+    }
+    let pc = env.program.origin(index);
+    match clock_checkpoint(ctx.deadline, env.count, need, budget_cap, pc) {
+        Ok(cap) => {
+            env.cap = cap;
+            DONE
+        }
+        Err(error) => {
+            env.error = Some(error);
+            ERROR
+        }
+    }
 }
 
 /// A `call 1` the rewrite left, as the interpreter runs `Op::MapLookup`:
