@@ -140,8 +140,7 @@ pub(super) struct Gen<'a, 'f> {
     pub frame: Variable,
     /// The environment pointer.
     pub env: Value,
-    /// How far the count may go before the trampoline is asked
-    /// (`Env::cap`): raised at a clock checkpoint in a run with a deadline.
+    /// `Env::cap`, read again where the trampoline raises it.
     pub cap: Variable,
     /// `env.run`: the per-run regions, by slot.
     pub run_table: Value,
@@ -389,13 +388,13 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
     let load_env =
         |b: &mut FunctionBuilder<'_>, offset: i32| b.ins().load(I64, trusted(), env, offset);
     // A run starts with nothing counted (`Env::new`).
+    let first_cap = b.ins().load(I64, trusted(), env, layout::CAP);
+    b.def_var(cap, first_cap);
     let zero = b.ins().iconst(I64, 0);
     b.def_var(count, zero);
     b.def_var(depth, zero);
     let stack_top = load_env(&mut b, layout::STACK_TOP);
     b.def_var(frame, stack_top);
-    let first_cap = load_env(&mut b, layout::CAP);
-    b.def_var(cap, first_cap);
     let run_table = b.ins().iadd_imm_s(env, i64::from(layout::RUN));
     let maps_by_slot = load_env(&mut b, layout::MAPS_BY_SLOT);
     let slots = load_env(&mut b, layout::SLOTS);
@@ -493,18 +492,26 @@ impl Gen<'_, '_> {
 
     /// A block's entry: it adds its weight to the count. At a checkpoint
     /// (`check`: see [`budget_checks`]) what runs until the next one must
-    /// fit under the cap; when it does not, the trampoline is asked
-    /// (`CALL_CLOCK`: in a run with a deadline, a clock checkpoint that
-    /// ends the run or raises the cap), and if it still does not fit, the
-    /// run goes on in the exact interpreter from here.
+    /// fit under the cap (`Env::cap`). When it does not, the state goes to
+    /// the environment and the trampoline is asked (`CALL_CLOCK`): it ends
+    /// the run (a passed deadline), hands it to the exact interpreter from
+    /// here (the budget is short), or raises the cap to the next clock
+    /// checkpoint, and the block starts again with the registers back from
+    /// the environment. Coming back to the block's start, where the loop's
+    /// values already meet, adds no value live across the call and none
+    /// on the hot path.
     fn enter_block(&mut self, index: usize, weight: u64, check: Option<u64>) {
         let count = self.b.use_var(self.count);
-        let after = self.b.ins().iadd_imm_s(count, weight as i64);
         let Some(need) = check else {
+            let after = self.b.ins().iadd_imm_s(count, weight as i64);
             self.b.def_var(self.count, after);
             return;
         };
+        let Some(start) = self.b.current_block() else {
+            return;
+        };
         let needed = self.b.ins().iadd_imm_s(count, need as i64);
+        // Read where it is compared: the trampoline raises it.
         let cap = self.b.use_var(self.cap);
         let over = self.b.ins().icmp(IntCC::UnsignedGreaterThan, needed, cap);
         let body = self.b.create_block();
@@ -513,38 +520,6 @@ impl Gen<'_, '_> {
         self.b.ins().brif(over, ask, &[], body, &[]);
 
         self.b.switch_to_block(ask);
-        self.b
-            .ins()
-            .store(trusted(), count, self.env, layout::COUNT);
-        let op = self.b.ins().iconst(I64, index as i64);
-        let kind = self.b.ins().iconst(I64, env::CALL_CLOCK as i64);
-        let need_value = self.b.ins().iconst(I64, need as i64);
-        let call = self.b.ins().call_indirect(
-            self.call_sig,
-            self.call_fn,
-            &[self.env, op, kind, need_value],
-        );
-        let status = self.b.inst_results(call)[0];
-        let asked = self.b.create_block();
-        let stop = self.b.create_block();
-        self.b.set_cold_block(asked);
-        self.b.set_cold_block(stop);
-        self.b.ins().brif(status, stop, &[], asked, &[]);
-        self.b.switch_to_block(stop);
-        self.b.ins().return_(&[status]);
-
-        self.b.switch_to_block(asked);
-        let raised = self.b.ins().load(I64, trusted(), self.env, layout::CAP);
-        self.b.def_var(self.cap, raised);
-        let still_over = self
-            .b
-            .ins()
-            .icmp(IntCC::UnsignedGreaterThan, needed, raised);
-        let handover = self.b.create_block();
-        self.b.set_cold_block(handover);
-        self.b.ins().brif(still_over, handover, &[], body, &[]);
-
-        self.b.switch_to_block(handover);
         for r in 0..=10u8 {
             let value = self.r(r);
             self.b
@@ -552,13 +527,47 @@ impl Gen<'_, '_> {
                 .store(trusted(), value, self.env, layout::reg(r));
         }
         let depth = self.b.use_var(self.depth);
+        let pc = self.b.ins().iconst(I64, index as i64);
+        self.b
+            .ins()
+            .store(trusted(), count, self.env, layout::COUNT);
         self.b
             .ins()
             .store(trusted(), depth, self.env, layout::DEPTH);
-        self.b.ins().store(trusted(), op, self.env, layout::PC);
-        let status = self.b.ins().iconst(I64, env::HANDOVER as i64);
+        self.b.ins().store(trusted(), pc, self.env, layout::PC);
+        let kind = self.b.ins().iconst(I64, env::CALL_CLOCK as i64);
+        let need_value = self.b.ins().iconst(I64, need as i64);
+        // Loaded here, not kept from the entry: nothing but the environment
+        // pointer lives across the call.
+        let call_fn = self.b.ins().load(I64, trusted(), self.env, layout::CALL);
+        let call =
+            self.b
+                .ins()
+                .call_indirect(self.call_sig, call_fn, &[self.env, pc, kind, need_value]);
+        let status = self.b.inst_results(call)[0];
+        let again = self.b.create_block();
+        let stop = self.b.create_block();
+        self.b.set_cold_block(again);
+        self.b.set_cold_block(stop);
+        self.b.ins().brif(status, stop, &[], again, &[]);
+        // HANDOVER (the state is in the environment) or ERROR.
+        self.b.switch_to_block(stop);
         self.b.ins().return_(&[status]);
+        // A raised cap: again from the block's start. r10, the depth and
+        // the frame have not changed.
+        self.b.switch_to_block(again);
+        for r in 0..=9u8 {
+            let value = self.b.ins().load(I64, trusted(), self.env, layout::reg(r));
+            self.set(r, value);
+        }
+        let reloaded = self.b.ins().load(I64, trusted(), self.env, layout::COUNT);
+        self.b.def_var(self.count, reloaded);
+        let raised = self.b.ins().load(I64, trusted(), self.env, layout::CAP);
+        self.b.def_var(self.cap, raised);
+        self.b.ins().jump(start, &[]);
+
         self.b.switch_to_block(body);
+        let after = self.b.ins().iadd_imm_s(count, weight as i64);
         self.b.def_var(self.count, after);
     }
 

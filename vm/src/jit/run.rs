@@ -166,25 +166,30 @@ fn call(env: &mut Env<'_>, index: usize, kind: u64, value: u64) -> Result<(), Ru
 }
 
 /// The checkpoint at op `index` needs `need` more units than `env.cap`
-/// allows. Without a deadline the cap is the budget: nothing changes and
-/// the code hands the run over to the exact interpreter. With one, this is
-/// the interpreter's clock checkpoint: the run ends with
-/// [`RunError::DeadlineExceeded`] at this op if the deadline has passed,
-/// otherwise the cap moves one clock slice on (never past the budget) and
-/// the code checks again.
+/// allows (the code has put the run's state in the environment). Without
+/// a deadline the cap is the budget: [`HANDOVER`], and the exact
+/// interpreter goes on from here. With one, this is the interpreter's
+/// clock checkpoint: [`ERROR`] with [`RunError::DeadlineExceeded`] at this
+/// op if the deadline has passed; otherwise the cap moves one clock slice
+/// on (never past the budget), and the code goes on ([`DONE`]) if what it
+/// needs now fits, else hands over.
 fn clock(env: &mut Env<'_>, index: usize, need: u64) -> u64 {
     // SAFETY: `ctx` is the run's exclusively borrowed context (`run`), not
     // used elsewhere while the code runs.
     let ctx = unsafe { &*env.ctx };
     let budget_cap = ctx.insn_budget.min(u64::MAX >> 1);
     if env.cap >= budget_cap {
-        return DONE;
+        return HANDOVER;
     }
     let pc = env.program.origin(index);
     match clock_checkpoint(ctx.deadline, env.count, need, budget_cap, pc) {
         Ok(cap) => {
             env.cap = cap;
-            DONE
+            if env.count.saturating_add(need) <= cap {
+                DONE
+            } else {
+                HANDOVER
+            }
         }
         Err(error) => {
             env.error = Some(error);
