@@ -112,10 +112,12 @@ pub(super) fn trusted() -> MemFlagsData {
 }
 
 /// Flags of loads from the region tables (`Env::run` and the maps'
-/// regions) and of the direct accesses' map bases: trusted, and never
-/// written while the code runs (a program whose regions move, through a
-/// helper that moves the packet, is not compiled), so Cranelift may share
-/// them between accesses and hoist them out of loops.
+/// regions), of the direct accesses' map bases and of the environment's
+/// fixed fields (stack top, table pointers, trampolines): trusted, and
+/// never written while the code runs (a program whose regions move,
+/// through a helper that moves the packet, is not compiled), so Cranelift
+/// may share them between accesses, hoist them out of loops, place them
+/// next to their uses and drop unused ones.
 pub(super) fn region_table_flags() -> MemFlagsData {
     trusted().with_readonly().with_can_move()
 }
@@ -385,8 +387,12 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
         };
         b.def_var(var, value);
     }
-    let load_env =
-        |b: &mut FunctionBuilder<'_>, offset: i32| b.ins().load(I64, trusted(), env, offset);
+    // Fields the code never writes and no trampoline changes during a run:
+    // loaded as pure values, which Cranelift places next to their uses
+    // (or drops when unused) instead of keeping them live from the entry.
+    let load_env = |b: &mut FunctionBuilder<'_>, offset: i32| {
+        b.ins().load(I64, region_table_flags(), env, offset)
+    };
     // A run starts with nothing counted (`Env::new`).
     let first_cap = b.ins().load(I64, trusted(), env, layout::CAP);
     b.def_var(cap, first_cap);
@@ -554,14 +560,17 @@ impl Gen<'_, '_> {
         self.b.switch_to_block(stop);
         self.b.ins().return_(&[status]);
         // A raised cap: again from the block's start. r10, the depth and
-        // the frame have not changed.
+        // the frame have not changed. The first block keeps its values,
+        // the entry's registers, which are constants the checks fold.
         self.b.switch_to_block(again);
-        for r in 0..=9u8 {
-            let value = self.b.ins().load(I64, trusted(), self.env, layout::reg(r));
-            self.set(r, value);
+        if index != 0 {
+            for r in 0..=9u8 {
+                let value = self.b.ins().load(I64, trusted(), self.env, layout::reg(r));
+                self.set(r, value);
+            }
+            let reloaded = self.b.ins().load(I64, trusted(), self.env, layout::COUNT);
+            self.b.def_var(self.count, reloaded);
         }
-        let reloaded = self.b.ins().load(I64, trusted(), self.env, layout::COUNT);
-        self.b.def_var(self.count, reloaded);
         let raised = self.b.ins().load(I64, trusted(), self.env, layout::CAP);
         self.b.def_var(self.cap, raised);
         self.b.ins().jump(start, &[]);
