@@ -3,9 +3,10 @@
 //! budget stops, map contents, input bytes and trace lines, over
 //!
 //! - every program of `testdata/*.o`, loaded through the facade with its
-//!   context and over raw memory, run several times at several budgets
-//!   (programs with an emulated `__sk_buff` or a helper that moves the
-//!   packet must fall back to the interpreter, and say so);
+//!   context and over raw memory, run several times at several budgets,
+//!   with the context each run leaves (`__sk_buff` fields, `xdp_md`) and
+//!   the packet (only programs with callbacks may fall back to the
+//!   interpreter, and must say so);
 //! - programs from the fuzz crate's generator (the `jit_diff` target's
 //!   comparison, on a fixed set of seeds) at three budgets;
 //! - one compiled program run by two threads at once while a third writes
@@ -56,13 +57,12 @@ fn options(tier: Tier, raw_memory: bool) -> LoadOptions {
 }
 
 /// Whether the compiled side compiled; `Err` unless it did or fell back
-/// for a reason it must (an emulated `__sk_buff`, a helper that moves the
-/// packet, callbacks).
+/// for the one reason it must (callbacks).
 fn compiled(program: &Program) -> Result<bool, String> {
     match program.tier() {
         TierUsed::Compiled { .. } => Ok(true),
         TierUsed::Interpreter {
-            fallback: Some(Fallback::MovingPacket(_) | Fallback::Callbacks),
+            fallback: Some(Fallback::Callbacks),
         } => Ok(false),
         other => Err(format!("not compiled: {other:?}")),
     }
@@ -151,6 +151,12 @@ fn compare_testdata(
         }
         if inputs.0 != inputs.1 {
             return Err(format!("{place}: the input differs"));
+        }
+        if ctx_a.context_out() != ctx_b.context_out() {
+            return Err(format!("{place}: the context left differs"));
+        }
+        if ctx_a.packet.bytes() != ctx_b.packet.bytes() {
+            return Err(format!("{place}: the packet differs"));
         }
         if ctx_a.take_trace() != ctx_b.take_trace() {
             return Err(format!("{place}: the trace differs"));
