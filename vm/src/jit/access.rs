@@ -1,6 +1,26 @@
 //! Memory in compiled code: checked loads and stores against the regions
 //! inline, stack and direct accesses at their proven addresses, atomics,
 //! and the inline lookup of a run-time key.
+//!
+//! What may change during a run, and how the code follows it:
+//!
+//! - The packet's region (slot 0) moves when a helper moves the packet
+//!   (`exec::packet::MOVES_PACKET`). The call trampoline copies it into
+//!   `Env::run` after every helper call, and in a program that may call such
+//!   a helper (`codegen::packet_may_move`) the general check's descriptor
+//!   loads are not read-only, so Cranelift neither hoists them nor reuses
+//!   one across a call (`codegen::general_table_flags`). The stack's and
+//!   the maps' regions, the only ones checked against constants
+//!   ([`KnownRegion`]), never move.
+//! - The bytes of `struct xdp_md` change with the packet; they are program
+//!   memory, read with atomic loads like any other, never cached.
+//! - `struct __sk_buff` is no memory (its slot is unmapped): in a program
+//!   with one, a plain load or store that no region holds leaves its cold
+//!   path for the interpreter's miss path through the call trampoline
+//!   (`Miss::To`, [`Gen::context_access`]), which reads or writes the
+//!   field, or ends the run with the interpreter's error (the field
+//!   refused, or out of bounds). Atomics and lookup keys fault there, as
+//!   in the interpreter.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I8, I16, I32, I64};
@@ -30,8 +50,9 @@ fn int(width: u64) -> Type {
 /// [`stack_window`] of the program's stack extent (what `exec::run` maps),
 /// a map's from the program's own region table built at load (the one
 /// each run's map slots are rows of; rows differ only in the host address
-/// of per-CPU maps), and neither changes during a run (a program whose
-/// regions move is not compiled).
+/// of per-CPU maps), and neither changes during a run (only the packet's
+/// region moves, and it is never a known region: the general check reads
+/// its descriptor, again after every call where it may move).
 #[derive(Clone, Copy)]
 struct KnownRegion {
     start: u64,
