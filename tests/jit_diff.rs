@@ -295,7 +295,7 @@ fn threads_share_a_compiled_program_while_a_thread_writes_its_maps() {
     const RUNS_PER_THREAD: u64 = 3_000;
     let path = testdata().join("atomics.o");
     let object = Object::open(&path).unwrap();
-    // Over raw memory: a socket filter's __sk_buff is interpreted only.
+    // Over raw memory: no packet to set up, the maps and atomics only.
     let program = object
         .program_with("atomics", options(Tier::Compiled, true))
         .unwrap();
