@@ -8,7 +8,8 @@
 //!   the packet (only programs with callbacks may fall back to the
 //!   interpreter, and must say so);
 //! - programs from the fuzz crate's generator (the `jit_diff` target's
-//!   comparison, on a fixed set of seeds) at three budgets;
+//!   comparison, on a fixed set of seeds) at three budgets, and as tc,
+//!   socket filter and XDP programs (r1 the context);
 //! - one compiled program run by two threads at once while a third writes
 //!   its maps from user space: the atomics' results match the
 //!   interpreter's sequential runs.
@@ -260,6 +261,51 @@ fn generated_programs_agree_at_three_budgets() {
     println!("{runs} runs compared, {ok_runs} ended with exit, the rest faulted");
     // Both outcomes are exercised.
     assert!(ok_runs > 0 && ok_runs < runs, "{ok_runs} of {runs}");
+}
+
+/// The generated programs again as packet programs: r1 is then the
+/// `__sk_buff` (tc, socket filter) or `xdp_md` (XDP), so their accesses
+/// through it reach the context emulation at generated offsets and widths
+/// (refused at load when the check there can place them: both tiers
+/// refuse alike), and their input is the packet. Compared: results,
+/// faults, counts, maps (the context each run leaves is compared above
+/// and in `vm/tests/jit_packet.rs`).
+#[test]
+fn generated_programs_agree_as_packet_programs() {
+    let configs = diff::tier_configs();
+    let (mut runs, mut ok_runs, mut rejected) = (0, 0, 0);
+    for seed in 0..40 {
+        let generated = generator::generate(&generator_bytes(seed));
+        let code = generated.code();
+        let mut input = generated.input.clone();
+        input.resize(input.len().max(64), 0x11);
+        for kind in [ProgramKind::Tc, ProgramKind::SocketFilter, ProgramKind::Xdp] {
+            let case = diff::DiffCase {
+                code: &code,
+                maps: &generated.maps,
+                kind,
+                input: &input,
+                runs: generated.runs,
+                budget: 10_000,
+            };
+            match diff::compare_configs(&case, &configs) {
+                Ok(diff::Agreement::Agreed {
+                    runs: r,
+                    ok_runs: o,
+                }) => {
+                    runs += r;
+                    ok_runs += o;
+                }
+                Ok(diff::Agreement::BothRejected(_)) => rejected += 1,
+                Err(difference) => panic!(
+                    "seed {seed}, {kind:?}: {difference}\n{}",
+                    tinybpf::vm::isa::disasm::disassemble(&generated.insns)
+                ),
+            }
+        }
+    }
+    println!("{runs} runs compared, {ok_runs} ended with exit, {rejected} programs refused");
+    assert!(runs > 0, "{runs}");
 }
 
 /// Fields of `atomics.c`'s `struct state` whose final value does not
