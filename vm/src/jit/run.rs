@@ -166,9 +166,11 @@ fn call(env: &mut Env<'_>, index: usize, kind: u64, value: u64) -> Result<(), Ru
     // A helper that moves the packet (`exec::packet::MOVES_PACKET`, also
     // through `callx`) moved its region: the code reads the packet's
     // descriptor from here again after the call (see
-    // `codegen::moving_table_flags`). The context's and the stack's
-    // descriptors never change during a run (a move rewrites the bytes of
-    // `xdp_md`, not where they are).
+    // `codegen::general_table_flags`; in a program that cannot move its
+    // packet, `codegen::packet_may_move`, this writes back the region it
+    // read at entry). The context's and the stack's descriptors never
+    // change during a run (a move rewrites the bytes of `xdp_md`, not
+    // where they are).
     env.run[0] = env.space.run[0].get();
     Ok(())
 }
