@@ -3,11 +3,13 @@
 //! budget stops, map contents, input bytes and trace lines, over
 //!
 //! - every program of `testdata/*.o`, loaded through the facade with its
-//!   context and over raw memory, run several times at several budgets
-//!   (programs with an emulated `__sk_buff` or a helper that moves the
-//!   packet must fall back to the interpreter, and say so);
+//!   context and over raw memory, run several times at several budgets,
+//!   with the context each run leaves (`__sk_buff` fields, `xdp_md`) and
+//!   the packet (only programs with callbacks may fall back to the
+//!   interpreter, and must say so);
 //! - programs from the fuzz crate's generator (the `jit_diff` target's
-//!   comparison, on a fixed set of seeds) at three budgets;
+//!   comparison, on a fixed set of seeds) at three budgets, and as tc,
+//!   socket filter and XDP programs (r1 the context);
 //! - one compiled program run by two threads at once while a third writes
 //!   its maps from user space: the atomics' results match the
 //!   interpreter's sequential runs.
@@ -56,13 +58,12 @@ fn options(tier: Tier, raw_memory: bool) -> LoadOptions {
 }
 
 /// Whether the compiled side compiled; `Err` unless it did or fell back
-/// for a reason it must (an emulated `__sk_buff`, a helper that moves the
-/// packet, callbacks).
+/// for the one reason it must (callbacks).
 fn compiled(program: &Program) -> Result<bool, String> {
     match program.tier() {
         TierUsed::Compiled { .. } => Ok(true),
         TierUsed::Interpreter {
-            fallback: Some(Fallback::MovingPacket(_) | Fallback::Callbacks),
+            fallback: Some(Fallback::Callbacks),
         } => Ok(false),
         other => Err(format!("not compiled: {other:?}")),
     }
@@ -151,6 +152,12 @@ fn compare_testdata(
         }
         if inputs.0 != inputs.1 {
             return Err(format!("{place}: the input differs"));
+        }
+        if ctx_a.context_out() != ctx_b.context_out() {
+            return Err(format!("{place}: the context left differs"));
+        }
+        if ctx_a.packet.bytes() != ctx_b.packet.bytes() {
+            return Err(format!("{place}: the packet differs"));
         }
         if ctx_a.take_trace() != ctx_b.take_trace() {
             return Err(format!("{place}: the trace differs"));
@@ -256,6 +263,51 @@ fn generated_programs_agree_at_three_budgets() {
     assert!(ok_runs > 0 && ok_runs < runs, "{ok_runs} of {runs}");
 }
 
+/// The generated programs again as packet programs: r1 is then the
+/// `__sk_buff` (tc, socket filter) or `xdp_md` (XDP), so their accesses
+/// through it reach the context emulation at generated offsets and widths
+/// (refused at load when the check there can place them: both tiers
+/// refuse alike), and their input is the packet. Compared: results,
+/// faults, counts, maps (the context each run leaves is compared above
+/// and in `vm/tests/jit_packet.rs`).
+#[test]
+fn generated_programs_agree_as_packet_programs() {
+    let configs = diff::tier_configs();
+    let (mut runs, mut ok_runs, mut rejected) = (0, 0, 0);
+    for seed in 0..40 {
+        let generated = generator::generate(&generator_bytes(seed));
+        let code = generated.code();
+        let mut input = generated.input.clone();
+        input.resize(input.len().max(64), 0x11);
+        for kind in [ProgramKind::Tc, ProgramKind::SocketFilter, ProgramKind::Xdp] {
+            let case = diff::DiffCase {
+                code: &code,
+                maps: &generated.maps,
+                kind,
+                input: &input,
+                runs: generated.runs,
+                budget: 10_000,
+            };
+            match diff::compare_configs(&case, &configs) {
+                Ok(diff::Agreement::Agreed {
+                    runs: r,
+                    ok_runs: o,
+                }) => {
+                    runs += r;
+                    ok_runs += o;
+                }
+                Ok(diff::Agreement::BothRejected(_)) => rejected += 1,
+                Err(difference) => panic!(
+                    "seed {seed}, {kind:?}: {difference}\n{}",
+                    tinybpf::vm::isa::disasm::disassemble(&generated.insns)
+                ),
+            }
+        }
+    }
+    println!("{runs} runs compared, {ok_runs} ended with exit, {rejected} programs refused");
+    assert!(runs > 0, "{runs}");
+}
+
 /// Fields of `atomics.c`'s `struct state` whose final value does not
 /// depend on how concurrent runs interleave: (offset, size).
 const ORDER_FREE_FIELDS: [(usize, usize); 13] = [
@@ -289,7 +341,7 @@ fn threads_share_a_compiled_program_while_a_thread_writes_its_maps() {
     const RUNS_PER_THREAD: u64 = 3_000;
     let path = testdata().join("atomics.o");
     let object = Object::open(&path).unwrap();
-    // Over raw memory: a socket filter's __sk_buff is interpreted only.
+    // Over raw memory: no packet to set up, the maps and atomics only.
     let program = object
         .program_with("atomics", options(Tier::Compiled, true))
         .unwrap();

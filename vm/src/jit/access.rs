@@ -1,16 +1,36 @@
 //! Memory in compiled code: checked loads and stores against the regions
 //! inline, stack and direct accesses at their proven addresses, atomics,
 //! and the inline lookup of a run-time key.
+//!
+//! What may change during a run, and how the code follows it:
+//!
+//! - The packet's region (slot 0) moves when a helper moves the packet
+//!   (`exec::packet::MOVES_PACKET`). The call trampoline copies it into
+//!   `Env::run` after every helper call, and in a program that may call such
+//!   a helper (`codegen::packet_may_move`) the general check's descriptor
+//!   loads are not read-only, so Cranelift neither hoists them nor reuses
+//!   one across a call (`codegen::general_table_flags`). The stack's and
+//!   the maps' regions, the only ones checked against constants
+//!   ([`KnownRegion`]), never move.
+//! - The bytes of `struct xdp_md` change with the packet; they are program
+//!   memory, read with atomic loads like any other, never cached.
+//! - `struct __sk_buff` is no memory (its slot is unmapped): in a program
+//!   with one, a plain load or store that no region holds leaves its cold
+//!   path for the interpreter's miss path through the call trampoline
+//!   (`Miss::To`, [`Gen::context_access`]), which reads or writes the
+//!   field, or ends the run with the interpreter's error (the field
+//!   refused, or out of bounds). Atomics and lookup keys fault there, as
+//!   in the interpreter.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I8, I16, I32, I64};
-use cranelift_codegen::ir::{AtomicRmwOp, BlockArg, InstBuilder, Type, Value};
+use cranelift_codegen::ir::{AtomicRmwOp, Block, BlockArg, InstBuilder, Type, Value};
 
 use crate::exec::map_regions::same_for_every_cpu;
 use crate::exec::memory::{FIRST_MAP_SLOT, STACK_SLOT, stack_window};
 use crate::ir::facts::{AccessKind, Memory, Stored};
 use crate::ir::op::{AtomicOp, Op};
-use crate::jit::codegen::{Gen, checked_flags, region_table_flags};
+use crate::jit::codegen::{Gen, checked_flags, general_table_flags, region_table_flags, trusted};
 use crate::jit::env::{self, layout};
 
 /// The integer type of `width` bytes.
@@ -30,14 +50,26 @@ fn int(width: u64) -> Type {
 /// [`stack_window`] of the program's stack extent (what `exec::run` maps),
 /// a map's from the program's own region table built at load (the one
 /// each run's map slots are rows of; rows differ only in the host address
-/// of per-CPU maps), and neither changes during a run (a program whose
-/// regions move is not compiled).
+/// of per-CPU maps), and neither changes during a run (only the packet's
+/// region moves, and it is never a known region: the general check reads
+/// its descriptor, again after every call where it may move).
 #[derive(Clone, Copy)]
 struct KnownRegion {
     start: u64,
     len: u64,
     writable: bool,
     host: KnownHost,
+}
+
+/// Where a checked access goes when no region holds it.
+#[derive(Clone, Copy)]
+enum Miss {
+    /// It faults: a cold block records this `FAULT_*` kind and returns.
+    Fault(u64),
+    /// To this block: a plain load or store in a program with an emulated
+    /// `__sk_buff`, which the interpreter's miss path runs
+    /// ([`Gen::context_access`]).
+    To(Block),
 }
 
 /// Where a [`KnownRegion`]'s host address comes from.
@@ -55,13 +87,13 @@ enum KnownHost {
 impl Gen<'_, '_> {
     /// The host address of a checked access of `size` bytes at `addr`,
     /// found as `AddressSpace::resolve` finds it (slot, both ends,
-    /// writability); elsewhere fault `kind`.
-    fn checked(&mut self, index: usize, addr: Value, size: u64, write: bool, kind: u64) -> Value {
+    /// writability); elsewhere `miss`.
+    fn checked(&mut self, index: usize, addr: Value, size: u64, write: bool, miss: Miss) -> Value {
         let fast = self
             .predicted_region(index, write)
             .and_then(|region| self.fast_check(region, addr, size, false));
         let Some((ok, fast_host)) = fast else {
-            return self.checked_any(index, addr, size, write, kind);
+            return self.checked_any(index, addr, size, write, miss);
         };
         // Inside the predicted region: its host address. Anywhere else the
         // general check finds the same host address, or the same fault.
@@ -73,7 +105,7 @@ impl Gen<'_, '_> {
             .ins()
             .brif(ok, join, &[BlockArg::Value(fast_host)], slow, &[]);
         self.b.switch_to_block(slow);
-        let found = self.checked_any(index, addr, size, write, kind);
+        let found = self.checked_any(index, addr, size, write, miss);
         self.b.ins().jump(join, &[BlockArg::Value(found)]);
         self.b.switch_to_block(join);
         host
@@ -201,14 +233,14 @@ impl Gen<'_, '_> {
         addr: Value,
         size: u64,
         write: bool,
-        kind: u64,
+        miss: Miss,
     ) -> Value {
         // Written so that Cranelift folds it when `addr` is a constant (the
         // context pointer, r10 and what is derived from them: see
         // `codegen::entry_registers`): the slot, which table, and whether
         // it is in the table then fold away, and the descriptor's loads
-        // (pure: the tables do not change during a run) are shared by every
-        // access to that slot and hoisted out of loops.
+        // (pure unless the packet may move: see `general_table_flags`) are
+        // shared by every access to that slot and hoisted out of loops.
         let ins = &mut self.b;
         let slot = ins.ins().ushr_imm_s(addr, 32);
         // The run's regions (slots below FIRST_MAP_SLOT) are always in the
@@ -230,12 +262,11 @@ impl Gen<'_, '_> {
         let table = ins.ins().select(is_run, self.run_table, self.maps_by_slot);
         let at = ins.ins().imul_imm_s(slot, layout::REGION_SIZE);
         let desc = ins.ins().iadd(table, at);
-        self.check_in(index, desc, addr, size, write, kind, in_table)
+        self.check_in(index, desc, addr, size, write, miss, in_table)
     }
 
     /// The check against the region described at `desc` (`in_table`: whether
-    /// the slot has a descriptor) and the host address; elsewhere fault
-    /// `kind`.
+    /// the slot has a descriptor) and the host address; elsewhere `miss`.
     #[allow(clippy::too_many_arguments)]
     fn check_in(
         &mut self,
@@ -244,11 +275,11 @@ impl Gen<'_, '_> {
         addr: Value,
         size: u64,
         write: bool,
-        kind: u64,
+        miss: Miss,
         in_table: Value,
     ) -> Value {
+        let table_flags = general_table_flags(self.packet_moves);
         let ins = &mut self.b;
-        let table_flags = region_table_flags();
         let start = ins.ins().load(I64, table_flags, desc, layout::REGION_START);
         let len = ins.ins().load(I64, table_flags, desc, layout::REGION_LEN);
         let host = ins.ins().load(I64, table_flags, desc, layout::REGION_HOST);
@@ -265,7 +296,14 @@ impl Gen<'_, '_> {
             let writable = ins.ins().icmp_imm_s(IntCC::NotEqual, writable, 0);
             ok = ins.ins().band(ok, writable);
         }
-        self.guard(ok, kind, index, addr, size);
+        match miss {
+            Miss::Fault(kind) => self.guard(ok, kind, index, addr, size),
+            Miss::To(block) => {
+                let cont = self.b.create_block();
+                self.b.ins().brif(ok, cont, &[], block, &[]);
+                self.b.switch_to_block(cont);
+            }
+        }
         self.b.ins().iadd(host, offset)
     }
 
@@ -315,8 +353,25 @@ impl Gen<'_, '_> {
                 } else {
                     env::FAULT_READ
                 };
-                let host = self.checked(index, addr, width, write, fault);
-                self.host_access(host, width, kind, dst)
+                // In an `__sk_buff` program, a plain access no region
+                // holds may be a context field: the interpreter's miss
+                // path decides, through the call trampoline.
+                let context = self.program.kind().has_skb() && kind != AccessKind::Atomic;
+                if !context {
+                    let host = self.checked(index, addr, width, write, Miss::Fault(fault));
+                    return self.host_access(host, width, kind, dst);
+                }
+                let miss = self.b.create_block();
+                self.b.set_cold_block(miss);
+                let join = self.b.create_block();
+                let host = self.checked(index, addr, width, write, Miss::To(miss));
+                self.host_access(host, width, kind, dst)?;
+                self.b.ins().jump(join, &[]);
+                self.b.switch_to_block(miss);
+                self.context_access(index, addr, kind, dst)?;
+                self.b.ins().jump(join, &[]);
+                self.b.switch_to_block(join);
+                Ok(())
             }
             Memory::Stack { off, width, kind } => {
                 let frame = self.b.use_var(self.frame);
@@ -394,6 +449,50 @@ impl Gen<'_, '_> {
         Ok(())
     }
 
+    /// A plain load or store of op `index` at `addr` that no region holds,
+    /// in a program with an emulated `__sk_buff`: the call trampoline runs
+    /// the interpreter's miss path ([`env::CALL_CONTEXT`]), which reads or
+    /// writes a context field or ends the run with the interpreter's error
+    /// (a refused field, or out of bounds).
+    fn context_access(
+        &mut self,
+        index: usize,
+        addr: Value,
+        kind: AccessKind,
+        dst: Option<u8>,
+    ) -> Result<(), String> {
+        if let AccessKind::Store(Stored::Reg(src)) = kind {
+            let value = self.r(src);
+            self.b
+                .ins()
+                .store(trusted(), value, self.env, layout::reg(src));
+        }
+        let op = self.b.ins().iconst(I64, index as i64);
+        let call_kind = self.b.ins().iconst(I64, env::CALL_CONTEXT as i64);
+        let call = self.b.ins().call_indirect(
+            self.call_sig,
+            self.call_fn,
+            &[self.env, op, call_kind, addr],
+        );
+        let status = self.b.inst_results(call)[0];
+        let cont = self.b.create_block();
+        let failed = self.b.create_block();
+        self.b.set_cold_block(failed);
+        self.b.ins().brif(status, failed, &[], cont, &[]);
+        self.b.switch_to_block(failed);
+        self.b.ins().return_(&[status]);
+        self.b.switch_to_block(cont);
+        if let AccessKind::Load { .. } = kind {
+            let dst = dst.ok_or("a load without a destination")?;
+            let value = self
+                .b
+                .ins()
+                .load(I64, trusted(), self.env, layout::reg(dst));
+            self.set(dst, value);
+        }
+        Ok(())
+    }
+
     fn stored(&mut self, stored: Stored) -> Value {
         match stored {
             Stored::Reg(r) => self.r(r),
@@ -442,10 +541,11 @@ impl Gen<'_, '_> {
         let low = self.b.ins().band_imm_s(addr, (size - 1) as i64);
         let aligned = self.b.ins().icmp_imm_s(IntCC::Equal, low, 0);
         self.guard(aligned, env::FAULT_MISALIGNED, index, addr, size);
+        let miss = Miss::Fault(env::FAULT_WRITE);
         let found = if predicted.is_some() {
-            self.checked_any(index, addr, size, true, env::FAULT_WRITE)
+            self.checked_any(index, addr, size, true, miss)
         } else {
-            self.checked(index, addr, size, true, env::FAULT_WRITE)
+            self.checked(index, addr, size, true, miss)
         };
         let host_low = self.b.ins().band_imm_s(found, (size - 1) as i64);
         let host_aligned = self.b.ins().icmp_imm_s(IntCC::Equal, host_low, 0);
@@ -529,7 +629,7 @@ impl Gen<'_, '_> {
             .get(usize::from(map))
             .ok_or("an inline lookup of a map the program does not have")?;
         let key_addr = self.r(2);
-        let host = self.checked(index, key_addr, 4, false, env::FAULT_KEY);
+        let host = self.checked(index, key_addr, 4, false, Miss::Fault(env::FAULT_KEY));
         let key = self.shared_load(host, 4, false);
         let ins = &mut self.b;
         let inside = ins

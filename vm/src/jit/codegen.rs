@@ -111,15 +111,46 @@ pub(super) fn trusted() -> MemFlagsData {
     MemFlagsData::trusted()
 }
 
-/// Flags of loads from the region tables (`Env::run` and the maps'
-/// regions), of the direct accesses' map bases and of the environment's
-/// fixed fields (stack top, table pointers, trampolines): trusted, and
-/// never written while the code runs (a program whose regions move,
-/// through a helper that moves the packet, is not compiled), so Cranelift
-/// may share them between accesses, hoist them out of loops, place them
-/// next to their uses and drop unused ones.
+/// Flags of loads from region descriptors that never change while the
+/// code runs (the maps' regions, the stack's and the context's in
+/// `Env::run`, and the packet's in a program whose packet cannot move: see
+/// [`general_table_flags`]), of the direct accesses' map bases and of the
+/// environment's fixed fields (stack top, table pointers, trampolines):
+/// trusted and read-only, so Cranelift may share them between accesses,
+/// hoist them out of loops, place them next to their uses and drop unused
+/// ones.
 pub(super) fn region_table_flags() -> MemFlagsData {
     trusted().with_readonly().with_can_move()
+}
+
+/// Flags of the general check's descriptor loads, which may read any
+/// slot's: [`region_table_flags`], unless the packet may move during a run
+/// (`packet_moves`: [`packet_may_move`]). Then the call trampoline rewrites
+/// the packet's descriptor after every helper call (`run::call`), so the
+/// loads are trusted only: Cranelift neither hoists them nor reuses one
+/// across a call (a call may write any memory).
+pub(super) fn general_table_flags(packet_moves: bool) -> MemFlagsData {
+    if packet_moves {
+        trusted()
+    } else {
+        region_table_flags()
+    }
+}
+
+/// Whether a helper may move `program`'s packet region during a run: a
+/// packet program that calls a built-in helper that moves it
+/// ([`MOVES_PACKET`](crate::exec::packet::MOVES_PACKET)) or calls helpers
+/// by a register's value (`callx`, which may name one).
+pub(crate) fn packet_may_move(program: &LoadedProgram) -> bool {
+    program.kind().is_packet()
+        && (program
+            .helper_table()
+            .iter()
+            .any(|h| h.builtin && crate::exec::packet::MOVES_PACKET.contains(&h.id))
+            || program
+                .ops()
+                .iter()
+                .any(|op| matches!(op, Op::CallReg { .. })))
 }
 
 /// Flags of program memory accesses: checked or proven, so they never
@@ -156,6 +187,8 @@ pub(super) struct Gen<'a, 'f> {
     pub atomic_sig: SigRef,
     /// For each op, the map region its checked access most likely hits.
     pub predicted: Vec<Option<u64>>,
+    /// Whether a helper may move the packet ([`packet_may_move`]).
+    pub packet_moves: bool,
     /// The block of each op that starts one.
     blocks: Vec<Option<Block>>,
     /// For each local call site, the op and block its callee returns to.
@@ -440,6 +473,7 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
         call_sig,
         atomic_sig,
         predicted: predicted_slots(ops),
+        packet_moves: packet_may_move(program),
         blocks,
         return_ops: Vec::new(),
         return_blocks: Vec::new(),

@@ -52,10 +52,17 @@ pub(crate) const CALL_LOOKUP: u64 = 2;
 /// `Env::cap`: a clock checkpoint when the run has a deadline, which
 /// either ends the run or raises the cap (see `jit::run`).
 pub(crate) const CALL_CLOCK: u64 = 3;
+/// A plain load or store the regions refused in a program with an
+/// emulated `__sk_buff` (`value` the address): the interpreter's miss
+/// path runs it (a context field, or the fault). A load's value comes back
+/// in `regs[dst]`; a store's value goes in `regs[src]` (or is the op's
+/// immediate).
+pub(crate) const CALL_CONTEXT: u64 = 4;
 
 /// The call trampoline: runs a helper call, `callx` or lookup for op `op`
-/// with r1..r5 from `regs`; `kind` is a `CALL_*`, `value` the helper slot or
-/// id. Returns 0, [`ERROR`] or [`PANIC`].
+/// with r1..r5 from `regs`, or a context access ([`CALL_CONTEXT`]); `kind`
+/// is a `CALL_*`, `value` the helper slot or id, or the address. Returns 0,
+/// [`ERROR`] or [`PANIC`].
 pub(crate) type CallFn =
     unsafe extern "C" fn(env: *mut Env<'_>, op: u64, kind: u64, value: u64) -> u64;
 
@@ -105,7 +112,9 @@ pub(crate) struct Env<'a> {
     pub cap: u64,
     /// Host address of frame 0's r10: the top of the stack buffer.
     pub stack_top: u64,
-    /// The input, context and stack regions of the run.
+    /// The input, context and stack regions of the run: copied at entry;
+    /// slot 0, the packet, again after every helper call (the only one a
+    /// helper moves: see `run::call`).
     pub run: [Region; 3],
     /// The map regions, addressed by slot: the run's map slice minus
     /// [`FIRST_MAP_SLOT`] regions (never dereferenced below the slice).

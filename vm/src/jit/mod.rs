@@ -10,6 +10,14 @@
 //!   both ends, writability), with a cold fault block per site that records
 //!   the fault (kind, instruction, address, size). Stack, direct and
 //!   constant-key accesses use the proofs the passes made at load time.
+//! - **Moving packets and `__sk_buff`**: after a helper call the trampoline
+//!   copies the packet's region (which `bpf_xdp_adjust_head` and the other
+//!   packet-moving helpers move) into the environment again, and in a
+//!   program whose packet may move the code reads it from there after
+//!   every call; a plain load or store no region holds in an `__sk_buff`
+//!   program goes, in its cold path, through the trampoline to the
+//!   interpreter's emulation of the context (`exec::ctx::skb`), which
+//!   returns the field or the interpreter's error.
 //! - **Budget**: each basic block adds its weight when entered, after
 //!   checking that it fits; when it does not, the run is handed to the
 //!   exact interpreter at that op with its registers, count and frames
@@ -122,11 +130,6 @@ pub enum Fallback {
         /// The limit ([`MAX_COMPILED_OPS`], or [`AUTO_COMPILED_OPS`] for [`Tier::Auto`]).
         limit: usize,
     },
-    /// The program's context or packet changes as it runs in a way only the
-    /// interpreter follows: an emulated `__sk_buff`, or a helper that moves
-    /// the packet (`bpf_xdp_adjust_head`, ...).
-    #[error("the compiled tier does not run programs with {0}")]
-    MovingPacket(&'static str),
     /// The program has callbacks (`bpf_loop`, `bpf_for_each_map_elem`),
     /// which the interpreter enters in frames of their own.
     #[error(
@@ -181,16 +184,6 @@ pub(crate) fn compile(program: &LoadedProgram, tier: Tier) -> Compiled {
     };
     if let Some(reason) = unavailable() {
         return Compiled::fallback(Some(reason));
-    }
-    if program.kind().has_skb() {
-        return Compiled::fallback(Some(Fallback::MovingPacket("a __sk_buff context")));
-    }
-    if let Some(helper) = program
-        .helper_table()
-        .iter()
-        .find(|h| h.builtin && crate::exec::packet::MOVES_PACKET.contains(&h.id))
-    {
-        return Compiled::fallback(Some(Fallback::MovingPacket(helper.name)));
     }
     if program.has_callbacks() {
         return Compiled::fallback(Some(Fallback::Callbacks));

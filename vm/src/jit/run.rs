@@ -6,16 +6,18 @@ use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::error::{Access, HelperError, RunError};
+use crate::exec::ctx::{load_miss, store_miss};
 use crate::exec::helpers::ids;
 use crate::exec::memory::{AddressSpace, MAP_HANDLE_BASE, MAX_FRAMES, STACK_SIZE, map_value_start};
 use crate::exec::{
     Resume, RunContext, RunOutcome, Spent, atomic_rmw, call_helper, charged_lookup,
     clock_checkpoint, interpret,
 };
+use crate::ir::facts::{AccessKind, Memory, Stored};
 use crate::ir::op::Op;
 use crate::jit::Code;
 use crate::jit::env::{
-    CALL_CLOCK, CALL_HELPER, CALL_LOOKUP, CALL_REG, DONE, ERROR, Env, HANDOVER, PANIC,
+    CALL_CLOCK, CALL_CONTEXT, CALL_HELPER, CALL_LOOKUP, CALL_REG, DONE, ERROR, Env, HANDOVER, PANIC,
 };
 use crate::program::LoadedProgram;
 
@@ -125,6 +127,9 @@ fn call(env: &mut Env<'_>, index: usize, kind: u64, value: u64) -> Result<(), Ru
     // SAFETY: `ctx` is the run's exclusively borrowed context (`run`), not
     // used elsewhere while the code runs.
     let ctx = unsafe { &mut *env.ctx };
+    if kind == CALL_CONTEXT {
+        return context_access(env, ctx, index, value);
+    }
     let pc = program.origin(index);
     let args = [
         env.regs[1],
@@ -162,6 +167,15 @@ fn call(env: &mut Env<'_>, index: usize, kind: u64, value: u64) -> Result<(), Ru
     env.regs[0] = r0;
     env.count += ctx.pending_charge;
     ctx.pending_charge = 0;
+    // A helper that moves the packet (`exec::packet::MOVES_PACKET`, also
+    // through `callx`) moved its region: the code reads the packet's
+    // descriptor from here again after the call (see
+    // `codegen::general_table_flags`; in a program that cannot move its
+    // packet, `codegen::packet_may_move`, this writes back the region it
+    // read at entry). The context's and the stack's descriptors never
+    // change during a run (a move rewrites the bytes of `xdp_md`, not
+    // where they are).
+    env.run[0] = env.space.run[0].get();
     Ok(())
 }
 
@@ -194,6 +208,73 @@ fn clock(env: &mut Env<'_>, index: usize, need: u64) -> u64 {
         Err(error) => {
             env.error = Some(error);
             ERROR
+        }
+    }
+}
+
+/// A plain load or store of op `index` at `addr` that the regions refused,
+/// in a program with an emulated `__sk_buff`: what the interpreter does
+/// then (`exec::ctx::load_miss`, `store_miss`): a context field by the
+/// program type's rules, or the out-of-bounds fault. A load's value,
+/// converted as the op converts it, goes to `regs[dst]`.
+fn context_access(
+    env: &mut Env<'_>,
+    ctx: &mut RunContext,
+    index: usize,
+    addr: u64,
+) -> Result<(), RunError> {
+    let program = env.program;
+    let pc = program.origin(index);
+    let facts = program.ops().get(index).map(|op| op.facts());
+    let access = facts.and_then(|facts| match facts.memory {
+        Memory::Checked { width, kind, .. } => Some((u64::from(width), kind)),
+        Memory::None
+        | Memory::Stack { .. }
+        | Memory::Direct { .. }
+        | Memory::Fixed { .. }
+        | Memory::LookupKey
+        | Memory::Helper
+        | Memory::Call => None,
+    });
+    match access {
+        Some((width, AccessKind::Load { sign_extend })) => {
+            let value = load_miss(env.space, ctx, pc, addr, width)?;
+            let value = if sign_extend {
+                let unused = 64 - 8 * width as u32;
+                (((value << unused) as i64) >> unused) as u64
+            } else {
+                value
+            };
+            let dst = facts.and_then(|facts| facts.writes.single()).unwrap_or(0);
+            env.regs[usize::from(dst) & 15] = value;
+            Ok(())
+        }
+        Some((width, AccessKind::Store(stored))) => {
+            let value = match stored {
+                Stored::Reg(src) => env.regs[usize::from(src) & 15],
+                Stored::Imm(imm) => imm,
+            };
+            store_miss(env.space, ctx, pc, addr, width, value)
+        }
+        // The code calls out only for plain loads and stores
+        // (`Gen::access`); anything else is a bug, refused as a fault.
+        Some((width, AccessKind::Atomic)) => {
+            debug_assert!(false, "op {index}: a context call-out for an atomic");
+            Err(RunError::OutOfBounds {
+                pc,
+                addr,
+                size: width,
+                access: Access::Write,
+            })
+        }
+        None => {
+            debug_assert!(false, "op {index}: a context call-out for no access");
+            Err(RunError::OutOfBounds {
+                pc,
+                addr,
+                size: 0,
+                access: Access::Read,
+            })
         }
     }
 }

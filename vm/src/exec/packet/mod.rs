@@ -62,8 +62,8 @@ pub mod ids {
 }
 
 /// The helpers that move the packet's start or end (the compiled tier
-/// does not follow a moving packet region, so it leaves programs that
-/// call them to the interpreter).
+/// reads the packet's region again after the calls of a program that may
+/// call one: `jit::codegen::packet_may_move`).
 pub const MOVES_PACKET: &[u32] = &[
     ids::SKB_CHANGE_TAIL,
     ids::SKB_CHANGE_HEAD,
