@@ -5,12 +5,15 @@
 //! inside, at the end of and past each map, a null result, every width,
 //! loads, stores and atomics, offsets around each element's and the
 //! area's ends, misaligned atomics, a per-CPU map on two CPUs, and a map
-//! programs may only read.
+//! programs may only read; and the run's own regions, whose bounds are read
+//! at run time: an input shorter than the access, the XDP context (read
+//! only), and packets through the pointers a program loads from its
+//! context, writable (XDP, tc) or not (cgroup_skb).
 #![cfg(all(feature = "jit", target_arch = "x86_64"))]
 
 use tinybpf_maps::{BPF_F_RDONLY_PROG, BpfMap, MapDef, MapOptions};
 use tinybpf_vm::isa::asm::assemble_bytes;
-use tinybpf_vm::{LoadedProgram, ProgramOptions, RunContext, Tier, TierUsed};
+use tinybpf_vm::{LoadedProgram, ProgramKind, ProgramOptions, RunContext, Tier, TierUsed};
 
 /// `BPF_MAP_TYPE_PERCPU_ARRAY`.
 const PERCPU_ARRAY: u32 = 6;
@@ -45,8 +48,13 @@ fn contents(maps: &[BpfMap]) -> Vec<Vec<u8>> {
 }
 
 fn load(text: &str, maps: &[BpfMap], tier: Tier) -> LoadedProgram {
+    load_kind(text, maps, ProgramKind::Memory, tier)
+}
+
+fn load_kind(text: &str, maps: &[BpfMap], kind: ProgramKind, tier: Tier) -> LoadedProgram {
     let options = ProgramOptions {
         maps: maps.to_vec(),
+        kind,
         tier,
         ..ProgramOptions::default()
     };
@@ -200,4 +208,107 @@ fn accesses_through_a_copy_of_r10_agree_at_every_edge() {
         }
     }
     assert!(faults > 10, "{faults}");
+}
+
+/// Loads and stores through r1 over raw memory, for inputs shorter and
+/// longer than the access, at offsets around both ends.
+#[test]
+fn accesses_to_the_input_agree_for_every_length() {
+    let mut faults = 0;
+    for (width, suffix) in [(1, "b"), (2, "h"), (4, "w"), (8, "dw")] {
+        for off in [-1, 0, 1, 2, 7, 8] {
+            for access in [
+                format!("ldx{suffix} %r0, [%r1{off:+}]"),
+                format!("stx{suffix} [%r1{off:+}], %r1"),
+            ] {
+                let text = format!("mov %r0, 0\n{access}\nexit");
+                let interpreted = load(&text, &[], Tier::Interpreter);
+                let compiled = load(&text, &[], Tier::Compiled);
+                for len in 0..=(width + 9) as usize {
+                    let mut a: Vec<u8> = (0..len as u8).collect();
+                    let mut b = a.clone();
+                    let ra = interpreted.run_with(&mut a, &mut RunContext::new());
+                    let rb = compiled.run_with(&mut b, &mut RunContext::new());
+                    assert_eq!(ra, rb, "length {len}\n{text}");
+                    assert_eq!(a, b, "length {len}\n{text}");
+                    faults += usize::from(ra.is_err());
+                }
+            }
+        }
+    }
+    assert!(faults > 100, "{faults}");
+}
+
+/// Through the XDP context (read only) and the packet pointers loaded from
+/// it or from `__sk_buff` (the packet writable for XDP and tc, not for a
+/// cgroup_skb program): every width at the packet's and the context's edges.
+#[test]
+fn accesses_through_the_context_and_packet_pointers_agree() {
+    let cases = [
+        (ProgramKind::Xdp, 0, 4),
+        (ProgramKind::Xdp, 8, 4),
+        (ProgramKind::Tc, 76, 80),
+        (ProgramKind::CgroupSkb, 76, 80),
+    ];
+    let mut faults = 0;
+    for (kind, data, end) in cases {
+        for (width, suffix) in [(1, "b"), (4, "w"), (8, "dw")] {
+            for (base, off) in [
+                (data, -1),
+                (data, 0),
+                (data, 13),
+                (end, -width),
+                (end, -width + 1),
+                (end, 0),
+            ] {
+                for access in [
+                    format!("ldx{suffix} %r0, [%r2{off:+}]"),
+                    format!("stx{suffix} [%r2{off:+}], %r3"),
+                    format!("st{suffix} [%r2{off:+}], 7"),
+                ] {
+                    let text = format!(
+                        "mov %r3, 0x55\nmov %r0, 0\nldxw %r2, [%r1+{base}]\n{access}\nexit"
+                    );
+                    faults += agree_packet(&text, kind);
+                }
+            }
+        }
+        if kind == ProgramKind::Xdp {
+            for (width, suffix) in [(1, "b"), (4, "w"), (8, "dw")] {
+                for off in [-1, 0, 4, 20, 24 - width, 24 - width + 1] {
+                    for access in [
+                        format!("ldx{suffix} %r0, [%r1{off:+}]"),
+                        format!("stx{suffix} [%r1{off:+}], %r3"),
+                    ] {
+                        let text = format!("mov %r3, 0x55\nmov %r0, 0\n{access}\nexit");
+                        faults += agree_packet(&text, kind);
+                    }
+                }
+            }
+        }
+    }
+    assert!(faults > 50, "{faults}");
+}
+
+/// Runs `text` as a `kind` program in both tiers on packets of a few
+/// lengths; compares the results and the packets left. Returns the faults.
+fn agree_packet(text: &str, kind: ProgramKind) -> usize {
+    let interpreted = load_kind(text, &[], kind, Tier::Interpreter);
+    let compiled = load_kind(text, &[], kind, Tier::Compiled);
+    let mut faults = 0;
+    for len in [14, 15, 21, 64] {
+        let packet: Vec<u8> = (0..len as u8).collect();
+        let (mut a, mut b) = (packet.clone(), packet);
+        let (mut ctx_a, mut ctx_b) = (RunContext::new(), RunContext::new());
+        let ra = interpreted.run_with(&mut a, &mut ctx_a);
+        let rb = compiled.run_with(&mut b, &mut ctx_b);
+        assert_eq!(ra, rb, "{kind:?}, length {len}\n{text}");
+        assert_eq!(
+            ctx_a.packet.bytes(),
+            ctx_b.packet.bytes(),
+            "{kind:?}, length {len}\n{text}"
+        );
+        faults += usize::from(ra.is_err());
+    }
+    faults
 }

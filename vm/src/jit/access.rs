@@ -9,9 +9,10 @@
 //!   `Env::run` after every helper call, and in a program that may call such
 //!   a helper (`codegen::packet_may_move`) the general check's descriptor
 //!   loads are not read-only, so Cranelift neither hoists them nor reuses
-//!   one across a call (`codegen::general_table_flags`). The stack's and
-//!   the maps' regions, the only ones checked against constants
-//!   ([`KnownRegion`]), never move.
+//!   one across a call (`codegen::general_table_flags`); so does the
+//!   predicted-region compare (`jit::predicted`), which takes the packet's
+//!   bounds from the same table with the same flags. The stack's and the
+//!   maps' regions, the only ones with bounds compiled in, never move.
 //! - The bytes of `struct xdp_md` change with the packet; they are program
 //!   memory, read with atomic loads like any other, never cached.
 //! - `struct __sk_buff` is no memory (its slot is unmapped): in a program
@@ -26,11 +27,10 @@ use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I8, I16, I32, I64};
 use cranelift_codegen::ir::{AtomicRmwOp, Block, BlockArg, InstBuilder, Type, Value};
 
-use crate::exec::map_regions::same_for_every_cpu;
-use crate::exec::memory::{FIRST_MAP_SLOT, STACK_SLOT, stack_window};
+use crate::exec::memory::FIRST_MAP_SLOT;
 use crate::ir::facts::{AccessKind, Memory, Stored};
 use crate::ir::op::{AtomicOp, Op};
-use crate::jit::codegen::{Gen, checked_flags, general_table_flags, region_table_flags, trusted};
+use crate::jit::codegen::{Gen, checked_flags, general_table_flags, trusted};
 use crate::jit::env::{self, layout};
 
 /// The integer type of `width` bytes.
@@ -41,24 +41,6 @@ fn int(width: u64) -> Type {
         4 => I32,
         _ => I64,
     }
-}
-
-/// A region whose bounds and writability every run of the program maps
-/// alike, so that compiled code checks an access against constants.
-///
-/// Both come from where every run takes them: the stack's window from
-/// [`stack_window`] of the program's stack extent (what `exec::run` maps),
-/// a map's from the program's own region table built at load (the one
-/// each run's map slots are rows of; rows differ only in the host address
-/// of per-CPU maps), and neither changes during a run (only the packet's
-/// region moves, and it is never a known region: the general check reads
-/// its descriptor, again after every call where it may move).
-#[derive(Clone, Copy)]
-struct KnownRegion {
-    start: u64,
-    len: u64,
-    writable: bool,
-    host: KnownHost,
 }
 
 /// Where a checked access goes when no region holds it.
@@ -72,18 +54,6 @@ enum Miss {
     To(Block),
 }
 
-/// Where a [`KnownRegion`]'s host address comes from.
-#[derive(Clone, Copy)]
-enum KnownHost {
-    /// The same in every run: a map every CPU shares, whose value area
-    /// never moves while the program (which holds the map) exists, as for
-    /// the constant addresses of `passes::const_addr`.
-    Fixed(u64),
-    /// The run's: the descriptor's host field at `offset` in `table`
-    /// (the stack, a per-CPU map's row for the run's CPU).
-    Table { table: Value, offset: i32 },
-}
-
 impl Gen<'_, '_> {
     /// The host address of a checked access of `size` bytes at `addr`,
     /// found as `AddressSpace::resolve` finds it (slot, both ends,
@@ -91,7 +61,7 @@ impl Gen<'_, '_> {
     fn checked(&mut self, index: usize, addr: Value, size: u64, write: bool, miss: Miss) -> Value {
         let fast = self
             .predicted_region(index, write)
-            .and_then(|region| self.fast_check(region, addr, size, false));
+            .and_then(|region| self.fast_check(region, addr, size, write, false));
         let Some((ok, fast_host)) = fast else {
             return self.checked_any(index, addr, size, write, miss);
         };
@@ -109,121 +79,6 @@ impl Gen<'_, '_> {
         self.b.ins().jump(join, &[BlockArg::Value(found)]);
         self.b.switch_to_block(join);
         host
-    }
-
-    /// The region op `index`'s checked access most likely hits (see
-    /// `predicted_slots`), when the compiler knows it and an access of this
-    /// kind may succeed there.
-    fn predicted_region(&self, index: usize, write: bool) -> Option<KnownRegion> {
-        let slot = self.predicted.get(index).copied().flatten()?;
-        self.known_region(slot)
-            .filter(|region| region.writable || !write)
-    }
-
-    /// Region `slot` as every run of this program maps it, when that is
-    /// fixed at load: the stack (its window, from the program's stack
-    /// extent) and the program's own maps (their CPU-0 regions: every CPU's
-    /// has the same bounds and writability). See [`KnownRegion`].
-    fn known_region(&self, slot: u64) -> Option<KnownRegion> {
-        let host_at = |slot: u64| {
-            let offset = (slot as i64)
-                .checked_mul(layout::REGION_SIZE)?
-                .checked_add(i64::from(layout::REGION_HOST))?;
-            i32::try_from(offset).ok()
-        };
-        if slot == STACK_SLOT {
-            let (start, len) = stack_window(self.program.stack_extent());
-            return Some(KnownRegion {
-                start,
-                len,
-                writable: true,
-                host: KnownHost::Table {
-                    table: self.run_table,
-                    offset: host_at(slot)?,
-                },
-            });
-        }
-        let index = usize::try_from(slot.checked_sub(FIRST_MAP_SLOT)?).ok()?;
-        let region = self.program.map_regions().first().get(index)?;
-        let map = self.program.maps().get(index)?;
-        let host = if same_for_every_cpu(map) {
-            KnownHost::Fixed(region.host as u64)
-        } else {
-            KnownHost::Table {
-                table: self.maps_by_slot,
-                offset: host_at(slot)?,
-            }
-        };
-        Some(KnownRegion {
-            start: region.start,
-            len: region.len,
-            writable: region.writable,
-            host,
-        })
-    }
-
-    /// Whether an access of `size` bytes at `addr` lies inside `region`
-    /// (and, with `aligned`, is aligned to `size` both in the VM and on the
-    /// host), and its host address if so; `None` when no access of this
-    /// size can be proven this way.
-    ///
-    /// One compare: `addr - start`, wrapping, is at most `len - size`
-    /// exactly when the access is inside; with `aligned`, the offset
-    /// rotated right by log2(`size`) leaves any low bits at the top, far
-    /// above the limit. An address this accepts is one
-    /// `AddressSpace::resolve` accepts, with the same host address: its
-    /// slot is the region's (the region lies inside its slot's 4 GiB), the
-    /// offset from the start is the one the interpreter computes, and it
-    /// ends inside.
-    fn fast_check(
-        &mut self,
-        region: KnownRegion,
-        addr: Value,
-        size: u64,
-        aligned: bool,
-    ) -> Option<(Value, Value)> {
-        let last = region.len.checked_sub(size)?;
-        if aligned {
-            let host_aligned = match region.host {
-                KnownHost::Fixed(host) => host.is_multiple_of(size),
-                KnownHost::Table { .. } => true,
-            };
-            if !size.is_power_of_two() || !region.start.is_multiple_of(size) || !host_aligned {
-                return None;
-            }
-        }
-        let ins = &mut self.b;
-        let offset = ins
-            .ins()
-            .iadd_imm_s(addr, region.start.wrapping_neg() as i64);
-        let ok = if aligned {
-            let shift = size.trailing_zeros();
-            let rotated = ins.ins().rotr_imm_s(offset, i64::from(shift));
-            ins.ins().icmp_imm_s(
-                IntCC::UnsignedLessThanOrEqual,
-                rotated,
-                (last >> shift) as i64,
-            )
-        } else {
-            ins.ins()
-                .icmp_imm_s(IntCC::UnsignedLessThanOrEqual, offset, last as i64)
-        };
-        let base = match region.host {
-            KnownHost::Fixed(host) => ins.ins().iconst(I64, host as i64),
-            KnownHost::Table { table, offset } => {
-                ins.ins().load(I64, region_table_flags(), table, offset)
-            }
-        };
-        let host = ins.ins().iadd(base, offset);
-        // A run's host base may have any alignment.
-        let ok = if aligned && matches!(region.host, KnownHost::Table { .. }) {
-            let low = ins.ins().band_imm_s(host, (size - 1) as i64);
-            let host_aligned = ins.ins().icmp_imm_s(IntCC::Equal, low, 0);
-            ins.ins().band(ok, host_aligned)
-        } else {
-            ok
-        };
-        Some((ok, host))
     }
 
     /// [`Self::checked`] for any slot.
@@ -529,7 +384,7 @@ impl Gen<'_, '_> {
 
         let predicted = self
             .predicted_region(index, true)
-            .and_then(|region| self.fast_check(region, addr, size, true));
+            .and_then(|region| self.fast_check(region, addr, size, true, true));
         if let Some((ok, fast_host)) = predicted {
             let general = self.b.create_block();
             self.b.set_cold_block(general);

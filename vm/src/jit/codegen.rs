@@ -24,14 +24,12 @@ use cranelift_codegen::{CompiledCode, Context};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
 use crate::ProgramKind;
-use crate::exec::memory::map_value_start;
-use crate::exec::memory::{
-    CONTEXT_START, FRAME_SIZE, INPUT_START, MAX_FRAMES, STACK_SLOT, frame_pointer,
-};
-use crate::ir::facts::{Flow, Memory, Value as IrValue};
+use crate::exec::memory::{CONTEXT_START, FRAME_SIZE, INPUT_START, MAX_FRAMES, frame_pointer};
+use crate::ir::facts::{Flow, Memory};
 use crate::ir::op::Op;
 use crate::jit::env::{self, layout};
 use crate::jit::memory::Code;
+use crate::jit::predicted::predicted_slots;
 use crate::program::LoadedProgram;
 
 /// The host's code generator, set up once per process.
@@ -250,49 +248,6 @@ pub(crate) fn entry_registers(program: &LoadedProgram) -> [Option<u64>; 16] {
     regs
 }
 
-/// For each op with a checked access (a lookup's key read included), the
-/// region it most likely hits: the map region of the last inline lookup
-/// whose result (copied or moved by a constant) its base register holds,
-/// in program order, or the stack for a copy of r10. Only a guess, which
-/// `Gen::checked` tests before it relies on it: a wrong one (another path,
-/// another region) costs a compare and the general check.
-fn predicted_slots(ops: &[Op]) -> Vec<Option<u64>> {
-    let mut holds: [Option<u64>; 16] = [None; 16];
-    // r10 is never written.
-    holds[10] = Some(STACK_SLOT);
-    let mut predicted = Vec::with_capacity(ops.len());
-    for op in ops {
-        let facts = op.facts();
-        let base = match facts.memory {
-            Memory::Checked { base, .. } => holds[usize::from(base) & 15],
-            Memory::LookupKey => holds[2],
-            Memory::None
-            | Memory::Stack { .. }
-            | Memory::Direct { .. }
-            | Memory::Fixed { .. }
-            | Memory::Helper
-            | Memory::Call => None,
-        };
-        predicted.push(base);
-        let value = if let Op::LookupInline { map } = *op {
-            Some(map_value_start(usize::from(map)) >> 32)
-        } else if let IrValue::Copy(src) | IrValue::Offset(src, _) = facts.value {
-            holds[usize::from(src) & 15]
-        } else {
-            None
-        };
-        for (r, held) in holds.iter_mut().enumerate() {
-            if facts.writes.contains(r as u8) || facts.may_write.contains(r as u8) {
-                *held = None;
-            }
-        }
-        if let Some(dst) = facts.writes.single() {
-            holds[usize::from(dst) & 15] = value;
-        }
-    }
-    predicted
-}
-
 /// What each block start checks against the budget at its entry: `Some(n)`
 /// for a checkpoint, whose check is that `n` more instructions fit (its own
 /// weight plus the heaviest path through the blocks after it up to the next
@@ -472,7 +427,7 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
         atomic_fn,
         call_sig,
         atomic_sig,
-        predicted: predicted_slots(ops),
+        predicted: predicted_slots(ops, program.kind()),
         packet_moves: packet_may_move(program),
         blocks,
         return_ops: Vec::new(),

@@ -53,6 +53,8 @@ mod lower;
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]
 mod memory;
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]
+mod predicted;
+#[cfg(all(feature = "jit", target_arch = "x86_64"))]
 mod run;
 
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]
