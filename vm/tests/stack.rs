@@ -134,10 +134,22 @@ fn addresses_below_the_extent_fault() {
 
 /// `text` loaded for `tier` with `passes` and `maps`.
 fn load_in(text: &str, tier: Tier, passes: Passes, maps: Vec<BpfMap>) -> LoadedProgram {
+    load_with(text, tier, passes, maps, true)
+}
+
+/// `text` loaded for `tier` with `passes`, `maps` and `inline_lookups`.
+fn load_with(
+    text: &str,
+    tier: Tier,
+    passes: Passes,
+    maps: Vec<BpfMap>,
+    inline_lookups: bool,
+) -> LoadedProgram {
     let options = ProgramOptions {
         tier,
         passes,
         maps,
+        inline_lookups,
         ..ProgramOptions::default()
     };
     let program =
@@ -170,7 +182,10 @@ fn a_lookup_key_behind_a_copy_of_r10_prepares_only_the_key() {
         exit
         mov %r0, 99
         exit";
-    for (tier, passes) in CONFIGURATIONS {
+    for ((tier, passes), inline_lookups) in CONFIGURATIONS
+        .into_iter()
+        .flat_map(|config| [(config, true), (config, false)])
+    {
         let def = MapDef {
             map_type: 2,
             key_size: 4,
@@ -181,7 +196,9 @@ fn a_lookup_key_behind_a_copy_of_r10_prepares_only_the_key() {
         let map = BpfMap::create(def, &MapOptions::with_cpus(1)).unwrap();
         map.update(&1u32.to_le_bytes(), &7u64.to_le_bytes(), 0)
             .unwrap();
-        let program = load_in(text, tier, passes, vec![map]);
+        // `call 1` as the lookup op, or left a call of the built-in
+        // helper: the same 4 bytes.
+        let program = load_with(text, tier, passes, vec![map], inline_lookups);
         assert_eq!(program.stack_extent(), 4, "{tier:?} {passes:?}");
         assert_eq!(program.run(&mut []).map(|o| o.retval), Ok(7));
     }

@@ -11,7 +11,9 @@
 //!   registers with constant offsets, see below), the bytes from where it
 //!   starts up to r10, when it starts inside the frame; the key an inline or
 //!   built-in lookup reads through r2 counts the same (it is read forward
-//!   from there);
+//!   from there), whether `call 1` was translated to the lookup op or left
+//!   a call of the built-in helper (`inline_lookups` off): the extent does
+//!   not depend on that switch either;
 //! - the whole 512-byte frame as soon as a copy of r10 *escapes*: it is
 //!   stored, passed to a helper or a callee, returned by a function that
 //!   may run as a callee, combined with anything but a constant, or used
@@ -76,6 +78,7 @@
 //! found some before: it faults, as a forged address does (the kernel's
 //! verifier refuses both).
 
+use crate::exec::helpers::{Helper, ids};
 use crate::exec::memory::{FRAME_SIZE, MAX_FRAMES};
 use crate::ir::cfg::ControlFlow;
 use crate::ir::facts::{AccessKind, Facts, Flow, Memory, Stored, Value};
@@ -231,6 +234,22 @@ fn step(facts: &Facts, regs: &mut Registers, ends_run: bool) -> usize {
     need
 }
 
+/// `op` as this analysis sees it: a call of the built-in
+/// `bpf_map_lookup_elem` through the helper table is the lookup op the
+/// translator makes of it when lookups may be inlined (both read the key
+/// at r2 forward, and neither enters a callback).
+fn analysed(op: &Op, helpers: &[Helper]) -> Op {
+    if let Op::CallHelper { slot } = *op
+        && helpers
+            .get(slot as usize)
+            .is_some_and(|helper| helper.builtin && helper.id == ids::MAP_LOOKUP_ELEM)
+    {
+        Op::MapLookup
+    } else {
+        *op
+    }
+}
+
 /// The bytes below r10 `op` needs, part by part (see [`step`]), and what
 /// the registers hold after it.
 fn op_need(op: &Op, regs: &mut Registers, ends_run: bool) -> usize {
@@ -317,9 +336,12 @@ fn registers(ops: &[Op], cfg: &ControlFlow, depths: &[u8]) -> Vec<Option<Registe
     state
 }
 
-/// The frame extent of `ops`: how many bytes below the top of the stack a
-/// run can reach (at most the whole stack).
-pub(crate) fn frame_extent(ops: &[Op]) -> usize {
+/// The frame extent of `ops` (whose helper table is `helpers`): how many
+/// bytes below the top of the stack a run can reach (at most the whole
+/// stack).
+pub(crate) fn frame_extent(ops: &[Op], helpers: &[Helper]) -> usize {
+    let ops: Vec<Op> = ops.iter().map(|op| analysed(op, helpers)).collect();
+    let ops = ops.as_slice();
     let cfg = ControlFlow::new(ops);
     let depths = depths(ops, &cfg);
     let registers = registers(ops, &cfg, &depths);
@@ -362,9 +384,9 @@ mod tests {
             Op::Exit,
         ];
         ops.extend(callback);
-        assert_eq!(frame_extent(&ops), FRAME_SIZE + 16);
+        assert_eq!(frame_extent(&ops, &[]), FRAME_SIZE + 16);
         ops[0] = Op::Mov64Imm { dst: 2, imm: 0 };
-        assert_eq!(frame_extent(&ops), 0);
+        assert_eq!(frame_extent(&ops, &[]), 0);
         // From a local call's frame, one further down.
         let nested = [
             Op::LoadFunc { dst: 2, target: 5 },
@@ -376,7 +398,7 @@ mod tests {
             Op::Exit,
         ];
         // The helper call runs at depth 1 only; the callback at 2.
-        assert_eq!(frame_extent(&nested), 2 * FRAME_SIZE + 8);
+        assert_eq!(frame_extent(&nested, &[]), 2 * FRAME_SIZE + 8);
     }
 
     #[test]
@@ -386,9 +408,9 @@ mod tests {
             Op::StackLdxW { dst: 0, off: -24 },
             Op::Exit,
         ];
-        assert_eq!(frame_extent(&ops), 24);
+        assert_eq!(frame_extent(&ops, &[]), 24);
         assert_eq!(
-            frame_extent(&[Op::Mov64Imm { dst: 0, imm: 0 }, Op::Exit]),
+            frame_extent(&[Op::Mov64Imm { dst: 0, imm: 0 }, Op::Exit], &[]),
             0
         );
     }
@@ -412,7 +434,7 @@ mod tests {
             ops.extend([use_it, Op::Mov64Imm { dst: 0, imm: 0 }, Op::Exit]);
             // A function for the call below, which needs nothing.
             ops.push(Op::Exit);
-            frame_extent(&ops)
+            frame_extent(&ops, &[])
         };
         // Passed to a helper, stored, combined with a register, moved to 32 bits.
         assert_eq!(escapes(Op::CallHelper { slot: 0 }), 512);
@@ -450,7 +472,7 @@ mod tests {
             },
             Op::Exit,
         ];
-        assert_eq!(frame_extent(&base), 512);
+        assert_eq!(frame_extent(&base, &[]), 512);
     }
 
     #[test]
@@ -467,7 +489,7 @@ mod tests {
             Op::MapLookup,
             Op::Exit,
         ]);
-        assert_eq!(frame_extent(&lookup), 4);
+        assert_eq!(frame_extent(&lookup, &[]), 4);
         // Accesses through copies count where they start.
         let mut ops = frame_address(1, -8).to_vec();
         ops.extend([
@@ -484,7 +506,7 @@ mod tests {
             },
             Op::Exit,
         ]);
-        assert_eq!(frame_extent(&ops), 40);
+        assert_eq!(frame_extent(&ops, &[]), 40);
         // ... fused or not.
         let mut fused = vec![Op::MovAdd64Imm {
             dst: 1,
@@ -492,20 +514,20 @@ mod tests {
             imm: -8i64 as u64,
         }];
         fused.extend_from_slice(&ops[2..]);
-        assert_eq!(frame_extent(&fused), 40);
+        assert_eq!(frame_extent(&fused, &[]), 40);
         // Outside the frame (above r10, below its 512 bytes): the whole frame.
         ops[2] = Op::LdxW {
             dst: 0,
             src: 1,
             off: 8,
         };
-        assert_eq!(frame_extent(&ops), 512);
+        assert_eq!(frame_extent(&ops, &[]), 512);
         ops[2] = Op::LdxW {
             dst: 0,
             src: 1,
             off: -508,
         };
-        assert_eq!(frame_extent(&ops), 512);
+        assert_eq!(frame_extent(&ops, &[]), 512);
     }
 
     #[test]
@@ -527,13 +549,13 @@ mod tests {
             },
             Op::Exit,
         ]);
-        assert_eq!(frame_extent(&ops), 512);
+        assert_eq!(frame_extent(&ops, &[]), 512);
         // The same offset on both: 16.
         ops[2] = Op::Add64Imm {
             dst: 1,
             imm: -16i64 as u64,
         };
-        assert_eq!(frame_extent(&ops), 16);
+        assert_eq!(frame_extent(&ops, &[]), 16);
         // A pointer walking down the frame in a loop.
         let mut walk = frame_address(1, -8).to_vec();
         walk.extend([
@@ -553,7 +575,7 @@ mod tests {
             },
             Op::Exit,
         ]);
-        assert_eq!(frame_extent(&walk), 512);
+        assert_eq!(frame_extent(&walk, &[]), 512);
     }
 
     #[test]
@@ -569,10 +591,10 @@ mod tests {
             },
             Op::Exit,
         ]);
-        assert_eq!(frame_extent(&ops), 512 + 512);
+        assert_eq!(frame_extent(&ops, &[]), 512 + 512);
         // Overwritten before f returns: 512 + 4.
         ops.insert(5, Op::Mov64Imm { dst: 2, imm: 0 });
-        assert_eq!(frame_extent(&ops), 512 + 4);
+        assert_eq!(frame_extent(&ops, &[]), 512 + 4);
         // The caller's registers after the call hold nothing of its frame.
         let mut caller = frame_address(6, -8).to_vec();
         caller.extend([
@@ -591,10 +613,10 @@ mod tests {
             Op::Mov64Imm { dst: 1, imm: 0 },
             Op::Exit,
         ]);
-        assert_eq!(frame_extent(&caller), 512);
+        assert_eq!(frame_extent(&caller, &[]), 512);
         caller[0] = Op::Mov64Imm { dst: 6, imm: 0 };
         caller[1] = Op::Mov64Imm { dst: 6, imm: 0 };
-        assert_eq!(frame_extent(&caller), 0);
+        assert_eq!(frame_extent(&caller, &[]), 0);
     }
 
     #[test]
@@ -610,11 +632,11 @@ mod tests {
             Op::Mov64Reg { dst: 1, src: 10 },
             Op::Exit,
         ];
-        assert_eq!(frame_extent(&ops), 2 * 512 + 512);
+        assert_eq!(frame_extent(&ops, &[]), 2 * 512 + 512);
         // Without g's escape: f at depth 1 reaches 512 + 16.
         let mut shallow = ops;
         shallow[6] = Op::Mov64Imm { dst: 1, imm: 0 };
-        assert_eq!(frame_extent(&shallow), 512 + 16);
+        assert_eq!(frame_extent(&shallow, &[]), 512 + 16);
         // A function called from two depths counts at the deeper one.
         let twice = [
             Op::CallLocal { target: 3 },
@@ -625,7 +647,7 @@ mod tests {
             Op::StackStB { off: -1, imm: 0 },
             Op::Exit,
         ];
-        assert_eq!(frame_extent(&twice), 2 * 512 + 1);
+        assert_eq!(frame_extent(&twice, &[]), 2 * 512 + 1);
     }
 
     #[test]
@@ -635,12 +657,12 @@ mod tests {
             Op::CallLocal { target: 0 },
             Op::Exit,
         ];
-        assert_eq!(frame_extent(&ops), 7 * 512 + 1);
+        assert_eq!(frame_extent(&ops, &[]), 7 * 512 + 1);
     }
 
     #[test]
     fn unreachable_code_needs_nothing() {
         let ops = [Op::Exit, Op::Mov64Reg { dst: 1, src: 10 }, Op::Exit];
-        assert_eq!(frame_extent(&ops), 0);
+        assert_eq!(frame_extent(&ops, &[]), 0);
     }
 }
