@@ -23,6 +23,10 @@ use crate::program::LoadedProgram;
 
 /// Runs `program`'s compiled `code` from the state `exec::run` prepared
 /// (the same registers, stack and regions an interpreted run starts from).
+///
+/// Inlined into the run's setup: a run that ends with `exit` goes no
+/// further; every other ending is [`finish`]'s.
+#[inline]
 pub(crate) fn run(
     code: &Code,
     program: &LoadedProgram,
@@ -41,9 +45,10 @@ pub(crate) fn run(
         "a compiled run starts from other registers than the code assumes: {regs:?}"
     );
     let stack_top = stack_host.wrapping_add(STACK_SIZE);
-    // The only fields with drop glue, `panic` and `error`, are taken below
-    // on every path that returns: the environment's drop is skipped (an
-    // unwind past here could only leak them).
+    // The only fields with drop glue, `panic` and `error`, are empty after
+    // an `exit` and taken by `finish` on every other path: the
+    // environment's drop is skipped (an unwind past here could only leak
+    // them).
     let mut env = ManuallyDrop::new(Env::new(
         program,
         space,
@@ -61,6 +66,36 @@ pub(crate) fn run(
     // proved; `env` lives until it returns, and `ctx` is not used here
     // until then (the trampolines use it through `env.ctx`).
     let status = unsafe { (code.entry())(&mut *env) };
+    // The code returns DONE only after `exit`; a trampoline's error or
+    // panic comes back as ERROR or PANIC (checked all the same).
+    if status == DONE && env.panic.is_none() && env.error.is_none() {
+        return Ok(RunOutcome {
+            retval: env.regs[0],
+            insns: env.count - ctx.charged,
+            redirect: ctx.redirect,
+        });
+    }
+    finish(
+        &mut env, status, code, program, space, stack_host, regs, ctx,
+    )
+}
+
+/// The end of a compiled run that did not simply exit: a helper's panic
+/// resumed, its error returned, the run handed over to the exact
+/// interpreter, or the fault the code recorded.
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    env: &mut Env<'_>,
+    status: u64,
+    code: &Code,
+    program: &LoadedProgram,
+    space: &AddressSpace<'_>,
+    stack_host: *mut u8,
+    regs: &mut [u64; 16],
+    ctx: &mut RunContext,
+) -> Result<RunOutcome, RunError> {
     // A trampoline that returned ERROR or PANIC left what it caught.
     if let Some(payload) = env.panic.take() {
         resume_unwind(payload);

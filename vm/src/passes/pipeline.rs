@@ -266,7 +266,7 @@ pub(crate) fn build(
         helpers: translation.helpers,
     };
     // On the program as written, so that it does not depend on the switches.
-    let stack_extent = frame_extent(&program.ops);
+    let stack_extent = frame_extent(&program.ops, &program.helpers);
     let check = |program: &SlotProgram, pass: &'static str| -> Result<(), VerifyError> {
         if passes.verify_each {
             let form = Form::Slots(&program.ops);

@@ -90,7 +90,7 @@ pub(crate) fn verify(
     for (index, op) in ops.iter().enumerate() {
         check_op(index, op, ops, is_final, helpers, env).map_err(|problem| fail(index, problem))?;
     }
-    if frame_extent(ops) > stack_extent {
+    if frame_extent(ops, helpers) > stack_extent {
         return Err(fail(
             0,
             format!("the program reaches more than the {stack_extent} stack bytes a run prepares"),
