@@ -25,11 +25,14 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
 use crate::ProgramKind;
 use crate::exec::memory::{CONTEXT_START, FRAME_SIZE, INPUT_START, MAX_FRAMES, frame_pointer};
+use crate::ir::cfg::ControlFlow;
 use crate::ir::facts::{Flow, Memory};
 use crate::ir::op::Op;
 use crate::jit::env::{self, layout};
 use crate::jit::memory::Code;
 use crate::jit::predicted::predicted_slots;
+use crate::passes::const_addr::{Consts, solve};
+use crate::passes::liveness::live_registers;
 use crate::program::LoadedProgram;
 
 /// The host's code generator, set up once per process.
@@ -183,6 +186,9 @@ pub(super) struct Gen<'a, 'f> {
     pub atomic_fn: Value,
     pub call_sig: SigRef,
     pub atomic_sig: SigRef,
+    /// For each op, what a clock checkpoint there saves and reloads
+    /// ([`checkpoint_registers`]).
+    pub saved: Vec<Saved>,
     /// For each op, the map region its checked access most likely hits.
     pub predicted: Vec<Option<u64>>,
     /// Whether a helper may move the packet ([`packet_may_move`]).
@@ -246,6 +252,49 @@ pub(crate) fn entry_registers(program: &LoadedProgram) -> [Option<u64>; 16] {
     }
     regs[10] = Some(frame_pointer(0));
     regs
+}
+
+/// The registers (bit `r`) a clock checkpoint at an op writes to the
+/// environment before its call, and those it reads back after it.
+#[derive(Clone, Copy)]
+pub(super) struct Saved {
+    /// Live there (some path may read them; `passes::liveness`): a
+    /// handover needs no other, the interpreter never reading a dead one.
+    live: u16,
+    /// Live and not one constant on every path there
+    /// (`passes::const_addr::solve` from the entry registers): reloading a
+    /// constant or a dead register would make it a value carried around
+    /// the loop, for nothing.
+    reload: u16,
+}
+
+/// [`Saved`] for each op of `program`.
+fn checkpoint_registers(program: &LoadedProgram) -> Vec<Saved> {
+    let ops = program.ops();
+    let live = live_registers(ops, &ControlFlow::new(ops));
+    let mut entry = Consts::NONE;
+    for (r, value) in entry_registers(program).iter().enumerate().take(11) {
+        entry.set(r as u8, *value);
+    }
+    solve(ops, entry)
+        .iter()
+        .enumerate()
+        .map(|(i, state)| {
+            let live = live
+                .as_ref()
+                .and_then(|live| live.get(i))
+                .map_or(u16::MAX, |regs| regs.bits());
+            let constant = state.map_or(0, |consts| {
+                (0..=10u8)
+                    .filter(|&r| consts.get(r).is_some())
+                    .fold(0, |mask, r| mask | 1 << r)
+            });
+            Saved {
+                live,
+                reload: live & !constant,
+            }
+        })
+        .collect()
 }
 
 /// What each block start checks against the budget at its entry: `Some(n)`
@@ -428,6 +477,7 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
         call_sig,
         atomic_sig,
         predicted: predicted_slots(ops, program.kind()),
+        saved: checkpoint_registers(program),
         packet_moves: packet_may_move(program),
         blocks,
         return_ops: Vec::new(),
@@ -515,7 +565,11 @@ impl Gen<'_, '_> {
         self.b.ins().brif(over, ask, &[], body, &[]);
 
         self.b.switch_to_block(ask);
-        for r in 0..=10u8 {
+        let saved = self.saved.get(index).copied().unwrap_or(Saved {
+            live: u16::MAX,
+            reload: u16::MAX,
+        });
+        for r in (0..=10u8).filter(|&r| r == 10 || saved.live & (1 << r) != 0) {
             let value = self.r(r);
             self.b
                 .ins()
@@ -548,12 +602,14 @@ impl Gen<'_, '_> {
         // HANDOVER (the state is in the environment) or ERROR.
         self.b.switch_to_block(stop);
         self.b.ins().return_(&[status]);
-        // A raised cap: again from the block's start. r10, the depth and
-        // the frame have not changed. The first block keeps its values,
-        // the entry's registers, which are constants the checks fold.
+        // A raised cap: again from the block's start, with the live
+        // registers back from the environment, but for those that hold a
+        // constant here (see `Saved`) and r10 (the depth and the frame have
+        // not changed either). The first block keeps every value: nothing
+        // is live across its call.
         self.b.switch_to_block(again);
         if index != 0 {
-            for r in 0..=9u8 {
+            for r in (0..=9u8).filter(|&r| saved.reload & (1 << r) != 0) {
                 let value = self.b.ins().load(I64, trusted(), self.env, layout::reg(r));
                 self.set(r, value);
             }

@@ -30,35 +30,10 @@ pub(crate) fn eliminate_dead_code(ops: &mut [Op]) -> usize {
     // Each round removes the last op of every dead chain; real programs need
     // two or three. The cap keeps a pathological chain from costing n^2.
     for _ in 0..MAX_ROUNDS {
-        // live_in[i]: registers live before slot i.
-        let mut live_in = vec![Regs::NONE; n];
-        let mut changed = true;
-        let mut passes = 0;
-        while changed {
-            passes += 1;
-            if passes > MAX_PASSES {
-                // Not converged: remove nothing rather than guess.
-                return removed;
-            }
-            changed = false;
-            for i in (0..n).rev() {
-                let facts = ops[i].facts();
-                let mut out = Regs::NONE;
-                for next in cfg.successors(i) {
-                    out |= live_in[next];
-                }
-                let mut reads = facts.reads;
-                if ops[i] == Op::Exit && !cfg.in_subprogram(i) {
-                    // The end of the program: only r0 is seen.
-                    reads = Regs::RETURN;
-                }
-                let new = reads | out.minus(facts.writes);
-                if new != live_in[i] {
-                    live_in[i] = new;
-                    changed = true;
-                }
-            }
-        }
+        let Some(live_in) = live_registers(ops, &cfg) else {
+            // Not converged: remove nothing rather than guess.
+            return removed;
+        };
         let mut round = 0;
         for i in 0..n {
             let facts = ops[i].facts();
@@ -81,6 +56,40 @@ pub(crate) fn eliminate_dead_code(ops: &mut [Op]) -> usize {
         removed += round;
     }
     removed
+}
+
+/// The registers some path may still read before each op (`live_in[i]`),
+/// or `None` when the solution does not converge within [`MAX_PASSES`].
+pub(crate) fn live_registers(ops: &[Op], cfg: &ControlFlow) -> Option<Vec<Regs>> {
+    let n = ops.len();
+    let mut live_in = vec![Regs::NONE; n];
+    let mut changed = true;
+    let mut passes = 0;
+    while changed {
+        passes += 1;
+        if passes > MAX_PASSES {
+            return None;
+        }
+        changed = false;
+        for i in (0..n).rev() {
+            let facts = ops[i].facts();
+            let mut out = Regs::NONE;
+            for next in cfg.successors(i) {
+                out |= live_in[next];
+            }
+            let mut reads = facts.reads;
+            if ops[i] == Op::Exit && !cfg.in_subprogram(i) {
+                // The end of the program: only r0 is seen.
+                reads = Regs::RETURN;
+            }
+            let new = reads | out.minus(facts.writes);
+            if new != live_in[i] {
+                live_in[i] = new;
+                changed = true;
+            }
+        }
+    }
+    Some(live_in)
 }
 
 /// Most removal rounds [`eliminate_dead_code`] makes.
