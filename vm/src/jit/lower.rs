@@ -428,22 +428,22 @@ impl Gen<'_, '_> {
 
             Op::MapLookup => {
                 let zero = self.b.ins().iconst(I64, 0);
-                self.call_out(index, env::CALL_LOOKUP, zero);
+                self.call_out(index, env::CALL_LOOKUP, zero)?;
             }
             Op::CallHelper { slot } => {
                 let slot = self.b.ins().iconst(I64, i64::from(slot));
-                self.call_out(index, env::CALL_HELPER, slot);
+                self.call_out(index, env::CALL_HELPER, slot)?;
             }
             Op::CallReg { reg } => {
                 let id = self.r(reg);
-                self.call_out(index, env::CALL_REG, id);
+                self.call_out(index, env::CALL_REG, id)?;
             }
             Op::CallLocal { target } => {
                 self.call_local(index, target)?;
                 return Ok(false);
             }
             Op::Exit => {
-                self.exit();
+                self.exit(index);
                 return Ok(false);
             }
             Op::LookupInline { map } => self.lookup_inline(index, map)?,

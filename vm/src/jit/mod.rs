@@ -45,6 +45,8 @@ use thiserror::Error;
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]
 mod access;
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]
+mod calls;
+#[cfg(all(feature = "jit", target_arch = "x86_64"))]
 mod codegen;
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]
 mod env;
@@ -130,10 +132,12 @@ pub enum Fallback {
         /// The limit ([`MAX_COMPILED_OPS`], or [`AUTO_COMPILED_OPS`] for [`Tier::Auto`]).
         limit: usize,
     },
-    /// The program has callbacks (`bpf_loop`, `bpf_for_each_map_elem`),
-    /// which the interpreter enters in frames of their own.
+    /// The program has callbacks and may call `bpf_for_each_map_elem`,
+    /// whose callbacks get keys in a region the compiled code's checks do
+    /// not cover yet (`bpf_loop`'s callbacks are compiled).
     #[error(
-        "the compiled tier does not run programs with callbacks (bpf_loop, bpf_for_each_map_elem)"
+        "the compiled tier does not run programs with callbacks that may call \
+         bpf_for_each_map_elem (its keys' region is not in the compiled checks)"
     )]
     Callbacks,
     /// Cranelift could not compile it (or mapping the code failed).
@@ -185,7 +189,7 @@ pub(crate) fn compile(program: &LoadedProgram, tier: Tier) -> Compiled {
     if let Some(reason) = unavailable() {
         return Compiled::fallback(Some(reason));
     }
-    if program.has_callbacks() {
+    if may_walk_maps(program) {
         return Compiled::fallback(Some(Fallback::Callbacks));
     }
     let ops = program.ops().len();
@@ -193,6 +197,22 @@ pub(crate) fn compile(program: &LoadedProgram, tier: Tier) -> Compiled {
         return Compiled::fallback(Some(Fallback::TooLarge { ops, limit }));
     }
     compile_here(program)
+}
+
+/// Whether `program` has callbacks and may call `bpf_for_each_map_elem`:
+/// by its id, or by a register's value (`callx`).
+fn may_walk_maps(program: &LoadedProgram) -> bool {
+    use crate::exec::helpers::ids;
+    use crate::ir::op::Op;
+    program.has_callbacks()
+        && (program
+            .helper_table()
+            .iter()
+            .any(|helper| helper.builtin && helper.id == ids::FOR_EACH_MAP_ELEM)
+            || program
+                .ops()
+                .iter()
+                .any(|op| matches!(op, Op::CallReg { .. })))
 }
 
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]
