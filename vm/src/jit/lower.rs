@@ -78,8 +78,8 @@ impl Gen<'_, '_> {
             Op::Arsh64Imm { dst, imm } => self.imm64(Arsh, dst, dst, imm),
             Op::Xor64Imm { dst, imm } => self.imm64(Xor, dst, dst, imm),
             Op::Mov64Imm { dst, imm } | Op::LoadImm64 { dst, imm } => self.constant(dst, imm),
-            // Programs with callbacks are left to the interpreter
-            // (`Fallback::Callbacks`); the reference itself is a constant.
+            // The reference is a constant; the helper that takes it enters
+            // the callback (see `super::calls`).
             Op::LoadFunc { dst, target } => {
                 self.constant(dst, crate::exec::memory::FUNC_REF_BASE + u64::from(target))
             }

@@ -28,7 +28,9 @@
 //!   checkpoint, which the trampoline raises or ends the run at.
 //! - **Calls**: local calls keep the interpreter's frames (8 at most, r6-r9
 //!   saved, r10 moved by 512 bytes) in the run's environment and return
-//!   through a jump table; helpers, `callx`, non-rewritten lookups and
+//!   through a jump table; `bpf_loop` enters its callbacks in such frames
+//!   (`calls`), with the interpreter's checks and charges in the
+//!   trampoline; helpers, `callx`, non-rewritten lookups and
 //!   atomics on host-misaligned memory go through `extern "C"` trampolines
 //!   into the same Rust code the interpreter calls.
 //! - **Code memory** is mapped writable, filled, then made read and execute
@@ -36,7 +38,8 @@
 //!   unmapped when the program is dropped.
 //!
 //! What cannot be compiled (the feature not built in, another architecture,
-//! a program over [`MAX_COMPILED_OPS`], a Cranelift error) runs in the
+//! a program over [`MAX_COMPILED_OPS`], one with callbacks that may call
+//! `bpf_for_each_map_elem`, a Cranelift error) runs in the
 //! interpreter, and [`LoadedProgram::tier`](crate::LoadedProgram::tier)
 //! says so with the reason ([`Fallback`]).
 
