@@ -241,6 +241,12 @@ impl LoadedProgram {
         !self.callbacks.is_empty()
     }
 
+    /// The callbacks' entry ops (the targets of `LoadFunc` ops), ascending.
+    #[cfg(all(feature = "jit", target_arch = "x86_64"))]
+    pub(crate) fn callback_entries(&self) -> &[usize] {
+        &self.callbacks
+    }
+
     /// The op a callback reference (a pseudo-func `lddw`'s value) enters,
     /// if `value` is one of the program's.
     pub(crate) fn callback_entry(&self, value: u64) -> Option<usize> {

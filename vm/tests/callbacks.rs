@@ -1,6 +1,10 @@
 //! `bpf_loop` (181) and `bpf_for_each_map_elem` (164): callbacks entered in frames of their own, with the
 //! kernel's results and errors, faults naming the callback's instruction,
-//! the frame limit, the budget, and the passes kept sound.
+//! the frame limit, the budget, and the passes kept sound. With the compiled
+//! tier built in, every `bpf_loop` program here also runs compiled at every
+//! budget up to past its end, with the interpreter's results and errors.
+
+use std::time::{Duration, Instant};
 
 use tinybpf_maps::{ArrayMap, BpfMap, MapDef};
 use tinybpf_vm::isa::asm::assemble_bytes;
@@ -55,7 +59,56 @@ fn load_with(text: &str, options: ProgramOptions) -> LoadedProgram {
 
 fn run(main: &str, callbacks: &[&str]) -> Result<RunOutcome, RunError> {
     let (text, _) = program(main, callbacks);
+    same_in_both_tiers(&text);
     load_with(&text, ProgramOptions::default()).run(&mut [])
+}
+
+/// Budgets [`same_in_both_tiers`] runs at, besides the default: each one
+/// up to this, which is past the end of every short program here.
+const BUDGETS: u64 = 400;
+
+/// With the compiled tier built in: `text` compiles (unless it walks a map,
+/// `Fallback::Callbacks`), and compiled it gives
+/// the interpreter's outcome or error at every budget up to [`BUDGETS`]
+/// and at the default one (budget stops before, in and between callbacks,
+/// at an iteration's unit, faults, errors).
+fn same_in_both_tiers(text: &str) {
+    if !cfg!(all(feature = "jit", target_arch = "x86_64")) {
+        return;
+    }
+    let interpreted = load_with(text, ProgramOptions::default());
+    let compiled = load_with(
+        text,
+        ProgramOptions {
+            tier: Tier::Compiled,
+            ..ProgramOptions::default()
+        },
+    );
+    match compiled.tier() {
+        TierUsed::Compiled { .. } => {}
+        // Map walks' callbacks are not compiled yet.
+        TierUsed::Interpreter {
+            fallback: Some(Fallback::Callbacks),
+        } if text.contains("call 164") => return,
+        other => panic!("not compiled: {other:?}"),
+    }
+    // Also with a deadline far away: the code then checks against clock
+    // checkpoints, not the budget (the same results).
+    let far = Instant::now() + Duration::from_secs(3600);
+    let contexts = (0..=BUDGETS)
+        .map(|budget| RunContext::new().with_budget(budget))
+        .chain([RunContext::new()])
+        .flat_map(|context| [context.clone(), context.with_deadline(far)]);
+    for context in contexts {
+        let budget = context.insn_budget;
+        let (mut a, mut b) = (context.clone(), context);
+        let expected = interpreted.run_with(&mut [], &mut a);
+        assert_eq!(
+            compiled.run_with(&mut [], &mut b),
+            expected,
+            "budget {budget}"
+        );
+    }
 }
 
 /// Sums i over the iterations into the caller's stack through ctx; returns
@@ -185,6 +238,7 @@ fn a_callback_return_other_than_0_or_1_names_its_exit() {
         call 181
         exit";
     let (text, starts) = program(main, &["mov %r0, 2\nexit"]);
+    same_in_both_tiers(&text);
     let err = load_with(&text, ProgramOptions::default())
         .run(&mut [])
         .unwrap_err();
@@ -209,6 +263,7 @@ fn a_fault_inside_the_callback_names_the_callbacks_instruction() {
         exit";
     // ctx is NULL: the load through it faults.
     let (text, starts) = program(main, &["mov %r0, 0\nldxdw %r4, [%r2+0]\nexit"]);
+    same_in_both_tiers(&text);
     match load_with(&text, ProgramOptions::default()).run(&mut []) {
         Err(RunError::OutOfBounds { pc, addr: 0, .. }) => assert_eq!(pc, starts[0] + 1),
         other => panic!("expected a fault in the callback, got {other:?}"),
@@ -233,6 +288,7 @@ fn a_callback_that_loops_into_itself_stops_at_the_frame_limit() {
         mov %r0, 0
         exit";
     let (text, starts) = program(main, &[cb]);
+    same_in_both_tiers(&text);
     let err = load_with(&text, ProgramOptions::default())
         .run(&mut [])
         .unwrap_err();
@@ -285,10 +341,40 @@ fn nested_loops_multiply() {
 }
 
 #[test]
+fn a_callback_may_make_local_calls_and_loop_again_inside_them() {
+    // The callback calls a function of its own (r6 saved across it), which
+    // runs a loop of 2 over callback 1; each inner call adds 10 to the main
+    // frame's counter, the function adds 1: 3 * (2 * 10 + 1) = 63.
+    let cb = "
+        mov %r6, %r2
+        call local +2
+        mov %r0, 0
+        exit
+        mov %r3, %r6
+        mov %r1, 2
+        lddw %r2, func:@1
+        mov %r4, 0
+        call 181
+        ldxdw %r1, [%r6+0]
+        add %r1, 1
+        stxdw [%r6+0], %r1
+        mov %r0, 0
+        exit";
+    let inner = "
+        ldxdw %r3, [%r2+0]
+        add %r3, 10
+        stxdw [%r2+0], %r3
+        mov %r0, 0
+        exit";
+    assert_eq!(run(NESTED_MAIN, &[cb, inner]).unwrap().retval, 63);
+}
+
+#[test]
 fn iterations_and_callback_instructions_share_the_budget() {
     let main = SUM_MAIN.replace("NR", "1000");
     let cb = SUM_CB.replace("STOP", "100000");
     let (text, starts) = program(&main, &[&cb]);
+    same_in_both_tiers(&text);
     let program = load_with(&text, ProgramOptions::default());
     let done = program.run(&mut []).unwrap();
     // Each call: 6 instructions of the callback (the jne is taken), one
@@ -347,32 +433,51 @@ fn a_callback_writing_the_callers_key_keeps_the_lookup_rewrite_sound() {
     }
 }
 
+/// The tier `text` runs in when loaded with [`Tier::Compiled`] and `maps`.
+fn tier_asked_compiled(text: &str, maps: Vec<BpfMap>) -> TierUsed {
+    let options = ProgramOptions {
+        tier: Tier::Compiled,
+        ..with_maps(maps)
+    };
+    load_with(text, options).tier().clone()
+}
+
 #[test]
-fn programs_with_callbacks_are_interpreted() {
-    let (text, _) = program(
+fn loop_callbacks_compile_and_map_walks_fall_back() {
+    let (looping, _) = program(
         &SUM_MAIN.replace("NR", "4"),
         &[&SUM_CB.replace("STOP", "99")],
     );
+    let (walking, _) = program(&for_each_main(0), &["mov %r0, 0\nexit"]);
+    let built_in = cfg!(all(feature = "jit", target_arch = "x86_64"));
+    let unavailable = if cfg!(feature = "jit") {
+        Fallback::UnsupportedPlatform
+    } else {
+        Fallback::NotBuiltIn
+    };
+    match tier_asked_compiled(&looping, vec![]) {
+        TierUsed::Compiled { .. } => assert!(built_in),
+        TierUsed::Interpreter { fallback } => assert_eq!(fallback, Some(unavailable.clone())),
+    }
+    let expected = if built_in {
+        Fallback::Callbacks
+    } else {
+        unavailable
+    };
+    assert_eq!(
+        tier_asked_compiled(&walking, vec![array(2)]),
+        TierUsed::Interpreter {
+            fallback: Some(expected)
+        }
+    );
     let program = load_with(
-        &text,
+        &looping,
         ProgramOptions {
             tier: Tier::Compiled,
             ..ProgramOptions::default()
         },
     );
     assert!(program.has_callbacks());
-    let expected = if cfg!(all(feature = "jit", target_arch = "x86_64")) {
-        Fallback::Callbacks
-    } else if cfg!(feature = "jit") {
-        Fallback::UnsupportedPlatform
-    } else {
-        Fallback::NotBuiltIn
-    };
-    assert!(
-        matches!(program.tier(), TierUsed::Interpreter { fallback: Some(f) } if *f == expected),
-        "{:?}",
-        program.tier()
-    );
     assert_eq!(program.run(&mut []).unwrap().retval, 4 | 6 << 16);
 }
 

@@ -1,7 +1,7 @@
 //! From a loaded program's final ops to one Cranelift function: the blocks,
 //! the budget at each block's entry, local calls and returns, helper calls,
 //! fault and handover exits. The ops themselves are lowered in
-//! [`super::lower`].
+//! [`super::lower`], calls, returns and callbacks in [`super::calls`].
 //!
 //! One function holds the whole program (every eBPF function): a local
 //! call stores the return site and r6..r9 in the environment's frame array
@@ -13,10 +13,9 @@ use std::sync::OnceLock;
 
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::types::{I32, I64};
+use cranelift_codegen::ir::types::I64;
 use cranelift_codegen::ir::{
-    AbiParam, Block, Function, InstBuilder, JumpTableData, MemFlagsData, SigRef, Signature,
-    UserFuncName, Value,
+    AbiParam, Block, Function, InstBuilder, MemFlagsData, SigRef, Signature, UserFuncName, Value,
 };
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
@@ -24,7 +23,7 @@ use cranelift_codegen::{CompiledCode, Context};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
 use crate::ProgramKind;
-use crate::exec::memory::{CONTEXT_START, FRAME_SIZE, INPUT_START, MAX_FRAMES, frame_pointer};
+use crate::exec::memory::{CONTEXT_START, INPUT_START, frame_pointer};
 use crate::ir::cfg::ControlFlow;
 use crate::ir::facts::{Flow, Memory};
 use crate::ir::op::Op;
@@ -194,25 +193,41 @@ pub(super) struct Gen<'a, 'f> {
     /// Whether a helper may move the packet ([`packet_may_move`]).
     pub packet_moves: bool,
     /// The block of each op that starts one.
-    blocks: Vec<Option<Block>>,
+    pub(super) blocks: Vec<Option<Block>>,
     /// For each local call site, the op and block its callee returns to.
-    return_ops: Vec<usize>,
-    return_blocks: Vec<Block>,
-    has_calls: bool,
+    pub(super) return_ops: Vec<usize>,
+    pub(super) return_blocks: Vec<Block>,
+    pub(super) has_calls: bool,
     /// The block every callee's `exit` jumps to with its return site in
     /// `site`; its jump table over every call site is built after the last
     /// op (an `exit` may come before some of the sites it returns to).
-    return_dispatch: Option<Block>,
-    site: Variable,
+    pub(super) return_dispatch: Option<Block>,
+    pub(super) site: Variable,
+    /// Whether the program has callbacks (`LoadedProgram::has_callbacks`).
+    pub(super) has_callbacks: bool,
+    /// The block that pushes a callback frame (site in `site`) and jumps
+    /// to the callback whose index the trampoline left in `Env::pc`.
+    pub(super) callback_enter: Option<Block>,
+    /// The block a callback's `exit` goes to after popping its frame.
+    pub(super) callback_exit: Option<Block>,
+    /// The op of the `exit` that popped the last frame (for a callback's
+    /// errors).
+    pub(super) exit_op: Variable,
 }
 
-/// Ops that start a block: the first, jump and call targets, and every op
-/// after a jump, branch, call or exit (a helper call ends its block, so
+/// Ops that start a block: the first, jump and call targets, callback
+/// entries, and every op after a jump, branch, call or exit (a helper call ends its block, so
 /// the units it charged are checked at the next one's entry).
 fn leaders(ops: &[Op]) -> Vec<bool> {
     let mut starts = vec![false; ops.len() + 1];
     starts[0] = true;
     for (i, op) in ops.iter().enumerate() {
+        // A callback's entry, which a helper call enters.
+        if let Op::LoadFunc { target, .. } = *op
+            && let Some(start) = starts.get_mut(target as usize)
+        {
+            *start = true;
+        }
         let facts = op.facts();
         let ends_block = match facts.flow {
             Flow::Next => matches!(
@@ -305,8 +320,9 @@ fn checkpoint_registers(program: &LoadedProgram) -> Vec<Saved> {
 ///
 /// Checkpoints are the blocks a run can reach other than by a forward jump
 /// or fall-through from a block of the same function: the first, every
-/// target of a backward jump, a callee's entry and a call's return site,
-/// and every block after a helper call (whose units add to the count).
+/// target of a backward jump, a callee's or callback's entry and a call's
+/// return site, and every block after a helper call (whose units add to
+/// the count, and where a callback helper call ends).
 /// A run whose count would pass the budget somewhere before the next
 /// checkpoint is handed to the exact interpreter at the checkpoint, which
 /// then stops it at exactly the interpreter's op with the interpreter's
@@ -333,6 +349,11 @@ fn budget_checks(
         checkpoint[0] = true;
     }
     for (i, op) in ops.iter().enumerate() {
+        if let Op::LoadFunc { target, .. } = *op
+            && let Some(c) = checkpoint.get_mut(target as usize)
+        {
+            *c = true;
+        }
         match op.facts().flow {
             Flow::Branch(target) | Flow::Jump(target) if (target as usize) <= i => {
                 if let Some(c) = checkpoint.get_mut(target as usize) {
@@ -410,6 +431,7 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
     let frame = b.declare_var(I64);
     let site = b.declare_var(I64);
     let cap = b.declare_var(I64);
+    let exit_op = b.declare_var(I64);
     let call_sig = b.import_signature(signature(isa, 4));
     let atomic_sig = b.import_signature(signature(isa, 5));
 
@@ -436,6 +458,8 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
     let zero = b.ins().iconst(I64, 0);
     b.def_var(count, zero);
     b.def_var(depth, zero);
+    b.def_var(exit_op, zero);
+    b.def_var(site, zero);
     let stack_top = load_env(&mut b, layout::STACK_TOP);
     b.def_var(frame, stack_top);
     let run_table = b.ins().iadd_imm_s(env, i64::from(layout::RUN));
@@ -482,12 +506,20 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
         blocks,
         return_ops: Vec::new(),
         return_blocks: Vec::new(),
-        has_calls: ops
-            .iter()
-            .any(|op| matches!(op.facts().flow, Flow::Call(_))),
+        has_calls: program.has_callbacks()
+            || ops
+                .iter()
+                .any(|op| matches!(op.facts().flow, Flow::Call(_))),
         return_dispatch: None,
         site,
+        has_callbacks: program.has_callbacks(),
+        callback_enter: None,
+        callback_exit: None,
+        exit_op,
     };
+    if g.has_callbacks {
+        g.callback_exit = Some(g.b.create_block());
+    }
     let counts = program.counts();
     let weight = |start: usize, end: usize| counts[end].prefix - counts[start].prefix;
     let checks = budget_checks(ops, &starts, weight);
@@ -508,6 +540,8 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
     if open {
         return Err("the last op falls through".to_owned());
     }
+    // The callback blocks first: they jump to the return dispatch.
+    g.callback_blocks()?;
     g.dispatch_returns();
     let return_ops = std::mem::take(&mut g.return_ops);
     g.b.seal_all_blocks();
@@ -646,165 +680,5 @@ impl Gen<'_, '_> {
         let status = self.b.ins().iconst(I64, env::FAULT as i64);
         self.b.ins().return_(&[status]);
         self.b.switch_to_block(cont);
-    }
-
-    /// A helper call, `callx` or lookup through the call trampoline: r1..r5
-    /// and the count out, r0 and the count (with the helper's units) back.
-    pub(super) fn call_out(&mut self, index: usize, kind: u64, value: Value) {
-        for r in 1..=5u8 {
-            let arg = self.r(r);
-            self.b.ins().store(trusted(), arg, self.env, layout::reg(r));
-        }
-        let count = self.b.use_var(self.count);
-        self.b
-            .ins()
-            .store(trusted(), count, self.env, layout::COUNT);
-        let op = self.b.ins().iconst(I64, index as i64);
-        let kind = self.b.ins().iconst(I64, kind as i64);
-        let call =
-            self.b
-                .ins()
-                .call_indirect(self.call_sig, self.call_fn, &[self.env, op, kind, value]);
-        let status = self.b.inst_results(call)[0];
-        let cont = self.b.create_block();
-        let failed = self.b.create_block();
-        self.b.set_cold_block(failed);
-        self.b.ins().brif(status, failed, &[], cont, &[]);
-        self.b.switch_to_block(failed);
-        self.b.ins().return_(&[status]);
-        self.b.switch_to_block(cont);
-        let r0 = self.b.ins().load(I64, trusted(), self.env, layout::reg(0));
-        self.set(0, r0);
-        let count = self.b.ins().load(I64, trusted(), self.env, layout::COUNT);
-        self.b.def_var(self.count, count);
-    }
-
-    /// A local call from op `index` to `target`.
-    pub(super) fn call_local(&mut self, index: usize, target: u32) -> Result<(), String> {
-        let callee = self.block(target as usize)?;
-        let returns_to = self.block(index + 1)?;
-        let depth = self.b.use_var(self.depth);
-        let fits = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedLessThan, depth, (MAX_FRAMES - 1) as i64);
-        self.guard(fits, env::FAULT_DEPTH, index, depth, 0);
-        let site = self.return_ops.len();
-        self.return_ops.push(index + 1);
-        self.return_blocks.push(returns_to);
-        let saved_at = self.frame_address(depth);
-        let site = self.b.ins().iconst(I64, site as i64);
-        self.b
-            .ins()
-            .store(trusted(), site, saved_at, layout::FRAME_SITE);
-        for (i, r) in (6..=9u8).enumerate() {
-            let value = self.r(r);
-            self.b
-                .ins()
-                .store(trusted(), value, saved_at, layout::frame_saved(i));
-        }
-        self.move_frame(depth, 1);
-        self.b.ins().jump(callee, &[]);
-        Ok(())
-    }
-
-    /// `exit`: out of the program at depth 0, else back to the caller.
-    pub(super) fn exit(&mut self) {
-        if !self.has_calls {
-            self.leave();
-            return;
-        }
-        let depth = self.b.use_var(self.depth);
-        let out = self.b.create_block();
-        let back = self.b.create_block();
-        self.b.ins().brif(depth, back, &[], out, &[]);
-        self.b.switch_to_block(out);
-        self.leave();
-        self.b.switch_to_block(back);
-        let caller = self.b.ins().iadd_imm_s(depth, -1);
-        let saved_at = self.frame_address(caller);
-        for (i, r) in (6..=9u8).enumerate() {
-            let value = self
-                .b
-                .ins()
-                .load(I64, trusted(), saved_at, layout::frame_saved(i));
-            self.set(r, value);
-        }
-        let site = self
-            .b
-            .ins()
-            .load(I64, trusted(), saved_at, layout::FRAME_SITE);
-        self.move_frame(depth, -1);
-        self.b.def_var(self.site, site);
-        let dispatch = match self.return_dispatch {
-            Some(block) => block,
-            None => {
-                let block = self.b.create_block();
-                self.return_dispatch = Some(block);
-                block
-            }
-        };
-        self.b.ins().jump(dispatch, &[]);
-    }
-
-    /// Fills the return dispatch block, once every call site is known: a
-    /// jump table over the sites (which only the calls write, so its
-    /// default is never taken).
-    fn dispatch_returns(&mut self) {
-        let Some(dispatch) = self.return_dispatch else {
-            return;
-        };
-        self.b.switch_to_block(dispatch);
-        let Some(&first) = self.return_blocks.first() else {
-            // No call site: no callee runs, so no exit gets here.
-            self.leave();
-            return;
-        };
-        let site = self.b.use_var(self.site);
-        let site = self.b.ins().ireduce(I32, site);
-        let calls: Vec<_> = self
-            .return_blocks
-            .iter()
-            .map(|&block| self.b.func.dfg.block_call(block, &[]))
-            .collect();
-        // Each entry its own block call: the frontend appends the
-        // variables' values to each one.
-        let default = self.b.func.dfg.block_call(first, &[]);
-        let table = JumpTableData::new(default, &calls);
-        let table = self.b.create_jump_table(table);
-        self.b.ins().br_table(site, table);
-    }
-
-    /// Leaves the program: r0 and the count to the environment.
-    fn leave(&mut self) {
-        let r0 = self.r(0);
-        self.b.ins().store(trusted(), r0, self.env, layout::reg(0));
-        let count = self.b.use_var(self.count);
-        self.b
-            .ins()
-            .store(trusted(), count, self.env, layout::COUNT);
-        let status = self.b.ins().iconst(I64, env::DONE as i64);
-        self.b.ins().return_(&[status]);
-    }
-
-    /// Where frame `depth`'s caller state is kept in the environment.
-    fn frame_address(&mut self, depth: Value) -> Value {
-        let offset = self.b.ins().imul_imm_s(depth, layout::FRAME_SIZE);
-        let base = self.b.ins().iadd(self.env, offset);
-        self.b.ins().iadd_imm_s(base, i64::from(layout::FRAMES))
-    }
-
-    /// One frame deeper (`step` 1) or back (`step` -1) from `depth`: r10
-    /// and the frame's host address move by a frame.
-    fn move_frame(&mut self, depth: Value, step: i64) {
-        let depth = self.b.ins().iadd_imm_s(depth, step);
-        self.b.def_var(self.depth, depth);
-        let bytes = -step * FRAME_SIZE as i64;
-        let r10 = self.r(10);
-        let r10 = self.b.ins().iadd_imm_s(r10, bytes);
-        self.set(10, r10);
-        let frame = self.b.use_var(self.frame);
-        let frame = self.b.ins().iadd_imm_s(frame, bytes);
-        self.b.def_var(self.frame, frame);
     }
 }

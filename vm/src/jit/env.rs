@@ -31,6 +31,22 @@ pub(crate) const HANDOVER: u64 = 3;
 /// The code returns: a helper panicked; the payload is in `panic`.
 pub(crate) const PANIC: u64 = 4;
 
+/// The call trampoline returns: a helper call or a callback's `exit` enters
+/// a callback: r1..r5 are its arguments in `regs`, the count in `count`
+/// has its units charged, and `pc` is the entry's index in
+/// [`LoadedProgram::callback_entries`]; the code pushes a callback frame
+/// and jumps there.
+pub(crate) const ENTER_CALLBACK: u64 = 5;
+/// The call trampoline returns: the callback helper call is over; r0 (its
+/// result) and r1..r5 (restored) are in `regs`, and the code continues
+/// after the call.
+pub(crate) const CALLBACK_DONE: u64 = 6;
+
+/// A callback frame's site: this bit set on the site of the helper call
+/// that entered it (whose return op is where the run goes on when the
+/// helper call is over). Out of the return dispatch's table.
+pub(crate) const CALLBACK_FRAME: u64 = 1 << 31;
+
 /// A fault kind the code records: a load outside every region.
 pub(crate) const FAULT_READ: u64 = 1;
 /// A store outside every writable region.
@@ -58,11 +74,15 @@ pub(crate) const CALL_CLOCK: u64 = 3;
 /// in `regs[dst]`; a store's value goes in `regs[src]` (or is the op's
 /// immediate).
 pub(crate) const CALL_CONTEXT: u64 = 4;
+/// A callback's `exit` (op `op`) returned r0 (in `regs[0]`) to the frame at
+/// `depth`: the trampoline asks `Callbacks::returned`, and returns
+/// [`ENTER_CALLBACK`], [`CALLBACK_DONE`], [`ERROR`] or [`PANIC`].
+pub(crate) const CALL_RETURNED: u64 = 5;
 
 /// The call trampoline: runs a helper call, `callx` or lookup for op `op`
 /// with r1..r5 from `regs`, or a context access ([`CALL_CONTEXT`]); `kind`
 /// is a `CALL_*`, `value` the helper slot or id, or the address. Returns 0,
-/// [`ERROR`] or [`PANIC`].
+/// [`ERROR`] or [`PANIC`]; after a helper call also [`ENTER_CALLBACK`].
 pub(crate) type CallFn =
     unsafe extern "C" fn(env: *mut Env<'_>, op: u64, kind: u64, value: u64) -> u64;
 
@@ -123,9 +143,11 @@ pub(crate) struct Env<'a> {
     pub maps: u64,
     /// Slots with a region: `FIRST_MAP_SLOT + space.maps.len()`.
     pub slots: u64,
-    /// Nested local calls at a handover.
+    /// Nested local calls at a handover, and at a helper call or a
+    /// callback's `exit` in a program with callbacks.
     pub depth: u64,
-    /// The op a handover resumes at.
+    /// The op a handover resumes at; the callback entry after
+    /// [`ENTER_CALLBACK`].
     pub pc: u64,
     /// The fault, after [`FAULT`].
     pub fault: FaultRecord,

@@ -78,8 +78,8 @@ impl Gen<'_, '_> {
             Op::Arsh64Imm { dst, imm } => self.imm64(Arsh, dst, dst, imm),
             Op::Xor64Imm { dst, imm } => self.imm64(Xor, dst, dst, imm),
             Op::Mov64Imm { dst, imm } | Op::LoadImm64 { dst, imm } => self.constant(dst, imm),
-            // Programs with callbacks are left to the interpreter
-            // (`Fallback::Callbacks`); the reference itself is a constant.
+            // The reference is a constant; the helper that takes it enters
+            // the callback (see `super::calls`).
             Op::LoadFunc { dst, target } => {
                 self.constant(dst, crate::exec::memory::FUNC_REF_BASE + u64::from(target))
             }
@@ -428,22 +428,22 @@ impl Gen<'_, '_> {
 
             Op::MapLookup => {
                 let zero = self.b.ins().iconst(I64, 0);
-                self.call_out(index, env::CALL_LOOKUP, zero);
+                self.call_out(index, env::CALL_LOOKUP, zero)?;
             }
             Op::CallHelper { slot } => {
                 let slot = self.b.ins().iconst(I64, i64::from(slot));
-                self.call_out(index, env::CALL_HELPER, slot);
+                self.call_out(index, env::CALL_HELPER, slot)?;
             }
             Op::CallReg { reg } => {
                 let id = self.r(reg);
-                self.call_out(index, env::CALL_REG, id);
+                self.call_out(index, env::CALL_REG, id)?;
             }
             Op::CallLocal { target } => {
                 self.call_local(index, target)?;
                 return Ok(false);
             }
             Op::Exit => {
-                self.exit();
+                self.exit(index);
                 return Ok(false);
             }
             Op::LookupInline { map } => self.lookup_inline(index, map)?,

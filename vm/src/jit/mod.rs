@@ -28,7 +28,9 @@
 //!   checkpoint, which the trampoline raises or ends the run at.
 //! - **Calls**: local calls keep the interpreter's frames (8 at most, r6-r9
 //!   saved, r10 moved by 512 bytes) in the run's environment and return
-//!   through a jump table; helpers, `callx`, non-rewritten lookups and
+//!   through a jump table; `bpf_loop` enters its callbacks in such frames
+//!   (`calls`), with the interpreter's checks and charges in the
+//!   trampoline; helpers, `callx`, non-rewritten lookups and
 //!   atomics on host-misaligned memory go through `extern "C"` trampolines
 //!   into the same Rust code the interpreter calls.
 //! - **Code memory** is mapped writable, filled, then made read and execute
@@ -36,7 +38,8 @@
 //!   unmapped when the program is dropped.
 //!
 //! What cannot be compiled (the feature not built in, another architecture,
-//! a program over [`MAX_COMPILED_OPS`], a Cranelift error) runs in the
+//! a program over [`MAX_COMPILED_OPS`], one with callbacks that may call
+//! `bpf_for_each_map_elem`, a Cranelift error) runs in the
 //! interpreter, and [`LoadedProgram::tier`](crate::LoadedProgram::tier)
 //! says so with the reason ([`Fallback`]).
 
@@ -44,6 +47,8 @@ use thiserror::Error;
 
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]
 mod access;
+#[cfg(all(feature = "jit", target_arch = "x86_64"))]
+mod calls;
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]
 mod codegen;
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]
@@ -132,10 +137,12 @@ pub enum Fallback {
         /// The limit ([`MAX_COMPILED_OPS`], or [`AUTO_COMPILED_OPS`] for [`Tier::Auto`]).
         limit: usize,
     },
-    /// The program has callbacks (`bpf_loop`, `bpf_for_each_map_elem`),
-    /// which the interpreter enters in frames of their own.
+    /// The program has callbacks and may call `bpf_for_each_map_elem`,
+    /// whose callbacks get keys in a region the compiled code's checks do
+    /// not cover yet (`bpf_loop`'s callbacks are compiled).
     #[error(
-        "the compiled tier does not run programs with callbacks (bpf_loop, bpf_for_each_map_elem)"
+        "the compiled tier does not run programs with callbacks that may call \
+         bpf_for_each_map_elem (its keys' region is not in the compiled checks)"
     )]
     Callbacks,
     /// Cranelift could not compile it (or mapping the code failed).
@@ -187,7 +194,7 @@ pub(crate) fn compile(program: &LoadedProgram, tier: Tier) -> Compiled {
     if let Some(reason) = unavailable() {
         return Compiled::fallback(Some(reason));
     }
-    if program.has_callbacks() {
+    if may_walk_maps(program) {
         return Compiled::fallback(Some(Fallback::Callbacks));
     }
     let ops = program.ops().len();
@@ -195,6 +202,22 @@ pub(crate) fn compile(program: &LoadedProgram, tier: Tier) -> Compiled {
         return Compiled::fallback(Some(Fallback::TooLarge { ops, limit }));
     }
     compile_here(program)
+}
+
+/// Whether `program` has callbacks and may call `bpf_for_each_map_elem`:
+/// by its id, or by a register's value (`callx`).
+fn may_walk_maps(program: &LoadedProgram) -> bool {
+    use crate::exec::helpers::ids;
+    use crate::ir::op::Op;
+    program.has_callbacks()
+        && (program
+            .helper_table()
+            .iter()
+            .any(|helper| helper.builtin && helper.id == ids::FOR_EACH_MAP_ELEM)
+            || program
+                .ops()
+                .iter()
+                .any(|op| matches!(op, Op::CallReg { .. })))
 }
 
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]

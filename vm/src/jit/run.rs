@@ -6,6 +6,7 @@ use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::error::{Access, HelperError, RunError};
+use crate::exec::builtin::callbacks::{CALLBACK_RETURN, Step};
 use crate::exec::ctx::{load_miss, store_miss};
 use crate::exec::helpers::ids;
 use crate::exec::memory::{AddressSpace, MAP_HANDLE_BASE, MAX_FRAMES, STACK_SIZE, map_value_start};
@@ -17,7 +18,8 @@ use crate::ir::facts::{AccessKind, Memory, Stored};
 use crate::ir::op::Op;
 use crate::jit::Code;
 use crate::jit::env::{
-    CALL_CLOCK, CALL_CONTEXT, CALL_HELPER, CALL_LOOKUP, CALL_REG, DONE, ERROR, Env, HANDOVER, PANIC,
+    CALL_CLOCK, CALL_CONTEXT, CALL_HELPER, CALL_LOOKUP, CALL_REG, CALL_RETURNED, CALLBACK_DONE,
+    CALLBACK_FRAME, DONE, ENTER_CALLBACK, ERROR, Env, HANDOVER, PANIC,
 };
 use crate::program::LoadedProgram;
 
@@ -117,7 +119,12 @@ fn finish(
                 // call deeper (`Gen::call_local`), so the frames below the
                 // depth it reports are initialised.
                 let saved = unsafe { saved.assume_init() };
-                *frame = (code.return_op(saved.site).unwrap_or(0), saved.saved);
+                let return_op = if saved.site & CALLBACK_FRAME != 0 {
+                    CALLBACK_RETURN
+                } else {
+                    code.return_op(saved.site).unwrap_or(0)
+                };
+                *frame = (return_op, saved.saved);
             }
             let resume = Resume::handover(env.pc as usize, env.count, depth, frames, STACK_SIZE);
             *regs = env.regs;
@@ -142,8 +149,12 @@ unsafe extern "C" fn call_trampoline(env: *mut Env<'_>, op: u64, kind: u64, valu
     }
     // A panic must not unwind through the generated code's frames: catch it
     // here and resume it once the code has returned.
-    match catch_unwind(AssertUnwindSafe(|| call(env, op as usize, kind, value))) {
-        Ok(Ok(())) => DONE,
+    let run = || match kind {
+        CALL_RETURNED => callback_returned(env, op as usize),
+        _ => call(env, op as usize, kind, value),
+    };
+    match catch_unwind(AssertUnwindSafe(run)) {
+        Ok(Ok(status)) => status,
         Ok(Err(error)) => {
             env.error = Some(error);
             ERROR
@@ -156,14 +167,15 @@ unsafe extern "C" fn call_trampoline(env: *mut Env<'_>, op: u64, kind: u64, valu
 }
 
 /// A helper call, `callx` or lookup for op `index`, as the interpreter runs
-/// it: r0 from the helper, and the units it charged counted.
-fn call(env: &mut Env<'_>, index: usize, kind: u64, value: u64) -> Result<(), RunError> {
+/// it: r0 from the helper, and the units it charged counted ([`DONE`]); or
+/// the first callback the helper asks for ([`ENTER_CALLBACK`]).
+fn call(env: &mut Env<'_>, index: usize, kind: u64, value: u64) -> Result<u64, RunError> {
     let program = env.program;
     // SAFETY: `ctx` is the run's exclusively borrowed context (`run`), not
     // used elsewhere while the code runs.
     let ctx = unsafe { &mut *env.ctx };
     if kind == CALL_CONTEXT {
-        return context_access(env, ctx, index, value);
+        return context_access(env, ctx, index, value).map(|()| DONE);
     }
     let pc = program.origin(index);
     let args = [
@@ -180,10 +192,10 @@ fn call(env: &mut Env<'_>, index: usize, kind: u64, value: u64) -> Result<(), Ru
         segment: index + 1,
         next: index + 1,
     };
-    let r0 = match kind {
+    let result = match kind {
         CALL_HELPER => {
             let helper = &program.helper_table()[value as usize];
-            call_helper(program, helper, env.space, ctx, args, spent)?
+            call_helper(program, helper, env.space, ctx, args, spent)
         }
         CALL_REG => {
             let Some(helper) = u32::try_from(value)
@@ -192,12 +204,34 @@ fn call(env: &mut Env<'_>, index: usize, kind: u64, value: u64) -> Result<(), Ru
             else {
                 return Err(RunError::UnknownHelper { pc, id: value });
             };
-            call_helper(program, helper, env.space, ctx, args, spent)?
+            call_helper(program, helper, env.space, ctx, args, spent)
         }
         _ => {
             debug_assert_eq!(kind, CALL_LOOKUP);
-            map_lookup(program, env.space, ctx, spent, args[0], args[1])?
+            map_lookup(program, env.space, ctx, spent, args[0], args[1])
         }
+    };
+    let r0 = match result {
+        Ok(r0) => r0,
+        // As the interpreter's `helper_done!`: the first callback, or, with
+        // nothing to call, the result 0 (and the units charged, below).
+        Err(RunError::Helper {
+            source: HelperError::EnterCallback,
+            pc: call_at,
+            ..
+        }) => {
+            let depth = env.depth as usize;
+            match ctx
+                .callbacks
+                .start(depth, index + 1, args, program, env.space)
+            {
+                Some((entry, first, units)) => {
+                    return enter_callback(env, ctx, entry, first, units, call_at);
+                }
+                None => 0,
+            }
+        }
+        Err(error) => return Err(error),
     };
     env.regs[0] = r0;
     env.count += ctx.pending_charge;
@@ -211,7 +245,84 @@ fn call(env: &mut Env<'_>, index: usize, kind: u64, value: u64) -> Result<(), Ru
     // change during a run (a move rewrites the bytes of `xdp_md`, not
     // where they are).
     env.run[0] = env.space.run[0].get();
-    Ok(())
+    Ok(DONE)
+}
+
+/// Enters the callback at op `entry` with r1..r5 = `args` from the frame at
+/// `env.depth`, as the interpreter's `push_callback!`: the frame limit
+/// (else `CallDepthExceeded` at `at`, the helper call or the callback's
+/// `exit`), then `units` of the budget (else `BudgetExhausted` at the
+/// entry), charged. The code pushes the frame and jumps to the entry
+/// ([`ENTER_CALLBACK`], its index in `env.pc`).
+fn enter_callback(
+    env: &mut Env<'_>,
+    ctx: &mut RunContext,
+    entry: usize,
+    args: [u64; 5],
+    units: u64,
+    at: usize,
+) -> Result<u64, RunError> {
+    let program = env.program;
+    if env.depth as usize + 1 >= MAX_FRAMES {
+        return Err(RunError::CallDepthExceeded {
+            pc: at,
+            limit: MAX_FRAMES,
+        });
+    }
+    let budget = ctx.insn_budget;
+    if budget.saturating_sub(env.count) < units {
+        return Err(RunError::BudgetExhausted {
+            pc: program.origin(entry),
+            budget,
+        });
+    }
+    let Ok(position) = program.callback_entries().binary_search(&entry) else {
+        return Err(RunError::Helper {
+            pc: at,
+            id: ids::LOOP,
+            source: HelperError::Other(format!("op {entry} is no callback entry")),
+        });
+    };
+    env.count += units;
+    ctx.charged += units;
+    env.regs[1..=5].copy_from_slice(&args);
+    env.pc = position as u64;
+    // A helper call that enters a callback moved no packet; the code reads
+    // the packet's descriptor again after every call all the same.
+    env.run[0] = env.space.run[0].get();
+    Ok(ENTER_CALLBACK)
+}
+
+/// A callback's `exit` (op `index`) returned r0 to the frame at
+/// `env.depth` (the code popped the callback's frame): as the interpreter
+/// at such an `exit`, the next callback ([`ENTER_CALLBACK`]) or the end of
+/// the helper call ([`CALLBACK_DONE`]: r0 its result, r1..r5 restored), or
+/// the error a refused return value is, at the `exit`.
+fn callback_returned(env: &mut Env<'_>, index: usize) -> Result<u64, RunError> {
+    let program = env.program;
+    // SAFETY: `ctx` is the run's exclusively borrowed context (`run`), not
+    // used elsewhere while the code runs.
+    let ctx = unsafe { &mut *env.ctx };
+    let exit_at = program.origin(index);
+    let depth = env.depth as usize;
+    match ctx
+        .callbacks
+        .returned(depth, env.regs[0], program, env.space)
+    {
+        Ok(Step::Again { entry, args, units }) => {
+            enter_callback(env, ctx, entry, args, units, exit_at)
+        }
+        Ok(Step::Done { result, saved, .. }) => {
+            env.regs[0] = result;
+            env.regs[1..=5].copy_from_slice(&saved);
+            Ok(CALLBACK_DONE)
+        }
+        Err((id, source)) => Err(RunError::Helper {
+            pc: exit_at,
+            id,
+            source,
+        }),
+    }
 }
 
 /// The checkpoint at op `index` needs `need` more units than `env.cap`
