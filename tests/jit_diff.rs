@@ -39,7 +39,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tinybpf::vm::{Clock, ProgramKind, RunContext};
-use tinybpf::{Fallback, LoadOptions, Object, Program, Tier, TierUsed};
+use tinybpf::{LoadOptions, Object, Program, Tier, TierUsed};
 
 fn testdata() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata")
@@ -57,19 +57,12 @@ fn options(tier: Tier, raw_memory: bool) -> LoadOptions {
     }
 }
 
-/// The one object whose programs may fall back: its callbacks are
-/// `bpf_for_each_map_elem`'s (`Fallback::Callbacks`); `bpf_loop`'s compile.
-const MAP_WALKS: &str = "loops_maps.o";
-
 /// Whether the compiled side of `file`'s program compiled; `Err` unless it
-/// did or fell back for the one reason it may (map walks, [`MAP_WALKS`]).
+/// did (every testdata program compiles).
 fn compiled(file: &str, program: &Program) -> Result<bool, String> {
     match program.tier() {
         TierUsed::Compiled { .. } => Ok(true),
-        TierUsed::Interpreter {
-            fallback: Some(Fallback::Callbacks),
-        } if file == MAP_WALKS => Ok(false),
-        other => Err(format!("not compiled: {other:?}")),
+        other => Err(format!("{file}: not compiled: {other:?}")),
     }
 }
 

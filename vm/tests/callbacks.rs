@@ -8,50 +8,13 @@ use std::time::{Duration, Instant};
 
 use tinybpf_maps::{ArrayMap, BpfMap, MapDef};
 use tinybpf_vm::isa::asm::assemble_bytes;
+
+mod common;
+use common::program;
 use tinybpf_vm::{
     Fallback, HelperError, LoadedProgram, Passes, ProgramOptions, RunContext, RunError, RunOutcome,
     Tier, TierUsed,
 };
-
-/// Assembles `main` followed by each callback; `func:@k` in `main` or a
-/// callback becomes a pseudo-func `lddw` offset to callback `k`. Returns
-/// the text and the first instruction index of each callback.
-fn program(main: &str, callbacks: &[&str]) -> (String, Vec<usize>) {
-    let slots = |text: &str| -> usize {
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                if l.trim_start().starts_with("lddw") {
-                    2
-                } else {
-                    1
-                }
-            })
-            .sum()
-    };
-    let mut starts = Vec::new();
-    let mut at = slots(main);
-    for cb in callbacks {
-        starts.push(at);
-        at += slots(cb);
-    }
-    let mut out = String::new();
-    let mut pc = 0;
-    for part in std::iter::once(main).chain(callbacks.iter().copied()) {
-        for line in part.lines().filter(|l| !l.trim().is_empty()) {
-            let mut line = line.trim().to_owned();
-            if let Some(pos) = line.find("func:@") {
-                let k: usize = line[pos + 6..].trim().parse().unwrap();
-                let imm = starts[k] as i64 - (pc as i64 + 1);
-                line = format!("{}func:{imm}", &line[..pos]);
-            }
-            pc += if line.starts_with("lddw") { 2 } else { 1 };
-            out.push_str(&line);
-            out.push('\n');
-        }
-    }
-    (out, starts)
-}
 
 fn load_with(text: &str, options: ProgramOptions) -> LoadedProgram {
     LoadedProgram::load(&assemble_bytes(text).expect("assembles"), options).expect("loads")
@@ -67,8 +30,7 @@ fn run(main: &str, callbacks: &[&str]) -> Result<RunOutcome, RunError> {
 /// up to this, which is past the end of every short program here.
 const BUDGETS: u64 = 400;
 
-/// With the compiled tier built in: `text` compiles (unless it walks a map,
-/// `Fallback::Callbacks`), and compiled it gives
+/// With the compiled tier built in: `text` compiles, and compiled it gives
 /// the interpreter's outcome or error at every budget up to [`BUDGETS`]
 /// and at the default one (budget stops before, in and between callbacks,
 /// at an iteration's unit, faults, errors).
@@ -86,10 +48,6 @@ fn same_in_both_tiers(text: &str) {
     );
     match compiled.tier() {
         TierUsed::Compiled { .. } => {}
-        // Map walks' callbacks are not compiled yet.
-        TierUsed::Interpreter {
-            fallback: Some(Fallback::Callbacks),
-        } if text.contains("call 164") => return,
         other => panic!("not compiled: {other:?}"),
     }
     // Also with a deadline far away: the code then checks against clock
@@ -443,7 +401,7 @@ fn tier_asked_compiled(text: &str, maps: Vec<BpfMap>) -> TierUsed {
 }
 
 #[test]
-fn loop_callbacks_compile_and_map_walks_fall_back() {
+fn loop_callbacks_and_map_walks_compile() {
     let (looping, _) = program(
         &SUM_MAIN.replace("NR", "4"),
         &[&SUM_CB.replace("STOP", "99")],
@@ -455,21 +413,17 @@ fn loop_callbacks_compile_and_map_walks_fall_back() {
     } else {
         Fallback::NotBuiltIn
     };
-    match tier_asked_compiled(&looping, vec![]) {
-        TierUsed::Compiled { .. } => assert!(built_in),
-        TierUsed::Interpreter { fallback } => assert_eq!(fallback, Some(unavailable.clone())),
-    }
-    let expected = if built_in {
-        Fallback::Callbacks
-    } else {
-        unavailable
-    };
-    assert_eq!(
+    for tier in [
+        tier_asked_compiled(&looping, vec![]),
         tier_asked_compiled(&walking, vec![array(2)]),
-        TierUsed::Interpreter {
-            fallback: Some(expected)
+    ] {
+        match tier {
+            TierUsed::Compiled { .. } => assert!(built_in),
+            TierUsed::Interpreter { fallback } => {
+                assert_eq!(fallback, Some(unavailable.clone()));
+            }
         }
-    );
+    }
     let program = load_with(
         &looping,
         ProgramOptions {
@@ -533,6 +487,18 @@ fn for_each_counts_the_elements_and_stops_on_1() {
     let (text, _) = program_text_with_flags(1, cb);
     let program = load_with(&text, with_maps(vec![array(5)]));
     assert_eq!(program.run(&mut []).unwrap().retval as i64, -22);
+}
+
+/// A walk of an empty map calls nothing and counts each instruction once:
+/// the interpreter counted the ones before the call twice (the compiled
+/// tier's differential test found it, `jit_map_walks.rs`).
+#[test]
+fn an_empty_walk_counts_each_instruction_once() {
+    let (text, _) = program(&for_each_main(0), &["mov %r0, 0\nexit"]);
+    let program = load_with(&text, with_maps(vec![hash_u32_to_u64(4)]));
+    let done = program.run(&mut []).unwrap();
+    // lddw, lddw, mov, mov, call, exit.
+    assert_eq!((done.retval, done.insns), (0, 6));
 }
 
 fn program_text_with_flags(flags: i32, cb: &str) -> (String, Vec<usize>) {

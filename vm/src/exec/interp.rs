@@ -297,6 +297,9 @@ pub(crate) fn interpret<const EXACT: bool>(
                     ..
                 }) => {
                     settle!();
+                    // Counted up to here: an empty map's walk goes on
+                    // after the call without counting these again.
+                    segment = pc;
                     match ctx.callbacks.start(depth, pc, $args, program, space) {
                         Some((entry, first, units)) => {
                             push_callback!(entry, first, units, call_at);

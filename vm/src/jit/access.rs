@@ -209,9 +209,10 @@ impl Gen<'_, '_> {
                     env::FAULT_READ
                 };
                 // In an `__sk_buff` program, a plain access no region
-                // holds may be a context field: the interpreter's miss
-                // path decides, through the call trampoline.
-                let context = self.program.kind().has_skb() && kind != AccessKind::Atomic;
+                // holds may be a context field, and in a program with
+                // callbacks a callback's key: the interpreter's path
+                // decides, through the call trampoline.
+                let context = self.misses_to_interpreter() && kind != AccessKind::Atomic;
                 if !context {
                     let host = self.checked(index, addr, width, write, Miss::Fault(fault));
                     return self.host_access(host, width, kind, dst);
@@ -304,11 +305,20 @@ impl Gen<'_, '_> {
         Ok(())
     }
 
+    /// Whether a plain access the compiled checks refuse goes to the
+    /// interpreter's path ([`Self::context_access`]) instead of faulting:
+    /// in a program with an emulated `__sk_buff` (its fields) or with
+    /// callbacks (a map walk's keys, in a slot the checks leave out).
+    fn misses_to_interpreter(&self) -> bool {
+        self.program.kind().has_skb() || self.program.has_callbacks()
+    }
+
     /// A plain load or store of op `index` at `addr` that no region holds,
-    /// in a program with an emulated `__sk_buff`: the call trampoline runs
-    /// the interpreter's miss path ([`env::CALL_CONTEXT`]), which reads or
-    /// writes a context field or ends the run with the interpreter's error
-    /// (a refused field, or out of bounds).
+    /// in a program where [`Self::misses_to_interpreter`]: the call
+    /// trampoline does what the interpreter does ([`env::CALL_CONTEXT`]):
+    /// the address space, then the miss path, which reads or writes a
+    /// context field or ends the run with the interpreter's error (a
+    /// refused field, or out of bounds).
     fn context_access(
         &mut self,
         index: usize,
@@ -484,8 +494,31 @@ impl Gen<'_, '_> {
             .get(usize::from(map))
             .ok_or("an inline lookup of a map the program does not have")?;
         let key_addr = self.r(2);
-        let host = self.checked(index, key_addr, 4, false, Miss::Fault(env::FAULT_KEY));
-        let key = self.shared_load(host, 4, false);
+        let key = if self.misses_to_interpreter() {
+            // The key may be a callback's, which the compiled checks leave
+            // out: a miss reads it where the interpreter does (into r0).
+            let miss = self.b.create_block();
+            self.b.set_cold_block(miss);
+            let join = self.b.create_block();
+            let key = self.b.append_block_param(join, I64);
+            let host = self.checked(index, key_addr, 4, false, Miss::To(miss));
+            let found = self.shared_load(host, 4, false);
+            self.b.ins().jump(join, &[BlockArg::Value(found)]);
+            self.b.switch_to_block(miss);
+            self.context_access(
+                index,
+                key_addr,
+                AccessKind::Load { sign_extend: false },
+                Some(0),
+            )?;
+            let read = self.r(0);
+            self.b.ins().jump(join, &[BlockArg::Value(read)]);
+            self.b.switch_to_block(join);
+            key
+        } else {
+            let host = self.checked(index, key_addr, 4, false, Miss::Fault(env::FAULT_KEY));
+            self.shared_load(host, 4, false)
+        };
         let ins = &mut self.b;
         let inside = ins
             .ins()

@@ -38,8 +38,7 @@
 //!   unmapped when the program is dropped.
 //!
 //! What cannot be compiled (the feature not built in, another architecture,
-//! a program over [`MAX_COMPILED_OPS`], one with callbacks that may call
-//! `bpf_for_each_map_elem`, a Cranelift error) runs in the
+//! a program over [`MAX_COMPILED_OPS`], a Cranelift error) runs in the
 //! interpreter, and [`LoadedProgram::tier`](crate::LoadedProgram::tier)
 //! says so with the reason ([`Fallback`]).
 
@@ -137,14 +136,6 @@ pub enum Fallback {
         /// The limit ([`MAX_COMPILED_OPS`], or [`AUTO_COMPILED_OPS`] for [`Tier::Auto`]).
         limit: usize,
     },
-    /// The program has callbacks and may call `bpf_for_each_map_elem`,
-    /// whose callbacks get keys in a region the compiled code's checks do
-    /// not cover yet (`bpf_loop`'s callbacks are compiled).
-    #[error(
-        "the compiled tier does not run programs with callbacks that may call \
-         bpf_for_each_map_elem (its keys' region is not in the compiled checks)"
-    )]
-    Callbacks,
     /// Cranelift could not compile it (or mapping the code failed).
     #[error("compiling failed: {0}")]
     Failed(String),
@@ -194,30 +185,11 @@ pub(crate) fn compile(program: &LoadedProgram, tier: Tier) -> Compiled {
     if let Some(reason) = unavailable() {
         return Compiled::fallback(Some(reason));
     }
-    if may_walk_maps(program) {
-        return Compiled::fallback(Some(Fallback::Callbacks));
-    }
     let ops = program.ops().len();
     if ops > limit {
         return Compiled::fallback(Some(Fallback::TooLarge { ops, limit }));
     }
     compile_here(program)
-}
-
-/// Whether `program` has callbacks and may call `bpf_for_each_map_elem`:
-/// by its id, or by a register's value (`callx`).
-fn may_walk_maps(program: &LoadedProgram) -> bool {
-    use crate::exec::helpers::ids;
-    use crate::ir::op::Op;
-    program.has_callbacks()
-        && (program
-            .helper_table()
-            .iter()
-            .any(|helper| helper.builtin && helper.id == ids::FOR_EACH_MAP_ELEM)
-            || program
-                .ops()
-                .iter()
-                .any(|op| matches!(op, Op::CallReg { .. })))
 }
 
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]

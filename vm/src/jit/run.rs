@@ -358,11 +358,14 @@ fn clock(env: &mut Env<'_>, index: usize, need: u64) -> u64 {
     }
 }
 
-/// A plain load or store of op `index` at `addr` that the regions refused,
-/// in a program with an emulated `__sk_buff`: what the interpreter does
-/// then (`exec::ctx::load_miss`, `store_miss`): a context field by the
-/// program type's rules, or the out-of-bounds fault. A load's value,
-/// converted as the op converts it, goes to `regs[dst]`.
+/// A plain load or store of op `index` at `addr` that the compiled checks
+/// refused, in a program with an emulated `__sk_buff` or with callbacks:
+/// what the interpreter does (the address space, which also holds the
+/// callback keys the compiled checks leave out; then
+/// `exec::ctx::load_miss`, `store_miss`: a context field by the program
+/// type's rules, or the out-of-bounds fault). A load's value, converted as
+/// the op converts it, goes to `regs[dst]`; an inline lookup's key to
+/// `regs[0]`.
 fn context_access(
     env: &mut Env<'_>,
     ctx: &mut RunContext,
@@ -374,17 +377,37 @@ fn context_access(
     let facts = program.ops().get(index).map(|op| op.facts());
     let access = facts.and_then(|facts| match facts.memory {
         Memory::Checked { width, kind, .. } => Some((u64::from(width), kind)),
+        Memory::LookupKey => Some((4, AccessKind::Load { sign_extend: false })),
         Memory::None
         | Memory::Stack { .. }
         | Memory::Direct { .. }
         | Memory::Fixed { .. }
-        | Memory::LookupKey
         | Memory::Helper
         | Memory::Call => None,
     });
+    let lookup_key = facts.is_some_and(|facts| facts.memory == Memory::LookupKey);
     match access {
+        // An inline lookup's key: where the interpreter reads it, into r0
+        // (which the lookup sets next), or the lookup's fault.
+        Some(_) if lookup_key => {
+            env.regs[0] = env.space.load(addr, 4).ok_or(RunError::Helper {
+                pc,
+                id: ids::MAP_LOOKUP_ELEM,
+                source: HelperError::OutOfBounds {
+                    addr,
+                    size: 4,
+                    access: Access::Read,
+                },
+            })?;
+            Ok(())
+        }
         Some((width, AccessKind::Load { sign_extend })) => {
-            let value = load_miss(env.space, ctx, pc, addr, width)?;
+            // What the interpreter does: the address space (whose callback
+            // keys the compiled checks leave out), else its miss path.
+            let value = match env.space.load(addr, width) {
+                Some(value) => value,
+                None => load_miss(env.space, ctx, pc, addr, width)?,
+            };
             let value = if sign_extend {
                 let unused = 64 - 8 * width as u32;
                 (((value << unused) as i64) >> unused) as u64
@@ -400,7 +423,10 @@ fn context_access(
                 Stored::Reg(src) => env.regs[usize::from(src) & 15],
                 Stored::Imm(imm) => imm,
             };
-            store_miss(env.space, ctx, pc, addr, width, value)
+            match env.space.store(addr, width, value) {
+                Some(()) => Ok(()),
+                None => store_miss(env.space, ctx, pc, addr, width, value),
+            }
         }
         // The code calls out only for plain loads and stores
         // (`Gen::access`); anything else is a bug, refused as a fault.

@@ -54,12 +54,10 @@
 //! - Stack: the stack-depth pass lets every callback run one frame below
 //!   every helper call, so the prepared stack covers its frame.
 //!
-//! The compiled tier enters `bpf_loop` callbacks the same way, through its
-//! call trampoline (`jit::calls`: the same `start` and `returned`, frames a
-//! handover passes on with this marker); programs that may call
-//! `bpf_for_each_map_elem` it leaves to the interpreter
-//! ([`Fallback::Callbacks`](crate::Fallback::Callbacks)), since its region
-//! checks do not cover the keys' slot.
+//! The compiled tier enters callbacks the same way, through its call
+//! trampoline (`jit::calls`: the same `start` and `returned`, frames a
+//! handover passes on with this marker); a map walk's key, in a slot its
+//! region checks leave out, it reads through the interpreter's path.
 //!
 //! # The kernel's semantics
 //!
