@@ -30,7 +30,7 @@ use cranelift_codegen::ir::{AtomicRmwOp, Block, BlockArg, InstBuilder, Type, Val
 use crate::exec::memory::FIRST_MAP_SLOT;
 use crate::ir::facts::{AccessKind, Memory, Stored};
 use crate::ir::op::{AtomicOp, Op};
-use crate::jit::codegen::{Gen, checked_flags, general_table_flags, trusted};
+use crate::jit::codegen::{Gen, checked_flags, fixed_place, general_table_flags, trusted};
 use crate::jit::env::{self, layout};
 
 /// The integer type of `width` bytes.
@@ -274,7 +274,16 @@ impl Gen<'_, '_> {
             // The verifier proved the address inside a map the program holds
             // for as long as this code exists (see `crate::ir::op::HostAddr`).
             Memory::Fixed { host, width, kind } => {
-                let host = self.b.ins().iconst(I64, host.addr() as i64);
+                // The same address as the map's base (read from the run's
+                // table, which shows a shared map's one area) plus the
+                // offset, in a register across the loop.
+                let base = fixed_place(self.program, host.addr()).and_then(|(region, offset)| {
+                    Some((self.direct.get(region).copied().flatten()?, offset))
+                });
+                let host = match base {
+                    Some((base, offset)) => self.b.ins().iadd_imm_s(base, i64::from(offset)),
+                    None => self.b.ins().iconst(I64, host.addr() as i64),
+                };
                 self.host_access(host, u64::from(width), kind, dst)
             }
             Memory::None | Memory::LookupKey | Memory::Helper | Memory::Call => {

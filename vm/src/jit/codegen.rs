@@ -312,6 +312,23 @@ fn checkpoint_registers(program: &LoadedProgram) -> Vec<Saved> {
         .collect()
 }
 
+/// The map whose value area holds the fixed host address `host` (every
+/// fixed access's: see `passes::const_addr`), and `host`'s offset in it,
+/// when that fits an access's displacement.
+pub(super) fn fixed_place(program: &LoadedProgram, host: usize) -> Option<(usize, i32)> {
+    program
+        .map_regions()
+        .first()
+        .iter()
+        .enumerate()
+        .find_map(|(index, region)| {
+            let offset = host.checked_sub(region.host as usize)?;
+            (offset < usize::try_from(region.len).ok()?)
+                .then(|| Some((index, i32::try_from(offset).ok()?)))
+                .flatten()
+        })
+}
+
 /// What each block start checks against the budget at its entry: `Some(n)`
 /// for a checkpoint, whose check is that `n` more instructions fit (its own
 /// weight plus the heaviest path through the blocks after it up to the next
@@ -467,15 +484,29 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
     let slots = load_env(&mut b, layout::SLOTS);
     let call_fn = load_env(&mut b, layout::CALL);
     let atomic_fn = load_env(&mut b, layout::ATOMIC);
-    // Direct accesses: each map region's host base, loaded once.
+    // Direct and fixed accesses: each map region's host base, loaded once
+    // (a fixed access is then one load or store at a constant offset from
+    // a base register, not a 64-bit constant materialised each time).
     let maps = load_env(&mut b, layout::MAPS);
     let mut direct = vec![None; program.maps().len()];
     for op in ops {
-        if let Memory::Direct { region, .. } = op.facts().memory
-            && let Some(slot) = direct.get_mut(usize::from(region))
+        let region = match op.facts().memory {
+            Memory::Direct { region, .. } => Some(usize::from(region)),
+            Memory::Fixed { host, .. } => {
+                fixed_place(program, host.addr()).map(|(region, _)| region)
+            }
+            Memory::None
+            | Memory::Checked { .. }
+            | Memory::Stack { .. }
+            | Memory::LookupKey
+            | Memory::Helper
+            | Memory::Call => None,
+        };
+        if let Some(region) = region
+            && let Some(slot) = direct.get_mut(region)
             && slot.is_none()
         {
-            let offset = i64::from(region) * layout::REGION_SIZE + i64::from(layout::REGION_HOST);
+            let offset = region as i64 * layout::REGION_SIZE + i64::from(layout::REGION_HOST);
             let offset = i32::try_from(offset).map_err(|_| "region table offset".to_owned())?;
             *slot = Some(b.ins().load(I64, region_table_flags(), maps, offset));
         }
