@@ -296,17 +296,16 @@ pub(crate) fn interpret<const EXACT: bool>(
                     pc: call_at,
                     ..
                 }) => {
-                    settle!();
-                    // Counted up to here: an empty map's walk goes on
-                    // after the call without counting these again.
-                    segment = pc;
                     match ctx.callbacks.start(depth, pc, $args, program, space) {
                         Some((entry, first, units)) => {
+                            // Counted up to here, then the callback's own.
+                            settle!();
                             push_callback!(entry, first, units, call_at);
                             continue;
                         }
                         // Nothing to call (an empty map): the helper's
-                        // result is 0.
+                        // result is 0, and the run goes on counting its
+                        // segment once.
                         None => r!(0) = 0,
                     }
                 }
