@@ -9,8 +9,7 @@
 #![cfg(all(feature = "jit", target_arch = "x86_64"))]
 
 use tinybpf_maps::{BpfMap, MapDef, MapOptions};
-use tinybpf_vm::isa::asm::assemble_bytes;
-use tinybpf_vm::{LoadedProgram, ProgramOptions, RunContext, Tier, TierUsed};
+use tinybpf_vm::{LoadedProgram, ProgramOptions, RunContext, Tier};
 
 mod common;
 use common::program;
@@ -63,16 +62,7 @@ fn load(text: &str, maps: Vec<BpfMap>, tier: Tier) -> LoadedProgram {
         tier,
         ..ProgramOptions::default()
     };
-    let program = LoadedProgram::load(&assemble_bytes(text).unwrap(), options)
-        .unwrap_or_else(|e| panic!("{e}\n{text}"));
-    if tier == Tier::Compiled {
-        assert!(
-            matches!(program.tier(), TierUsed::Compiled { .. }),
-            "{:?}",
-            program.tier()
-        );
-    }
-    program
+    common::load_in_tier(text, options)
 }
 
 /// Runs `main` with `callbacks` in both tiers over fresh maps from `maps`

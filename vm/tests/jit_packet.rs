@@ -13,8 +13,9 @@
 //! must be the interpreter's.
 #![cfg(all(feature = "jit", target_arch = "x86_64"))]
 
-use tinybpf_vm::isa::asm::assemble_bytes;
-use tinybpf_vm::{LoadedProgram, ProgramKind, ProgramOptions, RunContext, Tier, TierUsed};
+use tinybpf_vm::{LoadedProgram, ProgramKind, ProgramOptions, RunContext, Tier};
+
+mod common;
 
 fn load(text: &str, kind: ProgramKind, tier: Tier) -> LoadedProgram {
     let options = ProgramOptions {
@@ -22,16 +23,7 @@ fn load(text: &str, kind: ProgramKind, tier: Tier) -> LoadedProgram {
         tier,
         ..ProgramOptions::default()
     };
-    let program = LoadedProgram::load(&assemble_bytes(text).unwrap(), options)
-        .unwrap_or_else(|e| panic!("{e}\n{text}"));
-    if tier == Tier::Compiled {
-        assert!(
-            matches!(program.tier(), TierUsed::Compiled { .. }),
-            "{:?}\n{text}",
-            program.tier()
-        );
-    }
-    program
+    common::load_in_tier(text, options)
 }
 
 /// An IPv4 frame of `len` bytes (EtherType 0x0800, version and header

@@ -12,8 +12,9 @@
 #![cfg(all(feature = "jit", target_arch = "x86_64"))]
 
 use tinybpf_maps::{BPF_F_RDONLY_PROG, BpfMap, MapDef, MapOptions};
-use tinybpf_vm::isa::asm::assemble_bytes;
-use tinybpf_vm::{LoadedProgram, ProgramKind, ProgramOptions, RunContext, Tier, TierUsed};
+
+mod common;
+use tinybpf_vm::{LoadedProgram, ProgramKind, ProgramOptions, RunContext, Tier};
 
 /// `BPF_MAP_TYPE_PERCPU_ARRAY`.
 const PERCPU_ARRAY: u32 = 6;
@@ -58,16 +59,7 @@ fn load_kind(text: &str, maps: &[BpfMap], kind: ProgramKind, tier: Tier) -> Load
         tier,
         ..ProgramOptions::default()
     };
-    let program = LoadedProgram::load(&assemble_bytes(text).unwrap(), options)
-        .unwrap_or_else(|e| panic!("{e}\n{text}"));
-    if tier == Tier::Compiled {
-        assert!(
-            matches!(program.tier(), TierUsed::Compiled { .. }),
-            "{:?}\n{text}",
-            program.tier()
-        );
-    }
-    program
+    common::load_in_tier(text, options)
 }
 
 /// Runs `text` in both tiers, each with its own maps, once per input (the

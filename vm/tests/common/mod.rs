@@ -1,4 +1,25 @@
-//! Helpers shared by the VM's integration tests.
+//! Helpers shared by the VM's integration tests (each test file uses some).
+#![allow(dead_code)]
+
+use tinybpf_vm::isa::asm::assemble_bytes;
+use tinybpf_vm::{LoadedProgram, ProgramOptions, Tier, TierUsed};
+
+/// Assembles and loads `text` with `options`; a program asked for
+/// [`Tier::Compiled`] must be compiled (the differential tests compare
+/// nothing otherwise).
+pub fn load_in_tier(text: &str, options: ProgramOptions) -> LoadedProgram {
+    let tier = options.tier;
+    let program = LoadedProgram::load(&assemble_bytes(text).unwrap(), options)
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    if tier == Tier::Compiled {
+        assert!(
+            matches!(program.tier(), TierUsed::Compiled { .. }),
+            "{:?}\n{text}",
+            program.tier()
+        );
+    }
+    program
+}
 
 /// Assembles `main` followed by each callback; `func:@k` in `main` or a
 /// callback becomes a pseudo-func `lddw` offset to callback `k`. Returns
