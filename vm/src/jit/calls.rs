@@ -179,18 +179,8 @@ impl Gen<'_, '_> {
         };
         self.b.switch_to_block(enter);
         let depth = self.b.use_var(self.depth);
-        let saved_at = self.frame_address(depth);
         let site = self.b.use_var(self.site);
-        self.b
-            .ins()
-            .store(trusted(), site, saved_at, layout::FRAME_SITE);
-        for (i, r) in (6..=9u8).enumerate() {
-            let value = self.r(r);
-            self.b
-                .ins()
-                .store(trusted(), value, saved_at, layout::frame_saved(i));
-        }
-        self.move_frame(depth, 1);
+        self.push_frame(depth, site);
         for r in 1..=5u8 {
             let value = self.b.ins().load(I64, trusted(), self.env, layout::reg(r));
             self.set(r, value);
@@ -231,8 +221,17 @@ impl Gen<'_, '_> {
         let site = self.return_ops.len();
         self.return_ops.push(index + 1);
         self.return_blocks.push(returns_to);
-        let saved_at = self.frame_address(depth);
         let site = self.b.ins().iconst(I64, site as i64);
+        self.push_frame(depth, site);
+        self.b.ins().jump(callee, &[]);
+        Ok(())
+    }
+
+    /// One frame deeper from `depth`: the caller's frame (return `site`,
+    /// r6-r9) written in full to the environment, then r10 and the frame's
+    /// host address moved (a local call's, or a callback's entry).
+    fn push_frame(&mut self, depth: Value, site: Value) {
+        let saved_at = self.frame_address(depth);
         self.b
             .ins()
             .store(trusted(), site, saved_at, layout::FRAME_SITE);
@@ -243,8 +242,6 @@ impl Gen<'_, '_> {
                 .store(trusted(), value, saved_at, layout::frame_saved(i));
         }
         self.move_frame(depth, 1);
-        self.b.ins().jump(callee, &[]);
-        Ok(())
     }
 
     /// `exit` (op `index`): out of the program at depth 0, else back to the
