@@ -582,44 +582,7 @@ fn map_types_the_kernel_cannot_iterate_are_refused_and_no_map_is_einval() {
 
 #[test]
 fn nested_walks_get_keys_of_their_own() {
-    // Outer walk over map 0 (2 elements) runs an inner walk over the same
-    // map in each call; the inner callback adds 1 + its key to the outer
-    // callback's stack counter, and the outer callback checks that its key
-    // is unchanged afterwards: r0 = (calls of outer) | counter sum << 8.
-    let main = "
-        stdw [%r10-8], 0
-        lddw %r1, map_idx:0
-        lddw %r2, func:@0
-        mov %r3, %r10
-        add %r3, -8
-        mov %r4, 0
-        call 164
-        ldxdw %r1, [%r10-8]
-        lsh %r1, 8
-        or %r0, %r1
-        exit";
-    let outer = "
-        mov %r6, %r2
-        ldxw %r7, [%r2+0]
-        mov %r3, %r4
-        lddw %r1, map_idx:0
-        lddw %r2, func:@1
-        mov %r4, 0
-        call 164
-        ldxw %r1, [%r6+0]
-        mov %r0, 1
-        jne %r1, %r7, +1
-        mov %r0, 0
-        exit";
-    let inner = "
-        ldxw %r1, [%r2+0]
-        add %r1, 1
-        ldxdw %r5, [%r4+0]
-        add %r5, %r1
-        stxdw [%r4+0], %r5
-        mov %r0, 0
-        exit";
-    let (text, _) = program(main, &[outer, inner]);
+    let (text, _) = common::nested_walks();
     let program = load_with(&text, with_maps(vec![array(2)]));
     // Each outer call: inner adds 1 + 2 = 3; two outer calls: 6.
     assert_eq!(program.run(&mut []).unwrap().retval, 2 | 6 << 8);

@@ -68,17 +68,21 @@ fn load(text: &str, maps: Vec<BpfMap>, tier: Tier) -> LoadedProgram {
 /// Runs `main` with `callbacks` in both tiers over fresh maps from `maps`
 /// at every budget up to past the end; returns the unlimited run's result.
 fn agree(main: &str, callbacks: &[&str], maps: impl Fn() -> Vec<BpfMap>) -> String {
-    let (text, _) = program(main, callbacks);
+    agree_text(&program(main, callbacks).0, maps)
+}
+
+/// [`agree`] for an assembled program.
+fn agree_text(text: &str, maps: impl Fn() -> Vec<BpfMap>) -> String {
     let run = |tier: Tier, budget: u64| {
         let maps = maps();
-        let program = load(&text, maps.clone(), tier);
+        let program = load(text, maps.clone(), tier);
         let result = program.run_with(&mut [], &mut RunContext::new().with_budget(budget));
         let left: Vec<_> = maps.iter().map(contents).collect();
         format!("{result:?}\n{left:?}")
     };
     let full = run(Tier::Interpreter, u64::MAX);
     assert_eq!(full, run(Tier::Compiled, u64::MAX), "\n{text}");
-    let needed = load(&text, maps(), Tier::Interpreter)
+    let needed = load(text, maps(), Tier::Interpreter)
         .run(&mut [])
         .map_or(300, |done| done.insns + 8);
     for budget in 0..needed.min(300) {
@@ -172,40 +176,7 @@ fn a_hash_walk_deleting_what_it_is_given() {
 
 #[test]
 fn nested_walks_read_keys_of_their_own() {
-    let main = "
-        stdw [%r10-8], 0
-        lddw %r1, map_idx:0
-        lddw %r2, func:@0
-        mov %r3, %r10
-        add %r3, -8
-        mov %r4, 0
-        call 164
-        ldxdw %r1, [%r10-8]
-        lsh %r1, 8
-        or %r0, %r1
-        exit";
-    let outer = "
-        mov %r6, %r2
-        ldxw %r7, [%r2+0]
-        mov %r3, %r4
-        lddw %r1, map_idx:0
-        lddw %r2, func:@1
-        mov %r4, 0
-        call 164
-        ldxw %r1, [%r6+0]
-        mov %r0, 1
-        jne %r1, %r7, +1
-        mov %r0, 0
-        exit";
-    let inner = "
-        ldxw %r1, [%r2+0]
-        add %r1, 1
-        ldxdw %r5, [%r4+0]
-        add %r5, %r1
-        stxdw [%r4+0], %r5
-        mov %r0, 0
-        exit";
-    let full = agree(main, &[outer, inner], || vec![array(3)]);
+    let full = agree_text(&common::nested_walks().0, || vec![array(3)]);
     assert!(full.starts_with("Ok("), "{full}");
 }
 

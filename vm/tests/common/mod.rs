@@ -60,3 +60,45 @@ pub fn program(main: &str, callbacks: &[&str]) -> (String, Vec<usize>) {
     }
     (out, starts)
 }
+
+/// Nested map walks: the outer walk over map 0 runs an inner walk over the
+/// same map in each call; the inner callback adds 1 + its key to the outer
+/// callback's stack counter, and the outer callback checks that its key is
+/// unchanged afterwards: r0 = (calls of outer) | counter sum << 8. The text
+/// and the callbacks' first instructions, as [`program`] gives them.
+pub fn nested_walks() -> (String, Vec<usize>) {
+    let main = "
+        stdw [%r10-8], 0
+        lddw %r1, map_idx:0
+        lddw %r2, func:@0
+        mov %r3, %r10
+        add %r3, -8
+        mov %r4, 0
+        call 164
+        ldxdw %r1, [%r10-8]
+        lsh %r1, 8
+        or %r0, %r1
+        exit";
+    let outer = "
+        mov %r6, %r2
+        ldxw %r7, [%r2+0]
+        mov %r3, %r4
+        lddw %r1, map_idx:0
+        lddw %r2, func:@1
+        mov %r4, 0
+        call 164
+        ldxw %r1, [%r6+0]
+        mov %r0, 1
+        jne %r1, %r7, +1
+        mov %r0, 0
+        exit";
+    let inner = "
+        ldxw %r1, [%r2+0]
+        add %r1, 1
+        ldxdw %r5, [%r4+0]
+        add %r5, %r1
+        stxdw [%r4+0], %r5
+        mov %r0, 0
+        exit";
+    program(main, &[outer, inner])
+}
