@@ -440,6 +440,32 @@ fn tail_calls_stop_at_the_kernels_limit_and_fall_through_when_empty() {
     assert!(dispatch.contains("retval: 10 (0xa)"), "{dispatch}");
 }
 
+#[test]
+fn repeats_go_on_with_the_packet_a_tail_called_program_moved() {
+    // measure records the length it sees, then tail-calls trim, which
+    // moves `data` 2 bytes on: each repeat sees 2 bytes fewer.
+    let path = testdata("xdp_tail_moves.o");
+    for tier in [&[][..], &["--jit"][..]] {
+        let mut args = vec![
+            "run",
+            &path,
+            "--program",
+            "measure",
+            "--json",
+            "--repeat",
+            "3",
+        ];
+        args.extend_from_slice(tier);
+        let json = ok(&args);
+        assert!(json.starts_with(r#"{"retval": 2,"#), "{json}");
+        assert!(
+            json.contains(r#""entries": {"00000000": "4000000000000000", "01000000": "3e00000000000000", "02000000": "3c00000000000000", "03000000": "0000000000000000""#),
+            "{json}"
+        );
+        assert!(json.contains(r#""data_end": 58,"#), "{json}");
+    }
+}
+
 /// The JSON report without its timings, for snapshots.
 fn without_timings(json: &str) -> String {
     let mut out = String::new();
