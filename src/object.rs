@@ -1,6 +1,7 @@
 //! [`Object`], [`Program`] and [`Map`]: an opened object file with live maps,
 //! its programs loaded into the VM, and typed access to map entries.
 
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
@@ -9,7 +10,7 @@ use crate::packet::default_packet;
 use tinybpf_loader::{CreateOptions, LinkedProgram, ObjectProgram};
 use tinybpf_maps::{MapOptions, MemoryBudget, NR_CPUS, host_possible_cpus};
 use tinybpf_vm::{
-    Helpers, ProgramKind, ProgramOptions, RunContext, RunError, RunOutcome, Tier, TierUsed,
+    Helpers, ProgramKind, ProgramOptions, RunContext, RunError, RunOutcome, Tier, TierUsed, Trace,
 };
 
 use crate::error::Error;
@@ -517,6 +518,35 @@ impl Program {
     /// [`RunContext::packet`]). A CPU not below
     /// [`Program::possible_cpus`] is [`RunError::CpuOutOfRange`].
     pub fn run_with(&self, input: &mut [u8], ctx: &mut RunContext) -> Result<RunOutcome, Error> {
+        self.checked_run(input, ctx, |input, ctx| self.vm.run_with(input, ctx))
+    }
+
+    /// Runs the program `runs` times, each run as [`Program::run_with`]
+    /// makes it with `ctx` as it is then, calling `after_each` with the
+    /// trace after each run; what every run sets up alike is set up once
+    /// (see [`tinybpf_vm::LoadedProgram::run_repeated`]). The first failing
+    /// run ends it; the result is the last run's.
+    pub fn run_repeated(
+        &self,
+        input: &mut [u8],
+        ctx: &mut RunContext,
+        runs: NonZeroU32,
+        after_each: &mut dyn FnMut(&mut Trace),
+    ) -> Result<RunOutcome, Error> {
+        self.checked_run(input, ctx, |input, ctx| {
+            self.vm.run_repeated(input, ctx, runs, after_each)
+        })
+    }
+
+    /// `run` over `input` (or [`default_packet`] for a packet program given
+    /// none) after the checks the facade makes, its error named with the
+    /// object and program.
+    fn checked_run(
+        &self,
+        input: &mut [u8],
+        ctx: &mut RunContext,
+        run: impl FnOnce(&mut [u8], &mut RunContext) -> Result<RunOutcome, RunError>,
+    ) -> Result<RunOutcome, Error> {
         let fail = |source| Error::Run {
             object: self.object.clone(),
             program: self.name.clone(),
@@ -529,9 +559,9 @@ impl Program {
             }));
         }
         if input.is_empty() && self.kind().is_packet() {
-            return self.vm.run_with(&mut default_packet(), ctx).map_err(fail);
+            return run(&mut default_packet(), ctx).map_err(fail);
         }
-        self.vm.run_with(input, ctx).map_err(fail)
+        run(input, ctx).map_err(fail)
     }
 
     /// The input a run of this program starts from: `input`, or for a
@@ -568,18 +598,20 @@ impl Program {
         // copies it back into `data`.
         ctx.packet_to_input = false;
         let start = Instant::now();
-        let mut last = None;
-        for _ in 0..repeat {
-            let result = self.run_with(&mut data, ctx);
-            ctx.carry_packet = true;
-            last = Some(result.inspect_err(|_| restore(ctx))?);
+        let first = self.run_with(&mut data, ctx);
+        // Later runs go on with the packet and context the run before left.
+        ctx.carry_packet = true;
+        let mut outcome = first.inspect_err(|_| restore(ctx))?;
+        if let Some(later) = NonZeroU32::new(repeat - 1) {
+            outcome = self
+                .run_repeated(&mut data, ctx, later, &mut |_| {})
+                .inspect_err(|_| restore(ctx))?;
         }
         restore(ctx);
         let elapsed = start.elapsed().as_nanos() as f64;
         if self.kind().is_packet() {
             data = ctx.packet.bytes().to_vec();
         }
-        let outcome = last.unwrap_or_default();
         Ok(TestRun {
             retval: outcome.retval,
             repeat,

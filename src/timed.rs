@@ -106,18 +106,17 @@ pub fn run_timed(
     let later_runs = repeat.get() - 1;
     let mut steady_ns_per_run = None;
     let mut later_trace_lines = 0;
-    if later_runs > 0 {
+    if let Some(later_runs) = NonZeroU32::new(later_runs) {
         let start = Instant::now();
-        for _ in 0..later_runs {
-            last = program
-                .run_with(&mut data, ctx)
-                .inspect_err(|_| restore(ctx))?;
-            if !ctx.trace.is_empty() {
-                later_trace_lines += ctx.trace.total_lines();
-                ctx.trace.clear();
-            }
-        }
-        steady_ns_per_run = Some(start.elapsed().as_nanos() as f64 / f64::from(later_runs));
+        last = program
+            .run_repeated(&mut data, ctx, later_runs, &mut |trace| {
+                if !trace.is_empty() {
+                    later_trace_lines += trace.total_lines();
+                    trace.clear();
+                }
+            })
+            .inspect_err(|_| restore(ctx))?;
+        steady_ns_per_run = Some(start.elapsed().as_nanos() as f64 / f64::from(later_runs.get()));
     }
     restore(ctx);
     if program.kind().is_packet() {

@@ -1,6 +1,8 @@
 //! A loaded program: checked, translated once, immutable, and runnable on
 //! several threads at once.
 
+use std::num::NonZeroU32;
+
 use tinybpf_maps::BpfMap;
 
 use crate::ProgramKind;
@@ -8,7 +10,7 @@ use crate::error::{HelperError, RunError, VerifyError};
 use crate::exec::helpers::{Helper, Helpers};
 use crate::exec::map_regions::MapRegions;
 use crate::exec::memory::FUNC_REF_BASE;
-use crate::exec::{MapShape, RunContext, RunOutcome, execute};
+use crate::exec::{MapShape, RunContext, RunOutcome, Trace, execute, execute_repeated};
 use crate::ir::cfg::ControlFlow;
 use crate::ir::facts::Memory;
 use crate::ir::op::Op;
@@ -169,8 +171,60 @@ impl LoadedProgram {
     /// length; for [`ProgramKind::Xdp`], r1 points to a `struct xdp_md` whose
     /// `data`..`data_end` cover `input` as the packet.
     pub fn run_with(&self, input: &mut [u8], ctx: &mut RunContext) -> Result<RunOutcome, RunError> {
+        self.run_around(input, ctx, |input, ctx| execute(self, input, ctx))
+    }
+
+    /// Runs the program `runs` times over `input`, each run as
+    /// [`LoadedProgram::run_with`] runs it with `ctx` as it is then (set
+    /// [`RunContext::carry_packet`] to go on with the packet the run before
+    /// left, as the kernel's test run does with `repeat`), and calls
+    /// `after_each` with the trace after each run. What every run sets up
+    /// alike (the stack, context and key buffers, the address space) is set
+    /// up once, so a short program's runs cost less than `runs` calls of
+    /// `run_with`. The first failing run ends it; the result is the last
+    /// run's.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use tinybpf_vm::{LoadedProgram, ProgramOptions, RunContext, isa::asm::assemble_bytes};
+    /// // Counts its runs in the input's first byte.
+    /// let code = assemble_bytes("
+    ///     ldxb %r0, [%r1]
+    ///     add %r0, 1
+    ///     stxb [%r1], %r0
+    ///     exit")?;
+    /// let program = LoadedProgram::load(&code, ProgramOptions::default())?;
+    /// let mut input = [0u8; 1];
+    /// let mut lines = 0;
+    /// let runs = NonZeroU32::new(200).unwrap();
+    /// let last = program.run_repeated(&mut input, &mut RunContext::new(), runs, &mut |trace| {
+    ///     lines += trace.total_lines();
+    ///     trace.clear();
+    /// })?;
+    /// assert_eq!((last.retval, input[0], lines), (200, 200, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn run_repeated(
+        &self,
+        input: &mut [u8],
+        ctx: &mut RunContext,
+        runs: NonZeroU32,
+        after_each: &mut dyn FnMut(&mut Trace),
+    ) -> Result<RunOutcome, RunError> {
+        execute_repeated(self, input, ctx, runs, after_each)
+    }
+
+    /// One run as [`LoadedProgram::run_with`] makes it, `first` running
+    /// this program (the programs it tail-calls run through `execute`).
+    #[inline]
+    pub(crate) fn run_around(
+        &self,
+        input: &mut [u8],
+        ctx: &mut RunContext,
+        first: impl FnOnce(&mut [u8], &mut RunContext) -> Result<RunOutcome, RunError>,
+    ) -> Result<RunOutcome, RunError> {
         ctx.redirect = None;
-        let result = self.run_chain(input, ctx);
+        let result = self.run_chain(input, ctx, first);
         // The kernel's verifier refuses a program that can end with a ring
         // buffer record open: discard what this run left open.
         ctx.reservations.discard_open();
@@ -180,12 +234,18 @@ impl LoadedProgram {
         result
     }
 
-    /// Runs the program and the programs it tail-calls, one after the
-    /// other, on one budget (see `exec::builtin::tail_call`).
-    fn run_chain(&self, input: &mut [u8], ctx: &mut RunContext) -> Result<RunOutcome, RunError> {
+    /// Runs the program (through `first`) and the programs it tail-calls,
+    /// one after the other, on one budget (see `exec::builtin::tail_call`).
+    #[inline]
+    fn run_chain(
+        &self,
+        input: &mut [u8],
+        ctx: &mut RunContext,
+        first: impl FnOnce(&mut [u8], &mut RunContext) -> Result<RunOutcome, RunError>,
+    ) -> Result<RunOutcome, RunError> {
         ctx.tail_call = Default::default();
         let budget = ctx.insn_budget;
-        let result = execute(self, input, ctx);
+        let result = first(input, ctx);
         if !matches!(
             result,
             Err(RunError::Helper {

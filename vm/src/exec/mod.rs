@@ -18,7 +18,7 @@ pub mod trace;
 pub use context::{DEFAULT_INSN_BUDGET, DEFAULT_SEED, RunContext, RunOutcome};
 pub use interp::CLOCK_SLICE;
 pub(crate) use interp::MapShape;
-pub(crate) use run::execute;
+pub(crate) use run::{execute, execute_repeated};
 pub use trace::{DEFAULT_TRACE_LIMIT, Trace};
 // What the compiled tier shares with the interpreter.
 #[cfg(feature = "jit")]

@@ -234,21 +234,20 @@ pub(crate) fn first_cap(ctx: &RunContext) -> u64 {
 }
 
 impl<'a> Env<'a> {
-    /// The environment of a run of `program` in `space`, from `regs`.
+    /// The environment of the runs of `program` in `space`, each started
+    /// by [`Env::restart`].
     pub(crate) fn new(
         program: &'a LoadedProgram,
         space: &'a AddressSpace<'a>,
         stack_top: *mut u8,
-        regs: &[u64; 16],
-        ctx: &mut RunContext,
         call: CallFn,
         atomic: AtomicFn,
     ) -> Env<'a> {
         let maps = space.maps.as_ptr() as u64;
         Env {
-            regs: *regs,
+            regs: [0; 16],
             count: 0,
-            cap: first_cap(ctx),
+            cap: 0,
             stack_top: stack_top as u64,
             run: space.run_regions(),
             // Region `slot` of the maps lies at `maps + (slot - 3) * size`:
@@ -265,10 +264,30 @@ impl<'a> Env<'a> {
             atomic,
             program,
             space,
-            ctx,
+            ctx: std::ptr::null_mut(),
             error: None,
             panic: None,
         }
+    }
+
+    /// Starts a run from `regs` with `ctx`: nothing counted, no frames, the
+    /// run's regions as `space` has them now. What the last run left in
+    /// the other fields is not read before the code writes it (the fault
+    /// record, the frames above the depth, and every register but r2: the
+    /// code has the others' entry values compiled in, see
+    /// `codegen::entry_registers`, and writes a register to the
+    /// environment before a trampoline or a handover reads it), or was
+    /// taken when it ended (`error`, `panic`).
+    #[inline]
+    pub(crate) fn restart(&mut self, regs: &[u64; 16], ctx: &mut RunContext) {
+        debug_assert!(self.error.is_none() && self.panic.is_none());
+        self.regs[2] = regs[2];
+        self.count = 0;
+        self.cap = first_cap(ctx);
+        self.run = self.space.run_regions();
+        self.depth = 0;
+        self.pc = 0;
+        self.ctx = ctx;
     }
 
     /// The run error a fault record stands for.

@@ -64,7 +64,7 @@ mod run;
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]
 pub(crate) use memory::Code;
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]
-pub(crate) use run::run;
+pub(crate) use run::Session;
 
 use crate::program::LoadedProgram;
 

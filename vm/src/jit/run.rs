@@ -2,7 +2,6 @@
 //! interpreted run), the trampolines the code calls, and the handover to
 //! the exact interpreter when the budget runs short.
 
-use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::error::{Access, HelperError, RunError};
@@ -23,63 +22,101 @@ use crate::jit::env::{
 };
 use crate::program::LoadedProgram;
 
-/// Runs `program`'s compiled `code` from the state `exec::run` prepared
-/// (the same registers, stack and regions an interpreted run starts from).
-///
-/// Inlined into the run's setup: a run that ends with `exit` goes no
-/// further; every other ending is [`finish`]'s.
-#[inline]
-pub(crate) fn run(
-    code: &Code,
-    program: &LoadedProgram,
-    space: &AddressSpace<'_>,
+/// The compiled code's environment for the runs of one call of
+/// `exec::run` (one run, or a repeated run's many): built once, restarted
+/// by each run.
+pub(crate) struct Session<'a> {
+    code: &'a Code,
+    program: &'a LoadedProgram,
+    space: &'a AddressSpace<'a>,
     stack_host: *mut u8,
-    regs: &mut [u64; 16],
-    ctx: &mut RunContext,
-) -> Result<RunOutcome, RunError> {
-    // The code has these registers compiled in (all but the unknown ones);
-    // they only stand for values, every access stays checked.
-    debug_assert!(
-        crate::jit::codegen::entry_registers(program)
-            .iter()
-            .zip(regs.iter())
-            .all(|(known, &value)| known.is_none_or(|known| known == value)),
-        "a compiled run starts from other registers than the code assumes: {regs:?}"
-    );
-    let stack_top = stack_host.wrapping_add(STACK_SIZE);
-    // The only fields with drop glue, `panic` and `error`, are empty after
-    // an `exit` and taken by `finish` on every other path: the
-    // environment's drop is skipped (an unwind past here could only leak
-    // them).
-    let mut env = ManuallyDrop::new(Env::new(
-        program,
-        space,
-        stack_top,
-        regs,
-        ctx,
-        call_trampoline,
-        atomic_trampoline,
-    ));
-    // SAFETY: the code was compiled from `program`, whose proofs it relies
-    // on (see doc/safety.md): it reads and writes the environment at the
-    // offsets of `env::layout`, the regions of `space` after checking them,
-    // the stack buffer of `exec::run` (STACK_SIZE bytes below `stack_top`,
-    // of which the frame extent is initialised) and map areas the verifier
-    // proved; `env` lives until it returns, and `ctx` is not used here
-    // until then (the trampolines use it through `env.ctx`).
-    let status = unsafe { (code.entry())(&mut *env) };
-    // The code returns DONE only after `exit`; a trampoline's error or
-    // panic comes back as ERROR or PANIC (checked all the same).
-    if status == DONE && env.panic.is_none() && env.error.is_none() {
-        return Ok(RunOutcome {
-            retval: env.regs[0],
-            insns: env.count - ctx.charged,
-            redirect: ctx.redirect,
-        });
+    env: Env<'a>,
+}
+
+impl<'a> Session<'a> {
+    /// The session of runs of `program`'s compiled `code` in `space`, over
+    /// the stack buffer at `stack_host` (STACK_SIZE bytes).
+    pub(crate) fn new(
+        code: &'a Code,
+        program: &'a LoadedProgram,
+        space: &'a AddressSpace<'a>,
+        stack_host: *mut u8,
+    ) -> Self {
+        // Only r2 is read from the environment at entry (`Env::restart`).
+        debug_assert!(
+            crate::jit::codegen::entry_registers(program)
+                .iter()
+                .enumerate()
+                .all(|(r, known)| known.is_some() || r == 2)
+        );
+        let stack_top = stack_host.wrapping_add(STACK_SIZE);
+        Session {
+            code,
+            program,
+            space,
+            stack_host,
+            env: Env::new(
+                program,
+                space,
+                stack_top,
+                call_trampoline,
+                atomic_trampoline,
+            ),
+        }
     }
-    finish(
-        &mut env, status, code, program, space, stack_host, regs, ctx,
-    )
+
+    /// One run from the state `exec::run` prepared (the same registers,
+    /// stack and regions an interpreted run starts from).
+    ///
+    /// Inlined into the run's setup: a run that ends with `exit` goes no
+    /// further; every other ending is [`finish`]'s.
+    #[inline]
+    pub(crate) fn run(
+        &mut self,
+        regs: &mut [u64; 16],
+        ctx: &mut RunContext,
+    ) -> Result<RunOutcome, RunError> {
+        let program = self.program;
+        // The code has these registers compiled in (all but the unknown
+        // ones); they only stand for values, every access stays checked.
+        debug_assert!(
+            crate::jit::codegen::entry_registers(program)
+                .iter()
+                .zip(regs.iter())
+                .all(|(known, &value)| known.is_none_or(|known| known == value)),
+            "a compiled run starts from other registers than the code assumes: {regs:?}"
+        );
+        let env = &mut self.env;
+        env.restart(regs, ctx);
+        // SAFETY: the code was compiled from `program`, whose proofs it
+        // relies on (see doc/safety.md): it reads and writes the environment
+        // at the offsets of `env::layout`, the regions of `space` after
+        // checking them, the stack buffer of `exec::run` (STACK_SIZE bytes
+        // below `stack_top`, of which the frame extent is initialised) and
+        // map areas the verifier proved; `env` lives until it returns, and
+        // `ctx` is not used here until then (the trampolines use it through
+        // `env.ctx`, set from this run's `ctx` by `restart`).
+        let status = unsafe { (self.code.entry())(&mut *env) };
+        // The code returns DONE only after `exit`; a trampoline's error or
+        // panic comes back as ERROR or PANIC (checked all the same).
+        if status == DONE && env.panic.is_none() && env.error.is_none() {
+            return Ok(RunOutcome {
+                retval: env.regs[0],
+                insns: env.count - ctx.charged,
+                redirect: ctx.redirect,
+            });
+        }
+        finish(
+            env,
+            status,
+            self.code,
+            program,
+            self.space,
+            self.stack_host,
+            regs,
+            ctx,
+        )
+    }
 }
 
 /// The end of a compiled run that did not simply exit: a helper's panic
