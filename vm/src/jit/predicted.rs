@@ -23,8 +23,10 @@
 //!   every CPU shares's host address (its value area never moves while the
 //!   program holds the map, as for `passes::const_addr`), and the start
 //!   addresses the address space defines ([`CONTEXT_START`],
-//!   [`INPUT_START`]);
-//! - everything else (the packet's bounds, the context's length and host,
+//!   [`INPUT_START`]), and the XDP context's length and writability (every
+//!   XDP run maps its `struct xdp_md` as XDP_MD_SIZE read-only bytes, and
+//!   no helper changes that region's bounds: `exec::run`);
+//! - everything else (the packet's bounds, the context's host,
 //!   the stack's host, writability of the run's regions) is read from
 //!   `Env::run` with the flags of the general check, so that a packet that
 //!   moves is followed as the general check follows it.
@@ -44,7 +46,7 @@ use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value};
 use crate::ProgramKind;
 use crate::exec::map_regions::same_for_every_cpu;
 use crate::exec::memory::{
-    CONTEXT_SLOT, CONTEXT_START, FIRST_MAP_SLOT, INPUT_SLOT, INPUT_START, STACK_SLOT,
+    CONTEXT_SLOT, CONTEXT_START, FIRST_MAP_SLOT, INPUT_SLOT, INPUT_START, STACK_SLOT, XDP_MD_SIZE,
     map_value_start, stack_window,
 };
 use crate::ir::facts::{AccessKind, Memory, Value as IrValue};
@@ -188,8 +190,8 @@ impl Gen<'_, '_> {
             // The context has a region only in XDP programs.
             CONTEXT_SLOT if kind == ProgramKind::Xdp => Some(PredictedRegion {
                 start: Field::Const(CONTEXT_START),
-                len: run(layout::REGION_LEN, fixed)?,
-                writable: run(layout::REGION_WRITABLE, fixed)?,
+                len: Field::Const(XDP_MD_SIZE as u64),
+                writable: Field::Const(0),
                 host: run(layout::REGION_HOST, fixed)?,
             }),
             CONTEXT_SLOT => None,
