@@ -526,6 +526,23 @@ impl Program {
     /// trace after each run; what every run sets up alike is set up once
     /// (see [`tinybpf_vm::LoadedProgram::run_repeated`]). The first failing
     /// run ends it; the result is the last run's.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tinybpf::Error> {
+    /// use std::num::NonZeroU32;
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/xdp_counter.o");
+    /// let object = tinybpf::Object::open(path)?;
+    /// let program = object.program("xdp_counter")?;
+    /// let mut ctx = tinybpf::vm::RunContext::new();
+    /// ctx.carry_packet = true;
+    /// let runs = NonZeroU32::new(1000).unwrap();
+    /// let mut packet = tinybpf::default_packet();
+    /// let last = program.run_repeated(&mut packet, &mut ctx, runs, &mut |trace| trace.clear())?;
+    /// assert_eq!(last.retval, 2); // XDP_PASS
+    /// assert_eq!(object.map("dport_hits")?.get::<u32, u64>(&80)?, 1000);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn run_repeated(
         &self,
         input: &mut [u8],

@@ -3,8 +3,10 @@
 //! code returns.
 //!
 //! The code receives one pointer, to an `Env` on the running thread's stack.
-//! It reads the run's registers, budget, region tables and trampolines from
-//! it at entry, and writes back what the Rust side needs when it returns:
+//! One `Env` serves the runs of one call of `exec::run` (one run, or the
+//! many of a repeated run): built once, [`Env::restart`]ed by each run.
+//! The code reads the run's registers, budget, region tables and
+//! trampolines from it at entry, and writes back what the Rust side needs when it returns:
 //! r0 and the count at the end, the fault record after a fault, and every
 //! register, the count, the call depth and the frames when it hands the run
 //! over to the exact interpreter. Offsets come from `offset_of!`, so the
@@ -116,7 +118,7 @@ pub(crate) struct FaultRecord {
     pub size: u64,
 }
 
-/// One run's environment (see the module doc). The fields up to `atomic`,
+/// The runs' environment (see the module doc). The fields up to `atomic`,
 /// and `frames`, are read and written by generated code at their
 /// `offset_of!` offsets.
 #[repr(C)]
