@@ -29,7 +29,7 @@ impl Gen<'_, '_> {
             let arg = self.r(r);
             self.b.ins().store(trusted(), arg, self.env, layout::reg(r));
         }
-        let count = self.b.use_var(self.count);
+        let count = self.count();
         self.b
             .ins()
             .store(trusted(), count, self.env, layout::COUNT);
@@ -79,7 +79,7 @@ impl Gen<'_, '_> {
         let r0 = self.b.ins().load(I64, trusted(), self.env, layout::reg(0));
         self.set(0, r0);
         let count = self.b.ins().load(I64, trusted(), self.env, layout::COUNT);
-        self.b.def_var(self.count, count);
+        self.set_count(count);
         Ok(())
     }
 
@@ -118,7 +118,7 @@ impl Gen<'_, '_> {
             self.b.switch_to_block(exit);
             let r0 = self.r(0);
             self.b.ins().store(trusted(), r0, self.env, layout::reg(0));
-            let count = self.b.use_var(self.count);
+            let count = self.count();
             self.b
                 .ins()
                 .store(trusted(), count, self.env, layout::COUNT);
@@ -164,7 +164,7 @@ impl Gen<'_, '_> {
                 self.set(r, value);
             }
             let count = self.b.ins().load(I64, trusted(), self.env, layout::COUNT);
-            self.b.def_var(self.count, count);
+            self.set_count(count);
             let site = self.b.use_var(self.site);
             let site = self
                 .b
@@ -186,7 +186,7 @@ impl Gen<'_, '_> {
             self.set(r, value);
         }
         let count = self.b.ins().load(I64, trusted(), self.env, layout::COUNT);
-        self.b.def_var(self.count, count);
+        self.set_count(count);
         let entries = self.program.callback_entries();
         let mut calls = Vec::with_capacity(entries.len());
         for &entry in entries {
@@ -322,7 +322,7 @@ impl Gen<'_, '_> {
     fn leave(&mut self) {
         let r0 = self.r(0);
         self.b.ins().store(trusted(), r0, self.env, layout::reg(0));
-        let count = self.b.use_var(self.count);
+        let count = self.count();
         self.b
             .ins()
             .store(trusted(), count, self.env, layout::COUNT);

@@ -165,8 +165,14 @@ pub(super) struct Gen<'a, 'f> {
     pub program: &'a LoadedProgram,
     /// r0..r15 (r11..r15 unused, as in the interpreter's register file).
     pub regs: [Variable; 16],
-    /// Instructions counted plus helper units (the interpreter's `count`).
+    /// Instructions counted plus helper units (the interpreter's `count`)
+    /// up to the last checkpoint or call; the count itself is this plus
+    /// `pending` ([`Gen::count`]).
     pub count: Variable,
+    /// The weights of the blocks entered since: a constant on every path
+    /// (a phi of constants where paths meet), so that the count the loop
+    /// carries is one add per checkpoint, not a chain of one add per block.
+    pub pending: Variable,
     /// Nested local calls.
     pub depth: Variable,
     /// Host address of the current frame's r10.
@@ -444,6 +450,7 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
         .collect();
     let regs = std::array::from_fn(|_| b.declare_var(I64));
     let count = b.declare_var(I64);
+    let pending = b.declare_var(I64);
     let depth = b.declare_var(I64);
     let frame = b.declare_var(I64);
     let site = b.declare_var(I64);
@@ -474,6 +481,7 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
     b.def_var(cap, first_cap);
     let zero = b.ins().iconst(I64, 0);
     b.def_var(count, zero);
+    b.def_var(pending, zero);
     b.def_var(depth, zero);
     b.def_var(exit_op, zero);
     b.def_var(site, zero);
@@ -519,6 +527,7 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
         program,
         regs,
         count,
+        pending,
         depth,
         frame,
         env,
@@ -611,15 +620,16 @@ impl Gen<'_, '_> {
     /// values already meet, adds no value live across the call and none
     /// on the hot path.
     fn enter_block(&mut self, index: usize, weight: u64, check: Option<u64>) {
-        let count = self.b.use_var(self.count);
         let Some(need) = check else {
-            let after = self.b.ins().iadd_imm_s(count, weight as i64);
-            self.b.def_var(self.count, after);
+            let pending = self.b.use_var(self.pending);
+            let after = self.b.ins().iadd_imm_s(pending, weight as i64);
+            self.b.def_var(self.pending, after);
             return;
         };
         let Some(start) = self.b.current_block() else {
             return;
         };
+        let count = self.count();
         let needed = self.b.ins().iadd_imm_s(count, need as i64);
         // Read where it is compared: the trampoline raises it.
         let cap = self.b.use_var(self.cap);
@@ -679,15 +689,31 @@ impl Gen<'_, '_> {
                 self.set(r, value);
             }
             let reloaded = self.b.ins().load(I64, trusted(), self.env, layout::COUNT);
-            self.b.def_var(self.count, reloaded);
+            self.set_count(reloaded);
         }
         let raised = self.b.ins().load(I64, trusted(), self.env, layout::CAP);
         self.b.def_var(self.cap, raised);
         self.b.ins().jump(start, &[]);
 
         self.b.switch_to_block(body);
-        let after = self.b.ins().iadd_imm_s(count, weight as i64);
-        self.b.def_var(self.count, after);
+        self.b.def_var(self.count, count);
+        let weight = self.b.ins().iconst(I64, weight as i64);
+        self.b.def_var(self.pending, weight);
+    }
+
+    /// The count now: the count at the last checkpoint or call plus the
+    /// weights of the blocks entered since.
+    pub(super) fn count(&mut self) -> Value {
+        let count = self.b.use_var(self.count);
+        let pending = self.b.use_var(self.pending);
+        self.b.ins().iadd(count, pending)
+    }
+
+    /// Sets the count (as a trampoline left it).
+    pub(super) fn set_count(&mut self, count: Value) {
+        self.b.def_var(self.count, count);
+        let zero = self.b.ins().iconst(I64, 0);
+        self.b.def_var(self.pending, zero);
     }
 
     /// Continues where `ok` holds; elsewhere, records fault `kind` of op
