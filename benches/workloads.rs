@@ -4,12 +4,17 @@
 //! and off for globals and histogram. With the `jit` feature, every workload
 //! also runs compiled (`NAME/compiled`), and loading each one is timed in
 //! both tiers (`load/NAME/interpreter`, `load/NAME/compiled`: the difference
-//! is the compile time).
+//! is the compile time). `packet_counter/repeated/{interpreter,compiled}`
+//! make their runs through `Program::run_repeated` (the setup shared, as
+//! with `--repeat` and the kernel's test run), the others one `run_with`
+//! per run.
 //!
 //! `cargo bench --bench workloads` (`--features jit` for the compiled column)
 
 use std::hint::black_box;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tinybpf::vm::RunContext;
@@ -126,6 +131,10 @@ fn workloads(c: &mut Criterion) {
     bench_tinybpf(c, &dir, "histogram", false, "histogram/helper");
     bench_tinybpf(c, &dir, "packet_counter", true, "packet_counter/rewrite");
     bench_tinybpf(c, &dir, "packet_counter", false, "packet_counter/helper");
+    bench_repeated(c, &dir, "packet_counter", Tier::Interpreter, "interpreter");
+    if cfg!(feature = "jit") {
+        bench_repeated(c, &dir, "packet_counter", Tier::Compiled, "compiled");
+    }
     if cfg!(feature = "jit") {
         for name in WORKLOADS {
             bench_tier(
@@ -141,6 +150,37 @@ fn workloads(c: &mut Criterion) {
             bench_load(c, &dir, name);
         }
     }
+}
+
+/// `name`'s runs made by `run_repeated`, going on with the packet each run
+/// leaves: criterion's iterations are one call's runs.
+fn bench_repeated(c: &mut Criterion, dir: &Path, name: &str, tier: Tier, tier_name: &str) {
+    let object = Object::open(dir.join(format!("{name}.o"))).expect("workload opens");
+    let options = LoadOptions {
+        tier,
+        ..LoadOptions::default()
+    };
+    let program = object
+        .select_program(None, options)
+        .expect("workload loads");
+    let mut packet = default_packet();
+    let mut ctx = RunContext::new();
+    ctx.carry_packet = true;
+    c.bench_function(&format!("{name}/repeated/{tier_name}"), |b| {
+        b.iter_custom(|iters| {
+            let mut runs = iters;
+            let start = Instant::now();
+            while let Some(now) = NonZeroU32::new(runs.min(u64::from(u32::MAX)) as u32) {
+                black_box(
+                    program
+                        .run_repeated(black_box(&mut packet), &mut ctx, now, &mut |_| {})
+                        .expect("runs"),
+                );
+                runs -= u64::from(now.get());
+            }
+            start.elapsed()
+        })
+    });
 }
 
 /// Loading `name` (translation, passes, and compiling for the compiled
