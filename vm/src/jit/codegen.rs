@@ -27,6 +27,7 @@ use crate::exec::memory::{CONTEXT_START, INPUT_START, frame_pointer};
 use crate::ir::cfg::ControlFlow;
 use crate::ir::facts::{Flow, Memory};
 use crate::ir::op::Op;
+use crate::jit::budget::budget_checks;
 use crate::jit::env::{self, layout};
 use crate::jit::memory::Code;
 use crate::jit::predicted::predicted_slots;
@@ -224,7 +225,7 @@ pub(super) struct Gen<'a, 'f> {
 /// Ops that start a block: the first, jump and call targets, callback
 /// entries, and every op after a jump, branch, call or exit (a helper call ends its block, so
 /// the units it charged are checked at the next one's entry).
-fn leaders(ops: &[Op]) -> Vec<bool> {
+pub(super) fn leaders(ops: &[Op]) -> Vec<bool> {
     let mut starts = vec![false; ops.len() + 1];
     starts[0] = true;
     for (i, op) in ops.iter().enumerate() {
@@ -333,101 +334,6 @@ pub(super) fn fixed_place(program: &LoadedProgram, host: usize) -> Option<(usize
                 .then(|| Some((index, i32::try_from(offset).ok()?)))
                 .flatten()
         })
-}
-
-/// What each block start checks against the budget at its entry: `Some(n)`
-/// for a checkpoint, whose check is that `n` more instructions fit (its own
-/// weight plus the heaviest path through the blocks after it up to the next
-/// checkpoint); `None` for a block that only adds its weight, because every
-/// checkpoint from which it is reached has checked for it already.
-///
-/// Checkpoints are the blocks a run can reach other than by a forward jump
-/// or fall-through from a block of the same function: the first, every
-/// target of a backward jump, a callee's or callback's entry and a call's
-/// return site, and every block after a helper call (whose units add to
-/// the count, and where a callback helper call ends).
-/// A run whose count would pass the budget somewhere before the next
-/// checkpoint is handed to the exact interpreter at the checkpoint, which
-/// then stops it at exactly the interpreter's op with the interpreter's
-/// count: the same results as a check at every block, with fewer checks.
-fn budget_checks(
-    ops: &[Op],
-    starts: &[bool],
-    weight: impl Fn(usize, usize) -> u64,
-) -> Vec<Option<u64>> {
-    let n = ops.len();
-    let ends: Vec<usize> = {
-        let mut ends = vec![n; n];
-        let mut next = n;
-        for i in (0..n).rev() {
-            ends[i] = next;
-            if starts[i] {
-                next = i;
-            }
-        }
-        ends
-    };
-    let mut checkpoint = vec![false; n];
-    if n > 0 {
-        checkpoint[0] = true;
-    }
-    for (i, op) in ops.iter().enumerate() {
-        if let Op::LoadFunc { target, .. } = *op
-            && let Some(c) = checkpoint.get_mut(target as usize)
-        {
-            *c = true;
-        }
-        match op.facts().flow {
-            Flow::Branch(target) | Flow::Jump(target) if (target as usize) <= i => {
-                if let Some(c) = checkpoint.get_mut(target as usize) {
-                    *c = true;
-                }
-            }
-            Flow::Call(target) => {
-                if let Some(c) = checkpoint.get_mut(target as usize) {
-                    *c = true;
-                }
-                if let Some(c) = checkpoint.get_mut(i + 1) {
-                    *c = true;
-                }
-            }
-            Flow::Next
-                if matches!(
-                    op,
-                    Op::CallHelper { .. } | Op::CallReg { .. } | Op::MapLookup
-                ) =>
-            {
-                if let Some(c) = checkpoint.get_mut(i + 1) {
-                    *c = true;
-                }
-            }
-            Flow::Next | Flow::Branch(_) | Flow::Jump(_) | Flow::Exit => {}
-        }
-    }
-    // The heaviest path from each block start to the next checkpoint, from
-    // the last block back (forward successors come later).
-    let mut need = vec![0u64; n + 1];
-    for start in (0..n).rev().filter(|&i| starts[i]) {
-        let end = ends[start];
-        let last = end - 1;
-        let after = |next: usize| -> u64 {
-            if next < n && starts[next] && !checkpoint[next] {
-                need[next]
-            } else {
-                0
-            }
-        };
-        let onward = match ops[last].facts().flow {
-            Flow::Next => after(end),
-            Flow::Branch(target) => after(target as usize).max(after(last + 1)),
-            Flow::Jump(target) => after(target as usize),
-            Flow::Call(_) | Flow::Exit => 0,
-        };
-        need[start] = weight(start, end).saturating_add(onward);
-    }
-    (0..n)
-        .map(|i| (starts[i] && checkpoint[i]).then_some(need[i]))
-        .collect()
 }
 
 fn signature(isa: &OwnedTargetIsa, params: usize) -> Signature {
@@ -610,7 +516,7 @@ impl Gen<'_, '_> {
     }
 
     /// A block's entry: it adds its weight to the count. At a checkpoint
-    /// (`check`: see [`budget_checks`]) what runs until the next one must
+    /// (`check`: see [`budget_checks`](super::budget::budget_checks)) what runs until the next one must
     /// fit under the cap (`Env::cap`). When it does not, the state goes to
     /// the environment and the trampoline is asked (`CALL_CLOCK`): it ends
     /// the run (a passed deadline), hands it to the exact interpreter from

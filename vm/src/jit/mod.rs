@@ -47,6 +47,8 @@ use thiserror::Error;
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]
 mod access;
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]
+mod budget;
+#[cfg(all(feature = "jit", target_arch = "x86_64"))]
 mod calls;
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]
 mod codegen;
