@@ -18,6 +18,7 @@
 // The fuzz crate (outside the workspace) names everything through
 // `crate::` paths, so its generator and comparison are included here as
 // they are.
+mod common;
 #[allow(dead_code)]
 #[path = "../fuzz/src/diff.rs"]
 mod diff;
@@ -38,6 +39,7 @@ use reader::{Reader, fill_bytes};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use common::maps_of;
 use tinybpf::vm::{Clock, ProgramKind, RunContext};
 use tinybpf::{LoadOptions, Object, Program, Tier, TierUsed};
 
@@ -64,22 +66,6 @@ fn compiled(file: &str, program: &Program) -> Result<bool, String> {
         TierUsed::Compiled { .. } => Ok(true),
         other => Err(format!("{file}: not compiled: {other:?}")),
     }
-}
-
-/// One map's name and its entries (key bytes, value bytes), sorted by key.
-type MapContents = (String, Vec<(Vec<u8>, Vec<u8>)>);
-
-/// Every map of `object`.
-fn maps_of(object: &Object) -> Vec<MapContents> {
-    object
-        .maps()
-        .iter()
-        .map(|map| {
-            let mut entries: Vec<_> = map.entries().collect();
-            entries.sort();
-            (map.name().to_owned(), entries)
-        })
-        .collect()
 }
 
 /// The input a program of `kind` runs over.

@@ -5,9 +5,12 @@
 //! targets, at budgets that stop runs early and that let them finish, in
 //! the interpreter and (with the `jit` feature) compiled.
 
+mod common;
+
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 
+use common::{MapContents, maps_of};
 use tinybpf::vm::{Clock, ProgramKind, RunContext};
 use tinybpf::{LoadOptions, Object, Program, Tier};
 
@@ -22,21 +25,6 @@ fn tiers() -> Vec<Tier> {
     } else {
         vec![Tier::Interpreter]
     }
-}
-
-/// One map's name and its entries, sorted by key.
-type MapContents = (String, Vec<(Vec<u8>, Vec<u8>)>);
-
-fn maps_of(object: &Object) -> Vec<MapContents> {
-    object
-        .maps()
-        .iter()
-        .map(|map| {
-            let mut entries: Vec<_> = map.entries().collect();
-            entries.sort();
-            (map.name().to_owned(), entries)
-        })
-        .collect()
 }
 
 /// Everything a caller can see after the runs.

@@ -69,3 +69,19 @@ pub fn describe(retval: u64, ctx: &RunContext) -> String {
     let _ = write!(text, "\nctx: {:?}\n", ctx.context_out());
     text
 }
+
+/// One map's name and its entries (key bytes, value bytes), sorted by key.
+pub type MapContents = (String, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// Every map of `object`, for comparing two objects' maps.
+pub fn maps_of(object: &Object) -> Vec<MapContents> {
+    object
+        .maps()
+        .iter()
+        .map(|map| {
+            let mut entries: Vec<_> = map.entries().collect();
+            entries.sort();
+            (map.name().to_owned(), entries)
+        })
+        .collect()
+}
