@@ -56,7 +56,10 @@ pub(crate) fn execute_repeated(
     runs: NonZeroU32,
     after_each: &mut dyn FnMut(&mut Trace),
 ) -> Result<RunOutcome, RunError> {
-    let map_regions = map_regions(program, input, ctx)?;
+    let Ok(map_regions) = map_regions(program, input, ctx) else {
+        // Refused before any run: as a single run refuses it.
+        return program.run_with(input, ctx);
+    };
     let mut memory = RunMemory::new();
     let prepared = Prepared::new(program, map_regions, &mut memory);
     let mut engine = Engine::new(program, &prepared);
