@@ -199,9 +199,12 @@ impl Gen<'_, '_> {
                 width,
                 kind,
             } => {
+                let width = u64::from(width);
+                if let Some(host) = self.element_host(index, off) {
+                    return self.host_access(host, width, kind, dst);
+                }
                 let base = self.r(base);
                 let addr = self.b.ins().iadd_imm_s(base, i64::from(off));
-                let width = u64::from(width);
                 let write = kind.writes();
                 let fault = if write {
                     env::FAULT_WRITE
@@ -401,35 +404,13 @@ impl Gen<'_, '_> {
         self.b.append_block_param(join, I64);
         self.b.set_cold_block(slow);
 
-        let predicted = self
-            .predicted_region(index, true)
-            .and_then(|region| self.fast_check(region, addr, size, true, true));
-        if let Some((ok, fast_host)) = predicted {
-            let general = self.b.create_block();
-            self.b.set_cold_block(general);
-            self.b
-                .ins()
-                .brif(ok, fast, &[BlockArg::Value(fast_host)], general, &[]);
-            self.b.switch_to_block(general);
-        }
-        let low = self.b.ins().band_imm_s(addr, (size - 1) as i64);
-        let aligned = self.b.ins().icmp_imm_s(IntCC::Equal, low, 0);
-        self.guard(aligned, env::FAULT_MISALIGNED, index, addr, size);
-        let miss = Miss::Fault(env::FAULT_WRITE);
-        let found = if predicted.is_some() {
-            self.checked_any(index, addr, size, true, miss)
+        if let Some(proven) = self.element_host(index, off) {
+            // Aligned on the host too (`super::elements`): `slow` stays
+            // unreachable.
+            self.b.ins().jump(fast, &[BlockArg::Value(proven)]);
         } else {
-            self.checked(index, addr, size, true, miss)
-        };
-        let host_low = self.b.ins().band_imm_s(found, (size - 1) as i64);
-        let host_aligned = self.b.ins().icmp_imm_s(IntCC::Equal, host_low, 0);
-        self.b.ins().brif(
-            host_aligned,
-            fast,
-            &[BlockArg::Value(found)],
-            slow,
-            &[BlockArg::Value(found)],
-        );
+            self.atomic_checks(index, addr, size, fast, slow);
+        }
 
         self.b.switch_to_block(fast);
         let ty = if wide { I64 } else { I32 };
@@ -493,6 +474,42 @@ impl Gen<'_, '_> {
         }
     }
 
+    /// An atomic's checks at `addr`: on to `fast` with the host address
+    /// where it is in a writable region and aligned both in the VM and on
+    /// the host, to `slow` where only the host alignment is missing; a
+    /// fault elsewhere.
+    fn atomic_checks(&mut self, index: usize, addr: Value, size: u64, fast: Block, slow: Block) {
+        let predicted = self
+            .predicted_region(index, true)
+            .and_then(|region| self.fast_check(region, addr, size, true, true));
+        if let Some((ok, fast_host)) = predicted {
+            let general = self.b.create_block();
+            self.b.set_cold_block(general);
+            self.b
+                .ins()
+                .brif(ok, fast, &[BlockArg::Value(fast_host)], general, &[]);
+            self.b.switch_to_block(general);
+        }
+        let low = self.b.ins().band_imm_s(addr, (size - 1) as i64);
+        let aligned = self.b.ins().icmp_imm_s(IntCC::Equal, low, 0);
+        self.guard(aligned, env::FAULT_MISALIGNED, index, addr, size);
+        let miss = Miss::Fault(env::FAULT_WRITE);
+        let found = if predicted.is_some() {
+            self.checked_any(index, addr, size, true, miss)
+        } else {
+            self.checked(index, addr, size, true, miss)
+        };
+        let host_low = self.b.ins().band_imm_s(found, (size - 1) as i64);
+        let host_aligned = self.b.ins().icmp_imm_s(IntCC::Equal, host_low, 0);
+        self.b.ins().brif(
+            host_aligned,
+            fast,
+            &[BlockArg::Value(found)],
+            slow,
+            &[BlockArg::Value(found)],
+        );
+    }
+
     /// A rewritten run-time-key lookup into array map `map`: the 4-byte key
     /// at r2 (checked: a bad pointer is the lookup helper's fault), then
     /// the element's address or 0.
@@ -538,6 +555,28 @@ impl Gen<'_, '_> {
         let zero = ins.ins().iconst(I64, 0);
         let r0 = ins.ins().select(inside, element, zero);
         self.set(0, r0);
+        if let Some(slot) = self.element_offsets.get_mut(index) {
+            *slot = Some(offset);
+        }
         Ok(())
+    }
+
+    /// The host address of op `index`'s access at `off` when it lies in an
+    /// element an inline lookup found (see `super::elements`): the map's
+    /// host start plus the element's offset plus `off`.
+    fn element_host(&mut self, index: usize, off: i16) -> Option<Value> {
+        let element = self.elements.get(index).copied().flatten()?;
+        let offset = self
+            .element_offsets
+            .get(element.lookup)
+            .copied()
+            .flatten()?;
+        let base = self
+            .direct
+            .get(usize::from(element.map))
+            .copied()
+            .flatten()?;
+        let host = self.b.ins().iadd(base, offset);
+        Some(self.b.ins().iadd_imm_s(host, i64::from(off)))
     }
 }

@@ -28,6 +28,7 @@ use crate::ir::cfg::ControlFlow;
 use crate::ir::facts::{Flow, Memory};
 use crate::ir::op::Op;
 use crate::jit::budget::budget_checks;
+use crate::jit::elements::{InElement, proven_elements};
 use crate::jit::env::{self, layout};
 use crate::jit::memory::Code;
 use crate::jit::predicted::predicted_slots;
@@ -197,6 +198,12 @@ pub(super) struct Gen<'a, 'f> {
     pub saved: Vec<Saved>,
     /// For each op, the map region its checked access most likely hits.
     pub predicted: Vec<Option<u64>>,
+    /// For each op, the inline lookup's element its access lies in
+    /// ([`proven_elements`]).
+    pub elements: Vec<Option<InElement>>,
+    /// For each inline lookup op, once lowered: its element's offset in
+    /// the map's area (key × element size).
+    pub element_offsets: Vec<Option<Value>>,
     /// Whether a helper may move the packet ([`packet_may_move`]).
     pub packet_moves: bool,
     /// The block of each op that starts one.
@@ -403,8 +410,10 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
     // a base register, not a 64-bit constant materialised each time).
     let maps = load_env(&mut b, layout::MAPS);
     let mut direct = vec![None; program.maps().len()];
-    for op in ops {
+    let elements = proven_elements(program, &starts);
+    for (op, element) in ops.iter().zip(&elements) {
         let region = match op.facts().memory {
+            _ if element.is_some() => element.map(|element| usize::from(element.map)),
             Memory::Direct { region, .. } => Some(usize::from(region)),
             Memory::Fixed { host, .. } => {
                 fixed_place(program, host.addr()).map(|(region, _)| region)
@@ -447,6 +456,8 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
         call_sig,
         atomic_sig,
         predicted: predicted_slots(ops, program.kind()),
+        elements,
+        element_offsets: vec![None; ops.len()],
         saved: checkpoint_registers(program),
         packet_moves: packet_may_move(program),
         blocks,

@@ -53,6 +53,8 @@ mod calls;
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]
 mod codegen;
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]
+mod elements;
+#[cfg(all(feature = "jit", target_arch = "x86_64"))]
 mod env;
 #[cfg(all(feature = "jit", target_arch = "x86_64"))]
 mod lower;
