@@ -39,7 +39,7 @@ use reader::{Reader, fill_bytes};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::maps_of;
+use common::{maps_of, testdata_objects};
 use tinybpf::vm::{Clock, ProgramKind, RunContext};
 use tinybpf::{LoadOptions, Object, Program, Tier, TierUsed};
 
@@ -157,12 +157,7 @@ fn compare_testdata(
 
 #[test]
 fn every_testdata_program_agrees_at_several_budgets() {
-    let mut files: Vec<String> = std::fs::read_dir(testdata())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|name| name.ends_with(".o"))
-        .collect();
-    files.sort();
+    let files = testdata_objects();
     assert!(files.len() >= 20, "{files:?}");
     let (mut programs, mut compared, mut compiled_runs) = (0, 0, 0);
     for file in &files {

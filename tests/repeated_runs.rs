@@ -10,7 +10,7 @@ mod common;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 
-use common::{MapContents, maps_of};
+use common::{MapContents, maps_of, testdata_objects};
 use tinybpf::vm::{Clock, ProgramKind, RunContext};
 use tinybpf::{LoadOptions, Object, Program, Tier};
 
@@ -103,12 +103,7 @@ fn runs(file: &str, name: &str, tier: Tier, budget: u64, later: u32, how: Later)
 
 #[test]
 fn repeated_runs_leave_what_as_many_single_runs_leave() {
-    let mut files: Vec<String> = std::fs::read_dir(testdata())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|name| name.ends_with(".o"))
-        .collect();
-    files.sort();
+    let files = testdata_objects();
     let (mut compared, mut failed_later) = (0, 0);
     for file in &files {
         let Ok(object) = Object::open(testdata().join(file)) else {

@@ -85,3 +85,15 @@ pub fn maps_of(object: &Object) -> Vec<MapContents> {
         })
         .collect()
 }
+
+/// The names of the object files in `testdata/`, sorted.
+pub fn testdata_objects() -> Vec<String> {
+    let dir = format!("{}/testdata", env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".o"))
+        .collect();
+    files.sort();
+    files
+}
