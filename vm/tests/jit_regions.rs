@@ -171,9 +171,10 @@ fn accesses_through_a_lookup_agree_at_every_edge() {
 }
 
 /// The lookup of [`through_lookup`], then a NULL check in one of the
-/// shapes clang emits, then `access` where the result is not NULL (the
+/// shapes clang emits (the last with a second branch before the access),
+/// then `access` where the result is not NULL (the
 /// compiled tier proves such accesses inside the element when they fit:
-/// `jit::elements`), through `r0` or the copy `r6`. In the last shape the
+/// `jit::elements`), through `r0` or the copy `r6`. In shape 2 the
 /// access's block is also entered with r0 pointing into the stack, so
 /// nothing may be proven there.
 fn after_null_check(map: usize, shape: usize, access: &str) -> String {
@@ -181,6 +182,7 @@ fn after_null_check(map: usize, shape: usize, access: &str) -> String {
         "
         ldxw %r3, [%r1+0]
         stxw [%r10-4], %r3
+        mov %r6, %r3
         mov %r2, %r10
         add %r2, -4
         lddw %r1, map_fd:{map}
@@ -189,12 +191,14 @@ fn after_null_check(map: usize, shape: usize, access: &str) -> String {
     let check = match shape {
         // if (!v) return 7;
         0 => "jeq %r0, 0, +6",
+        // if (!v || key == 77) return 7;
+        3 => "jeq %r0, 0, +7\njeq %r6, 77, +6",
         // v2 = v; r0 = 0; if (v2) goto use; return 7;
         1 => "mov %r6, %r0\nmov %r0, 0\njne %r6, 0, +2\nmov %r0, 7\nexit",
         // if (v) goto use; v = stack - 16; use:
         _ => "jne %r0, 0, +2\nmov %r0, %r10\nadd %r0, -16",
     };
-    let tail = if shape == 0 { "\nmov %r0, 7\nexit" } else { "" };
+    let tail = if shape == 0 || shape == 3 { "\nmov %r0, 7\nexit" } else { "" };
     format!(
         "{lookup}
         {check}
@@ -213,7 +217,7 @@ fn accesses_after_a_null_check_agree_at_every_edge() {
     let mut runs = 0;
     let mut faults = 0;
     for map in 0..4 {
-        for shape in 0..3 {
+        for shape in 0..4 {
             let reg = if shape == 1 { "r6" } else { "r0" };
             every_access(reg, |access| {
                 let text = after_null_check(map, shape, &access);

@@ -9,8 +9,11 @@
 //! of the lookup's block; where that block ends with `jeq rX, 0` (or
 //! `jne rX, 0`) on such a register, and the op after it (or the target)
 //! starts a block entered from nowhere else, the registers still holding
-//! the result there point at element `key` of `m`. An access in that block
-//! through one of them, at an offset `off >= 0` with `off + size` within
+//! the result there point at element `key` of `m`, and so on into each
+//! later block entered only from one that knows it (not after a call,
+//! whose return the code reaches through its return dispatch), as long as
+//! the register is not written. An access in such a block through one of
+//! them, at an offset `off >= 0` with `off + size` within
 //! `elem_size`, lies in the element: inside `m`'s region, whose length is
 //! at least `max_entries * elem_size`. Its host address is the region's
 //! host start plus `key * elem_size + off`: no compare is needed (nor,
@@ -23,7 +26,7 @@ use std::collections::HashMap;
 
 use crate::exec::map_regions::same_for_every_cpu;
 use crate::ir::cfg::ControlFlow;
-use crate::ir::facts::{AccessKind, Memory};
+use crate::ir::facts::{AccessKind, Flow, Memory};
 use crate::ir::op::Op;
 use crate::program::LoadedProgram;
 
@@ -114,22 +117,44 @@ pub(super) fn proven_elements(program: &LoadedProgram, starts: &[bool]) -> Vec<O
         } else {
             None
         };
-        if let Some((dst, into)) = into
-            && let Some(element) = found[usize::from(dst) & 15]
-            && entries.get(into) == Some(&1)
-        {
-            let mut regs = known;
-            for (r, held) in found.iter().enumerate() {
-                if *held == Some(element) {
-                    regs[r] = Some(element);
+        // What the next blocks entered only from this one know: what this
+        // one knows at its end, and where a NULL check proved a result,
+        // that result. Not across a call: the code after one is entered
+        // from the return dispatch, out of reach of the lookup's values.
+        let ends_block = starts.get(i + 1).copied().unwrap_or(true);
+        let proved = into.and_then(|(dst, into)| Some((into, found[usize::from(dst) & 15]?)));
+        if ends_block && !matches!(facts.flow, Flow::Call(_)) && !is_call(op) {
+            for next in cfg.successors(i) {
+                if next <= i || entries.get(next) != Some(&1) {
+                    continue;
                 }
-            }
-            if into > i {
-                ahead.insert(into, regs);
+                let mut regs = known;
+                if let Some((into, element)) = proved
+                    && into == next
+                {
+                    for (r, held) in found.iter().enumerate() {
+                        if *held == Some(element) {
+                            regs[r] = Some(element);
+                        }
+                    }
+                }
+                if regs.iter().any(Option::is_some) {
+                    ahead.insert(next, regs);
+                }
             }
         }
     }
     proven
+}
+
+/// Whether `op` calls out (a helper, `callx`, a lookup left to the helper):
+/// with callbacks, the code after it may be entered from the return
+/// dispatch.
+fn is_call(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::CallHelper { .. } | Op::CallReg { .. } | Op::MapLookup
+    )
 }
 
 /// Whether an access of `width` bytes at offset `off` from an element of
@@ -235,5 +260,17 @@ mod tests {
         assert_eq!(proven(array, NOT_NULL, "add %r0, 0\nldxdw %r1, [%r0+0]"), 0);
         let joined = "jne %r0, 0, +2\nmov %r0, %r10\nadd %r0, -16";
         assert_eq!(proven(array, joined, "ldxdw %r1, [%r0+0]"), 0);
+    }
+
+    #[test]
+    fn the_proof_goes_on_into_blocks_entered_only_from_a_proven_one() {
+        let array = MapDef::array(8, 4);
+        // A second branch after the NULL check: its fall-through knows.
+        let then = "jeq %r0, 0, +3\njeq %r6, 77, +2";
+        assert_eq!(proven(array, then, "ldxdw %r1, [%r0+0]"), 1);
+        // Not after a helper call (r6 survives it, but the code after the
+        // call may be entered from the return dispatch).
+        let call = "jeq %r0, 0, +4\nmov %r6, %r0\ncall 5\nldxdw %r1, [%r6+0]";
+        assert_eq!(proven(array, call, "mov %r1, 0"), 0);
     }
 }
