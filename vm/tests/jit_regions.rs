@@ -198,7 +198,11 @@ fn after_null_check(map: usize, shape: usize, access: &str) -> String {
         // if (v) goto use; v = stack - 16; use:
         _ => "jne %r0, 0, +2\nmov %r0, %r10\nadd %r0, -16",
     };
-    let tail = if shape == 0 || shape == 3 { "\nmov %r0, 7\nexit" } else { "" };
+    let tail = if shape == 0 || shape == 3 {
+        "\nmov %r0, 7\nexit"
+    } else {
+        ""
+    };
     format!(
         "{lookup}
         {check}
