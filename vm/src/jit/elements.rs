@@ -62,11 +62,10 @@ pub(super) fn proven_elements(program: &LoadedProgram, starts: &[bool]) -> Vec<O
     // not 0 in `known`), in the current block.
     let mut found: [Option<InElement>; 16] = [None; 16];
     let mut known: [Option<InElement>; 16] = [None; 16];
-    // The blocks NULL checks proved, ahead, and what each knows at its
-    // start (a block behind is proved by nothing: its ops are lowered
-    // before the lookup's).
-    // (Each such block is entered from one edge only, so proved once, and
-    // taken from here when its start is reached.)
+    // The blocks ahead entered only from one that knows an element, and
+    // what each knows at its start: set once (one edge enters it), taken
+    // when its start is reached. A block behind gets nothing: its ops are
+    // lowered before the lookup's.
     let mut ahead: HashMap<usize, [Option<InElement>; 16]> = HashMap::new();
     for (i, op) in ops.iter().enumerate() {
         if starts.get(i).copied().unwrap_or(true) {
