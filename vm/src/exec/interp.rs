@@ -142,7 +142,7 @@ fn out_of_bounds(pc: usize, addr: u64, size: u64, access: Access) -> RunError {
 /// The fault of a lookup whose key pointer is bad: the same error the
 /// `bpf_map_lookup_elem` helper reports, however the lookup was executed.
 #[cold]
-fn bad_key(pc: usize, addr: u64) -> RunError {
+pub(crate) fn bad_key(pc: usize, addr: u64) -> RunError {
     RunError::Helper {
         pc,
         id: crate::exec::helpers::ids::MAP_LOOKUP_ELEM,

@@ -25,5 +25,5 @@ pub use trace::{DEFAULT_TRACE_LIMIT, Trace};
 pub(crate) use {
     atomic::atomic_rmw,
     call::{Spent, call_helper, charged_lookup},
-    interp::{Resume, clock_checkpoint, clock_slice, interpret},
+    interp::{Resume, bad_key, clock_checkpoint, clock_slice, interpret},
 };

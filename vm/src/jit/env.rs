@@ -15,10 +15,9 @@
 use std::any::Any;
 use std::mem::{MaybeUninit, offset_of, size_of};
 
-use crate::error::{Access, HelperError, RunError};
-use crate::exec::helpers::ids;
+use crate::error::{Access, RunError};
 use crate::exec::memory::{AddressSpace, FIRST_MAP_SLOT, MAX_FRAMES, Region};
-use crate::exec::{RunContext, clock_slice};
+use crate::exec::{RunContext, bad_key, clock_slice};
 use crate::program::LoadedProgram;
 
 /// The code returns: the program exited (r0 in `regs[0]`, the count in `count`).
@@ -308,15 +307,7 @@ impl<'a> Env<'a> {
                 size,
                 access: Access::Write,
             },
-            FAULT_KEY => RunError::Helper {
-                pc,
-                id: ids::MAP_LOOKUP_ELEM,
-                source: HelperError::OutOfBounds {
-                    addr,
-                    size: 4,
-                    access: Access::Read,
-                },
-            },
+            FAULT_KEY => bad_key(pc, addr),
             FAULT_DEPTH => RunError::CallDepthExceeded {
                 pc,
                 limit: MAX_FRAMES,

@@ -10,7 +10,7 @@ use crate::exec::ctx::{load_miss, store_miss};
 use crate::exec::helpers::ids;
 use crate::exec::memory::{AddressSpace, MAP_HANDLE_BASE, MAX_FRAMES, STACK_SIZE, map_value_start};
 use crate::exec::{
-    Resume, RunContext, RunOutcome, Spent, atomic_rmw, call_helper, charged_lookup,
+    Resume, RunContext, RunOutcome, Spent, atomic_rmw, bad_key, call_helper, charged_lookup,
     clock_checkpoint, interpret,
 };
 use crate::ir::facts::{AccessKind, Memory, Stored};
@@ -427,15 +427,7 @@ fn context_access(
         // An inline lookup's key: where the interpreter reads it, into r0
         // (which the lookup sets next), or the lookup's fault.
         Some(_) if lookup_key => {
-            env.regs[0] = env.space.load(addr, 4).ok_or(RunError::Helper {
-                pc,
-                id: ids::MAP_LOOKUP_ELEM,
-                source: HelperError::OutOfBounds {
-                    addr,
-                    size: 4,
-                    access: Access::Read,
-                },
-            })?;
+            env.regs[0] = env.space.load(addr, 4).ok_or_else(|| bad_key(pc, addr))?;
             Ok(())
         }
         Some((width, AccessKind::Load { sign_extend })) => {
@@ -499,19 +491,10 @@ fn map_lookup(
     key_addr: u64,
 ) -> Result<u64, RunError> {
     let pc = program.origin(spent.next - 1);
-    let helper_error = |source| RunError::Helper {
-        pc,
-        id: ids::MAP_LOOKUP_ELEM,
-        source,
-    };
     match program.map_shape(handle.wrapping_sub(MAP_HANDLE_BASE)) {
         Some((index, shape)) if shape.inline => {
             let Some(key) = space.load(key_addr, 4) else {
-                return Err(helper_error(HelperError::OutOfBounds {
-                    addr: key_addr,
-                    size: 4,
-                    access: Access::Read,
-                }));
+                return Err(bad_key(pc, key_addr));
             };
             Ok(if key < shape.max_entries {
                 map_value_start(index) + key * shape.elem_size
