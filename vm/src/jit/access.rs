@@ -30,7 +30,7 @@ use cranelift_codegen::ir::{AtomicRmwOp, Block, BlockArg, InstBuilder, Type, Val
 use crate::exec::memory::FIRST_MAP_SLOT;
 use crate::ir::facts::{AccessKind, Memory, Stored};
 use crate::ir::op::{AtomicOp, Op};
-use crate::jit::codegen::{Gen, checked_flags, fixed_place, general_table_flags, trusted};
+use crate::jit::codegen::{Gen, checked_flags, general_table_flags, trusted};
 use crate::jit::env::{self, layout};
 
 /// The integer type of `width` bytes.
@@ -280,8 +280,9 @@ impl Gen<'_, '_> {
                 // The same address as the map's base (read from the run's
                 // table, which shows a shared map's one area) plus the
                 // offset, in a register across the loop.
-                let base = fixed_place(self.program, host.addr()).and_then(|(region, offset)| {
-                    Some((self.direct.get(region).copied().flatten()?, offset))
+                let base = self.program.proven_place(&op).and_then(|(region, offset)| {
+                    let base = self.direct.get(region).copied().flatten()?;
+                    Some((base, i32::try_from(offset).ok()?))
                 });
                 let host = match base {
                     Some((base, offset)) => self.b.ins().iadd_imm_s(base, i64::from(offset)),

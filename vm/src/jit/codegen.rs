@@ -25,7 +25,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use crate::ProgramKind;
 use crate::exec::memory::{CONTEXT_START, INPUT_START, frame_pointer};
 use crate::ir::cfg::ControlFlow;
-use crate::ir::facts::{Flow, Memory};
+use crate::ir::facts::Flow;
 use crate::ir::op::Op;
 use crate::jit::budget::budget_checks;
 use crate::jit::elements::{InElement, proven_elements};
@@ -326,23 +326,6 @@ fn checkpoint_registers(program: &LoadedProgram) -> Vec<Saved> {
         .collect()
 }
 
-/// The map whose value area holds the fixed host address `host` (every
-/// fixed access's: see `passes::const_addr`), and `host`'s offset in it,
-/// when that fits an access's displacement.
-pub(super) fn fixed_place(program: &LoadedProgram, host: usize) -> Option<(usize, i32)> {
-    program
-        .map_regions()
-        .first()
-        .iter()
-        .enumerate()
-        .find_map(|(index, region)| {
-            let offset = host.checked_sub(region.host as usize)?;
-            (offset < usize::try_from(region.len).ok()?)
-                .then(|| Some((index, i32::try_from(offset).ok()?)))
-                .flatten()
-        })
-}
-
 fn signature(isa: &OwnedTargetIsa, params: usize) -> Signature {
     let mut sig = Signature::new(isa.default_call_conv());
     sig.params.extend((0..params).map(|_| AbiParam::new(I64)));
@@ -405,26 +388,16 @@ fn build(program: &LoadedProgram, isa: &OwnedTargetIsa) -> Result<(Function, Vec
     let slots = load_env(&mut b, layout::SLOTS);
     let call_fn = load_env(&mut b, layout::CALL);
     let atomic_fn = load_env(&mut b, layout::ATOMIC);
-    // Direct and fixed accesses: each map region's host base, loaded once
+    // Direct, fixed and element accesses: each map region's host base, loaded once
     // (a fixed access is then one load or store at a constant offset from
     // a base register, not a 64-bit constant materialised each time).
     let maps = load_env(&mut b, layout::MAPS);
     let mut direct = vec![None; program.maps().len()];
     let elements = proven_elements(program, &starts);
     for (op, element) in ops.iter().zip(&elements) {
-        let region = match op.facts().memory {
-            _ if element.is_some() => element.map(|element| usize::from(element.map)),
-            Memory::Direct { region, .. } => Some(usize::from(region)),
-            Memory::Fixed { host, .. } => {
-                fixed_place(program, host.addr()).map(|(region, _)| region)
-            }
-            Memory::None
-            | Memory::Checked { .. }
-            | Memory::Stack { .. }
-            | Memory::LookupKey
-            | Memory::Helper
-            | Memory::Call => None,
-        };
+        let region = element
+            .map(|element| usize::from(element.map))
+            .or_else(|| program.proven_place(op).map(|(region, _)| region));
         if let Some(region) = region
             && let Some(slot) = direct.get_mut(region)
             && slot.is_none()
