@@ -346,13 +346,7 @@ impl Gen<'_, '_> {
                 .store(trusted(), value, self.env, layout::reg(src));
         }
         let op = self.b.ins().iconst(I64, index as i64);
-        let call_kind = self.b.ins().iconst(I64, env::CALL_CONTEXT as i64);
-        let call = self.b.ins().call_indirect(
-            self.call_sig,
-            self.call_fn,
-            &[self.env, op, call_kind, addr],
-        );
-        let status = self.b.inst_results(call)[0];
+        let status = self.call_trampoline(self.call_fn, op, env::CALL_CONTEXT, addr);
         let cont = self.b.create_block();
         let failed = self.b.create_block();
         self.b.set_cold_block(failed);

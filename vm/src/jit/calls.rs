@@ -19,6 +19,23 @@ use crate::jit::codegen::{Gen, trusted};
 use crate::jit::env::{self, layout};
 
 impl Gen<'_, '_> {
+    /// Calls the call trampoline `call_fn` ([`env::CallFn`]) for op `op`
+    /// with `kind` (a `CALL_*`) and `value`; returns its status.
+    pub(super) fn call_trampoline(
+        &mut self,
+        call_fn: Value,
+        op: Value,
+        kind: u64,
+        value: Value,
+    ) -> Value {
+        let kind = self.b.ins().iconst(I64, kind as i64);
+        let call = self
+            .b
+            .ins()
+            .call_indirect(self.call_sig, call_fn, &[self.env, op, kind, value]);
+        self.b.inst_results(call)[0]
+    }
+
     /// A helper call, `callx` or lookup through the call trampoline: r1..r5
     /// and the count out, r0 and the count (with the helper's units) back.
     /// In a program with callbacks, a helper call (or `callx`) may enter
@@ -41,12 +58,7 @@ impl Gen<'_, '_> {
                 .store(trusted(), depth, self.env, layout::DEPTH);
         }
         let op = self.b.ins().iconst(I64, index as i64);
-        let kind = self.b.ins().iconst(I64, kind as i64);
-        let call =
-            self.b
-                .ins()
-                .call_indirect(self.call_sig, self.call_fn, &[self.env, op, kind, value]);
-        let status = self.b.inst_results(call)[0];
+        let status = self.call_trampoline(self.call_fn, op, kind, value);
         let cont = self.b.create_block();
         let failed = self.b.create_block();
         self.b.set_cold_block(failed);
@@ -127,14 +139,9 @@ impl Gen<'_, '_> {
                 .ins()
                 .store(trusted(), depth, self.env, layout::DEPTH);
             let op = self.b.use_var(self.exit_op);
-            let kind = self.b.ins().iconst(I64, env::CALL_RETURNED as i64);
             let zero = self.b.ins().iconst(I64, 0);
             let call_fn = self.b.ins().load(I64, trusted(), self.env, layout::CALL);
-            let call =
-                self.b
-                    .ins()
-                    .call_indirect(self.call_sig, call_fn, &[self.env, op, kind, zero]);
-            let status = self.b.inst_results(call)[0];
+            let status = self.call_trampoline(call_fn, op, env::CALL_RETURNED, zero);
             let again = self.b.create_block();
             let not_again = self.b.create_block();
             let done = self.b.create_block();

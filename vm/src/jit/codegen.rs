@@ -549,16 +549,11 @@ impl Gen<'_, '_> {
             .ins()
             .store(trusted(), depth, self.env, layout::DEPTH);
         self.b.ins().store(trusted(), pc, self.env, layout::PC);
-        let kind = self.b.ins().iconst(I64, env::CALL_CLOCK as i64);
         let need_value = self.b.ins().iconst(I64, need as i64);
         // Loaded here, not kept from the entry: nothing but the environment
         // pointer lives across the call.
         let call_fn = self.b.ins().load(I64, trusted(), self.env, layout::CALL);
-        let call =
-            self.b
-                .ins()
-                .call_indirect(self.call_sig, call_fn, &[self.env, pc, kind, need_value]);
-        let status = self.b.inst_results(call)[0];
+        let status = self.call_trampoline(call_fn, pc, env::CALL_CLOCK, need_value);
         let again = self.b.create_block();
         let stop = self.b.create_block();
         self.b.set_cold_block(again);
